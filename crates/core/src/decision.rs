@@ -1,0 +1,220 @@
+//! The authorization decision: given the key a token resolved to (or none) and what the request
+//! wants, which outcome applies. One order, one table, for the authorizer, `POST /v1/verify` and
+//! the local gateway alike.
+//!
+//! Order: token shape and checksum (the caller passes `None` when parsing failed), lookup,
+//! status and expiry, source IP, workspace association, permission. Rate limiting is stateful
+//! and is decided after this, in the service, as the last step.
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::key::{ApiKey, KeyStatus};
+use crate::permission::{Action, scopes_allow};
+
+/// Every outcome, as the `code` field of `POST /v1/verify`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Code {
+    Valid,
+    NotFound,
+    Expired,
+    Revoked,
+    Inactive,
+    IpDenied,
+    WorkspaceDenied,
+    PermissionDenied,
+    RateLimited,
+}
+
+impl Code {
+    /// The HTTP status of DESIGN.md's outcome table.
+    pub const fn http_status(self) -> u16 {
+        match self {
+            Self::Valid => 200,
+            Self::NotFound | Self::Expired | Self::Revoked => 401,
+            Self::Inactive | Self::IpDenied | Self::WorkspaceDenied | Self::PermissionDenied => 403,
+            Self::RateLimited => 429,
+        }
+    }
+
+    pub const fn is_valid(self) -> bool {
+        matches!(self, Self::Valid)
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Valid => "VALID",
+            Self::NotFound => "NOT_FOUND",
+            Self::Expired => "EXPIRED",
+            Self::Revoked => "REVOKED",
+            Self::Inactive => "INACTIVE",
+            Self::IpDenied => "IP_DENIED",
+            Self::WorkspaceDenied => "WORKSPACE_DENIED",
+            Self::PermissionDenied => "PERMISSION_DENIED",
+            Self::RateLimited => "RATE_LIMITED",
+        }
+    }
+}
+
+/// What a request needs from its key. Absent parts are not checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessRequest {
+    /// The action wanted and the concrete resource path it is wanted on (empty = the root).
+    pub permission: Option<(Action, String)>,
+    /// The workspace the resource lives in.
+    pub workspace: Option<String>,
+    /// The caller's address, checked against the key's allowed ranges.
+    pub source_ip: Option<IpAddr>,
+}
+
+/// Decides every step but the rate limit.
+pub fn decide(key: Option<&ApiKey>, request: &AccessRequest, now: DateTime<Utc>) -> Code {
+    let Some(key) = key else {
+        return Code::NotFound;
+    };
+    match key.status_at(now) {
+        KeyStatus::Revoked => return Code::Revoked,
+        KeyStatus::Expired => return Code::Expired,
+        KeyStatus::Inactive => return Code::Inactive,
+        KeyStatus::Active => {}
+    }
+    if let Some(ip) = request.source_ip
+        && !key.allowed_cidrs.allows(ip)
+    {
+        return Code::IpDenied;
+    }
+    if let Some(ws) = &request.workspace
+        && !key.workspaces.iter().any(|w| w == ws)
+    {
+        return Code::WorkspaceDenied;
+    }
+    if let Some((action, resource)) = &request.permission
+        && !scopes_allow(&key.scopes, *action, resource)
+    {
+        return Code::PermissionDenied;
+    }
+    Code::Valid
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::{CreateKeyRequest, KeyDraft, KeyRules};
+    use crate::preset::Presets;
+    use crate::token::{Prefix, Token};
+    use chrono::Duration;
+
+    fn key() -> ApiKey {
+        let req: CreateKeyRequest = serde_json::from_value(serde_json::json!({
+            "name": "k",
+            "scopes": ["agent:viewer"],
+            "workspaces": ["ws_1"],
+            "allowed_cidrs": ["10.0.0.0/8"],
+            "expires_at": Utc::now() + Duration::hours(1),
+        }))
+        .unwrap();
+        let (d, _) =
+            KeyDraft::from_request(req, &KeyRules::default(), &Presets::builtin(), Utc::now())
+                .unwrap();
+        let t = Token::generate(&Prefix::live()).unwrap();
+        ApiKey::new(d, "acc", &t, "test", Utc::now()).unwrap()
+    }
+
+    fn req(action: Action, resource: &str, ws: &str, ip: &str) -> AccessRequest {
+        AccessRequest {
+            permission: Some((action, resource.into())),
+            workspace: Some(ws.into()),
+            source_ip: Some(ip.parse().unwrap()),
+        }
+    }
+
+    #[test]
+    fn the_decision_table() {
+        let now = Utc::now();
+        let ok = req(Action::Read, "agents/a1", "ws_1", "10.1.1.1");
+        let k = key();
+        assert_eq!(decide(None, &ok, now), Code::NotFound);
+        assert_eq!(decide(Some(&k), &ok, now), Code::Valid);
+        assert_eq!(
+            decide(Some(&k), &AccessRequest::default(), now),
+            Code::Valid
+        );
+        assert_eq!(
+            decide(
+                Some(&k),
+                &req(Action::Read, "agents/a1", "ws_1", "11.1.1.1"),
+                now
+            ),
+            Code::IpDenied
+        );
+        assert_eq!(
+            decide(
+                Some(&k),
+                &req(Action::Read, "agents/a1", "ws_2", "10.1.1.1"),
+                now
+            ),
+            Code::WorkspaceDenied
+        );
+        assert_eq!(
+            decide(
+                Some(&k),
+                &req(Action::Write, "agents/a1", "ws_1", "10.1.1.1"),
+                now
+            ),
+            Code::PermissionDenied
+        );
+        assert_eq!(
+            decide(
+                Some(&k),
+                &req(Action::Read, "projects/p", "ws_1", "10.1.1.1"),
+                now
+            ),
+            Code::PermissionDenied
+        );
+        assert_eq!(
+            decide(Some(&k), &ok, now + Duration::hours(2)),
+            Code::Expired
+        );
+        let mut inactive = k.clone();
+        inactive.status = KeyStatus::Inactive;
+        assert_eq!(decide(Some(&inactive), &ok, now), Code::Inactive);
+        let mut revoked = k.clone();
+        revoked.status = KeyStatus::Revoked;
+        assert_eq!(
+            decide(Some(&revoked), &ok, now + Duration::hours(2)),
+            Code::Revoked
+        );
+    }
+
+    #[test]
+    fn status_checks_come_before_ip_and_permission() {
+        let mut k = key();
+        k.status = KeyStatus::Inactive;
+        let bad_everything = req(Action::Write, "x", "nope", "1.1.1.1");
+        assert_eq!(
+            decide(Some(&k), &bad_everything, Utc::now()),
+            Code::Inactive
+        );
+    }
+
+    #[test]
+    fn statuses_follow_the_outcome_table() {
+        for (code, status) in [
+            (Code::Valid, 200),
+            (Code::NotFound, 401),
+            (Code::Expired, 401),
+            (Code::Revoked, 401),
+            (Code::Inactive, 403),
+            (Code::IpDenied, 403),
+            (Code::WorkspaceDenied, 403),
+            (Code::PermissionDenied, 403),
+            (Code::RateLimited, 429),
+        ] {
+            assert_eq!(code.http_status(), status);
+            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
+        }
+    }
+}

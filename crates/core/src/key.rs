@@ -1,0 +1,582 @@
+//! The key record, its status rules, and the validation of a create request.
+//!
+//! Validation lives here, once: the HTTP API, `keyward apply` and bootstrap all build keys
+//! through [`KeyDraft::from_request`], so a rule changed here changes everywhere.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::cidr::CidrList;
+use crate::permission::{Scope, ScopeInput, is_name};
+use crate::preset::Presets;
+use crate::token::{Token, TokenError, random_base62};
+use crate::validation::{FieldError, ValidationErrors, Warning};
+
+pub const MAX_NAME_LEN: usize = 128;
+pub const MAX_DESCRIPTION_LEN: usize = 1024;
+pub const MAX_SCOPES: usize = 64;
+pub const MAX_WORKSPACES: usize = 100;
+pub const MAX_GROUPS: usize = 100;
+pub const MAX_METADATA_BYTES: usize = 4096;
+
+/// A key's lifecycle state. `expired` is derived from `expires_at`; `revoked` is final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyStatus {
+    Active,
+    Inactive,
+    Expired,
+    Revoked,
+}
+
+impl KeyStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Inactive => "inactive",
+            Self::Expired => "expired",
+            Self::Revoked => "revoked",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "active" => Self::Active,
+            "inactive" => Self::Inactive,
+            "expired" => Self::Expired,
+            "revoked" => Self::Revoked,
+            _ => return None,
+        })
+    }
+}
+
+/// Deployment-wide bounds for keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyRules {
+    pub rate_limit_min: u32,
+    pub rate_limit_max: u32,
+    pub rate_limit_default: u32,
+}
+
+impl Default for KeyRules {
+    fn default() -> Self {
+        Self {
+            rate_limit_min: 1,
+            rate_limit_max: 600,
+            rate_limit_default: 60,
+        }
+    }
+}
+
+/// An API key as stored and shown. It never holds the secret or its hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiKey {
+    pub id: String,
+    pub account: String,
+    pub name: String,
+    pub description: String,
+    pub start: String,
+    pub last4: String,
+    pub status: KeyStatus,
+    pub scopes: Vec<Scope>,
+    pub workspaces: Vec<String>,
+    pub allowed_cidrs: CidrList,
+    pub rate_limit_per_minute: u32,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub groups: Vec<String>,
+    pub metadata: Map<String, Value>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    pub updated_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub last_used_ip: Option<IpAddr>,
+    pub request_count: u64,
+    pub version: u64,
+}
+
+impl ApiKey {
+    /// A new record for `draft`, displaying `token`'s start and last four characters.
+    pub fn new(
+        draft: KeyDraft,
+        account: &str,
+        token: &Token,
+        created_by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Self, TokenError> {
+        Ok(Self {
+            id: new_id("key")?,
+            account: account.to_owned(),
+            name: draft.name,
+            description: draft.description,
+            start: token.start(),
+            last4: token.last4(),
+            status: KeyStatus::Active,
+            scopes: draft.scopes,
+            workspaces: draft.workspaces,
+            allowed_cidrs: draft.allowed_cidrs,
+            rate_limit_per_minute: draft.rate_limit_per_minute,
+            expires_at: draft.expires_at,
+            groups: draft.groups,
+            metadata: draft.metadata,
+            created_at: now,
+            created_by: created_by.to_owned(),
+            updated_at: now,
+            last_used_at: None,
+            last_used_ip: None,
+            request_count: 0,
+            version: 1,
+        })
+    }
+
+    /// The status as of `now`: a key past `expires_at` is expired unless already revoked.
+    pub fn status_at(&self, now: DateTime<Utc>) -> KeyStatus {
+        match self.status {
+            KeyStatus::Revoked => KeyStatus::Revoked,
+            _ if self.expires_at.is_some_and(|e| e <= now) => KeyStatus::Expired,
+            other => other,
+        }
+    }
+
+    /// The record with its status brought up to `now`, as every reader should see it.
+    pub fn as_of(mut self, now: DateTime<Utc>) -> Self {
+        self.status = self.status_at(now);
+        self
+    }
+
+    /// Whether a request may still change this key: revoked keys are final.
+    pub fn is_final(&self) -> bool {
+        self.status == KeyStatus::Revoked
+    }
+}
+
+/// The fields of a create request, exactly as a client may send them. Every field is optional
+/// at this level so that a missing one is reported by name by [`KeyDraft::from_request`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKeyRequest {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub preset: Option<String>,
+    pub scopes: Option<Vec<ScopeInput>>,
+    pub workspaces: Option<Vec<String>>,
+    pub groups: Option<Vec<String>>,
+    pub allowed_cidrs: Option<Vec<String>>,
+    pub rate_limit_per_minute: Option<i64>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub metadata: Option<Map<String, Value>>,
+}
+
+/// A validated create request: everything a key needs but its identity and secret.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyDraft {
+    pub name: String,
+    pub description: String,
+    pub scopes: Vec<Scope>,
+    pub workspaces: Vec<String>,
+    pub groups: Vec<String>,
+    pub allowed_cidrs: CidrList,
+    pub rate_limit_per_minute: u32,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub metadata: Map<String, Value>,
+}
+
+impl KeyDraft {
+    /// Applies every rule and reports every broken one at once.
+    pub fn from_request(
+        req: CreateKeyRequest,
+        rules: &KeyRules,
+        presets: &Presets,
+        now: DateTime<Utc>,
+    ) -> Result<(Self, Vec<Warning>), ValidationErrors> {
+        let mut errors = Vec::new();
+        let mut warnings = Vec::new();
+
+        let name = check(&mut errors, validate_name(req.name.as_deref()));
+        let description = check(
+            &mut errors,
+            validate_description(req.description.as_deref()),
+        );
+
+        let mut preset_scopes = Vec::new();
+        if let Some(preset) = req.preset.as_deref() {
+            match presets.get(preset) {
+                Some(p) => preset_scopes.extend(p.scopes.iter().cloned()),
+                None => errors.push(FieldError::new(
+                    "preset",
+                    format!(
+                        "unknown preset '{}'; available: {}",
+                        preset.chars().take(64).collect::<String>(),
+                        presets.names().join(", ")
+                    ),
+                )),
+            }
+        }
+        let explicit = req.scopes.unwrap_or_default();
+        let scopes = check(
+            &mut errors,
+            collect_scopes(preset_scopes, &explicit, req.preset.is_some()),
+        );
+
+        let workspaces = check(
+            &mut errors,
+            validate_ids(
+                "workspaces",
+                req.workspaces.unwrap_or_default(),
+                MAX_WORKSPACES,
+            ),
+        );
+        let groups = check(
+            &mut errors,
+            validate_ids("groups", req.groups.unwrap_or_default(), MAX_GROUPS),
+        );
+        let allowed_cidrs =
+            match CidrList::parse("allowed_cidrs", &req.allowed_cidrs.unwrap_or_default()) {
+                Ok((list, w)) => {
+                    warnings.extend(w);
+                    Some(list)
+                }
+                Err(e) => {
+                    errors.extend(e);
+                    None
+                }
+            };
+        let rate = check(
+            &mut errors,
+            validate_rate_limit(req.rate_limit_per_minute, rules),
+        );
+        let expires_at = check(&mut errors, validate_expiry(req.expires_at, now));
+        let metadata = check(&mut errors, validate_metadata(req.metadata));
+
+        match (
+            name,
+            description,
+            scopes,
+            workspaces,
+            groups,
+            allowed_cidrs,
+            rate,
+            expires_at,
+            metadata,
+        ) {
+            (
+                Some(name),
+                Some(description),
+                Some(scopes),
+                Some(workspaces),
+                Some(groups),
+                Some(allowed_cidrs),
+                Some(rate_limit_per_minute),
+                Some(expires_at),
+                Some(metadata),
+            ) if errors.is_empty() => Ok((
+                Self {
+                    name,
+                    description,
+                    scopes,
+                    workspaces,
+                    groups,
+                    allowed_cidrs,
+                    rate_limit_per_minute,
+                    expires_at,
+                    metadata,
+                },
+                warnings,
+            )),
+            _ => Err(ValidationErrors(errors)),
+        }
+    }
+}
+
+fn check<T>(errors: &mut Vec<FieldError>, result: Result<T, Vec<FieldError>>) -> Option<T> {
+    match result {
+        Ok(v) => Some(v),
+        Err(e) => {
+            errors.extend(e);
+            None
+        }
+    }
+}
+
+fn one(field: &str, message: impl Into<String>) -> Vec<FieldError> {
+    vec![FieldError::new(field, message)]
+}
+
+pub fn validate_name(name: Option<&str>) -> Result<String, Vec<FieldError>> {
+    let name = name.map(str::trim).unwrap_or_default();
+    if name.is_empty() {
+        return Err(one("name", "a name is required"));
+    }
+    if name.chars().count() > MAX_NAME_LEN {
+        return Err(one("name", format!("at most {MAX_NAME_LEN} characters")));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(one("name", "control characters are not allowed"));
+    }
+    Ok(name.to_owned())
+}
+
+pub fn validate_description(description: Option<&str>) -> Result<String, Vec<FieldError>> {
+    let d = description.unwrap_or_default();
+    if d.chars().count() > MAX_DESCRIPTION_LEN {
+        return Err(one(
+            "description",
+            format!("at most {MAX_DESCRIPTION_LEN} characters"),
+        ));
+    }
+    Ok(d.to_owned())
+}
+
+/// Normalises scopes (a preset's, then explicit ones), dropping duplicates; at least one.
+/// Errors name the explicit scope by its index in the request.
+fn collect_scopes(
+    preset: Vec<Scope>,
+    explicit: &[ScopeInput],
+    has_preset: bool,
+) -> Result<Vec<Scope>, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut scopes = Vec::new();
+    let parsed = explicit.iter().enumerate().filter_map(|(i, input)| {
+        Scope::parse(input)
+            .map_err(|e| errors.push(FieldError::new(format!("scopes[{i}]"), e.to_string())))
+            .ok()
+    });
+    for scope in preset.into_iter().chain(parsed.collect::<Vec<_>>()) {
+        if seen.insert(scope.scope.clone()) {
+            scopes.push(scope);
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    if scopes.is_empty() {
+        let hint = if has_preset {
+            "the preset grants no scopes; add at least one scope"
+        } else {
+            "at least one scope is required"
+        };
+        return Err(one("scopes", hint));
+    }
+    if scopes.len() > MAX_SCOPES {
+        return Err(one("scopes", format!("at most {MAX_SCOPES} scopes")));
+    }
+    Ok(scopes)
+}
+
+/// Validates scope spellings alone (for edits), reporting each bad one by index.
+pub fn validate_scopes(inputs: &[ScopeInput]) -> Result<Vec<Scope>, Vec<FieldError>> {
+    collect_scopes(Vec::new(), inputs, false)
+}
+
+pub fn validate_ids(
+    field: &str,
+    ids: Vec<String>,
+    max: usize,
+) -> Result<Vec<String>, Vec<FieldError>> {
+    if ids.len() > max {
+        return Err(one(field, format!("at most {max} entries")));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(ids.len());
+    let mut errors = Vec::new();
+    for (i, id) in ids.into_iter().enumerate() {
+        if !is_name(&id) || id.len() > 64 {
+            errors.push(FieldError::new(
+                format!("{field}[{i}]"),
+                "an id is 1 to 64 letters, digits, '_', '-' or '.'",
+            ));
+        } else if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
+pub fn validate_rate_limit(rate: Option<i64>, rules: &KeyRules) -> Result<u32, Vec<FieldError>> {
+    let Some(rate) = rate else {
+        return Ok(rules.rate_limit_default);
+    };
+    let (min, max) = (rules.rate_limit_min, rules.rate_limit_max);
+    u32::try_from(rate)
+        .ok()
+        .filter(|r| (min..=max).contains(r))
+        .ok_or_else(|| {
+            one(
+                "rate_limit_per_minute",
+                format!("must be between {min} and {max} requests per minute"),
+            )
+        })
+}
+
+pub fn validate_expiry(
+    expires_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, Vec<FieldError>> {
+    match expires_at {
+        Some(e) if e <= now => Err(one("expires_at", "must be in the future")),
+        other => Ok(other),
+    }
+}
+
+pub fn validate_metadata(
+    metadata: Option<Map<String, Value>>,
+) -> Result<Map<String, Value>, Vec<FieldError>> {
+    let metadata = metadata.unwrap_or_default();
+    let size = serde_json::to_vec(&metadata)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
+    if size > MAX_METADATA_BYTES {
+        return Err(one(
+            "metadata",
+            format!("at most {MAX_METADATA_BYTES} bytes of JSON"),
+        ));
+    }
+    Ok(metadata)
+}
+
+/// A fresh identifier such as `key_3fJ9...`: 20 base62 characters (~119 bits) after the kind.
+pub fn new_id(kind: &str) -> Result<String, TokenError> {
+    Ok(format!("{kind}_{}", random_base62(20)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    fn now() -> DateTime<Utc> {
+        Utc::now()
+    }
+
+    fn draft(json: serde_json::Value) -> Result<(KeyDraft, Vec<Warning>), ValidationErrors> {
+        let req: CreateKeyRequest = serde_json::from_value(json).unwrap();
+        KeyDraft::from_request(req, &KeyRules::default(), &Presets::builtin(), now())
+    }
+
+    fn fields(e: ValidationErrors) -> Vec<String> {
+        e.0.into_iter().map(|f| f.field).collect()
+    }
+
+    #[test]
+    fn a_minimal_request_gets_the_defaults() {
+        let (d, w) = draft(serde_json::json!({"name": " ci ", "scopes": ["read"]})).unwrap();
+        assert_eq!(d.name, "ci");
+        assert_eq!(d.rate_limit_per_minute, 60);
+        assert!(d.allowed_cidrs.is_empty() && d.workspaces.is_empty() && w.is_empty());
+    }
+
+    #[test]
+    fn every_rule_is_reported_by_field() {
+        let past = now() - Duration::seconds(1);
+        let e = draft(serde_json::json!({
+            "scopes": [],
+            "rate_limit_per_minute": 0,
+            "expires_at": past,
+            "allowed_cidrs": ["10.0.0.0/40"],
+            "workspaces": ["bad id"],
+        }))
+        .unwrap_err();
+        assert_eq!(
+            fields(e),
+            [
+                "name",
+                "scopes",
+                "workspaces[0]",
+                "allowed_cidrs[0]",
+                "rate_limit_per_minute",
+                "expires_at"
+            ]
+        );
+        let e = draft(
+            serde_json::json!({"name": "x", "scopes": ["read"], "rate_limit_per_minute": 601}),
+        )
+        .unwrap_err();
+        assert_eq!(fields(e), ["rate_limit_per_minute"]);
+        let e =
+            draft(serde_json::json!({"name": "x", "scopes": ["namespace:viewer"]})).unwrap_err();
+        assert_eq!(e.0[0].field, "scopes[0]");
+        assert!(e.0[0].message.contains("valid roles: admin"));
+    }
+
+    #[test]
+    fn rate_limit_bounds_are_inclusive_and_configurable() {
+        for ok in [1, 600] {
+            assert!(draft(serde_json::json!({"name": "x", "scopes": ["read"], "rate_limit_per_minute": ok})).is_ok());
+        }
+        let rules = KeyRules {
+            rate_limit_min: 5,
+            rate_limit_max: 10,
+            rate_limit_default: 7,
+        };
+        assert_eq!(validate_rate_limit(None, &rules), Ok(7));
+        assert!(validate_rate_limit(Some(4), &rules).is_err());
+        assert!(validate_rate_limit(Some(i64::MAX), &rules).is_err());
+        assert!(validate_rate_limit(Some(-1), &rules).is_err());
+    }
+
+    #[test]
+    fn presets_supply_scopes_and_merge_without_duplicates() {
+        let (d, _) = draft(serde_json::json!({"name": "x", "preset": "read-only", "scopes": ["agent:viewer", "read"]})).unwrap();
+        let names: Vec<_> = d.scopes.iter().map(|s| s.scope.as_str()).collect();
+        assert_eq!(names, ["agent:viewer", "project:viewer", "read"]);
+        let e = draft(serde_json::json!({"name": "x", "preset": "custom"})).unwrap_err();
+        assert!(e.0[0].message.contains("preset grants no scopes"));
+        let e = draft(serde_json::json!({"name": "x", "preset": "nope", "scopes": ["read"]}))
+            .unwrap_err();
+        assert!(
+            e.0[0]
+                .message
+                .contains("deploy, read-only, agent-runner, custom")
+        );
+    }
+
+    #[test]
+    fn wildcard_ranges_warn() {
+        let (_, w) = draft(
+            serde_json::json!({"name": "x", "scopes": ["read"], "allowed_cidrs": ["0.0.0.0/0"]}),
+        )
+        .unwrap();
+        assert_eq!(w.len(), 1);
+    }
+
+    #[test]
+    fn unknown_fields_and_oversized_metadata_are_refused() {
+        assert!(
+            serde_json::from_value::<CreateKeyRequest>(
+                serde_json::json!({"name": "x", "bogus": 1})
+            )
+            .is_err()
+        );
+        let big = "x".repeat(MAX_METADATA_BYTES);
+        let e = draft(serde_json::json!({"name": "x", "scopes": ["read"], "metadata": {"k": big}}))
+            .unwrap_err();
+        assert_eq!(fields(e), ["metadata"]);
+        let e = draft(serde_json::json!({"name": "a\u{7}b", "scopes": ["read"]})).unwrap_err();
+        assert_eq!(fields(e), ["name"]);
+    }
+
+    #[test]
+    fn status_derivation() {
+        let (d, _) = draft(serde_json::json!({"name": "x", "scopes": ["read"], "expires_at": now() + Duration::hours(1)})).unwrap();
+        let token = Token::generate(&crate::token::Prefix::live()).unwrap();
+        let mut k = ApiKey::new(d, "acc", &token, "tester", now()).unwrap();
+        assert!(k.id.starts_with("key_") && k.id.len() == 24);
+        let later = now() + Duration::hours(2);
+        assert_eq!(k.status_at(now()), KeyStatus::Active);
+        assert_eq!(k.status_at(later), KeyStatus::Expired);
+        k.status = KeyStatus::Inactive;
+        assert_eq!(k.status_at(now()), KeyStatus::Inactive);
+        assert_eq!(k.status_at(later), KeyStatus::Expired);
+        k.status = KeyStatus::Revoked;
+        assert_eq!(k.status_at(later), KeyStatus::Revoked, "revoked is final");
+        assert!(k.is_final());
+        assert_eq!(k.clone().as_of(later).status, KeyStatus::Revoked);
+    }
+}

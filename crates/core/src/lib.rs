@@ -1,0 +1,31 @@
+//! keyward's pure domain: every rule, no I/O.
+//!
+//! # Layout
+//!
+//! - [`token`]: the public token format `<prefix>_<random><checksum>`; generation from the OS
+//!   CSPRNG and parsing that rejects bad shape or checksum before anything else runs.
+//! - [`hash`]: the pepper and the HMAC-SHA256 lookup hash, the only form of a secret stored.
+//! - [`permission`]: actions, resource patterns (`*`, `**`), roles per resource type, and the
+//!   normalisation of every scope spelling into permissions.
+//! - [`preset`]: named default scope sets (`deploy`, `read-only`, `agent-runner`, `custom`).
+//! - [`cidr`]: per-key source allowlists, IPv4 and IPv6 matched independently.
+//! - [`key`]: the key record, status derivation and every validation rule of a create request.
+//! - [`decision`]: the authorization decision and its outcome table (code to HTTP status).
+//! - [`audit`]: audit entries and accounts.
+//! - [`validation`]: per-field errors and warnings, the one shape every rule reports in.
+//!
+//! # Why the hot path looks like this
+//!
+//! Verification is parse (no allocation beyond the token), one keyed hash with a pre-keyed MAC
+//! state, one map or store lookup, and [`decision::decide`], which only walks the key's own
+//! scopes. Everything a request could do wrong is refused before the lookup when it can be.
+
+pub mod audit;
+pub mod cidr;
+pub mod decision;
+pub mod hash;
+pub mod key;
+pub mod permission;
+pub mod preset;
+pub mod token;
+pub mod validation;
