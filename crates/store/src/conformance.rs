@@ -1,0 +1,509 @@
+//! Behaviours every Store adapter must have, written once against the port.
+//!
+//! Each check works in an account of its own, so checks can share one store (and one
+//! DynamoDB table). An adapter runs them all with [`conformance_tests!`](crate::conformance_tests):
+//!
+//! ```ignore
+//! keyward_store::conformance_tests!(async { SqliteStore::in_memory().unwrap() });
+//! ```
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use keyward_core::audit::{Account, AuditEntry};
+use keyward_core::hash::{KeyHash, Pepper};
+use keyward_core::key::{ApiKey, CreateKeyRequest, KeyDraft, KeyRules, KeyStatus, new_id};
+use keyward_core::preset::Presets;
+use keyward_core::token::{Prefix, Token};
+use serde_json::json;
+
+use crate::{KeyQuery, Store, StoreError};
+
+/// Generates one `#[tokio::test]` per conformance check for the store `$make` builds.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:expr) => {
+        $crate::conformance_tests!(@each $make;
+            accounts_are_created_once,
+            a_key_is_found_by_id_and_by_hash,
+            names_are_unique_per_account,
+            concurrent_creates_with_one_name_admit_exactly_one,
+            updates_are_conditional_on_the_version,
+            concurrent_edits_lose_no_update,
+            a_rename_cannot_take_a_used_name,
+            regeneration_moves_the_lookup_hash,
+            delete_removes_the_key_its_hash_and_its_name,
+            listing_filters_by_status_workspace_and_name,
+            listing_pages_through_everything_once,
+            a_bad_cursor_is_refused,
+            every_mutation_writes_its_audit_entry
+        );
+    };
+    (@each $make:expr; $($name:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let store = $make.await;
+                $crate::conformance::$name(&store).await;
+            }
+        )*
+    };
+}
+
+/// A fresh account id, so checks never see each other's data.
+fn account() -> String {
+    new_id("acc").unwrap()
+}
+
+/// A key record for `account` built through the real validation rules, with its hash.
+pub fn sample_key(account: &str, spec: serde_json::Value) -> (ApiKey, KeyHash) {
+    let mut spec = spec;
+    if spec.get("scopes").is_none() {
+        spec["scopes"] = json!(["read"]);
+    }
+    let req: CreateKeyRequest = serde_json::from_value(spec).unwrap();
+    let (draft, _) =
+        KeyDraft::from_request(req, &KeyRules::default(), &Presets::builtin(), Utc::now()).unwrap();
+    let token = Token::generate(&Prefix::test()).unwrap();
+    let pepper = Pepper::from_bytes(vec![42; 32]).unwrap();
+    let key = ApiKey::new(draft, account, &token, "conformance", Utc::now()).unwrap();
+    (key, pepper.hash(&token))
+}
+
+fn audit(key: &ApiKey, action: &str) -> AuditEntry {
+    AuditEntry::new(
+        &key.account,
+        "conformance",
+        action,
+        Some(&key.id),
+        None,
+        json!({"name": key.name}),
+        Utc::now(),
+    )
+    .unwrap()
+}
+
+async fn insert(store: &dyn Store, account: &str, spec: serde_json::Value) -> (ApiKey, KeyHash) {
+    let (key, hash) = sample_key(account, spec);
+    store
+        .insert_key(&key, &hash, &audit(&key, "key.created"))
+        .await
+        .unwrap();
+    (key, hash)
+}
+
+/// The next version of `key` with `edit` applied, as a service would write it.
+fn edited(key: &ApiKey, edit: impl FnOnce(&mut ApiKey)) -> ApiKey {
+    let mut next = key.clone();
+    edit(&mut next);
+    next.version = key.version + 1;
+    next.updated_at = Utc::now();
+    next
+}
+
+pub async fn accounts_are_created_once(store: &dyn Store) {
+    let acc = Account {
+        id: account(),
+        created_at: Utc::now(),
+    };
+    assert_eq!(store.get_account(&acc.id).await.unwrap(), None);
+    assert!(store.create_account(&acc).await.unwrap());
+    assert!(!store.create_account(&acc).await.unwrap());
+    assert_eq!(store.get_account(&acc.id).await.unwrap(), Some(acc));
+}
+
+pub async fn a_key_is_found_by_id_and_by_hash(store: &dyn Store) {
+    let acc = account();
+    let (key, hash) = insert(
+        store,
+        &acc,
+        json!({"name": "found", "workspaces": ["ws_1"]}),
+    )
+    .await;
+    assert_eq!(
+        store.get_key(&acc, &key.id).await.unwrap(),
+        Some(key.clone())
+    );
+    assert_eq!(
+        store.find_key_by_hash(&hash).await.unwrap(),
+        Some(key.clone())
+    );
+    let (_, unknown) = sample_key(&acc, json!({"name": "never stored"}));
+    assert_eq!(store.find_key_by_hash(&unknown).await.unwrap(), None);
+    assert_eq!(
+        store.get_key(&account(), &key.id).await.unwrap(),
+        None,
+        "other account"
+    );
+    assert_eq!(store.get_key(&acc, "key_missing").await.unwrap(), None);
+}
+
+pub async fn names_are_unique_per_account(store: &dyn Store) {
+    let acc = account();
+    insert(store, &acc, json!({"name": "ci"})).await;
+    let (dup, hash) = sample_key(&acc, json!({"name": "ci"}));
+    let err = store
+        .insert_key(&dup, &hash, &audit(&dup, "key.created"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::NameTaken(ref n) if n == "ci"),
+        "{err:?}"
+    );
+    assert_eq!(
+        store.find_key_by_hash(&hash).await.unwrap(),
+        None,
+        "no orphan hash"
+    );
+    insert(store, &account(), json!({"name": "ci"})).await;
+}
+
+pub async fn concurrent_creates_with_one_name_admit_exactly_one(store: &dyn Store) {
+    let acc = account();
+    let attempts: Vec<_> = (0..20)
+        .map(|_| sample_key(&acc, json!({"name": "race"})))
+        .collect();
+    let results = futures_join_all(attempts.iter().map(|(key, hash)| async move {
+        store
+            .insert_key(key, hash, &audit(key, "key.created"))
+            .await
+    }))
+    .await;
+    let won = results.iter().filter(|r| r.is_ok()).count();
+    let taken = results
+        .iter()
+        .filter(|r| matches!(r, Err(StoreError::NameTaken(_))))
+        .count();
+    assert_eq!((won, taken), (1, 19), "{results:?}");
+    let mut found = 0;
+    for (_, hash) in &attempts {
+        found += usize::from(store.find_key_by_hash(hash).await.unwrap().is_some());
+    }
+    assert_eq!(found, 1, "exactly one hash resolves");
+    let page = store
+        .list_keys(&acc, &KeyQuery::all(Utc::now()))
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+}
+
+pub async fn updates_are_conditional_on_the_version(store: &dyn Store) {
+    let acc = account();
+    let (key, hash) = insert(store, &acc, json!({"name": "v"})).await;
+    let v2 = edited(&key, |k| k.description = "second".into());
+    store
+        .update_key(&v2, 1, None, &audit(&v2, "key.updated"))
+        .await
+        .unwrap();
+    let stale = edited(&key, |k| k.description = "stale".into());
+    let err = store
+        .update_key(&stale, 1, None, &audit(&stale, "key.updated"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::VersionConflict), "{err:?}");
+    let now = store.get_key(&acc, &key.id).await.unwrap().unwrap();
+    assert_eq!((now.version, now.description.as_str()), (2, "second"));
+    assert_eq!(store.find_key_by_hash(&hash).await.unwrap(), Some(now));
+    let (ghost, _) = sample_key(&acc, json!({"name": "ghost"}));
+    let err = store
+        .update_key(&ghost, 1, None, &audit(&ghost, "key.updated"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "{err:?}");
+}
+
+pub async fn concurrent_edits_lose_no_update(store: &dyn Store) {
+    let acc = account();
+    let (key, _) = insert(store, &acc, json!({"name": "counter"})).await;
+    let writers = 8;
+    let id = Arc::new(key.id.clone());
+    futures_join_all((0..writers).map(|w| {
+        let (acc, id) = (acc.clone(), Arc::clone(&id));
+        async move {
+            loop {
+                let current = store.get_key(&acc, &id).await.unwrap().unwrap();
+                let next = edited(&current, |k| {
+                    k.metadata.insert(format!("writer_{w}"), json!(true));
+                });
+                match store
+                    .update_key(&next, current.version, None, &audit(&next, "key.updated"))
+                    .await
+                {
+                    Ok(()) => break,
+                    Err(StoreError::VersionConflict) => continue,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        }
+    }))
+    .await;
+    let last = store.get_key(&acc, &key.id).await.unwrap().unwrap();
+    assert_eq!(last.version, 1 + writers as u64);
+    assert_eq!(last.metadata.len(), writers, "every writer's edit survived");
+}
+
+pub async fn a_rename_cannot_take_a_used_name(store: &dyn Store) {
+    let acc = account();
+    insert(store, &acc, json!({"name": "first"})).await;
+    let (second, _) = insert(store, &acc, json!({"name": "second"})).await;
+    let renamed = edited(&second, |k| k.name = "first".into());
+    let err = store
+        .update_key(&renamed, 1, None, &audit(&renamed, "key.updated"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NameTaken(_)), "{err:?}");
+    let free = edited(&second, |k| k.name = "third".into());
+    store
+        .update_key(&free, 1, None, &audit(&free, "key.updated"))
+        .await
+        .unwrap();
+    // The old name is free again.
+    insert(store, &acc, json!({"name": "second"})).await;
+}
+
+pub async fn regeneration_moves_the_lookup_hash(store: &dyn Store) {
+    let acc = account();
+    let (key, old_hash) = insert(store, &acc, json!({"name": "rotating"})).await;
+    let (_, new_hash) = sample_key(&acc, json!({"name": "unused"}));
+    let next = edited(&key, |k| k.last4 = "NEW4".into());
+    store
+        .update_key(&next, 1, Some(&new_hash), &audit(&next, "key.regenerated"))
+        .await
+        .unwrap();
+    assert_eq!(store.find_key_by_hash(&old_hash).await.unwrap(), None);
+    let found = store.find_key_by_hash(&new_hash).await.unwrap().unwrap();
+    assert_eq!((found.id, found.last4.as_str()), (key.id, "NEW4"));
+}
+
+pub async fn delete_removes_the_key_its_hash_and_its_name(store: &dyn Store) {
+    let acc = account();
+    let (key, hash) = insert(store, &acc, json!({"name": "doomed"})).await;
+    let err = store
+        .delete_key(&acc, &key.id, Some(7), &audit(&key, "key.deleted"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::VersionConflict), "{err:?}");
+    store
+        .delete_key(&acc, &key.id, Some(1), &audit(&key, "key.deleted"))
+        .await
+        .unwrap();
+    assert_eq!(store.get_key(&acc, &key.id).await.unwrap(), None);
+    assert_eq!(store.find_key_by_hash(&hash).await.unwrap(), None);
+    let err = store
+        .delete_key(&acc, &key.id, None, &audit(&key, "key.deleted"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "{err:?}");
+    insert(store, &acc, json!({"name": "doomed"})).await;
+}
+
+pub async fn listing_filters_by_status_workspace_and_name(store: &dyn Store) {
+    let acc = account();
+    let soon = Utc::now() + Duration::seconds(60);
+    insert(
+        store,
+        &acc,
+        json!({"name": "alpha-ci", "workspaces": ["ws_a"]}),
+    )
+    .await;
+    insert(
+        store,
+        &acc,
+        json!({"name": "beta-CI", "workspaces": ["ws_a", "ws_b"]}),
+    )
+    .await;
+    insert(
+        store,
+        &acc,
+        json!({"name": "gamma", "workspaces": ["ws_b"], "expires_at": soon}),
+    )
+    .await;
+    let (off, _) = insert(store, &acc, json!({"name": "delta"})).await;
+    let off2 = edited(&off, |k| k.status = KeyStatus::Inactive);
+    store
+        .update_key(&off2, 1, None, &audit(&off2, "key.deactivated"))
+        .await
+        .unwrap();
+    let (gone, _) = insert(store, &acc, json!({"name": "epsilon"})).await;
+    let gone2 = edited(&gone, |k| k.status = KeyStatus::Revoked);
+    store
+        .update_key(&gone2, 1, None, &audit(&gone2, "key.revoked"))
+        .await
+        .unwrap();
+    insert(
+        store,
+        &account(),
+        json!({"name": "other-account", "workspaces": ["ws_a"]}),
+    )
+    .await;
+
+    let names = |status: Option<KeyStatus>, ws: Option<&str>, q: Option<&str>, at| {
+        let query = KeyQuery {
+            status,
+            workspace: ws.map(str::to_owned),
+            name_contains: q.map(str::to_owned),
+            cursor: None,
+            limit: 50,
+            now: at,
+        };
+        let acc = acc.clone();
+        async move {
+            let page = store.list_keys(&acc, &query).await.unwrap();
+            page.items
+                .into_iter()
+                .map(|k| (k.name, k.status))
+                .collect::<Vec<_>>()
+        }
+    };
+    let now = Utc::now();
+    use KeyStatus::*;
+    assert_eq!(
+        names(None, None, None, now).await,
+        [
+            ("alpha-ci".into(), Active),
+            ("beta-CI".into(), Active),
+            ("delta".into(), Inactive),
+            ("epsilon".into(), Revoked),
+            ("gamma".into(), Active)
+        ]
+    );
+    assert_eq!(names(Some(Active), Some("ws_a"), None, now).await.len(), 2);
+    assert_eq!(names(Some(Active), Some("ws_b"), None, now).await.len(), 2);
+    assert_eq!(
+        names(Some(Inactive), None, None, now).await,
+        [("delta".into(), Inactive)]
+    );
+    assert_eq!(
+        names(Some(Revoked), None, None, now).await,
+        [("epsilon".into(), Revoked)]
+    );
+    assert_eq!(
+        names(Some(Active), None, Some("ci"), now).await,
+        [("alpha-ci".into(), Active), ("beta-CI".into(), Active)],
+        "name search ignores case"
+    );
+    // An hour later, gamma has expired: it leaves `active` and is shown as expired.
+    let later = now + Duration::hours(1);
+    assert_eq!(
+        names(Some(Expired), None, None, later).await,
+        [("gamma".into(), Expired)]
+    );
+    assert_eq!(
+        names(Some(Active), Some("ws_b"), None, later).await.len(),
+        1
+    );
+    assert!(names(None, Some("ws_none"), None, now).await.is_empty());
+}
+
+pub async fn listing_pages_through_everything_once(store: &dyn Store) {
+    let acc = account();
+    let mut expected = BTreeSet::new();
+    for i in 0..11 {
+        let name = format!("key-{i:02}");
+        insert(store, &acc, json!({"name": name})).await;
+        expected.insert(name);
+    }
+    let mut seen = Vec::new();
+    let mut query = KeyQuery {
+        limit: 4,
+        ..KeyQuery::all(Utc::now())
+    };
+    let mut pages = 0;
+    loop {
+        let page = store.list_keys(&acc, &query).await.unwrap();
+        assert!(page.items.len() <= 4);
+        pages += 1;
+        seen.extend(page.items.into_iter().map(|k| k.name));
+        match page.next_cursor {
+            Some(c) => query.cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen.len(), 11, "no key twice");
+    assert_eq!(seen.iter().cloned().collect::<BTreeSet<_>>(), expected);
+    let mut sorted = seen.clone();
+    sorted.sort();
+    assert_eq!(seen, sorted, "ordered by name");
+}
+
+pub async fn a_bad_cursor_is_refused(store: &dyn Store) {
+    let acc = account();
+    insert(store, &acc, json!({"name": "only"})).await;
+    for bad in ["not a cursor", "zz", "\u{0}"] {
+        let query = KeyQuery {
+            cursor: Some(bad.into()),
+            ..KeyQuery::all(Utc::now())
+        };
+        let err = store.list_keys(&acc, &query).await.unwrap_err();
+        assert!(matches!(err, StoreError::InvalidCursor), "{bad:?}: {err:?}");
+        let err = store.list_audit(&acc, Some(bad), 10).await.unwrap_err();
+        assert!(matches!(err, StoreError::InvalidCursor), "{bad:?}: {err:?}");
+    }
+}
+
+pub async fn every_mutation_writes_its_audit_entry(store: &dyn Store) {
+    let acc = account();
+    let (key, _) = insert(store, &acc, json!({"name": "audited"})).await;
+    let v2 = edited(&key, |k| k.status = KeyStatus::Revoked);
+    store
+        .update_key(&v2, 1, None, &audit(&v2, "key.revoked"))
+        .await
+        .unwrap();
+    store
+        .delete_key(&acc, &key.id, None, &audit(&v2, "key.deleted"))
+        .await
+        .unwrap();
+    // A failed write leaves no audit entry behind.
+    let _ = store
+        .delete_key(&acc, &key.id, None, &audit(&v2, "key.deleted"))
+        .await;
+    let page = store.list_audit(&acc, None, 2).await.unwrap();
+    let actions: Vec<_> = page.items.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["key.deleted", "key.revoked"], "newest first");
+    let rest = store
+        .list_audit(&acc, page.next_cursor.as_deref(), 2)
+        .await
+        .unwrap();
+    let actions: Vec<_> = rest.items.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["key.created"]);
+    assert_eq!(rest.next_cursor, None);
+    assert!(
+        store
+            .list_audit(&account(), None, 10)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
+
+/// Runs futures concurrently on the current task (no extra dependency for one helper).
+async fn futures_join_all<F: std::future::Future>(
+    futs: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for f in futs {
+        set.push(Box::pin(f));
+    }
+    let mut out: Vec<Option<F::Output>> = set.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in set.iter_mut().enumerate() {
+            if out[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => out[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
+}

@@ -1,0 +1,21 @@
+//! What can go wrong in storage, in domain terms.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("a key named '{0}' already exists in this account")]
+    NameTaken(String),
+    #[error("the record does not exist")]
+    NotFound,
+    #[error("the record was changed by someone else since it was read")]
+    VersionConflict,
+    #[error("the record already exists")]
+    AlreadyExists,
+    #[error("the paging cursor is not valid")]
+    InvalidCursor,
+    #[error("the storage backend failed: {0}")]
+    Backend(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;

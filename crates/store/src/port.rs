@@ -1,0 +1,104 @@
+//! The Store port: what the services need from storage, and nothing about how it is done.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use keyward_core::audit::{Account, AuditEntry};
+use keyward_core::hash::KeyHash;
+use keyward_core::key::{ApiKey, KeyStatus};
+
+use crate::error::StoreResult;
+
+/// Most items one page may hold.
+pub const MAX_PAGE_SIZE: usize = 200;
+
+/// A filtered, paged listing of an account's keys, ordered by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyQuery {
+    /// Only keys whose status (as of `now`) is this; `None` lists every status.
+    pub status: Option<KeyStatus>,
+    /// Only keys associated with this workspace.
+    pub workspace: Option<String>,
+    /// Only keys whose name contains this, case-insensitively.
+    pub name_contains: Option<String>,
+    /// Where the previous page ended (opaque, from [`Page::next_cursor`]).
+    pub cursor: Option<String>,
+    /// At most this many items (1..=[`MAX_PAGE_SIZE`]).
+    pub limit: usize,
+    /// The time expiry is judged at.
+    pub now: DateTime<Utc>,
+}
+
+impl KeyQuery {
+    pub fn all(now: DateTime<Utc>) -> Self {
+        Self {
+            status: None,
+            workspace: None,
+            name_contains: None,
+            cursor: None,
+            limit: 50,
+            now,
+        }
+    }
+}
+
+/// One page of results and where the next one starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// Storage for accounts, keys and audit entries.
+///
+/// Every method speaks domain types. Records come back with their status as of the read (see
+/// [`ApiKey::as_of`]) where the method says so; the hash never comes back at all.
+#[async_trait]
+pub trait Store: Send + Sync + Debug {
+    /// Creates the account unless it exists; answers whether it was created now.
+    async fn create_account(&self, account: &Account) -> StoreResult<bool>;
+
+    async fn get_account(&self, id: &str) -> StoreResult<Option<Account>>;
+
+    /// Inserts a new key under its lookup hash, with its audit entry, atomically.
+    /// Fails with `NameTaken` when the account already has a key of that name.
+    async fn insert_key(&self, key: &ApiKey, hash: &KeyHash, audit: &AuditEntry)
+    -> StoreResult<()>;
+
+    async fn get_key(&self, account: &str, id: &str) -> StoreResult<Option<ApiKey>>;
+
+    /// The key a token hashes to: the hot path, one read in every adapter.
+    async fn find_key_by_hash(&self, hash: &KeyHash) -> StoreResult<Option<ApiKey>>;
+
+    /// Replaces the key if its stored version is still `expected_version`, optionally moving
+    /// it to a new lookup hash (regeneration), with its audit entry, atomically.
+    async fn update_key(
+        &self,
+        key: &ApiKey,
+        expected_version: u64,
+        new_hash: Option<&KeyHash>,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
+
+    /// Removes the key (and its hash and name) if it exists and, when given, is still at
+    /// `expected_version`, with its audit entry, atomically.
+    async fn delete_key(
+        &self,
+        account: &str,
+        id: &str,
+        expected_version: Option<u64>,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
+
+    /// A page of the account's keys matching `query`, ordered by name, each as of `query.now`.
+    async fn list_keys(&self, account: &str, query: &KeyQuery) -> StoreResult<Page<ApiKey>>;
+
+    /// A page of the account's audit entries, newest first.
+    async fn list_audit(
+        &self,
+        account: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Page<AuditEntry>>;
+}

@@ -1,0 +1,498 @@
+//! The embedded adapter: one SQLite file, used by `keyward serve`.
+//!
+//! The key record is stored as JSON beside the few columns that are queried or constrained
+//! (name, status, expiry, version, hash), so the record's shape has one definition: the domain
+//! type. Uniqueness of names per account and of hashes is enforced by the schema itself.
+//! rusqlite is synchronous, so each call runs on the blocking pool behind one connection.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use keyward_core::audit::{Account, AuditEntry};
+use keyward_core::hash::KeyHash;
+use keyward_core::key::{ApiKey, KeyStatus};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, params};
+
+use crate::error::{StoreError, StoreResult};
+use crate::port::{KeyQuery, MAX_PAGE_SIZE, Page, Store};
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS accounts (
+    id         TEXT PRIMARY KEY,
+    record     TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS keys (
+    account    TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    name_lc    TEXT NOT NULL,
+    hash       BLOB NOT NULL UNIQUE,
+    status     TEXT NOT NULL,
+    expires_at INTEGER,
+    version    INTEGER NOT NULL,
+    record     TEXT NOT NULL,
+    PRIMARY KEY (account, id),
+    CONSTRAINT key_name_unique UNIQUE (account, name)
+);
+CREATE TABLE IF NOT EXISTS audit (
+    account    TEXT NOT NULL,
+    at         INTEGER NOT NULL,
+    id         TEXT NOT NULL,
+    record     TEXT NOT NULL,
+    PRIMARY KEY (account, at, id)
+);
+";
+
+/// The SQLite adapter. Cheap to clone; clones share one connection.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        Self::init(Connection::open(path).map_err(backend)?)
+    }
+
+    /// A private in-memory database, for tests.
+    pub fn in_memory() -> StoreResult<Self> {
+        Self::init(Connection::open_in_memory().map_err(backend)?)
+    }
+
+    fn init(conn: Connection) -> StoreResult<Self> {
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(backend)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(backend)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(backend)?;
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(backend)?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::Backend(format!(
+                "the database has schema version {version}, newer than this keyward ({SCHEMA_VERSION}); upgrade keyward"
+            )));
+        }
+        conn.execute_batch(SCHEMA).map_err(backend)?;
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(backend)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` with the connection on the blocking pool.
+    async fn with<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn
+                .lock()
+                .map_err(|_| StoreError::Backend("the connection lock was poisoned".into()))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("storage task failed: {e}")))?
+    }
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
+    serde_json::to_string(v).map_err(backend)
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> StoreResult<T> {
+    serde_json::from_str(s).map_err(|e| StoreError::Backend(format!("corrupt record: {e}")))
+}
+
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+/// Maps a write's constraint failure to its domain meaning.
+fn write_error(e: rusqlite::Error, key: &ApiKey) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(err, msg) = &e
+        && err.code == ErrorCode::ConstraintViolation
+    {
+        let msg = msg.as_deref().unwrap_or_default();
+        if msg.contains("keys.name") || msg.contains("key_name_unique") {
+            return StoreError::NameTaken(key.name.clone());
+        }
+        if msg.contains("keys.account, keys.id") {
+            return StoreError::AlreadyExists;
+        }
+    }
+    backend(e)
+}
+
+fn insert_audit(tx: &Transaction<'_>, entry: &AuditEntry) -> StoreResult<()> {
+    tx.execute(
+        "INSERT INTO audit (account, at, id, record) VALUES (?1, ?2, ?3, ?4)",
+        params![entry.account, micros(entry.at), entry.id, to_json(entry)?],
+    )
+    .map_err(backend)?;
+    Ok(())
+}
+
+/// Why a conditional write touched no row: the key is gone, or it moved on.
+fn missing_or_conflict(tx: &Transaction<'_>, account: &str, id: &str) -> StoreError {
+    let exists = tx
+        .query_row(
+            "SELECT 1 FROM keys WHERE account = ?1 AND id = ?2",
+            params![account, id],
+            |_| Ok(()),
+        )
+        .optional();
+    match exists {
+        Ok(Some(())) => StoreError::VersionConflict,
+        Ok(None) => StoreError::NotFound,
+        Err(e) => backend(e),
+    }
+}
+
+fn encode_cursor(parts: &[&str]) -> String {
+    parts
+        .join("\u{1f}")
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn decode_cursor(cursor: &str, parts: usize) -> StoreResult<Vec<String>> {
+    let bytes = (0..cursor.len())
+        .step_by(2)
+        .map(|i| {
+            cursor
+                .get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect::<Option<Vec<u8>>>()
+        .ok_or(StoreError::InvalidCursor)?;
+    let text = String::from_utf8(bytes).map_err(|_| StoreError::InvalidCursor)?;
+    let out: Vec<String> = text.split('\u{1f}').map(str::to_owned).collect();
+    if out.len() == parts {
+        Ok(out)
+    } else {
+        Err(StoreError::InvalidCursor)
+    }
+}
+
+fn page_limit(limit: usize) -> usize {
+    limit.clamp(1, MAX_PAGE_SIZE)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_account(&self, account: &Account) -> StoreResult<bool> {
+        let (id, record) = (account.id.clone(), to_json(account)?);
+        self.with(move |c| {
+            let n = c
+                .execute(
+                    "INSERT INTO accounts (id, record) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING",
+                    params![id, record],
+                )
+                .map_err(backend)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn get_account(&self, id: &str) -> StoreResult<Option<Account>> {
+        let id = id.to_owned();
+        self.with(move |c| {
+            let record: Option<String> = c
+                .query_row(
+                    "SELECT record FROM accounts WHERE id = ?1",
+                    params![id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(backend)?;
+            record.as_deref().map(from_json).transpose()
+        })
+        .await
+    }
+
+    async fn insert_key(
+        &self,
+        key: &ApiKey,
+        hash: &KeyHash,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        let (key, hash, audit) = (key.clone(), *hash, audit.clone());
+        self.with(move |c| {
+            let tx = c.transaction().map_err(backend)?;
+            tx.execute(
+                "INSERT INTO keys (account, id, name, name_lc, hash, status, expires_at, version, record)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    key.account,
+                    key.id,
+                    key.name,
+                    key.name.to_lowercase(),
+                    hash.as_bytes().as_slice(),
+                    key.status.as_str(),
+                    key.expires_at.map(micros),
+                    key.version,
+                    to_json(&key)?,
+                ],
+            )
+            .map_err(|e| write_error(e, &key))?;
+            insert_audit(&tx, &audit)?;
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn get_key(&self, account: &str, id: &str) -> StoreResult<Option<ApiKey>> {
+        let (account, id) = (account.to_owned(), id.to_owned());
+        self.with(move |c| {
+            let record: Option<String> = c
+                .query_row(
+                    "SELECT record FROM keys WHERE account = ?1 AND id = ?2",
+                    params![account, id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(backend)?;
+            record.as_deref().map(from_json).transpose()
+        })
+        .await
+    }
+
+    async fn find_key_by_hash(&self, hash: &KeyHash) -> StoreResult<Option<ApiKey>> {
+        let hash = *hash;
+        self.with(move |c| {
+            let record: Option<String> = c
+                .query_row(
+                    "SELECT record FROM keys WHERE hash = ?1",
+                    params![hash.as_bytes().as_slice()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(backend)?;
+            record.as_deref().map(from_json).transpose()
+        })
+        .await
+    }
+
+    async fn update_key(
+        &self,
+        key: &ApiKey,
+        expected_version: u64,
+        new_hash: Option<&KeyHash>,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        let (key, new_hash, audit) = (key.clone(), new_hash.copied(), audit.clone());
+        self.with(move |c| {
+            let tx = c.transaction().map_err(backend)?;
+            let n = tx
+                .execute(
+                    "UPDATE keys SET name = ?3, name_lc = ?4, status = ?5, expires_at = ?6,
+                         version = ?7, record = ?8, hash = COALESCE(?9, hash)
+                     WHERE account = ?1 AND id = ?2 AND version = ?10",
+                    params![
+                        key.account,
+                        key.id,
+                        key.name,
+                        key.name.to_lowercase(),
+                        key.status.as_str(),
+                        key.expires_at.map(micros),
+                        key.version,
+                        to_json(&key)?,
+                        new_hash.as_ref().map(|h| h.as_bytes().to_vec()),
+                        expected_version,
+                    ],
+                )
+                .map_err(|e| write_error(e, &key))?;
+            if n == 0 {
+                return Err(missing_or_conflict(&tx, &key.account, &key.id));
+            }
+            insert_audit(&tx, &audit)?;
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn delete_key(
+        &self,
+        account: &str,
+        id: &str,
+        expected_version: Option<u64>,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        let (account, id, audit) = (account.to_owned(), id.to_owned(), audit.clone());
+        self.with(move |c| {
+            let tx = c.transaction().map_err(backend)?;
+            let n = tx
+                .execute(
+                    "DELETE FROM keys WHERE account = ?1 AND id = ?2 AND (?3 IS NULL OR version = ?3)",
+                    params![account, id, expected_version],
+                )
+                .map_err(backend)?;
+            if n == 0 {
+                return Err(missing_or_conflict(&tx, &account, &id));
+            }
+            insert_audit(&tx, &audit)?;
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn list_keys(&self, account: &str, query: &KeyQuery) -> StoreResult<Page<ApiKey>> {
+        let after = match &query.cursor {
+            Some(c) => decode_cursor(c, 1)?.pop(),
+            None => None,
+        };
+        let account = account.to_owned();
+        let query = query.clone();
+        let limit = page_limit(query.limit);
+        self.with(move |c| {
+            let now = micros(query.now);
+            // Status as of `now`, the same rule as ApiKey::status_at, in SQL.
+            let status_clause = match query.status {
+                None => "1",
+                Some(KeyStatus::Revoked) => "status = 'revoked'",
+                Some(KeyStatus::Expired) => {
+                    "(status = 'expired' OR (status IN ('active', 'inactive') AND expires_at IS NOT NULL AND expires_at <= :now))"
+                }
+                Some(KeyStatus::Active) => {
+                    "(status = 'active' AND (expires_at IS NULL OR expires_at > :now))"
+                }
+                Some(KeyStatus::Inactive) => {
+                    "(status = 'inactive' AND (expires_at IS NULL OR expires_at > :now))"
+                }
+            };
+            let sql = format!(
+                "SELECT name, record FROM keys
+                 WHERE account = :account AND {status_clause}
+                   AND (:after IS NULL OR name > :after)
+                   AND (:q IS NULL OR instr(name_lc, :q) > 0)
+                   AND (:ws IS NULL OR EXISTS (
+                        SELECT 1 FROM json_each(keys.record, '$.workspaces') WHERE value = :ws))
+                 ORDER BY name LIMIT :limit"
+            );
+            let mut stmt = c.prepare(&sql).map_err(backend)?;
+            let mut named: Vec<(&str, &dyn rusqlite::ToSql)> = Vec::new();
+            let q = query.name_contains.as_ref().map(|q| q.to_lowercase());
+            let fetch = (limit + 1) as i64;
+            named.push((":account", &account));
+            named.push((":after", &after));
+            named.push((":q", &q));
+            named.push((":ws", &query.workspace));
+            named.push((":limit", &fetch));
+            if status_clause.contains(":now") {
+                named.push((":now", &now));
+            }
+            let rows = stmt
+                .query_map(named.as_slice(), |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })
+                .map_err(backend)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?;
+            let more = rows.len() > limit;
+            let mut items = Vec::with_capacity(limit);
+            for (_, record) in rows.iter().take(limit) {
+                items.push(from_json::<ApiKey>(record)?.as_of(query.now));
+            }
+            let next_cursor = if more {
+                items.last().map(|k| encode_cursor(&[&k.name]))
+            } else {
+                None
+            };
+            Ok(Page { items, next_cursor })
+        })
+        .await
+    }
+
+    async fn list_audit(
+        &self,
+        account: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Page<AuditEntry>> {
+        let before = match cursor {
+            Some(c) => {
+                let parts = decode_cursor(c, 2)?;
+                let at: i64 = parts[0].parse().map_err(|_| StoreError::InvalidCursor)?;
+                Some((at, parts[1].clone()))
+            }
+            None => None,
+        };
+        let account = account.to_owned();
+        let limit = page_limit(limit);
+        self.with(move |c| {
+            let (at, id) = match &before {
+                Some((at, id)) => (Some(*at), Some(id.clone())),
+                None => (None, None),
+            };
+            let mut stmt = c
+                .prepare(
+                    "SELECT record FROM audit WHERE account = ?1
+                       AND (?2 IS NULL OR at < ?2 OR (at = ?2 AND id < ?3))
+                     ORDER BY at DESC, id DESC LIMIT ?4",
+                )
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![account, at, id, (limit + 1) as i64], |r| {
+                    r.get::<_, String>(0)
+                })
+                .map_err(backend)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?;
+            let more = rows.len() > limit;
+            let items = rows
+                .iter()
+                .take(limit)
+                .map(|r| from_json::<AuditEntry>(r))
+                .collect::<StoreResult<Vec<_>>>()?;
+            let next_cursor = if more {
+                items
+                    .last()
+                    .map(|e| encode_cursor(&[&micros(e.at).to_string(), &e.id]))
+            } else {
+                None
+            };
+            Ok(Page { items, next_cursor })
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let c = encode_cursor(&["ab", "c\u{e9}"]);
+        assert_eq!(decode_cursor(&c, 2).unwrap(), ["ab", "c\u{e9}"]);
+        for bad in ["zz", "abc", "", "6162"] {
+            assert!(decode_cursor(bad, 2).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn refuses_a_database_from_a_newer_keyward() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(conn);
+        let err = SqliteStore::open(&path).unwrap_err();
+        assert!(err.to_string().contains("newer than this keyward"));
+    }
+}
