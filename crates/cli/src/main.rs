@@ -1,1 +1,48 @@
-fn main() {}
+//! The `keyward` command. Thin: parse arguments, set up logging, run one subcommand.
+
+mod error;
+mod logging;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// keyward: API keys for APIs behind Amazon API Gateway.
+#[derive(Debug, Parser)]
+#[command(name = "keyward", version, about)]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(
+        long,
+        global = true,
+        env = "KEYWARD_LOG_FORMAT",
+        default_value = "text"
+    )]
+    log_format: logging::Format,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the whole system in one process on the embedded store.
+    Serve(serve::ServeArgs),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.log_format);
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("keyward: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

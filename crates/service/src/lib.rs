@@ -1,1 +1,27 @@
-//! placeholder
+//! Application services over a Store, and the management HTTP API as one axum Router.
+//!
+//! # Layout
+//!
+//! - [`settings`]: deployment settings (token prefix, key rules, account, body limit), checked
+//!   once at start-up.
+//! - [`app`]: [`App`], the services' shared state: a store, the pepper, the settings.
+//! - [`error`]: [`ServiceError`], what an operation can fail with, in the caller's terms.
+//! - [`issuance`]: creating, listing, reading, revoking and deleting keys; bootstrap.
+//! - [`verification`]: resolving a presented token to a key and deciding a request with it,
+//!   for `POST /v1/verify` and for authenticating admin callers.
+//! - [`http`]: the Router, request extraction (size limits, field-named JSON errors) and the one
+//!   place errors become RFC 9457 problem documents.
+//!
+//! The same Router serves `keyward serve` and the issuer Lambda: only the Store adapter and the
+//! way the client's address is learned differ.
+
+pub mod app;
+pub mod error;
+pub mod http;
+pub mod issuance;
+pub mod settings;
+pub mod verification;
+
+pub use app::App;
+pub use error::ServiceError;
+pub use settings::Settings;

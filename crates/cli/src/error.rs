@@ -1,0 +1,35 @@
+//! Everything a command can fail with, each with a message that says what to do.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum CliError {
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{0} holds a database but no pepper file; without the pepper no stored key can be verified. Restore the pepper file, or start with an empty --data-dir"
+    )]
+    MissingPepper(PathBuf),
+    #[error("the pepper file {path} is unusable: {source}")]
+    BadPepper {
+        path: PathBuf,
+        source: keyward_core::hash::PepperError,
+    },
+    #[error("could not open the store: {0}")]
+    Store(#[from] keyward_store::StoreError),
+    #[error("bootstrap failed: {0}")]
+    Bootstrap(#[from] keyward_service::ServiceError),
+    #[error("could not listen on {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the server stopped: {0}")]
+    Serve(std::io::Error),
+}

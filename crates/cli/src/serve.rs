@@ -1,0 +1,172 @@
+//! `keyward serve`: the management API on the embedded store, in one process.
+//!
+//! The data directory holds the SQLite database and the pepper (mode 0600). The first start
+//! bootstraps the account and prints a root admin key once; later starts print none.
+
+use std::fs;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::Args;
+use keyward_core::hash::Pepper;
+use keyward_core::token::Prefix;
+use keyward_service::{App, Settings};
+use keyward_store::SqliteStore;
+
+use crate::error::CliError;
+
+const DB_FILE: &str = "keyward.db";
+const PEPPER_FILE: &str = "pepper";
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Directory for the database and the pepper; created (mode 0700) if missing.
+    #[arg(long, env = "KEYWARD_DATA_DIR", default_value = ".keyward")]
+    data_dir: PathBuf,
+
+    /// Address to listen on; port 0 picks a free one.
+    #[arg(long, env = "KEYWARD_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+
+    /// Port to listen on, overriding the port of --listen.
+    #[arg(long, env = "KEYWARD_PORT")]
+    port: Option<u16>,
+
+    /// Prefix of every token this deployment issues and accepts.
+    #[arg(long, env = "KEYWARD_PREFIX", default_value = "kw_live", value_parser = parse_prefix)]
+    prefix: Prefix,
+
+    /// The account keys are issued in.
+    #[arg(long, env = "KEYWARD_ACCOUNT", default_value = "default", value_parser = parse_account)]
+    account: String,
+}
+
+fn parse_prefix(s: &str) -> Result<Prefix, String> {
+    Prefix::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_account(s: &str) -> Result<String, String> {
+    if keyward_core::permission::is_name(s) && s.len() <= 64 {
+        Ok(s.to_owned())
+    } else {
+        Err("an account id is 1 to 64 letters, digits, '_', '-' or '.'".to_owned())
+    }
+}
+
+pub async fn run(args: ServeArgs) -> Result<(), CliError> {
+    let mut listen = args.listen;
+    if let Some(port) = args.port {
+        listen.set_port(port);
+    }
+    let dir = &args.data_dir;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| CliError::Io {
+            action: "creating the data directory",
+            path: dir.clone(),
+            source,
+        })?;
+    let pepper = load_or_create_pepper(dir)?;
+    let store = SqliteStore::open(&dir.join(DB_FILE))?;
+    let settings = Settings {
+        prefix: args.prefix,
+        account: args.account,
+        ..Settings::default()
+    };
+    let app = App::new(Arc::new(store), pepper, settings);
+
+    if let Some(root) = app.bootstrap().await? {
+        // The one place a secret is printed: stdout, once, for the operator who started it.
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "keyward: bootstrapped account '{}'. Root admin key (shown once, store it now):\n{}",
+            app.settings().account,
+            root.expose()
+        );
+    }
+
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| CliError::Bind {
+            addr: listen,
+            source,
+        })?;
+    let bound = listener.local_addr().map_err(CliError::Serve)?;
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "keyward: listening on http://{bound}");
+        let _ = out.flush();
+    }
+    tracing::info!(%bound, data_dir = %dir.display(), "serving");
+    let router = keyward_service::http::router(app);
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(CliError::Serve)?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Reads the pepper, or creates it (mode 0600) on the very first start.
+fn load_or_create_pepper(dir: &Path) -> Result<Pepper, CliError> {
+    let path = dir.join(PEPPER_FILE);
+    match fs::read_to_string(&path) {
+        Ok(text) => Pepper::from_hex(&text).map_err(|source| CliError::BadPepper { path, source }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if dir.join(DB_FILE).exists() {
+                return Err(CliError::MissingPepper(dir.to_path_buf()));
+            }
+            let pepper = Pepper::generate().map_err(|source| CliError::BadPepper {
+                path: path.clone(),
+                source,
+            })?;
+            let io = |source| CliError::Io {
+                action: "writing the pepper file",
+                path: path.clone(),
+                source,
+            };
+            let mut file = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(io)?;
+            file.write_all(pepper.to_hex().as_bytes()).map_err(io)?;
+            file.sync_all().map_err(io)?;
+            Ok(pepper)
+        }
+        Err(source) => Err(CliError::Io {
+            action: "reading the pepper file",
+            path,
+            source,
+        }),
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM, so in-flight requests finish before exit.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,54 @@
+//! What an operation can fail with, in the caller's terms. The HTTP edge maps these to status
+//! codes and problem documents in one place (`http::problem`).
+
+use keyward_core::validation::ValidationErrors;
+use keyward_store::StoreError;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ServiceError {
+    #[error("the request is invalid: {0}")]
+    Invalid(ValidationErrors),
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    #[error("a key named '{0}' already exists")]
+    NameTaken(String),
+    #[error("{0}")]
+    Conflict(&'static str),
+    #[error("the key was changed since it was read; fetch it again and retry")]
+    PreconditionFailed,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NameTaken(name) => Self::NameTaken(name),
+            StoreError::NotFound => Self::NotFound("key"),
+            StoreError::VersionConflict => Self::PreconditionFailed,
+            StoreError::AlreadyExists => Self::Conflict("the record already exists"),
+            StoreError::InvalidCursor => Self::Invalid(ValidationErrors::one(
+                "cursor",
+                "not a cursor from a previous page",
+            )),
+            StoreError::Backend(msg) => Self::Internal(msg),
+        }
+    }
+}
+
+impl From<ValidationErrors> for ServiceError {
+    fn from(e: ValidationErrors) -> Self {
+        Self::Invalid(e)
+    }
+}
+
+impl From<keyward_core::token::TokenError> for ServiceError {
+    fn from(e: keyward_core::token::TokenError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}

@@ -1,0 +1,204 @@
+//! Extractors that fail with problem documents instead of axum's plain-text rejections.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use keyward_core::validation::FieldError;
+use serde::de::DeserializeOwned;
+
+use crate::app::{Actor, App};
+use crate::http::problem::Problem;
+
+/// A JSON body, parsed with the path of any bad field named in the problem.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<App> for JsonBody<T> {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, app: &App) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|m| {
+                let m = m.trim().to_ascii_lowercase();
+                m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+            })
+            .unwrap_or(false);
+        if !is_json {
+            return Err(Problem::unsupported_media_type());
+        }
+        let limit = app.settings().max_body_bytes;
+        let bytes = Bytes::from_request(req, app).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Problem::payload_too_large(limit)
+            } else {
+                Problem::invalid(vec![FieldError::new("body", "the body could not be read")])
+            }
+        })?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// Parses `bytes` as one JSON value of type `T`, naming the offending field on failure.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let field = if path == "." || path.is_empty() {
+            "body".to_owned()
+        } else {
+            path
+        };
+        let message = if inner.is_syntax() || inner.is_eof() {
+            format!("malformed JSON: {inner}")
+        } else {
+            inner.to_string()
+        };
+        Problem::invalid(vec![FieldError::new(field, message)])
+    })?;
+    de.end().map_err(|e| {
+        Problem::invalid(vec![FieldError::new(
+            "body",
+            format!("malformed JSON: trailing characters after the value ({e})"),
+        )])
+    })?;
+    Ok(value)
+}
+
+/// The query string as a name-to-value map, each name once.
+#[derive(Debug)]
+pub struct QueryMap(pub HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryMap {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map(|q| QueryMap(q.0))
+            .map_err(|_| {
+                Problem::invalid(vec![FieldError::new(
+                    "query",
+                    "the query string is malformed",
+                )])
+            })
+    }
+}
+
+/// A single path parameter (such as a key id), with a problem on a malformed one.
+#[derive(Debug)]
+pub struct PathId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|p| PathId(p.0))
+            .map_err(|_| Problem::invalid(vec![FieldError::new("id", "malformed path parameter")]))
+    }
+}
+
+/// The client's address as the edge learned it: set as an extension by the Lambda adapter,
+/// or taken from the TCP peer under `keyward serve`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        if let Some(ip) = parts.extensions.get::<ClientIp>() {
+            return Ok(*ip);
+        }
+        Ok(ClientIp(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
+
+/// The key a request presents: `X-API-Key`, else `Authorization: Bearer`.
+pub fn presented_key(headers: &axum::http::HeaderMap) -> Option<&str> {
+    if let Some(v) = headers.get("x-api-key") {
+        return v.to_str().ok().map(str::trim);
+    }
+    let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = auth.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+/// An authenticated admin caller: every management handler takes one.
+#[derive(Debug)]
+pub struct Admin(pub Actor);
+
+impl FromRequestParts<App> for Admin {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let ClientIp(ip) = ClientIp::from_request_parts(parts, app)
+            .await
+            .unwrap_or(ClientIp(None));
+        app.authenticate_admin(presented_key(&parts.headers), ip)
+            .await
+            .map(Admin)
+            .map_err(Problem::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderMap;
+
+    #[test]
+    fn the_key_comes_from_either_header() {
+        let mut h = HeaderMap::new();
+        assert_eq!(presented_key(&h), None);
+        h.insert("authorization", "bearer abc".parse().unwrap());
+        assert_eq!(presented_key(&h), Some("abc"));
+        h.insert("authorization", "Basic abc".parse().unwrap());
+        assert_eq!(presented_key(&h), None);
+        h.insert("x-api-key", "xyz".parse().unwrap());
+        assert_eq!(presented_key(&h), Some("xyz"));
+    }
+
+    #[test]
+    fn json_errors_name_the_field() {
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct T {
+            name: Option<String>,
+            n: Option<i64>,
+        }
+        let e = parse_json::<T>(br#"{"name": 5}"#).unwrap_err();
+        assert_eq!(e.errors[0].field, "name");
+        let e = parse_json::<T>(br#"{"name": "x", "n": "7"}"#).unwrap_err();
+        assert_eq!(e.errors[0].field, "n");
+        let e = parse_json::<T>(br#"{"name": "#).unwrap_err();
+        assert!(e.errors[0].message.starts_with("malformed JSON"), "{e:?}");
+        let e = parse_json::<T>(br#"{"bogus": 1}"#).unwrap_err();
+        assert!(
+            e.errors[0].message.contains("unknown field `bogus`"),
+            "{e:?}"
+        );
+        let e = parse_json::<T>(br#"{} {}"#).unwrap_err();
+        assert!(e.errors[0].message.contains("trailing"), "{e:?}");
+        let e = parse_json::<T>(b"[1]").unwrap_err();
+        assert_eq!(e.errors[0].field, "body");
+    }
+}
