@@ -1,1 +1,284 @@
+//! End-to-end harness: runs the real `keyward` binary as a separate process and talks to it
+//! over HTTP, the way an operator or a CI job would.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed check panics
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// The `keyward` binary built beside these tests (`target/<profile>/keyward`).
+pub fn keyward_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("KEYWARD_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().unwrap_or_default();
+    let profile_dir = exe.parent().and_then(Path::parent).map(Path::to_path_buf);
+    let bin = profile_dir.unwrap_or_default().join("keyward");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build -p keyward-cli` (or set KEYWARD_BIN)",
+        bin.display()
+    );
+    bin
+}
+
+/// A running `keyward serve` on a free port, with its stdout lines and stderr log file.
+#[derive(Debug)]
+pub struct Server {
+    child: Child,
+    pub base: String,
+    /// Everything printed on stdout up to "listening".
+    pub stdout: Vec<String>,
+    pub log_path: PathBuf,
+}
+
+/// What a finished server printed.
+#[derive(Debug)]
+pub struct Stopped {
+    pub stdout: Vec<String>,
+    pub log: String,
+}
+
+impl Server {
+    /// Starts `keyward serve --data-dir <dir> --listen 127.0.0.1:0 <extra...>` and waits until
+    /// it listens. The log goes to `<log_path>` (appended, so restarts accumulate).
+    pub fn start(data_dir: &Path, log_path: &Path, extra: &[&str]) -> Server {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log_path)
+            .unwrap();
+        let mut child = Command::new(keyward_bin())
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .env("RUST_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut lines = Vec::new();
+        loop {
+            match rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) => {
+                    let base = line
+                        .strip_prefix("keyward: listening on ")
+                        .map(str::to_owned);
+                    lines.push(line);
+                    if let Some(base) = base {
+                        return Server {
+                            child,
+                            base,
+                            stdout: lines,
+                            log_path: log_path.to_path_buf(),
+                        };
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    let log = std::fs::read_to_string(log_path).unwrap_or_default();
+                    panic!("keyward serve did not start; stdout: {lines:?}\nlog:\n{log}");
+                }
+            }
+        }
+    }
+
+    /// The root admin key printed on this start, if any.
+    pub fn root_key(&self) -> Option<String> {
+        self.stdout
+            .iter()
+            .position(|l| l.contains("Root admin key"))
+            .and_then(|i| self.stdout.get(i + 1).cloned())
+    }
+
+    /// Stops the server with SIGTERM (a graceful shutdown) and collects what it printed.
+    pub fn stop(mut self) -> Stopped {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let mut rest = String::new();
+        if let Some(mut out) = self.child.stdout.take() {
+            let _ = out.read_to_string(&mut rest);
+        }
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "keyward serve exited with {status}");
+        let mut stdout = std::mem::take(&mut self.stdout);
+        stdout.extend(rest.lines().map(str::to_owned));
+        Stopped {
+            stdout,
+            log: std::fs::read_to_string(&self.log_path).unwrap_or_default(),
+        }
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(&self.base)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A response as the tests look at it.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: String,
+    pub etag: Option<String>,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    /// The fields named in a problem document's `errors`.
+    pub fn problem_fields(&self) -> Vec<String> {
+        assert_eq!(
+            self.content_type, "application/problem+json",
+            "{}",
+            self.text
+        );
+        self.json()["errors"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e["field"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// A small HTTP client that never turns a status into an error.
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: String,
+    agent: ureq::Agent,
+    key: Option<String>,
+}
+
+impl Client {
+    pub fn new(base: &str) -> Client {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Client {
+            base: base.to_owned(),
+            agent,
+            key: None,
+        }
+    }
+
+    /// The same client, authenticating with `key` as `X-API-Key`.
+    pub fn with_key(&self, key: &str) -> Client {
+        Client {
+            key: Some(key.to_owned()),
+            ..self.clone()
+        }
+    }
+
+    fn finish(resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
+        let mut resp = resp.unwrap();
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let content_type = header("content-type").unwrap_or_default();
+        let etag = header("etag");
+        let status = resp.status().as_u16();
+        let text = resp.body_mut().read_to_string().unwrap_or_default();
+        Reply {
+            status,
+            content_type,
+            etag,
+            text,
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Reply {
+        let mut req = self.agent.get(format!("{}{path}", self.base));
+        if let Some(k) = &self.key {
+            req = req.header("X-API-Key", k);
+        }
+        Self::finish(req.call())
+    }
+
+    pub fn delete(&self, path: &str) -> Reply {
+        let mut req = self.agent.delete(format!("{}{path}", self.base));
+        if let Some(k) = &self.key {
+            req = req.header("X-API-Key", k);
+        }
+        Self::finish(req.call())
+    }
+
+    /// POSTs `body` as-is with `Content-Type: application/json`.
+    pub fn post_raw(&self, path: &str, body: &str) -> Reply {
+        let mut req = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Content-Type", "application/json");
+        if let Some(k) = &self.key {
+            req = req.header("X-API-Key", k);
+        }
+        Self::finish(req.send(body))
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> Reply {
+        self.post_raw(path, &body.to_string())
+    }
+
+    /// `POST /v1/verify` for `key`, with extra fields merged in.
+    pub fn verify(&self, key: &str, extra: Value) -> Reply {
+        let mut body = serde_json::json!({ "key": key });
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        self.post("/v1/verify", &body)
+    }
+}
+
+/// Every file under `dir`, recursively, as bytes.
+pub fn read_tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                out.push((path, bytes));
+            }
+        }
+    }
+    out
+}
+
+/// Whether `needle` occurs anywhere in `haystack`.
+pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}

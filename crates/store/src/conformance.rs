@@ -7,6 +7,8 @@
 //! keyward_store::conformance_tests!(async { SqliteStore::in_memory().unwrap() });
 //! ```
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed check panics
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 

@@ -1,5 +1,7 @@
 //! The conformance suite on the embedded SQLite adapter.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed check panics
+
 use keyward_store::SqliteStore;
 
 keyward_store::conformance_tests!(async { SqliteStore::in_memory().unwrap() });

@@ -46,8 +46,24 @@ impl<T: DeserializeOwned> FromRequest<App> for JsonBody<T> {
     }
 }
 
-/// Parses `bytes` as one JSON value of type `T`, naming the offending field on failure.
+/// Parses `bytes` as one JSON object of type `T`, naming the offending field on failure.
+/// Every body of this API is an object; serde would otherwise take an array positionally.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        None => {
+            return Err(Problem::invalid(vec![FieldError::new(
+                "body",
+                "the body is empty; send a JSON object",
+            )]));
+        }
+        Some(_) => {
+            return Err(Problem::invalid(vec![FieldError::new(
+                "body",
+                "the body must be a JSON object",
+            )]));
+        }
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -198,7 +214,9 @@ mod tests {
         );
         let e = parse_json::<T>(br#"{} {}"#).unwrap_err();
         assert!(e.errors[0].message.contains("trailing"), "{e:?}");
-        let e = parse_json::<T>(b"[1]").unwrap_err();
-        assert_eq!(e.errors[0].field, "body");
+        for not_an_object in [&b"[\"x\", 5]"[..], b"null", b"  7", b"", b"\"s\""] {
+            let e = parse_json::<T>(not_an_object).unwrap_err();
+            assert_eq!(e.errors[0].field, "body");
+        }
     }
 }

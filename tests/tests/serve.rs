@@ -1,0 +1,242 @@
+//! `keyward serve` as an operator meets it: a fresh data directory, the root key printed once,
+//! keys created, verified, revoked and deleted over HTTP, a restart, and no secret left behind.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed check panics
+
+use std::os::unix::fs::PermissionsExt;
+
+use keyward_core::token::{Prefix, Token};
+use keyward_e2e::{Client, Server, contains_bytes, read_tree};
+use serde_json::json;
+
+/// The same token with one random character changed (its checksum no longer matches).
+fn one_char_changed(token: &str) -> String {
+    let mut bytes = token.as_bytes().to_vec();
+    let i = "kw_live_".len() + 3;
+    bytes[i] = if bytes[i] == b'Q' { b'R' } else { b'Q' };
+    String::from_utf8(bytes).unwrap()
+}
+
+fn create(admin: &Client, body: serde_json::Value) -> (String, String) {
+    let r = admin.post("/v1/keys", &body);
+    assert_eq!(r.status, 201, "{}", r.text);
+    let j = r.json();
+    (
+        j["key"]["id"].as_str().unwrap().to_owned(),
+        j["secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[test]
+fn keys_live_through_create_verify_revoke_delete_and_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let log = tmp.path().join("serve.log");
+
+    // First start: bootstrap prints a root key in the documented format.
+    let server = Server::start(&data, &log, &[]);
+    let root = server.root_key().expect("first start prints the root key");
+    Token::parse_for(&root, &Prefix::live()).expect("root key has the documented format");
+    let client = server.client();
+    let admin = client.with_key(&root);
+
+    let (kept_id, kept) = create(&admin, json!({"name": "kept", "scopes": ["agent:editor"]}));
+    let (revoked_id, revoked) = create(&admin, json!({"name": "to-revoke", "scopes": ["read"]}));
+    let (deleted_id, deleted) = create(&admin, json!({"name": "to-delete", "scopes": ["read"]}));
+    for secret in [&kept, &revoked, &deleted] {
+        assert!(secret.starts_with("kw_live_") && secret.len() == "kw_live_".len() + 38);
+        let t = Token::parse_for(secret, &Prefix::live()).expect("valid checksum");
+        assert_eq!(t.expose(), secret.as_str());
+    }
+
+    let ok = client.verify(&kept, json!({"action": "write", "resource": "agents/ag_1"}));
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    assert_eq!(
+        (ok.json()["valid"].as_bool(), ok.json()["code"].as_str()),
+        (Some(true), Some("VALID"))
+    );
+    assert_eq!(ok.json()["key_id"], kept_id.as_str());
+
+    let changed = client.verify(&one_char_changed(&kept), json!({}));
+    assert_eq!(
+        (changed.status, changed.json()["code"].as_str()),
+        (401, Some("NOT_FOUND"))
+    );
+    let unknown = Token::generate(&Prefix::live()).unwrap();
+    let r = client.verify(unknown.expose(), json!({}));
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (401, Some("NOT_FOUND"))
+    );
+    let r = client.post("/v1/verify", &json!({}));
+    assert_eq!(r.status, 401, "a missing key is unknown");
+
+    // Restart: keys survive, and no new root key is printed.
+    let first = server.stop();
+    let server = Server::start(&data, &log, &[]);
+    assert_eq!(
+        server.root_key(),
+        None,
+        "restart printed a root key: {:?}",
+        server.stdout
+    );
+    assert!(!server.stdout.iter().any(|l| l.contains("kw_live_")));
+    let client = server.client();
+    let admin = client.with_key(&root);
+    assert_eq!(
+        client.verify(&kept, json!({})).status,
+        200,
+        "a key survives a restart"
+    );
+    assert_eq!(client.verify(&revoked, json!({})).status, 200);
+
+    let r = admin.post(&format!("/v1/keys/{revoked_id}/revoke"), &json!({}));
+    assert_eq!(
+        (r.status, r.json()["status"].as_str()),
+        (200, Some("revoked")),
+        "{}",
+        r.text
+    );
+    let r = client.verify(&revoked, json!({}));
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (401, Some("REVOKED"))
+    );
+
+    assert_eq!(admin.delete(&format!("/v1/keys/{deleted_id}")).status, 204);
+    let r = client.verify(&deleted, json!({}));
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (401, Some("NOT_FOUND"))
+    );
+    assert_eq!(admin.get(&format!("/v1/keys/{deleted_id}")).status, 404);
+
+    // No response after creation holds a secret.
+    let mut later_responses = vec![
+        admin.get("/v1/keys?status=all").text,
+        admin.get(&format!("/v1/keys/{kept_id}")).text,
+        admin.get(&format!("/v1/keys/{revoked_id}")).text,
+        client.verify(&kept, json!({})).text,
+    ];
+    later_responses.push(
+        admin
+            .post(&format!("/v1/keys/{revoked_id}/revoke"), &json!({}))
+            .text,
+    );
+    let second = server.stop();
+
+    let secrets = [&root, &kept, &revoked, &deleted];
+    for secret in secrets {
+        // The random part alone must not appear either (it is what makes the secret).
+        let random = &secret["kw_live_".len().."kw_live_".len() + 32];
+        for text in &later_responses {
+            assert!(
+                !text.contains(random),
+                "a response after creation holds a secret: {text}"
+            );
+        }
+        for (path, bytes) in read_tree(&data) {
+            assert!(
+                !contains_bytes(&bytes, random.as_bytes()),
+                "{} holds a secret",
+                path.display()
+            );
+        }
+        assert!(!first.log.contains(random), "the log holds a secret");
+        assert!(!second.log.contains(random), "the log holds a secret");
+    }
+    assert!(
+        first.log.contains("key created"),
+        "the log is the server's debug log"
+    );
+}
+
+#[test]
+fn invalid_create_bodies_are_refused_by_field_and_change_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("d"), &tmp.path().join("log"), &[]);
+    let admin = server.client().with_key(&server.root_key().unwrap());
+    let before = admin.get("/v1/keys?status=all").json()["items"]
+        .as_array()
+        .unwrap()
+        .len();
+
+    let past = "2001-01-01T00:00:00Z";
+    let cases = [
+        (json!({"scopes": ["read"]}), "name"),
+        (json!({"name": "x"}), "scopes"),
+        (json!({"name": "x", "scopes": []}), "scopes"),
+        (
+            json!({"name": "x", "scopes": ["read"], "expires_at": past}),
+            "expires_at",
+        ),
+        (
+            json!({"name": "x", "scopes": ["read"], "rate_limit_per_minute": 0}),
+            "rate_limit_per_minute",
+        ),
+        (
+            json!({"name": "x", "scopes": ["read"], "rate_limit_per_minute": 601}),
+            "rate_limit_per_minute",
+        ),
+        (
+            json!({"name": "x", "scopes": ["read"], "allowed_cidrs": ["10.0.0.0/33"]}),
+            "allowed_cidrs[0]",
+        ),
+        (
+            json!({"name": "x", "scopes": ["namespace:viewer"]}),
+            "scopes[0]",
+        ),
+        (json!({"name": 7, "scopes": ["read"]}), "name"),
+        (json!({"name": "x", "scopes": "read"}), "scopes"),
+        (
+            json!({"name": "x", "scopes": ["read"], "rate_limit_per_minute": "60"}),
+            "rate_limit_per_minute",
+        ),
+        (
+            json!({"name": "x", "scopes": ["read"], "surprise": true}),
+            "surprise",
+        ),
+    ];
+    for (body, field) in cases {
+        let r = admin.post("/v1/keys", &body);
+        assert_eq!(r.status, 400, "{body}: {}", r.text);
+        assert_eq!(r.problem_fields(), [field], "{body}");
+        let p = r.json();
+        assert_eq!(p["status"], 400);
+        assert!(p["type"].is_string() && p["title"].is_string() && p["detail"].is_string());
+    }
+    let r = admin.post(
+        "/v1/keys",
+        &json!({"name": "x", "scopes": ["namespace:viewer"]}),
+    );
+    assert!(r.text.contains("valid roles: admin"), "{}", r.text);
+
+    for malformed in [
+        "{",
+        "{\"name\": \"x\",}",
+        "",
+        "null",
+        "[]",
+        "{\"name\": \"x\"} {}",
+    ] {
+        let r = admin.post_raw("/v1/keys", malformed);
+        assert_eq!(r.status, 400, "{malformed:?}: {}", r.text);
+        assert_eq!(r.content_type, "application/problem+json");
+    }
+    let after = admin.get("/v1/keys?status=all").json()["items"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(before, after, "a refused request created nothing");
+}
+
+#[test]
+fn the_data_directory_is_private() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = Server::start(&data, &tmp.path().join("log"), &[]);
+    server.stop();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("pepper")), 0o600);
+}
