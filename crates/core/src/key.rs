@@ -19,7 +19,9 @@ use crate::validation::{FieldError, ValidationErrors, Warning};
 pub const MAX_NAME_LEN: usize = 128;
 pub const MAX_DESCRIPTION_LEN: usize = 1024;
 pub const MAX_SCOPES: usize = 64;
-pub const MAX_WORKSPACES: usize = 100;
+/// Keeps the largest key change (rename plus a full swap of workspaces) within one DynamoDB
+/// transaction of at most 100 items.
+pub const MAX_WORKSPACES: usize = 40;
 pub const MAX_GROUPS: usize = 100;
 pub const MAX_METADATA_BYTES: usize = 4096;
 

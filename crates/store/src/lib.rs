@@ -6,6 +6,8 @@
 //! - [`error`]: [`StoreError`], the domain meaning of every storage failure (name taken,
 //!   version conflict, not found), so no adapter's error type leaks upward.
 //! - [`sqlite`]: the embedded adapter (rusqlite, bundled SQLite) behind `keyward serve`.
+//! - [`dynamodb`]: the production adapter: one table, transactions, one `GetItem` to verify.
+//! - [`cursor`]: the opaque paging cursor both adapters hand out.
 //! - `conformance` (feature `conformance`): the behaviours every adapter must have, written
 //!   once against the port and run by each adapter's tests.
 //!
@@ -18,10 +20,13 @@
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod cursor;
+pub mod dynamodb;
 pub mod error;
 pub mod port;
 pub mod sqlite;
 
+pub use dynamodb::{DynamoLocation, DynamoStore};
 pub use error::{StoreError, StoreResult};
 pub use port::{KeyQuery, Page, Store};
 pub use sqlite::SqliteStore;

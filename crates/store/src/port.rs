@@ -43,6 +43,27 @@ impl KeyQuery {
     }
 }
 
+/// The page size actually used for a requested `limit`.
+pub fn page_limit(limit: usize) -> usize {
+    limit.clamp(1, MAX_PAGE_SIZE)
+}
+
+impl KeyQuery {
+    /// Whether `key` (already brought up to `self.now`) belongs in this listing, apart from
+    /// paging. Adapters that cannot filter in their query language use exactly this rule.
+    pub fn admits(&self, key: &ApiKey) -> bool {
+        self.status.is_none_or(|s| key.status_at(self.now) == s)
+            && self
+                .workspace
+                .as_ref()
+                .is_none_or(|w| key.workspaces.contains(w))
+            && self
+                .name_contains
+                .as_ref()
+                .is_none_or(|q| key.name.to_lowercase().contains(&q.to_lowercase()))
+    }
+}
+
 /// One page of results and where the next one starts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {

@@ -15,8 +15,9 @@ use keyward_core::hash::KeyHash;
 use keyward_core::key::{ApiKey, KeyStatus};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, params};
 
+use crate::cursor;
 use crate::error::{StoreError, StoreResult};
-use crate::port::{KeyQuery, MAX_PAGE_SIZE, Page, Store};
+use crate::port::{KeyQuery, Page, Store, page_limit};
 
 const SCHEMA_VERSION: i64 = 1;
 
@@ -160,37 +161,6 @@ fn missing_or_conflict(tx: &Transaction<'_>, account: &str, id: &str) -> StoreEr
         Ok(None) => StoreError::NotFound,
         Err(e) => backend(e),
     }
-}
-
-fn encode_cursor(parts: &[&str]) -> String {
-    parts
-        .join("\u{1f}")
-        .bytes()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-fn decode_cursor(cursor: &str, parts: usize) -> StoreResult<Vec<String>> {
-    let bytes = (0..cursor.len())
-        .step_by(2)
-        .map(|i| {
-            cursor
-                .get(i..i + 2)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        })
-        .collect::<Option<Vec<u8>>>()
-        .ok_or(StoreError::InvalidCursor)?;
-    let text = String::from_utf8(bytes).map_err(|_| StoreError::InvalidCursor)?;
-    let out: Vec<String> = text.split('\u{1f}').map(str::to_owned).collect();
-    if out.len() == parts {
-        Ok(out)
-    } else {
-        Err(StoreError::InvalidCursor)
-    }
-}
-
-fn page_limit(limit: usize) -> usize {
-    limit.clamp(1, MAX_PAGE_SIZE)
 }
 
 #[async_trait]
@@ -353,7 +323,7 @@ impl Store for SqliteStore {
 
     async fn list_keys(&self, account: &str, query: &KeyQuery) -> StoreResult<Page<ApiKey>> {
         let after = match &query.cursor {
-            Some(c) => decode_cursor(c, 1)?.pop(),
+            Some(c) => cursor::decode(c, 1)?.pop(),
             None => None,
         };
         let account = account.to_owned();
@@ -409,7 +379,7 @@ impl Store for SqliteStore {
                 items.push(from_json::<ApiKey>(record)?.as_of(query.now));
             }
             let next_cursor = if more {
-                items.last().map(|k| encode_cursor(&[&k.name]))
+                items.last().map(|k| cursor::encode(&[&k.name]))
             } else {
                 None
             };
@@ -425,11 +395,7 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> StoreResult<Page<AuditEntry>> {
         let before = match cursor {
-            Some(c) => {
-                let parts = decode_cursor(c, 2)?;
-                let at: i64 = parts[0].parse().map_err(|_| StoreError::InvalidCursor)?;
-                Some((at, parts[1].clone()))
-            }
+            Some(c) => Some(cursor::decode_audit(c)?),
             None => None,
         };
         let account = account.to_owned();
@@ -462,7 +428,7 @@ impl Store for SqliteStore {
             let next_cursor = if more {
                 items
                     .last()
-                    .map(|e| encode_cursor(&[&micros(e.at).to_string(), &e.id]))
+                    .map(|e| cursor::encode(&[&micros(e.at).to_string(), &e.id]))
             } else {
                 None
             };
@@ -475,15 +441,6 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cursors_round_trip_and_reject_garbage() {
-        let c = encode_cursor(&["ab", "c\u{e9}"]);
-        assert_eq!(decode_cursor(&c, 2).unwrap(), ["ab", "c\u{e9}"]);
-        for bad in ["zz", "abc", "", "6162"] {
-            assert!(decode_cursor(bad, 2).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn refuses_a_database_from_a_newer_keyward() {

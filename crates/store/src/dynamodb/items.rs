@@ -1,0 +1,242 @@
+//! The single-table layout: every item's keys, and the item shapes (via serde_dynamo).
+//!
+//! | item | pk | sk | GSI keys |
+//! |---|---|---|---|
+//! | account | `ACC#<account>` | `ACCOUNT` | |
+//! | key record | `ACC#<account>` | `KEY#<id>` | gsi1: `ACC#<account>#KEYS` / `<name>` |
+//! | hash lookup (a copy of the record) | `HASH#<hmac hex>` | `KEY` | |
+//! | name claim | `ACC#<account>` | `NAME#<name>` | |
+//! | workspace membership | `ACC#<account>` | `WS#<ws>#<id>` | gsi2: `ACC#<account>#WS#<ws>` / `<name>` |
+//! | audit entry | `ACC#<account>#AUDIT` | `<micros, 20 digits>#<id>` | |
+//!
+//! docs/dynamodb.md explains the access patterns and their costs.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use keyward_core::audit::{Account, AuditEntry};
+use keyward_core::hash::KeyHash;
+use keyward_core::key::ApiKey;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{StoreError, StoreResult};
+
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+pub const GSI1: &str = "gsi1";
+pub const GSI1_PK: &str = "gsi1pk";
+pub const GSI1_SK: &str = "gsi1sk";
+pub const GSI2: &str = "gsi2";
+pub const GSI2_PK: &str = "gsi2pk";
+pub const GSI2_SK: &str = "gsi2sk";
+/// The TTL attribute (epoch seconds) of expiring helper items.
+pub const TTL: &str = "ttl";
+pub const VERSION: &str = "version";
+
+pub type Item = HashMap<String, AttributeValue>;
+
+pub fn account_pk(account: &str) -> String {
+    format!("ACC#{account}")
+}
+
+pub fn account_sk() -> &'static str {
+    "ACCOUNT"
+}
+
+pub fn key_sk(id: &str) -> String {
+    format!("KEY#{id}")
+}
+
+pub fn keys_gsi_pk(account: &str) -> String {
+    format!("ACC#{account}#KEYS")
+}
+
+pub fn hash_pk(hash: &KeyHash) -> String {
+    format!("HASH#{}", hash.to_hex())
+}
+
+pub const HASH_SK: &str = "KEY";
+
+pub fn name_sk(name: &str) -> String {
+    format!("NAME#{name}")
+}
+
+pub fn member_sk(workspace: &str, id: &str) -> String {
+    format!("WS#{workspace}#{id}")
+}
+
+pub fn workspace_gsi_pk(account: &str, workspace: &str) -> String {
+    format!("ACC#{account}#WS#{workspace}")
+}
+
+/// The key id a membership item's sort key ends with.
+pub fn member_key_id(sk: &str) -> Option<&str> {
+    sk.rsplit_once('#').map(|(_, id)| id)
+}
+
+pub fn audit_pk(account: &str) -> String {
+    format!("ACC#{account}#AUDIT")
+}
+
+/// Sorts by time, then id; zero-padded so string order is time order.
+pub fn audit_sk(at_micros: i64, id: &str) -> String {
+    format!("{at_micros:020}#{id}")
+}
+
+/// The primary key of an item.
+pub fn key_of(pk: String, sk: impl Into<String>) -> Item {
+    HashMap::from([
+        (PK.to_owned(), AttributeValue::S(pk)),
+        (SK.to_owned(), AttributeValue::S(sk.into())),
+    ])
+}
+
+/// The key record, where it lives under its account.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct KeyItem {
+    pub pk: String,
+    pub sk: String,
+    pub gsi1pk: String,
+    pub gsi1sk: String,
+    /// The current lookup hash, so a regeneration or delete can remove the old hash item.
+    pub hash: String,
+    #[serde(flatten)]
+    pub key: ApiKey,
+}
+
+impl KeyItem {
+    pub fn new(key: &ApiKey, hash: &KeyHash) -> Self {
+        Self {
+            pk: account_pk(&key.account),
+            sk: key_sk(&key.id),
+            gsi1pk: keys_gsi_pk(&key.account),
+            gsi1sk: key.name.clone(),
+            hash: hash.to_hex(),
+            key: key.clone(),
+        }
+    }
+}
+
+/// The copy of the record under its hash: verification's single `GetItem`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct HashItem {
+    pub pk: String,
+    pub sk: String,
+    #[serde(flatten)]
+    pub key: ApiKey,
+}
+
+impl HashItem {
+    pub fn new(key: &ApiKey, hash: &KeyHash) -> Self {
+        Self {
+            pk: hash_pk(hash),
+            sk: HASH_SK.to_owned(),
+            key: key.clone(),
+        }
+    }
+}
+
+/// The claim on a name within an account; its existence is what makes names unique.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct NameItem {
+    pub pk: String,
+    pub sk: String,
+    pub key_id: String,
+}
+
+impl NameItem {
+    pub fn new(key: &ApiKey) -> Self {
+        Self {
+            pk: account_pk(&key.account),
+            sk: name_sk(&key.name),
+            key_id: key.id.clone(),
+        }
+    }
+}
+
+/// A key's association with one workspace, indexed by workspace and name.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MemberItem {
+    pub pk: String,
+    pub sk: String,
+    pub gsi2pk: String,
+    pub gsi2sk: String,
+}
+
+impl MemberItem {
+    pub fn new(key: &ApiKey, workspace: &str) -> Self {
+        Self {
+            pk: account_pk(&key.account),
+            sk: member_sk(workspace, &key.id),
+            gsi2pk: workspace_gsi_pk(&key.account, workspace),
+            gsi2sk: key.name.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AuditItem {
+    pub pk: String,
+    pub sk: String,
+    #[serde(flatten)]
+    pub entry: AuditEntry,
+}
+
+impl AuditItem {
+    pub fn new(entry: &AuditEntry) -> Self {
+        Self {
+            pk: audit_pk(&entry.account),
+            sk: audit_sk(entry.at.timestamp_micros(), &entry.id),
+            entry: entry.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AccountItem {
+    pub pk: String,
+    pub sk: String,
+    #[serde(flatten)]
+    pub account: Account,
+}
+
+pub fn to_item<T: Serialize>(value: &T) -> StoreResult<Item> {
+    serde_dynamo::to_item(value).map_err(|e| StoreError::Backend(format!("encoding an item: {e}")))
+}
+
+pub fn from_item<T: serde::de::DeserializeOwned>(item: Item) -> StoreResult<T> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Backend(format!("corrupt item: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conformance::sample_key;
+
+    #[test]
+    fn a_key_item_round_trips_through_attribute_values() {
+        let (key, hash) = sample_key(
+            "acc_1",
+            serde_json::json!({
+                "name": "round trip",
+                "workspaces": ["ws_1"],
+                "allowed_cidrs": ["10.0.0.0/8", "::/0"],
+                "metadata": {"n": 1.5, "big": 18446744073709551615u64, "neg": -3, "nested": {"a": [true, null, "s"]}},
+                "expires_at": "2999-01-01T00:00:00Z",
+            }),
+        );
+        let item = to_item(&KeyItem::new(&key, &hash)).unwrap();
+        assert!(matches!(item.get(VERSION), Some(AttributeValue::N(_))));
+        let back: KeyItem = from_item(item).unwrap();
+        assert_eq!(back.key, key);
+        assert_eq!(back.hash, hash.to_hex());
+        let back: HashItem = from_item(to_item(&HashItem::new(&key, &hash)).unwrap()).unwrap();
+        assert_eq!(back.key, key);
+    }
+
+    #[test]
+    fn sort_keys_order_and_parse() {
+        assert!(audit_sk(9, "a") < audit_sk(10, "a"));
+        assert_eq!(member_key_id(&member_sk("ws_1", "key_x")), Some("key_x"));
+    }
+}

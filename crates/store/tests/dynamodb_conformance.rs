@@ -1,0 +1,245 @@
+//! The conformance suite on the DynamoDB adapter against DynamoDB Local (the AWS engine),
+//! plus what only this adapter must prove: no orphan items after a race, one read per lookup.
+//!
+//! `./scripts/test` starts DynamoDB Local and sets `KEYWARD_TEST_DYNAMODB_ENDPOINT`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed check panics
+
+use std::collections::BTreeMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::Utc;
+use keyward_core::audit::AuditEntry;
+use keyward_store::conformance::sample_key;
+use keyward_store::dynamodb::InitOutcome;
+use keyward_store::{DynamoLocation, DynamoStore, Store, StoreError};
+use serde_json::json;
+
+fn endpoint() -> String {
+    std::env::var("KEYWARD_TEST_DYNAMODB_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "KEYWARD_TEST_DYNAMODB_ENDPOINT is not set: run ./scripts/test, which starts DynamoDB Local"
+        )
+    })
+}
+
+/// A store on a fresh table of its own.
+async fn store() -> DynamoStore {
+    let table = format!("kw-test-{}", keyward_core::key::new_id("t").unwrap());
+    let location =
+        DynamoLocation::parse(&format!("dynamodb://{table}?endpoint={}", endpoint())).unwrap();
+    let store = DynamoStore::connect(&location).await;
+    assert_eq!(store.init().await.unwrap(), InitOutcome::Created);
+    store
+}
+
+keyward_store::conformance_tests!(store());
+
+/// Every item of the table by kind of sort key (a test-only scan).
+async fn census(store: &DynamoStore) -> BTreeMap<String, usize> {
+    let out = store
+        .client()
+        .scan()
+        .table_name(store.table())
+        .send()
+        .await
+        .unwrap();
+    let mut counts = BTreeMap::new();
+    for item in out.items.unwrap_or_default() {
+        let kind = match (item.get("pk"), item.get("sk")) {
+            (Some(AttributeValue::S(pk)), _) if pk.starts_with("HASH#") => "hash",
+            (_, Some(AttributeValue::S(sk))) if sk.starts_with("KEY#") => "key",
+            (_, Some(AttributeValue::S(sk))) if sk.starts_with("NAME#") => "name",
+            (_, Some(AttributeValue::S(sk))) if sk.starts_with("WS#") => "member",
+            (Some(AttributeValue::S(pk)), _) if pk.ends_with("#AUDIT") => "audit",
+            _ => "other",
+        };
+        *counts.entry(kind.to_owned()).or_default() += 1;
+    }
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_creates_leave_one_key_and_no_orphans() {
+    let store = store().await;
+    let attempts: Vec<_> = (0..20)
+        .map(|_| sample_key("acc_race", json!({"name": "same", "workspaces": ["ws_1"]})))
+        .collect();
+    let mut tasks = Vec::new();
+    for (key, hash) in attempts {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let audit = AuditEntry::new(
+                "acc_race",
+                "t",
+                "key.created",
+                Some(&key.id),
+                None,
+                json!({}),
+                Utc::now(),
+            )
+            .unwrap();
+            store.insert_key(&key, &hash, &audit).await
+        }));
+    }
+    let mut won = 0;
+    let mut taken = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(()) => won += 1,
+            Err(StoreError::NameTaken(_)) => taken += 1,
+            Err(e) => panic!("unexpected: {e}"),
+        }
+    }
+    assert_eq!((won, taken), (1, 19));
+    let counts = census(&store).await;
+    let expect: BTreeMap<String, usize> = [
+        ("audit", 1),
+        ("hash", 1),
+        ("key", 1),
+        ("member", 1),
+        ("name", 1),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    assert_eq!(counts, expect, "exactly one of each item, no orphans");
+}
+
+#[tokio::test]
+async fn a_lookup_by_hash_is_exactly_one_get_item() {
+    let store = store().await;
+    let (key, hash) = sample_key("acc_reads", json!({"name": "counted"}));
+    let audit = AuditEntry::new(
+        "acc_reads",
+        "t",
+        "key.created",
+        Some(&key.id),
+        None,
+        json!({}),
+        Utc::now(),
+    )
+    .unwrap();
+    store.insert_key(&key, &hash, &audit).await.unwrap();
+    let before = store.calls();
+    assert_eq!(
+        store.find_key_by_hash(&hash).await.unwrap().unwrap().id,
+        key.id
+    );
+    let after = store.calls();
+    assert_eq!(after.get_item - before.get_item, 1);
+    assert_eq!(after.reads() - before.reads(), 1);
+    assert_eq!(after.writes(), before.writes());
+}
+
+#[tokio::test]
+async fn deleting_and_renaming_leave_no_stale_items() {
+    let store = store().await;
+    let (key, hash) = sample_key(
+        "acc_tidy",
+        json!({"name": "tidy", "workspaces": ["a", "b"]}),
+    );
+    let audit = |action: &str| {
+        AuditEntry::new(
+            "acc_tidy",
+            "t",
+            action,
+            Some(&key.id),
+            None,
+            json!({}),
+            Utc::now(),
+        )
+        .unwrap()
+    };
+    store
+        .insert_key(&key, &hash, &audit("key.created"))
+        .await
+        .unwrap();
+    let mut next = key.clone();
+    next.name = "tidier".into();
+    next.workspaces = vec!["b".into(), "c".into()];
+    next.version = 2;
+    store
+        .update_key(&next, 1, None, &audit("key.updated"))
+        .await
+        .unwrap();
+    let counts = census(&store).await;
+    assert_eq!((counts["name"], counts["member"]), (1, 2), "{counts:?}");
+    store
+        .delete_key("acc_tidy", &key.id, Some(2), &audit("key.deleted"))
+        .await
+        .unwrap();
+    let counts = census(&store).await;
+    assert_eq!(counts.keys().collect::<Vec<_>>(), ["audit"], "{counts:?}");
+}
+
+#[tokio::test]
+async fn init_is_idempotent_and_refuses_a_foreign_table() {
+    let store = store().await;
+    assert_eq!(store.init().await.unwrap(), InitOutcome::AlreadyExisted);
+    let ttl = store
+        .client()
+        .describe_time_to_live()
+        .table_name(store.table())
+        .send()
+        .await
+        .unwrap();
+    let desc = ttl.time_to_live_description().unwrap();
+    assert_eq!(desc.attribute_name(), Some("ttl"));
+    let table = store
+        .client()
+        .describe_table()
+        .table_name(store.table())
+        .send()
+        .await
+        .unwrap();
+    let t = table.table().unwrap();
+    assert_eq!(
+        t.stream_specification().map(|s| s.stream_enabled()),
+        Some(true)
+    );
+    assert_eq!(
+        t.billing_mode_summary()
+            .and_then(|b| b.billing_mode())
+            .map(|m| m.as_str()),
+        Some("PAY_PER_REQUEST")
+    );
+
+    // A table with some other schema is not silently used.
+    use aws_sdk_dynamodb::types::*;
+    let foreign = format!("foreign-{}", keyward_core::key::new_id("t").unwrap());
+    store
+        .client()
+        .create_table()
+        .table_name(&foreign)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("id")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let other = DynamoStore::new(store.client().clone(), &foreign);
+    let err = other.init().await.unwrap_err();
+    assert!(err.to_string().contains("not a keyward table"), "{err}");
+}
+
+#[tokio::test]
+async fn an_unreachable_endpoint_is_a_backend_error_not_a_panic() {
+    let location = DynamoLocation::parse("dynamodb://nowhere?endpoint=http://127.0.0.1:9").unwrap();
+    let store = DynamoStore::connect(&location).await;
+    let (_, hash) = sample_key("acc", json!({"name": "x"}));
+    let err = store.find_key_by_hash(&hash).await.unwrap_err();
+    assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+}
