@@ -27,6 +27,46 @@ pub fn keyward_bin() -> PathBuf {
     bin
 }
 
+/// Which store a server runs on, as the `serve` arguments that select it.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite,
+    DynamoDb { location: String, table: String },
+}
+
+impl Backend {
+    pub fn sqlite() -> Backend {
+        Backend::Sqlite
+    }
+
+    /// A fresh table on the DynamoDB Local that `./scripts/test` started, created with
+    /// `keyward store init` (so that command is exercised too).
+    pub fn dynamodb() -> Backend {
+        let endpoint = std::env::var("KEYWARD_TEST_DYNAMODB_ENDPOINT").unwrap_or_else(|_| {
+            panic!("KEYWARD_TEST_DYNAMODB_ENDPOINT is not set: run ./scripts/test, which starts DynamoDB Local")
+        });
+        let table = format!("kw-e2e-{}", keyward_core::key::new_id("t").unwrap());
+        let location = format!("dynamodb://{table}?endpoint={endpoint}");
+        let out = Command::new(keyward_bin())
+            .args(["store", "init", "--store", &location])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "store init failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Backend::DynamoDb { location, table }
+    }
+
+    pub fn serve_args(&self) -> Vec<&str> {
+        match self {
+            Backend::Sqlite => vec![],
+            Backend::DynamoDb { location, .. } => vec!["--store", location],
+        }
+    }
+}
+
 /// A running `keyward serve` on a free port, with its stdout lines and stderr log file.
 #[derive(Debug)]
 pub struct Server {

@@ -6,8 +6,30 @@
 use std::os::unix::fs::PermissionsExt;
 
 use keyward_core::token::{Prefix, Token};
-use keyward_e2e::{Client, Server, contains_bytes, read_tree};
+use keyward_e2e::{Backend, Client, Server, contains_bytes, read_tree};
 use serde_json::json;
+
+/// Every attribute of every item of the backend's table, as text (a test-only scan), or
+/// nothing for SQLite, whose whole data directory is read instead.
+fn table_dump(backend: &Backend) -> String {
+    let Backend::DynamoDb { location, .. } = backend else {
+        return String::new();
+    };
+    let location = keyward_store::DynamoLocation::parse(location).unwrap();
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = keyward_store::DynamoStore::connect(&location).await;
+        let out = store
+            .client()
+            .scan()
+            .table_name(store.table())
+            .send()
+            .await
+            .unwrap();
+        let items = out.items.unwrap_or_default();
+        assert!(!items.is_empty(), "the table holds the keys");
+        format!("{items:?}")
+    })
+}
 
 /// The same token with one random character changed (its checksum no longer matches).
 fn one_char_changed(token: &str) -> String {
@@ -28,13 +50,23 @@ fn create(admin: &Client, body: serde_json::Value) -> (String, String) {
 }
 
 #[test]
-fn keys_live_through_create_verify_revoke_delete_and_restart() {
+fn keys_live_through_create_verify_revoke_delete_and_restart_on_sqlite() {
+    keys_live_through_create_verify_revoke_delete_and_restart(Backend::sqlite());
+}
+
+#[test]
+fn keys_live_through_create_verify_revoke_delete_and_restart_on_dynamodb() {
+    keys_live_through_create_verify_revoke_delete_and_restart(Backend::dynamodb());
+}
+
+fn keys_live_through_create_verify_revoke_delete_and_restart(backend: Backend) {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let log = tmp.path().join("serve.log");
+    let args = backend.serve_args();
 
     // First start: bootstrap prints a root key in the documented format.
-    let server = Server::start(&data, &log, &[]);
+    let server = Server::start(&data, &log, &args);
     let root = server.root_key().expect("first start prints the root key");
     Token::parse_for(&root, &Prefix::live()).expect("root key has the documented format");
     let client = server.client();
@@ -73,7 +105,7 @@ fn keys_live_through_create_verify_revoke_delete_and_restart() {
 
     // Restart: keys survive, and no new root key is printed.
     let first = server.stop();
-    let server = Server::start(&data, &log, &[]);
+    let server = Server::start(&data, &log, &args);
     assert_eq!(
         server.root_key(),
         None,
@@ -125,6 +157,7 @@ fn keys_live_through_create_verify_revoke_delete_and_restart() {
     );
     let second = server.stop();
 
+    let dump = table_dump(&backend);
     let secrets = [&root, &kept, &revoked, &deleted];
     for secret in secrets {
         // The random part alone must not appear either (it is what makes the secret).
@@ -142,6 +175,7 @@ fn keys_live_through_create_verify_revoke_delete_and_restart() {
                 path.display()
             );
         }
+        assert!(!dump.contains(random), "the table holds a secret");
         assert!(!first.log.contains(random), "the log holds a secret");
         assert!(!second.log.contains(random), "the log holds a secret");
     }
@@ -152,9 +186,22 @@ fn keys_live_through_create_verify_revoke_delete_and_restart() {
 }
 
 #[test]
-fn invalid_create_bodies_are_refused_by_field_and_change_nothing() {
+fn invalid_create_bodies_are_refused_by_field_and_change_nothing_on_sqlite() {
+    invalid_create_bodies_are_refused_by_field_and_change_nothing(Backend::sqlite());
+}
+
+#[test]
+fn invalid_create_bodies_are_refused_by_field_and_change_nothing_on_dynamodb() {
+    invalid_create_bodies_are_refused_by_field_and_change_nothing(Backend::dynamodb());
+}
+
+fn invalid_create_bodies_are_refused_by_field_and_change_nothing(backend: Backend) {
     let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("d"), &tmp.path().join("log"), &[]);
+    let server = Server::start(
+        &tmp.path().join("d"),
+        &tmp.path().join("log"),
+        &backend.serve_args(),
+    );
     let admin = server.client().with_key(&server.root_key().unwrap());
     let before = admin.get("/v1/keys?status=all").json()["items"]
         .as_array()
@@ -239,4 +286,150 @@ fn the_data_directory_is_private() {
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&data), 0o700);
     assert_eq!(mode(&data.join("pepper")), 0o600);
+}
+
+fn names(reply: &keyward_e2e::Reply) -> Vec<String> {
+    reply.json()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn listing_filters_and_pages_on_sqlite() {
+    listing_filters_and_pages(Backend::sqlite());
+}
+
+#[test]
+fn listing_filters_and_pages_on_dynamodb() {
+    listing_filters_and_pages(Backend::dynamodb());
+}
+
+fn listing_filters_and_pages(backend: Backend) {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        &tmp.path().join("d"),
+        &tmp.path().join("log"),
+        &backend.serve_args(),
+    );
+    let admin = server.client().with_key(&server.root_key().unwrap());
+    for (name, ws) in [
+        ("api-a", "blue"),
+        ("api-b", "green"),
+        ("API-c", "blue"),
+        ("batch", "blue"),
+        ("cron", "green"),
+    ] {
+        create(
+            &admin,
+            json!({"name": name, "scopes": ["read"], "workspaces": [ws]}),
+        );
+    }
+    let (gone, _) = create(
+        &admin,
+        json!({"name": "api-gone", "scopes": ["read"], "workspaces": ["blue"]}),
+    );
+    assert_eq!(
+        admin
+            .post(&format!("/v1/keys/{gone}/revoke"), &json!({}))
+            .status,
+        200
+    );
+
+    assert_eq!(
+        names(&admin.get("/v1/keys")),
+        ["API-c", "api-a", "api-b", "batch", "cron", "root"]
+    );
+    assert_eq!(
+        names(&admin.get("/v1/keys?workspace=blue")),
+        ["API-c", "api-a", "batch"]
+    );
+    assert_eq!(
+        names(&admin.get("/v1/keys?workspace=blue&status=revoked")),
+        ["api-gone"]
+    );
+    assert_eq!(
+        names(&admin.get("/v1/keys?q=api")),
+        ["API-c", "api-a", "api-b"]
+    );
+    assert_eq!(
+        names(&admin.get("/v1/keys?q=api&status=all")),
+        ["API-c", "api-a", "api-b", "api-gone"]
+    );
+    assert!(names(&admin.get("/v1/keys?workspace=none")).is_empty());
+
+    // Paging two at a time visits every key once, in order, and ends without a cursor.
+    let mut seen = Vec::new();
+    let mut path = "/v1/keys?status=all&limit=2".to_owned();
+    loop {
+        let page = admin.get(&path);
+        assert_eq!(page.status, 200, "{}", page.text);
+        let got = names(&page);
+        assert!(got.len() <= 2);
+        seen.extend(got);
+        match page.json()["next_cursor"].as_str() {
+            Some(c) => path = format!("/v1/keys?status=all&limit=2&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            "API-c", "api-a", "api-b", "api-gone", "batch", "cron", "root"
+        ]
+    );
+    let r = admin.get("/v1/keys?cursor=not-a-cursor");
+    assert_eq!(
+        (r.status, r.problem_fields()),
+        (400, vec!["cursor".to_owned()])
+    );
+}
+
+#[test]
+fn concurrent_creates_with_one_name_admit_exactly_one_on_sqlite() {
+    concurrent_creates_with_one_name_admit_exactly_one(Backend::sqlite());
+}
+
+#[test]
+fn concurrent_creates_with_one_name_admit_exactly_one_on_dynamodb() {
+    concurrent_creates_with_one_name_admit_exactly_one(Backend::dynamodb());
+}
+
+fn concurrent_creates_with_one_name_admit_exactly_one(backend: Backend) {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        &tmp.path().join("d"),
+        &tmp.path().join("log"),
+        &backend.serve_args(),
+    );
+    let admin = server.client().with_key(&server.root_key().unwrap());
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..20)
+            .map(|_| {
+                let admin = admin.clone();
+                scope.spawn(move || {
+                    admin
+                        .post(
+                            "/v1/keys",
+                            &json!({"name": "contended", "scopes": ["read"]}),
+                        )
+                        .status
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        19,
+        "{statuses:?}"
+    );
+    assert_eq!(names(&admin.get("/v1/keys?q=contended")), ["contended"]);
 }

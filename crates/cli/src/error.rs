@@ -21,7 +21,7 @@ pub enum CliError {
         path: PathBuf,
         source: keyward_core::hash::PepperError,
     },
-    #[error("could not open the store: {0}")]
+    #[error("store: {0}")]
     Store(#[from] keyward_store::StoreError),
     #[error("bootstrap failed: {0}")]
     Bootstrap(#[from] keyward_service::ServiceError),

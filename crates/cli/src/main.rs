@@ -3,6 +3,7 @@
 mod error;
 mod logging;
 mod serve;
+mod store;
 
 use std::process::ExitCode;
 
@@ -29,6 +30,9 @@ struct Cli {
 enum Command {
     /// Run the whole system in one process on the embedded store.
     Serve(serve::ServeArgs),
+    /// Manage the store itself.
+    #[command(subcommand)]
+    Store(store::StoreCommand),
 }
 
 #[tokio::main]
@@ -37,6 +41,7 @@ async fn main() -> ExitCode {
     logging::init(cli.log_format);
     let result = match cli.command {
         Command::Serve(args) => serve::run(args).await,
+        Command::Store(command) => store::run(command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,21 +8,24 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use clap::Args;
 use keyward_core::hash::Pepper;
 use keyward_core::token::Prefix;
 use keyward_service::{App, Settings};
-use keyward_store::SqliteStore;
 
 use crate::error::CliError;
+use crate::store::{DB_FILE, StoreChoice};
 
-const DB_FILE: &str = "keyward.db";
 const PEPPER_FILE: &str = "pepper";
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
+    /// Where keys are stored: `sqlite` (in the data directory) or
+    /// `dynamodb://TABLE[?endpoint=URL&region=REGION]` (create it with `keyward store init`).
+    #[arg(long, env = "KEYWARD_STORE", default_value = "sqlite", value_parser = StoreChoice::parse)]
+    store: StoreChoice,
+
     /// Directory for the database and the pepper; created (mode 0700) if missing.
     #[arg(long, env = "KEYWARD_DATA_DIR", default_value = ".keyward")]
     data_dir: PathBuf,
@@ -71,14 +74,14 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
             path: dir.clone(),
             source,
         })?;
-    let pepper = load_or_create_pepper(dir)?;
-    let store = SqliteStore::open(&dir.join(DB_FILE))?;
+    let pepper = load_pepper(dir)?;
+    let store = args.store.open(dir).await?;
     let settings = Settings {
         prefix: args.prefix,
         account: args.account,
         ..Settings::default()
     };
-    let app = App::new(Arc::new(store), pepper, settings);
+    let app = App::new(store, pepper, settings);
 
     if let Some(root) = app.bootstrap().await? {
         // The one place a secret is printed: stdout, once, for the operator who started it.
@@ -116,8 +119,19 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Reads the pepper, or creates it (mode 0600) on the very first start.
-fn load_or_create_pepper(dir: &Path) -> Result<Pepper, CliError> {
+/// The pepper from `KEYWARD_PEPPER` (hex) when set, else the data directory's pepper file.
+fn load_pepper(dir: &Path) -> Result<Pepper, CliError> {
+    match std::env::var("KEYWARD_PEPPER") {
+        Ok(hex) => Pepper::from_hex(&hex).map_err(|source| CliError::BadPepper {
+            path: PathBuf::from("$KEYWARD_PEPPER"),
+            source,
+        }),
+        Err(_) => load_or_create_pepper_file(dir),
+    }
+}
+
+/// Reads the pepper file, or creates it (mode 0600) on the very first start.
+fn load_or_create_pepper_file(dir: &Path) -> Result<Pepper, CliError> {
     let path = dir.join(PEPPER_FILE);
     match fs::read_to_string(&path) {
         Ok(text) => Pepper::from_hex(&text).map_err(|source| CliError::BadPepper { path, source }),

@@ -107,6 +107,12 @@ impl DynamoStore {
         table::init(&self.client, &self.table).await
     }
 
+    /// Checks that the table exists and has keyward's layout, with a message that says what to
+    /// do when it does not.
+    pub async fn check(&self) -> StoreResult<()> {
+        table::check(&self.client, &self.table).await
+    }
+
     pub fn calls(&self) -> CallCounts {
         let c = &self.calls;
         CallCounts {

@@ -92,7 +92,7 @@ pub async fn init(client: &Client, table: &str) -> StoreResult<InitOutcome> {
         }
     };
     wait_active(client, table).await?;
-    check_schema(client, table).await?;
+    check(client, table).await?;
     enable_ttl(client, table).await?;
     Ok(outcome)
 }
@@ -122,18 +122,21 @@ async fn wait_active(client: &Client, table: &str) -> StoreResult<()> {
 
 /// An existing table must have keyward's keys and indexes, or every later call would fail
 /// in a confusing way.
-async fn check_schema(client: &Client, table: &str) -> StoreResult<()> {
-    let described = client
-        .describe_table()
-        .table_name(table)
-        .send()
-        .await
-        .map_err(|e| {
-            backend(
+pub async fn check(client: &Client, table: &str) -> StoreResult<()> {
+    let described = match client.describe_table().table_name(table).send().await {
+        Ok(d) => d,
+        Err(e) if e.code() == Some("ResourceNotFoundException") => {
+            return Err(StoreError::Backend(format!(
+                "table {table} does not exist; create it with `keyward store init --store dynamodb://{table}`"
+            )));
+        }
+        Err(e) => {
+            return Err(backend(
                 "describing the table",
                 aws_sdk_dynamodb::error::DisplayErrorContext(e),
-            )
-        })?;
+            ));
+        }
+    };
     let t = described.table();
     let keys: Vec<&str> = t
         .map(|t| t.key_schema().iter().map(|k| k.attribute_name()).collect())

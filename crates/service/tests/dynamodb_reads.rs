@@ -1,0 +1,87 @@
+//! What a verification costs on DynamoDB, counted at the adapter: one `GetItem` for a
+//! well-formed token, none for a malformed one.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed check panics
+
+use std::sync::Arc;
+
+use keyward_core::decision::{AccessRequest, Code};
+use keyward_core::hash::Pepper;
+use keyward_core::key::CreateKeyRequest;
+use keyward_core::permission::ScopeInput;
+use keyward_core::token::{Prefix, Token};
+use keyward_service::app::Actor;
+use keyward_service::{App, Settings};
+use keyward_store::{DynamoLocation, DynamoStore};
+
+#[tokio::test]
+async fn a_verification_costs_exactly_one_read() {
+    let endpoint = std::env::var("KEYWARD_TEST_DYNAMODB_ENDPOINT")
+        .expect("KEYWARD_TEST_DYNAMODB_ENDPOINT is not set: run ./scripts/test, which starts DynamoDB Local");
+    let table = format!("kw-reads-{}", keyward_core::key::new_id("t").unwrap());
+    let location =
+        DynamoLocation::parse(&format!("dynamodb://{table}?endpoint={endpoint}")).unwrap();
+    let store = DynamoStore::connect(&location).await;
+    store.init().await.unwrap();
+    let app = App::new(
+        Arc::new(store.clone()),
+        Pepper::generate().unwrap(),
+        Settings::default(),
+    );
+    let request = CreateKeyRequest {
+        name: Some("counted".into()),
+        scopes: Some(vec![ScopeInput::from("read")]),
+        ..CreateKeyRequest::default()
+    };
+    let created = app
+        .create_key(&Actor::system("default"), request)
+        .await
+        .unwrap();
+    let secret = created.secret.expose().to_owned();
+
+    let before = store.calls();
+    let verdict = app
+        .verify(Some(&secret), &AccessRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(verdict.code, Code::Valid);
+    let after = store.calls();
+    assert_eq!(
+        (
+            after.reads() - before.reads(),
+            after.get_item - before.get_item
+        ),
+        (1, 1)
+    );
+    assert_eq!(
+        after.writes(),
+        before.writes(),
+        "verification writes nothing"
+    );
+
+    let unknown = Token::generate(&Prefix::live()).unwrap();
+    let verdict = app
+        .verify(Some(unknown.expose()), &AccessRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(verdict.code, Code::NotFound);
+    assert_eq!(
+        store.calls().reads() - after.reads(),
+        1,
+        "an unknown token is one read"
+    );
+
+    let before = store.calls();
+    let mut typo = secret.clone();
+    typo.replace_range(10..11, if &secret[10..11] == "a" { "b" } else { "a" });
+    let verdict = app
+        .verify(Some(&typo), &AccessRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(verdict.code, Code::NotFound);
+    assert_eq!(
+        store.calls(),
+        before,
+        "a bad checksum never reaches the store"
+    );
+}
