@@ -8,6 +8,7 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::validation::{FieldError, Warning};
@@ -19,6 +20,21 @@ pub const MAX_CIDRS: usize = 100;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct CidrList(Vec<IpNet>);
+
+impl JsonSchema for CidrList {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "CidrList".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "array",
+            "maxItems": MAX_CIDRS,
+            "items": {"type": "string", "description": "An IPv4 or IPv6 CIDR range", "examples": ["10.0.0.0/8"]},
+            "description": "Allowed source ranges; empty admits every address. IPv4 and IPv6 are matched independently."
+        })
+    }
+}
 
 impl CidrList {
     /// Parses ranges (a bare address means a single host), normalising host bits away. Wildcard

@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -26,7 +27,7 @@ pub const MAX_GROUPS: usize = 100;
 pub const MAX_METADATA_BYTES: usize = 4096;
 
 /// A key's lifecycle state. `expired` is derived from `expires_at`; `revoked` is final.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyStatus {
     Active,
@@ -75,7 +76,7 @@ impl Default for KeyRules {
 }
 
 /// An API key as stored and shown. It never holds the secret or its hash.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ApiKey {
     pub id: String,
     pub account: String,
@@ -157,7 +158,7 @@ impl ApiKey {
 
 /// The fields of a create request, exactly as a client may send them. Every field is optional
 /// at this level so that a missing one is reported by name by [`KeyDraft::from_request`].
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyRequest {
     pub name: Option<String>,

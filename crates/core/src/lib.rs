@@ -10,7 +10,11 @@
 //! - [`preset`]: named default scope sets (`deploy`, `read-only`, `agent-runner`, `custom`).
 //! - [`cidr`]: per-key source allowlists, IPv4 and IPv6 matched independently.
 //! - [`key`]: the key record, status derivation and every validation rule of a create request.
+//! - [`edit`]: what a `PATCH` may change, with the same validators as create, and its warnings.
 //! - [`decision`]: the authorization decision and its outcome table (code to HTTP status).
+//! - [`group`]: sharing groups.
+//! - [`idempotency`]: `Idempotency-Key` records (never holding a secret).
+//! - [`usage`]: usage deltas flushed by verifiers and per-day counts read back.
 //! - [`audit`]: audit entries and accounts.
 //! - [`validation`]: per-field errors and warnings, the one shape every rule reports in.
 //!
@@ -23,9 +27,13 @@
 pub mod audit;
 pub mod cidr;
 pub mod decision;
+pub mod edit;
+pub mod group;
 pub mod hash;
+pub mod idempotency;
 pub mod key;
 pub mod permission;
 pub mod preset;
 pub mod token;
+pub mod usage;
 pub mod validation;

@@ -9,6 +9,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -44,7 +45,9 @@ pub enum PermissionError {
 }
 
 /// What a permission lets its holder do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     Discover,
@@ -209,6 +212,21 @@ impl Serialize for ResourcePattern {
     }
 }
 
+impl JsonSchema for ResourcePattern {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ResourcePattern".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "maxLength": MAX_PATTERN_LEN,
+            "description": "A '/'-separated path of collection names and ids; '*' matches one segment, '**' any number, empty means everything.",
+            "examples": ["agents/*", "workspaces/ws_1/projects/**"]
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for ResourcePattern {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
@@ -217,7 +235,7 @@ impl<'de> Deserialize<'de> for ResourcePattern {
 }
 
 /// One action on one resource pattern: the unit every check is made of.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub struct Permission {
     pub action: Action,
     pub resource: ResourcePattern,
@@ -234,7 +252,7 @@ impl Permission {
 }
 
 /// A role on a resource type, as spelled in `agent:editor`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Discoverer,
@@ -355,7 +373,7 @@ pub const TOGGLE_COLLECTIONS: &[&str] = &[
 ];
 
 /// A scope as a client may spell it: a string or `{"action", "resource"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum ScopeInput {
     Text(String),
@@ -374,7 +392,7 @@ impl From<&str> for ScopeInput {
 
 /// A normalised scope: its canonical spelling, the role it is shown as (if a role), and the
 /// permissions it grants. Permissions are the truth; `scope` and `role` are for people.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Scope {
     pub scope: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -3,11 +3,12 @@
 //! The built-in four come from the product notes; a deployment may define more as code, which
 //! are validated exactly like a key's scopes so a broken preset fails at load, not at use.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::permission::{PermissionError, Scope, ScopeInput};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Preset {
     pub name: String,
     pub description: String,
@@ -57,6 +58,18 @@ impl Presets {
                 .filter_map(|(n, d, s)| Preset::new(n, d, s).ok())
                 .collect(),
         )
+    }
+
+    /// These presets followed by `extra` (a deployment's own); a built-in name is never
+    /// shadowed.
+    pub fn extended(&self, extra: Vec<Preset>) -> Self {
+        let mut all = self.0.clone();
+        all.extend(extra.into_iter().filter(|p| self.get(&p.name).is_none()));
+        Self(all)
+    }
+
+    pub fn is_builtin(name: &str) -> bool {
+        Self::builtin().get(name).is_some()
     }
 
     pub fn get(&self, name: &str) -> Option<&Preset> {

@@ -1,9 +1,10 @@
 //! Per-field errors and warnings, the shape every rule reports in and every edge renders.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// One field's problem, as `errors[]` in an RFC 9457 problem document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct FieldError {
     pub field: String,
     pub message: String,
@@ -20,7 +21,7 @@ impl FieldError {
 
 /// Something accepted that the caller should know about (a wildcard range, an edit that may
 /// break live callers).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Warning {
     pub field: String,
     pub message: String,

@@ -51,4 +51,8 @@ impl App {
     pub(crate) fn now(&self) -> DateTime<Utc> {
         Utc::now()
     }
+
+    pub(crate) fn today(&self) -> chrono::NaiveDate {
+        self.now().date_naive()
+    }
 }

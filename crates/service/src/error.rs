@@ -15,10 +15,12 @@ pub enum ServiceError {
     Forbidden(&'static str),
     #[error("no such {0}")]
     NotFound(&'static str),
-    #[error("a key named '{0}' already exists")]
-    NameTaken(String),
+    #[error("a {0} named '{1}' already exists")]
+    NameTaken(&'static str, String),
     #[error("{0}")]
-    Conflict(&'static str),
+    Conflict(String),
+    #[error("{0}")]
+    Unprocessable(String),
     #[error("the key was changed since it was read; fetch it again and retry")]
     PreconditionFailed,
     #[error("internal error: {0}")]
@@ -28,10 +30,13 @@ pub enum ServiceError {
 impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NameTaken(name) => Self::NameTaken(name),
+            StoreError::NameTaken(name) => Self::NameTaken("key", name),
             StoreError::NotFound => Self::NotFound("key"),
             StoreError::VersionConflict => Self::PreconditionFailed,
-            StoreError::AlreadyExists => Self::Conflict("the record already exists"),
+            StoreError::AlreadyExists => Self::Conflict("the record already exists".into()),
+            StoreError::IdempotencyKeyUsed => {
+                Self::Conflict("a request with this Idempotency-Key is being processed".into())
+            }
             StoreError::InvalidCursor => Self::Invalid(ValidationErrors::one(
                 "cursor",
                 "not a cursor from a previous page",

@@ -1,16 +1,21 @@
-//! Issuing and managing keys: create, list, get, revoke, delete, and bootstrap.
+//! Issuing and managing keys: create (with presets and `Idempotency-Key`), list, get, edit,
+//! activate and deactivate, revoke, regenerate, workspace association, delete; and bootstrap.
 //!
-//! Every change goes through the store with its audit entry in the same write. Reads return
-//! records as of now, so an expired key always shows `expired`.
+//! Every change is a read-modify-write through [`App::change_key`]: revoked keys are final,
+//! `If-Match` is honoured, the version goes up by one, and the audit entry is written in the
+//! same store transaction. Reads return records as of now, so an expired key shows `expired`.
 
 use chrono::Utc;
 use keyward_core::audit::{Account, AuditEntry};
-use keyward_core::key::{ApiKey, CreateKeyRequest, KeyDraft, KeyStatus};
-use keyward_core::permission::{Action, ScopeInput};
+use keyward_core::edit::UpdateKeyRequest;
+use keyward_core::hash::KeyHash;
+use keyward_core::idempotency::{IdempotencyRecord, fingerprint, valid_idempotency_key};
+use keyward_core::key::{ApiKey, CreateKeyRequest, KeyDraft, KeyStatus, MAX_WORKSPACES};
+use keyward_core::permission::{Action, ScopeInput, is_name};
 use keyward_core::token::Token;
-use keyward_core::validation::Warning;
+use keyward_core::validation::{FieldError, ValidationErrors, Warning};
 use keyward_store::{KeyQuery, Page, StoreError};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::app::{Actor, App};
 use crate::error::ServiceError;
@@ -29,11 +34,34 @@ pub struct Created {
     pub warnings: Vec<Warning>,
 }
 
+/// What a create answered: a new key, or (a retried `Idempotency-Key`) the key the first
+/// request made, without its secret.
+#[derive(Debug)]
+pub enum CreateOutcome {
+    Created(Created),
+    Replayed(ApiKey),
+}
+
+/// The `Idempotency-Key` of a create and the exact body it came with.
+#[derive(Debug, Clone, Copy)]
+pub struct Idempotency<'a> {
+    pub key: &'a str,
+    pub body: &'a [u8],
+}
+
+/// A key after an edit, with the warnings the edit deserves.
+#[derive(Debug)]
+pub struct Updated {
+    pub key: ApiKey,
+    pub warnings: Vec<Warning>,
+}
+
 /// A listing request; `status: None` lists every status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListParams {
     pub status: Option<KeyStatus>,
     pub workspace: Option<String>,
+    pub group: Option<String>,
     pub name_contains: Option<String>,
     pub cursor: Option<String>,
     pub limit: usize,
@@ -44,6 +72,7 @@ impl Default for ListParams {
         Self {
             status: Some(KeyStatus::Active),
             workspace: None,
+            group: None,
             name_contains: None,
             cursor: None,
             limit: 50,
@@ -51,51 +80,205 @@ impl Default for ListParams {
     }
 }
 
+/// One change to a key, made by [`App::change_key`]'s caller from the current record.
+#[derive(Debug)]
+pub(crate) struct Change {
+    pub key: ApiKey,
+    pub details: Value,
+    pub new_hash: Option<KeyHash>,
+}
+
+impl Change {
+    pub(crate) fn to(key: ApiKey, details: Value) -> Self {
+        Self {
+            key,
+            details,
+            new_hash: None,
+        }
+    }
+}
+
 impl App {
-    fn audit(
+    pub(crate) fn audit_entry(
         &self,
         actor: &Actor,
         action: &str,
-        key: &ApiKey,
-        details: serde_json::Value,
+        target: &str,
+        details: Value,
     ) -> Result<AuditEntry, ServiceError> {
         Ok(AuditEntry::new(
-            &key.account,
+            &actor.account,
             &actor.id,
             action,
-            Some(&key.id),
+            Some(target),
             actor.source_ip,
             details,
             self.now(),
         )?)
     }
 
+    /// The read-modify-write every key change goes through. `edit` sees the stored record and
+    /// answers the change, or `None` when there is nothing to do. Revoked keys refuse every
+    /// change unless `allow_final`; `if_match` pins the version the caller saw.
+    pub(crate) async fn change_key<F>(
+        &self,
+        actor: &Actor,
+        id: &str,
+        action: &str,
+        if_match: Option<u64>,
+        allow_final: bool,
+        mut edit: F,
+    ) -> Result<ApiKey, ServiceError>
+    where
+        F: FnMut(&ApiKey) -> Result<Option<Change>, ServiceError>,
+    {
+        for _ in 0..MAX_RETRIES {
+            let now = self.now();
+            let current = self
+                .store
+                .get_key(&actor.account, id)
+                .await?
+                .ok_or(ServiceError::NotFound("key"))?;
+            if if_match.is_some_and(|v| v != current.version) {
+                return Err(ServiceError::PreconditionFailed);
+            }
+            if current.is_final() && !allow_final {
+                return Err(ServiceError::Conflict(
+                    "the key is revoked; a revoked key cannot be changed".into(),
+                ));
+            }
+            let Some(change) = edit(&current)? else {
+                return Ok(current.as_of(now));
+            };
+            let mut next = change.key;
+            next.version = current.version + 1;
+            next.updated_at = now;
+            let audit = self.audit_entry(actor, action, id, change.details)?;
+            match self
+                .store
+                .update_key(&next, current.version, change.new_hash.as_ref(), &audit)
+                .await
+            {
+                Ok(()) => {
+                    tracing::info!(key_id = %id, actor = %actor.id, action, "key changed");
+                    return Ok(next.as_of(now));
+                }
+                Err(StoreError::VersionConflict) if if_match.is_none() => continue,
+                Err(StoreError::NameTaken(name)) => {
+                    return Err(ServiceError::NameTaken("key", name));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ServiceError::PreconditionFailed)
+    }
+
     pub async fn create_key(
         &self,
         actor: &Actor,
         request: CreateKeyRequest,
-    ) -> Result<Created, ServiceError> {
+        idempotency: Option<Idempotency<'_>>,
+    ) -> Result<CreateOutcome, ServiceError> {
+        if let Some(idem) = idempotency {
+            if !valid_idempotency_key(idem.key) {
+                return Err(ValidationErrors::one(
+                    "Idempotency-Key",
+                    "1 to 255 visible ASCII characters",
+                )
+                .into());
+            }
+            if let Some(replay) = self.replay(actor, idem).await? {
+                return Ok(CreateOutcome::Replayed(replay));
+            }
+        }
         let now = self.now();
+        let presets = self.presets_for(&actor.account).await?;
         let (draft, warnings) =
-            KeyDraft::from_request(request, &self.settings.rules, &self.settings.presets, now)?;
+            KeyDraft::from_request(request, &self.settings.rules, &presets, now)?;
+        self.check_groups_exist(&actor.account, &draft.groups)
+            .await?;
         let secret = Token::generate(&self.settings.prefix)?;
         let key = ApiKey::new(draft, &actor.account, &secret, &actor.id, now)?;
         let scopes: Vec<&str> = key.scopes.iter().map(|s| s.scope.as_str()).collect();
-        let audit = self.audit(
+        let audit = self.audit_entry(
             actor,
             "key.created",
-            &key,
+            &key.id,
             json!({"name": key.name, "scopes": scopes}),
         )?;
-        self.store
-            .insert_key(&key, &self.pepper.hash(&secret), &audit)
-            .await?;
+        let record = idempotency
+            .map(|i| IdempotencyRecord::new(&actor.account, i.key, i.body, &key.id, now));
+        match self
+            .store
+            .insert_key(&key, &self.pepper.hash(&secret), &audit, record.as_ref())
+            .await
+        {
+            Ok(()) => {}
+            // Another request with the same Idempotency-Key won the race: answer as it did.
+            Err(StoreError::IdempotencyKeyUsed) => {
+                if let Some(idem) = idempotency
+                    && let Some(replay) = self.replay(actor, idem).await?
+                {
+                    return Ok(CreateOutcome::Replayed(replay));
+                }
+                return Err(StoreError::IdempotencyKeyUsed.into());
+            }
+            Err(e) => return Err(e.into()),
+        }
         tracing::info!(key_id = %key.id, actor = %actor.id, "key created");
-        Ok(Created {
+        Ok(CreateOutcome::Created(Created {
             key,
             secret,
             warnings,
-        })
+        }))
+    }
+
+    /// The key an earlier request with this `Idempotency-Key` created, if there is a live
+    /// record of one; a different body under the same key is refused.
+    async fn replay(
+        &self,
+        actor: &Actor,
+        idem: Idempotency<'_>,
+    ) -> Result<Option<ApiKey>, ServiceError> {
+        let now = self.now();
+        let Some(record) = self.store.get_idempotency(&actor.account, idem.key).await? else {
+            return Ok(None);
+        };
+        if !record.is_live(now) {
+            return Ok(None);
+        }
+        if record.fingerprint != fingerprint(idem.body) {
+            return Err(ServiceError::Unprocessable(
+                "this Idempotency-Key was used with a different request body; use a new key for a new request".into(),
+            ));
+        }
+        match self.store.get_key(&actor.account, &record.key_id).await? {
+            Some(key) => Ok(Some(key.as_of(now))),
+            None => Err(ServiceError::Conflict(
+                "the key this Idempotency-Key created has since been deleted".into(),
+            )),
+        }
+    }
+
+    async fn check_groups_exist(
+        &self,
+        account: &str,
+        groups: &[String],
+    ) -> Result<(), ServiceError> {
+        let mut errors = Vec::new();
+        for (i, g) in groups.iter().enumerate() {
+            if self.store.get_group(account, g).await?.is_none() {
+                errors.push(FieldError::new(
+                    format!("groups[{i}]"),
+                    format!("no sharing group '{g}'"),
+                ));
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ValidationErrors(errors).into())
+        }
     }
 
     pub async fn get_key(&self, actor: &Actor, id: &str) -> Result<ApiKey, ServiceError> {
@@ -114,6 +297,7 @@ impl App {
         let query = KeyQuery {
             status: params.status,
             workspace: params.workspace,
+            group: params.group,
             name_contains: params.name_contains,
             cursor: params.cursor,
             limit: params.limit,
@@ -122,44 +306,124 @@ impl App {
         Ok(self.store.list_keys(&actor.account, &query).await?)
     }
 
+    /// `PATCH`: applies the edit with the rules of create, warning when it may break callers.
+    pub async fn update_key(
+        &self,
+        actor: &Actor,
+        id: &str,
+        if_match: Option<u64>,
+        request: UpdateKeyRequest,
+    ) -> Result<Updated, ServiceError> {
+        let mut warnings = Vec::new();
+        let rules = self.settings.rules;
+        let now = self.now();
+        let key = self
+            .change_key(actor, id, "key.updated", if_match, false, |current| {
+                let edited = request.clone().apply(current, &rules, now)?;
+                warnings = edited.warnings;
+                if edited.changed.is_empty() {
+                    return Ok(None);
+                }
+                Ok(Some(Change::to(
+                    edited.key,
+                    json!({"changed": edited.changed}),
+                )))
+            })
+            .await?;
+        Ok(Updated { key, warnings })
+    }
+
     /// Revokes the key for good. Revoking a revoked key changes nothing and answers the record.
     pub async fn revoke_key(&self, actor: &Actor, id: &str) -> Result<ApiKey, ServiceError> {
-        for _ in 0..MAX_RETRIES {
-            let current = self.get_key(actor, id).await?;
+        self.change_key(actor, id, "key.revoked", None, true, |current| {
             if current.is_final() {
-                return Ok(current);
+                return Ok(None);
             }
             let mut next = current.clone();
             next.status = KeyStatus::Revoked;
-            next.version += 1;
-            next.updated_at = self.now();
-            let audit = self.audit(actor, "key.revoked", &next, json!({"name": next.name}))?;
-            match self
-                .store
-                .update_key(&next, current.version, None, &audit)
-                .await
-            {
-                Ok(()) => {
-                    tracing::info!(key_id = %id, actor = %actor.id, "key revoked");
-                    return Ok(next);
-                }
-                Err(StoreError::VersionConflict) => continue,
-                Err(e) => return Err(e.into()),
+            Ok(Some(Change::to(next, json!({"name": current.name}))))
+        })
+        .await
+    }
+
+    /// Issues a new secret for the same key (same id, settings and usage); the old secret
+    /// stops working at once.
+    pub async fn regenerate_key(&self, actor: &Actor, id: &str) -> Result<Created, ServiceError> {
+        let mut issued: Option<Token> = None;
+        let key = self
+            .change_key(actor, id, "key.regenerated", None, false, |current| {
+                let token = Token::generate(&self.settings.prefix)?;
+                let mut next = current.clone();
+                next.start = token.start();
+                next.last4 = token.last4();
+                let change = Change {
+                    key: next,
+                    details: json!({"name": current.name}),
+                    new_hash: Some(self.pepper.hash(&token)),
+                };
+                issued = Some(token);
+                Ok(Some(change))
+            })
+            .await?;
+        let secret = issued.ok_or_else(|| ServiceError::Internal("no secret was issued".into()))?;
+        Ok(Created {
+            key,
+            secret,
+            warnings: Vec::new(),
+        })
+    }
+
+    /// Associates the key with a workspace (idempotent).
+    pub async fn add_workspace(
+        &self,
+        actor: &Actor,
+        id: &str,
+        workspace: &str,
+    ) -> Result<ApiKey, ServiceError> {
+        check_id("workspace", workspace)?;
+        self.change_key(actor, id, "key.workspace_added", None, false, |current| {
+            if current.workspaces.iter().any(|w| w == workspace) {
+                return Ok(None);
             }
-        }
-        Err(ServiceError::PreconditionFailed)
+            if current.workspaces.len() >= MAX_WORKSPACES {
+                return Err(ValidationErrors::one(
+                    "workspace",
+                    format!("a key may be associated with at most {MAX_WORKSPACES} workspaces"),
+                )
+                .into());
+            }
+            let mut next = current.clone();
+            next.workspaces.push(workspace.to_owned());
+            Ok(Some(Change::to(next, json!({"workspace": workspace}))))
+        })
+        .await
+    }
+
+    /// Ends the key's association with a workspace (idempotent).
+    pub async fn remove_workspace(
+        &self,
+        actor: &Actor,
+        id: &str,
+        workspace: &str,
+    ) -> Result<ApiKey, ServiceError> {
+        check_id("workspace", workspace)?;
+        self.change_key(actor, id, "key.workspace_removed", None, false, |current| {
+            if !current.workspaces.iter().any(|w| w == workspace) {
+                return Ok(None);
+            }
+            let mut next = current.clone();
+            next.workspaces.retain(|w| w != workspace);
+            Ok(Some(Change::to(next, json!({"workspace": workspace}))))
+        })
+        .await
     }
 
     /// Deletes the key: its secret stops working and its name is free again.
     pub async fn delete_key(&self, actor: &Actor, id: &str) -> Result<(), ServiceError> {
         for _ in 0..MAX_RETRIES {
             let current = self.get_key(actor, id).await?;
-            let audit = self.audit(
-                actor,
-                "key.deleted",
-                &current,
-                json!({"name": current.name}),
-            )?;
+            let audit =
+                self.audit_entry(actor, "key.deleted", id, json!({"name": current.name}))?;
             match self
                 .store
                 .delete_key(&actor.account, id, Some(current.version), &audit)
@@ -193,11 +457,12 @@ impl App {
             }]),
             ..CreateKeyRequest::default()
         };
-        let secret = match self.create_key(&system, request).await {
-            Ok(created) => Some(created.secret),
+        let secret = match self.create_key(&system, request, None).await {
+            Ok(CreateOutcome::Created(created)) => Some(created.secret),
+            Ok(CreateOutcome::Replayed(_)) => None,
             // A start that stopped between the key and the account: the key exists, its secret
             // was already shown (or lost); never mint a second root silently.
-            Err(ServiceError::NameTaken(_)) => {
+            Err(ServiceError::NameTaken(..)) => {
                 tracing::warn!(
                     "a root key exists but the account record did not; completing bootstrap without a new key"
                 );
@@ -213,5 +478,17 @@ impl App {
             .await?;
         tracing::info!(account = %account, "account bootstrapped");
         Ok(secret)
+    }
+}
+
+/// A workspace or group id from a path: the id rules of the core.
+pub(crate) fn check_id(field: &str, id: &str) -> Result<(), ServiceError> {
+    if is_name(id) && id.len() <= 64 {
+        Ok(())
+    } else {
+        Err(
+            ValidationErrors::one(field, "an id is 1 to 64 letters, digits, '_', '-' or '.'")
+                .into(),
+        )
     }
 }

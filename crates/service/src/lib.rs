@@ -6,7 +6,11 @@
 //!   once at start-up.
 //! - [`app`]: [`App`], the services' shared state: a store, the pepper, the settings.
 //! - [`error`]: [`ServiceError`], what an operation can fail with, in the caller's terms.
-//! - [`issuance`]: creating, listing, reading, revoking and deleting keys; bootstrap.
+//! - [`issuance`]: creating (presets, `Idempotency-Key`), listing, reading, editing,
+//!   revoking, regenerating and deleting keys; workspace association; bootstrap.
+//! - [`groups`]: sharing groups and their members.
+//! - [`presets`]: built-in and account-defined presets.
+//! - [`audit`], [`usage`]: reading the audit log and usage counts.
 //! - [`verification`]: resolving a presented token to a key and deciding a request with it,
 //!   for `POST /v1/verify` and for authenticating admin callers.
 //! - [`http`]: the Router, request extraction (size limits, field-named JSON errors) and the one
@@ -16,10 +20,14 @@
 //! way the client's address is learned differ.
 
 pub mod app;
+pub mod audit;
 pub mod error;
+pub mod groups;
 pub mod http;
 pub mod issuance;
+pub mod presets;
 pub mod settings;
+pub mod usage;
 pub mod verification;
 
 pub use app::App;

@@ -23,7 +23,7 @@ pub struct Verdict {
 }
 
 /// The body of `POST /v1/verify`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyRequest {
     /// The token to verify. Missing counts as unknown (401), like a missing header.

@@ -308,13 +308,18 @@ async fn listing_filters_pages_and_refuses_bad_parameters() {
 #[tokio::test]
 async fn verify_answers_every_outcome_of_the_table() {
     let h = Harness::new().await;
+    let (s, group) = h
+        .admin("POST", "/v1/groups", Some(json!({"name": "platform"})))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{group}");
+    let group_id = group["id"].as_str().unwrap().to_owned();
     let (id, key) = h
         .create(json!({
             "name": "caller",
             "scopes": ["agent:viewer", {"action": "execute", "resource": "agents/ag_1"}],
             "workspaces": ["ws_1"],
             "allowed_cidrs": ["10.0.0.0/8", "2001:db8::/32"],
-            "groups": ["platform"],
+            "groups": [group_id],
         }))
         .await;
     let ok = json!({"key": key, "action": "read", "resource": "agents/ag_9", "workspace": "ws_1", "source_ip": "10.1.2.3"});
@@ -324,7 +329,7 @@ async fn verify_answers_every_outcome_of_the_table() {
         (StatusCode::OK, Some("VALID")),
         "{b}"
     );
-    assert_eq!(b["groups"], json!(["platform"]));
+    assert_eq!(b["groups"], json!([group_id]));
     assert_eq!(b["workspaces"], json!(["ws_1"]));
 
     let with = |patch: Value| {

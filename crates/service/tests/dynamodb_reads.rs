@@ -11,6 +11,7 @@ use keyward_core::key::CreateKeyRequest;
 use keyward_core::permission::ScopeInput;
 use keyward_core::token::{Prefix, Token};
 use keyward_service::app::Actor;
+use keyward_service::issuance::CreateOutcome;
 use keyward_service::{App, Settings};
 use keyward_store::{DynamoLocation, DynamoStore};
 
@@ -34,9 +35,12 @@ async fn a_verification_costs_exactly_one_read() {
         ..CreateKeyRequest::default()
     };
     let created = app
-        .create_key(&Actor::system("default"), request)
+        .create_key(&Actor::system("default"), request, None)
         .await
         .unwrap();
+    let CreateOutcome::Created(created) = created else {
+        panic!("a create without Idempotency-Key creates")
+    };
     let secret = created.secret.expose().to_owned();
 
     let before = store.calls();

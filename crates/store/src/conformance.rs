@@ -14,10 +14,13 @@ use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use keyward_core::audit::{Account, AuditEntry};
+use keyward_core::group::{CreateGroupRequest, Group};
 use keyward_core::hash::{KeyHash, Pepper};
+use keyward_core::idempotency::IdempotencyRecord;
 use keyward_core::key::{ApiKey, CreateKeyRequest, KeyDraft, KeyRules, KeyStatus, new_id};
-use keyward_core::preset::Presets;
+use keyward_core::preset::{Preset, Presets};
 use keyward_core::token::{Prefix, Token};
+use keyward_core::usage::UsageDelta;
 use serde_json::json;
 
 use crate::{KeyQuery, Store, StoreError};
@@ -39,7 +42,13 @@ macro_rules! conformance_tests {
             listing_filters_by_status_workspace_and_name,
             listing_pages_through_everything_once,
             a_bad_cursor_is_refused,
-            every_mutation_writes_its_audit_entry
+            every_mutation_writes_its_audit_entry,
+            an_idempotency_key_admits_one_create,
+            groups_are_named_uniquely_listed_and_deleted,
+            listing_filters_by_group,
+            presets_are_put_listed_replaced_and_deleted,
+            usage_is_counted_per_key_and_per_day,
+            an_edit_never_loses_usage_recorded_meanwhile
         );
     };
     (@each $make:expr; $($name:ident),*) => {
@@ -89,7 +98,7 @@ fn audit(key: &ApiKey, action: &str) -> AuditEntry {
 async fn insert(store: &dyn Store, account: &str, spec: serde_json::Value) -> (ApiKey, KeyHash) {
     let (key, hash) = sample_key(account, spec);
     store
-        .insert_key(&key, &hash, &audit(&key, "key.created"))
+        .insert_key(&key, &hash, &audit(&key, "key.created"), None)
         .await
         .unwrap();
     (key, hash)
@@ -146,7 +155,7 @@ pub async fn names_are_unique_per_account(store: &dyn Store) {
     insert(store, &acc, json!({"name": "ci"})).await;
     let (dup, hash) = sample_key(&acc, json!({"name": "ci"}));
     let err = store
-        .insert_key(&dup, &hash, &audit(&dup, "key.created"))
+        .insert_key(&dup, &hash, &audit(&dup, "key.created"), None)
         .await
         .unwrap_err();
     assert!(
@@ -168,7 +177,7 @@ pub async fn concurrent_creates_with_one_name_admit_exactly_one(store: &dyn Stor
         .collect();
     let results = futures_join_all(attempts.iter().map(|(key, hash)| async move {
         store
-            .insert_key(key, hash, &audit(key, "key.created"))
+            .insert_key(key, hash, &audit(key, "key.created"), None)
             .await
     }))
     .await;
@@ -344,6 +353,7 @@ pub async fn listing_filters_by_status_workspace_and_name(store: &dyn Store) {
         let query = KeyQuery {
             status,
             workspace: ws.map(str::to_owned),
+            group: None,
             name_contains: q.map(str::to_owned),
             cursor: None,
             limit: 50,
@@ -479,6 +489,327 @@ pub async fn every_mutation_writes_its_audit_entry(store: &dyn Store) {
             .items
             .is_empty()
     );
+}
+
+pub async fn an_idempotency_key_admits_one_create(store: &dyn Store) {
+    let acc = account();
+    let (first, hash) = sample_key(&acc, json!({"name": "idem-1"}));
+    let record = IdempotencyRecord::new(&acc, "retry-me", b"{}", &first.id, Utc::now());
+    assert_eq!(store.get_idempotency(&acc, "retry-me").await.unwrap(), None);
+    store
+        .insert_key(&first, &hash, &audit(&first, "key.created"), Some(&record))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_idempotency(&acc, "retry-me").await.unwrap(),
+        Some(record.clone())
+    );
+    // The same idempotency key cannot make a second key, and leaves nothing behind.
+    let (second, hash2) = sample_key(&acc, json!({"name": "idem-2"}));
+    let again = IdempotencyRecord::new(&acc, "retry-me", b"{}", &second.id, Utc::now());
+    let err = store
+        .insert_key(
+            &second,
+            &hash2,
+            &audit(&second, "key.created"),
+            Some(&again),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::IdempotencyKeyUsed), "{err:?}");
+    assert_eq!(store.find_key_by_hash(&hash2).await.unwrap(), None);
+    assert_eq!(store.get_key(&acc, &second.id).await.unwrap(), None);
+    // Records are per account, and an expired one may be replaced.
+    assert_eq!(
+        store.get_idempotency(&account(), "retry-me").await.unwrap(),
+        None
+    );
+    let (third, hash3) = sample_key(&acc, json!({"name": "idem-3"}));
+    let mut old = IdempotencyRecord::new(
+        &acc,
+        "stale",
+        b"{}",
+        "key_gone",
+        Utc::now() - Duration::hours(30),
+    );
+    old.expires_at = Utc::now() - Duration::hours(6);
+    let (gone, gone_hash) = sample_key(&acc, json!({"name": "idem-gone"}));
+    store
+        .insert_key(&gone, &gone_hash, &audit(&gone, "key.created"), Some(&old))
+        .await
+        .unwrap();
+    let fresh = IdempotencyRecord::new(&acc, "stale", b"{}", &third.id, Utc::now());
+    store
+        .insert_key(&third, &hash3, &audit(&third, "key.created"), Some(&fresh))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_idempotency(&acc, "stale")
+            .await
+            .unwrap()
+            .unwrap()
+            .key_id,
+        third.id
+    );
+}
+
+fn group(acc: &str, name: &str) -> Group {
+    CreateGroupRequest {
+        name: Some(name.into()),
+        description: None,
+    }
+    .into_group(acc, "conformance", Utc::now())
+    .unwrap()
+    .unwrap()
+}
+
+fn group_audit(g: &Group, action: &str) -> AuditEntry {
+    AuditEntry::new(
+        &g.account,
+        "conformance",
+        action,
+        Some(&g.id),
+        None,
+        json!({}),
+        Utc::now(),
+    )
+    .unwrap()
+}
+
+pub async fn groups_are_named_uniquely_listed_and_deleted(store: &dyn Store) {
+    let acc = account();
+    let mut made = Vec::new();
+    for name in ["platform", "data", "ops"] {
+        let g = group(&acc, name);
+        store
+            .insert_group(&g, &group_audit(&g, "group.created"))
+            .await
+            .unwrap();
+        made.push(g);
+    }
+    let dup = group(&acc, "data");
+    let err = store
+        .insert_group(&dup, &group_audit(&dup, "group.created"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NameTaken(_)), "{err:?}");
+    assert_eq!(
+        store.get_group(&acc, &made[0].id).await.unwrap(),
+        Some(made[0].clone())
+    );
+    assert_eq!(
+        store.get_group(&account(), &made[0].id).await.unwrap(),
+        None
+    );
+
+    let first = store.list_groups(&acc, None, 2).await.unwrap();
+    let rest = store
+        .list_groups(&acc, first.next_cursor.as_deref(), 2)
+        .await
+        .unwrap();
+    assert_eq!(rest.next_cursor, None);
+    let mut ids: Vec<_> = first
+        .items
+        .iter()
+        .chain(&rest.items)
+        .map(|g| g.id.clone())
+        .collect();
+    let mut expected: Vec<_> = made.iter().map(|g| g.id.clone()).collect();
+    assert_eq!(ids.len(), 3);
+    let listed = ids.clone();
+    ids.sort();
+    assert_eq!(listed, ids, "ordered by id");
+    expected.sort();
+    assert_eq!(ids, expected);
+
+    store
+        .delete_group(&acc, &made[1].id, &group_audit(&made[1], "group.deleted"))
+        .await
+        .unwrap();
+    assert_eq!(store.get_group(&acc, &made[1].id).await.unwrap(), None);
+    let err = store
+        .delete_group(&acc, &made[1].id, &group_audit(&made[1], "group.deleted"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "{err:?}");
+    let reuse = group(&acc, "data");
+    store
+        .insert_group(&reuse, &group_audit(&reuse, "group.created"))
+        .await
+        .unwrap();
+}
+
+pub async fn listing_filters_by_group(store: &dyn Store) {
+    let acc = account();
+    insert(store, &acc, json!({"name": "in-a", "groups": ["grp_a"]})).await;
+    insert(
+        store,
+        &acc,
+        json!({"name": "in-both", "groups": ["grp_a", "grp_b"]}),
+    )
+    .await;
+    insert(store, &acc, json!({"name": "in-none"})).await;
+    let query = KeyQuery {
+        group: Some("grp_a".into()),
+        ..KeyQuery::all(Utc::now())
+    };
+    let names: Vec<_> = store
+        .list_keys(&acc, &query)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|k| k.name)
+        .collect();
+    assert_eq!(names, ["in-a", "in-both"]);
+}
+
+pub async fn presets_are_put_listed_replaced_and_deleted(store: &dyn Store) {
+    let acc = account();
+    let preset_audit = |name: &str| {
+        AuditEntry::new(
+            &acc,
+            "conformance",
+            "preset.put",
+            Some(name),
+            None,
+            json!({}),
+            Utc::now(),
+        )
+        .unwrap()
+    };
+    let ci = Preset::new("ci", "CI jobs", &["agent:executor"]).unwrap();
+    let ro = Preset::new("auditor", "Reads everything", &["read"]).unwrap();
+    store
+        .put_preset(&acc, &ci, &preset_audit("ci"))
+        .await
+        .unwrap();
+    store
+        .put_preset(&acc, &ro, &preset_audit("auditor"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list_presets(&acc).await.unwrap(),
+        [ro.clone(), ci.clone()],
+        "by name"
+    );
+    let ci2 = Preset::new("ci", "CI jobs, now writing", &["agent:editor"]).unwrap();
+    store
+        .put_preset(&acc, &ci2, &preset_audit("ci"))
+        .await
+        .unwrap();
+    assert_eq!(store.list_presets(&acc).await.unwrap(), [ro.clone(), ci2]);
+    store
+        .delete_preset(&acc, "ci", &preset_audit("ci"))
+        .await
+        .unwrap();
+    assert_eq!(store.list_presets(&acc).await.unwrap(), [ro]);
+    let err = store
+        .delete_preset(&acc, "ci", &preset_audit("ci"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "{err:?}");
+    assert!(store.list_presets(&account()).await.unwrap().is_empty());
+}
+
+fn delta(key: &ApiKey, count: u64, at: chrono::DateTime<Utc>, ip: &str) -> UsageDelta {
+    UsageDelta {
+        account: key.account.clone(),
+        key_id: key.id.clone(),
+        count,
+        last_used_at: at,
+        last_used_ip: Some(ip.parse().unwrap()),
+    }
+}
+
+pub async fn usage_is_counted_per_key_and_per_day(store: &dyn Store) {
+    let acc = account();
+    let (a, _) = insert(store, &acc, json!({"name": "busy"})).await;
+    let (b, _) = insert(store, &acc, json!({"name": "quiet"})).await;
+    let (gone, _) = insert(store, &acc, json!({"name": "gone"})).await;
+    store
+        .delete_key(&acc, &gone.id, None, &audit(&gone, "key.deleted"))
+        .await
+        .unwrap();
+    let today = Utc::now();
+    let yesterday = today - Duration::days(1);
+    store
+        .record_usage(&[
+            delta(&a, 5, yesterday, "10.0.0.1"),
+            delta(&b, 2, yesterday, "10.0.0.2"),
+            delta(&gone, 9, today, "10.0.0.9"),
+        ])
+        .await
+        .unwrap();
+    store
+        .record_usage(&[delta(&a, 3, today, "2001:db8::1")])
+        .await
+        .unwrap();
+    let busy = store.get_key(&acc, &a.id).await.unwrap().unwrap();
+    assert_eq!(busy.request_count, 8);
+    assert_eq!(busy.last_used_ip, Some("2001:db8::1".parse().unwrap()));
+    assert_eq!(
+        busy.last_used_at.map(|t| t.timestamp_micros()),
+        Some(today.timestamp_micros())
+    );
+    assert_eq!(busy.version, a.version, "usage does not change the version");
+    assert!(
+        store.get_key(&acc, &gone.id).await.unwrap().is_none(),
+        "a deleted key stays deleted"
+    );
+
+    let (from, to) = (
+        yesterday.date_naive() - Duration::days(3),
+        today.date_naive(),
+    );
+    let days: Vec<_> = store
+        .usage_days(&acc, Some(&a.id), from, to)
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| (d.date, d.count))
+        .collect();
+    assert_eq!(days, [(yesterday.date_naive(), 5), (today.date_naive(), 3)]);
+    let total: Vec<_> = store
+        .usage_days(&acc, None, from, to)
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| (d.date, d.count))
+        .collect();
+    assert_eq!(
+        total,
+        [(yesterday.date_naive(), 7), (today.date_naive(), 3)],
+        "deleted keys' uses are dropped"
+    );
+    let only_today = store.usage_days(&acc, Some(&a.id), to, to).await.unwrap();
+    assert_eq!(only_today.len(), 1);
+    assert!(
+        store
+            .usage_days(&account(), None, from, to)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub async fn an_edit_never_loses_usage_recorded_meanwhile(store: &dyn Store) {
+    let acc = account();
+    let (key, _) = insert(store, &acc, json!({"name": "edited-while-used"})).await;
+    let read = store.get_key(&acc, &key.id).await.unwrap().unwrap();
+    store
+        .record_usage(&[delta(&key, 4, Utc::now(), "10.1.1.1")])
+        .await
+        .unwrap();
+    let next = edited(&read, |k| k.description = "edited".into());
+    store
+        .update_key(&next, read.version, None, &audit(&next, "key.updated"))
+        .await
+        .unwrap();
+    let now = store.get_key(&acc, &key.id).await.unwrap().unwrap();
+    assert_eq!((now.description.as_str(), now.request_count), ("edited", 4));
+    assert!(now.last_used_at.is_some());
 }
 
 /// Runs futures concurrently on the current task (no extra dependency for one helper).

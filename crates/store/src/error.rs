@@ -12,6 +12,8 @@ pub enum StoreError {
     VersionConflict,
     #[error("the record already exists")]
     AlreadyExists,
+    #[error("the idempotency key was already used")]
+    IdempotencyKeyUsed,
     #[error("the paging cursor is not valid")]
     InvalidCursor,
     #[error("the storage backend failed: {0}")]

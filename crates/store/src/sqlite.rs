@@ -9,17 +9,22 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use keyward_core::audit::{Account, AuditEntry};
+use keyward_core::group::Group;
 use keyward_core::hash::KeyHash;
+use keyward_core::idempotency::IdempotencyRecord;
 use keyward_core::key::{ApiKey, KeyStatus};
+use keyward_core::preset::Preset;
+use keyward_core::usage::{DayCount, UsageDelta};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, params};
 
 use crate::cursor;
 use crate::error::{StoreError, StoreResult};
 use crate::port::{KeyQuery, Page, Store, page_limit};
 
-const SCHEMA_VERSION: i64 = 1;
+/// 1: accounts, keys, audit. 2: idempotency, groups, presets, usage (tables added in place).
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS accounts (
@@ -45,6 +50,35 @@ CREATE TABLE IF NOT EXISTS audit (
     id         TEXT NOT NULL,
     record     TEXT NOT NULL,
     PRIMARY KEY (account, at, id)
+);
+CREATE TABLE IF NOT EXISTS idempotency (
+    account    TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    record     TEXT NOT NULL,
+    PRIMARY KEY (account, key)
+);
+CREATE TABLE IF NOT EXISTS groups (
+    account    TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    record     TEXT NOT NULL,
+    PRIMARY KEY (account, id),
+    CONSTRAINT group_name_unique UNIQUE (account, name)
+);
+CREATE TABLE IF NOT EXISTS presets (
+    account    TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    record     TEXT NOT NULL,
+    PRIMARY KEY (account, name)
+);
+-- Per-day request counts; key_id '' holds the account's total.
+CREATE TABLE IF NOT EXISTS usage_days (
+    account    TEXT NOT NULL,
+    key_id     TEXT NOT NULL,
+    day        TEXT NOT NULL,
+    count      INTEGER NOT NULL,
+    PRIMARY KEY (account, key_id, day)
 );
 ";
 
@@ -200,10 +234,33 @@ impl Store for SqliteStore {
         key: &ApiKey,
         hash: &KeyHash,
         audit: &AuditEntry,
+        idempotency: Option<&IdempotencyRecord>,
     ) -> StoreResult<()> {
         let (key, hash, audit) = (key.clone(), *hash, audit.clone());
+        let idempotency = idempotency.cloned();
         self.with(move |c| {
             let tx = c.transaction().map_err(backend)?;
+            if let Some(record) = &idempotency {
+                // Take the key unless a live record holds it.
+                let n = tx
+                    .execute(
+                        "INSERT INTO idempotency (account, key, expires_at, record) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (account, key) DO UPDATE
+                           SET expires_at = excluded.expires_at, record = excluded.record
+                           WHERE idempotency.expires_at <= ?5",
+                        params![
+                            record.account,
+                            record.key,
+                            micros(record.expires_at),
+                            to_json(record)?,
+                            micros(Utc::now()),
+                        ],
+                    )
+                    .map_err(backend)?;
+                if n == 0 {
+                    return Err(StoreError::IdempotencyKeyUsed);
+                }
+            }
             tx.execute(
                 "INSERT INTO keys (account, id, name, name_lc, hash, status, expires_at, version, record)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -271,7 +328,11 @@ impl Store for SqliteStore {
             let n = tx
                 .execute(
                     "UPDATE keys SET name = ?3, name_lc = ?4, status = ?5, expires_at = ?6,
-                         version = ?7, record = ?8, hash = COALESCE(?9, hash)
+                         version = ?7, hash = COALESCE(?9, hash),
+                         record = json_set(?8,
+                             '$.request_count', json_extract(record, '$.request_count'),
+                             '$.last_used_at', json_extract(record, '$.last_used_at'),
+                             '$.last_used_ip', json_extract(record, '$.last_used_ip'))
                      WHERE account = ?1 AND id = ?2 AND version = ?10",
                     params![
                         key.account,
@@ -352,6 +413,8 @@ impl Store for SqliteStore {
                    AND (:q IS NULL OR instr(name_lc, :q) > 0)
                    AND (:ws IS NULL OR EXISTS (
                         SELECT 1 FROM json_each(keys.record, '$.workspaces') WHERE value = :ws))
+                   AND (:grp IS NULL OR EXISTS (
+                        SELECT 1 FROM json_each(keys.record, '$.groups') WHERE value = :grp))
                  ORDER BY name LIMIT :limit"
             );
             let mut stmt = c.prepare(&sql).map_err(backend)?;
@@ -362,6 +425,7 @@ impl Store for SqliteStore {
             named.push((":after", &after));
             named.push((":q", &q));
             named.push((":ws", &query.workspace));
+            named.push((":grp", &query.group));
             named.push((":limit", &fetch));
             if status_clause.contains(":now") {
                 named.push((":now", &now));
@@ -384,6 +448,263 @@ impl Store for SqliteStore {
                 None
             };
             Ok(Page { items, next_cursor })
+        })
+        .await
+    }
+
+    async fn get_idempotency(
+        &self,
+        account: &str,
+        key: &str,
+    ) -> StoreResult<Option<IdempotencyRecord>> {
+        let (account, key) = (account.to_owned(), key.to_owned());
+        self.with(move |c| {
+            let record: Option<String> = c
+                .query_row(
+                    "SELECT record FROM idempotency WHERE account = ?1 AND key = ?2",
+                    params![account, key],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(backend)?;
+            record.as_deref().map(from_json).transpose()
+        })
+        .await
+    }
+
+    async fn insert_group(&self, group: &Group, audit: &AuditEntry) -> StoreResult<()> {
+        let (group, audit) = (group.clone(), audit.clone());
+        self.with(move |c| {
+            let tx = c.transaction().map_err(backend)?;
+            tx.execute(
+                "INSERT INTO groups (account, id, name, record) VALUES (?1, ?2, ?3, ?4)",
+                params![group.account, group.id, group.name, to_json(&group)?],
+            )
+            .map_err(|e| match &e {
+                rusqlite::Error::SqliteFailure(err, _)
+                    if err.code == ErrorCode::ConstraintViolation =>
+                {
+                    StoreError::NameTaken(group.name.clone())
+                }
+                _ => backend(e),
+            })?;
+            insert_audit(&tx, &audit)?;
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn get_group(&self, account: &str, id: &str) -> StoreResult<Option<Group>> {
+        let (account, id) = (account.to_owned(), id.to_owned());
+        self.with(move |c| {
+            let record: Option<String> = c
+                .query_row(
+                    "SELECT record FROM groups WHERE account = ?1 AND id = ?2",
+                    params![account, id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(backend)?;
+            record.as_deref().map(from_json).transpose()
+        })
+        .await
+    }
+
+    async fn list_groups(
+        &self,
+        account: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Page<Group>> {
+        let after = cursor
+            .map(|c| cursor::decode(c, 1))
+            .transpose()?
+            .and_then(|mut p| p.pop());
+        let account = account.to_owned();
+        let limit = page_limit(limit);
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare(
+                    "SELECT record FROM groups WHERE account = ?1 AND (?2 IS NULL OR id > ?2)
+                     ORDER BY id LIMIT ?3",
+                )
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![account, after, (limit + 1) as i64], |r| {
+                    r.get::<_, String>(0)
+                })
+                .map_err(backend)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?;
+            let more = rows.len() > limit;
+            let items = rows
+                .iter()
+                .take(limit)
+                .map(|r| from_json::<Group>(r))
+                .collect::<StoreResult<Vec<_>>>()?;
+            let next_cursor = if more {
+                items.last().map(|g| cursor::encode(&[&g.id]))
+            } else {
+                None
+            };
+            Ok(Page { items, next_cursor })
+        })
+        .await
+    }
+
+    async fn delete_group(&self, account: &str, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+        let (account, id, audit) = (account.to_owned(), id.to_owned(), audit.clone());
+        self.with(move |c| {
+            let tx = c.transaction().map_err(backend)?;
+            let n = tx
+                .execute(
+                    "DELETE FROM groups WHERE account = ?1 AND id = ?2",
+                    params![account, id],
+                )
+                .map_err(backend)?;
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            insert_audit(&tx, &audit)?;
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn put_preset(
+        &self,
+        account: &str,
+        preset: &Preset,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        let (account, preset, audit) = (account.to_owned(), preset.clone(), audit.clone());
+        self.with(move |c| {
+            let tx = c.transaction().map_err(backend)?;
+            tx.execute(
+                "INSERT INTO presets (account, name, record) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (account, name) DO UPDATE SET record = excluded.record",
+                params![account, preset.name, to_json(&preset)?],
+            )
+            .map_err(backend)?;
+            insert_audit(&tx, &audit)?;
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn list_presets(&self, account: &str) -> StoreResult<Vec<Preset>> {
+        let account = account.to_owned();
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare("SELECT record FROM presets WHERE account = ?1 ORDER BY name")
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![account], |r| r.get::<_, String>(0))
+                .map_err(backend)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?;
+            rows.iter().map(|r| from_json(r)).collect()
+        })
+        .await
+    }
+
+    async fn delete_preset(
+        &self,
+        account: &str,
+        name: &str,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        let (account, name, audit) = (account.to_owned(), name.to_owned(), audit.clone());
+        self.with(move |c| {
+            let tx = c.transaction().map_err(backend)?;
+            let n = tx
+                .execute(
+                    "DELETE FROM presets WHERE account = ?1 AND name = ?2",
+                    params![account, name],
+                )
+                .map_err(backend)?;
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            insert_audit(&tx, &audit)?;
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn record_usage(&self, deltas: &[UsageDelta]) -> StoreResult<()> {
+        let deltas = deltas.to_vec();
+        self.with(move |c| {
+            let tx = c.transaction().map_err(backend)?;
+            for d in &deltas {
+                let count = i64::try_from(d.count).unwrap_or(i64::MAX);
+                let updated = tx
+                    .execute(
+                        "UPDATE keys SET record = json_set(record,
+                             '$.request_count', json_extract(record, '$.request_count') + ?3,
+                             '$.last_used_at', ?4,
+                             '$.last_used_ip', ?5)
+                         WHERE account = ?1 AND id = ?2",
+                        params![
+                            d.account,
+                            d.key_id,
+                            count,
+                            to_json(&d.last_used_at)?.trim_matches('"'),
+                            d.last_used_ip.map(|ip| ip.to_string()),
+                        ],
+                    )
+                    .map_err(backend)?;
+                if updated == 0 {
+                    continue; // the key is gone; its uses go with it
+                }
+                let day = d.last_used_at.date_naive().to_string();
+                for key_id in [d.key_id.as_str(), ""] {
+                    tx.execute(
+                        "INSERT INTO usage_days (account, key_id, day, count) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (account, key_id, day) DO UPDATE SET count = count + excluded.count",
+                        params![d.account, key_id, day, count],
+                    )
+                    .map_err(backend)?;
+                }
+            }
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn usage_days(
+        &self,
+        account: &str,
+        key_id: Option<&str>,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> StoreResult<Vec<DayCount>> {
+        let (account, key_id) = (account.to_owned(), key_id.unwrap_or_default().to_owned());
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare(
+                    "SELECT day, count FROM usage_days
+                     WHERE account = ?1 AND key_id = ?2 AND day >= ?3 AND day <= ?4 ORDER BY day",
+                )
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(
+                    params![account, key_id, from.to_string(), to.to_string()],
+                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
+                )
+                .map_err(backend)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?;
+            rows.into_iter()
+                .map(|(day, count)| {
+                    Ok(DayCount {
+                        date: day
+                            .parse()
+                            .map_err(|_| StoreError::Backend(format!("corrupt day '{day}'")))?,
+                        count: u64::try_from(count).unwrap_or_default(),
+                    })
+                })
+                .collect()
         })
         .await
     }

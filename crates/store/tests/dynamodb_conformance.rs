@@ -79,7 +79,7 @@ async fn twenty_concurrent_creates_leave_one_key_and_no_orphans() {
                 Utc::now(),
             )
             .unwrap();
-            store.insert_key(&key, &hash, &audit).await
+            store.insert_key(&key, &hash, &audit, None).await
         }));
     }
     let mut won = 0;
@@ -120,7 +120,7 @@ async fn a_lookup_by_hash_is_exactly_one_get_item() {
         Utc::now(),
     )
     .unwrap();
-    store.insert_key(&key, &hash, &audit).await.unwrap();
+    store.insert_key(&key, &hash, &audit, None).await.unwrap();
     let before = store.calls();
     assert_eq!(
         store.find_key_by_hash(&hash).await.unwrap().unwrap().id,
@@ -152,7 +152,7 @@ async fn deleting_and_renaming_leave_no_stale_items() {
         .unwrap()
     };
     store
-        .insert_key(&key, &hash, &audit("key.created"))
+        .insert_key(&key, &hash, &audit("key.created"), None)
         .await
         .unwrap();
     let mut next = key.clone();

@@ -21,6 +21,20 @@ impl<T: DeserializeOwned> FromRequest<App> for JsonBody<T> {
     type Rejection = Problem;
 
     async fn from_request(req: Request, app: &App) -> Result<Self, Self::Rejection> {
+        RawJson::from_request(req, app)
+            .await
+            .map(|RawJson(v, _)| JsonBody(v))
+    }
+}
+
+/// A JSON body and the exact bytes it came as (an `Idempotency-Key` fingerprints them).
+#[derive(Debug)]
+pub struct RawJson<T>(pub T, pub Bytes);
+
+impl<T: DeserializeOwned> FromRequest<App> for RawJson<T> {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, app: &App) -> Result<Self, Self::Rejection> {
         let is_json = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -42,7 +56,7 @@ impl<T: DeserializeOwned> FromRequest<App> for JsonBody<T> {
                 Problem::invalid(vec![FieldError::new("body", "the body could not be read")])
             }
         })?;
-        parse_json(&bytes).map(JsonBody)
+        parse_json(&bytes).map(|v| RawJson(v, bytes))
     }
 }
 
@@ -89,9 +103,48 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     Ok(value)
 }
 
-/// The query string as a name-to-value map, each name once.
-#[derive(Debug)]
+/// The query string as a name-to-value map, each name once. Handlers [`take`](Self::take)
+/// what they know and [`finish`](Self::finish) refuses the rest by name.
+#[derive(Debug, Default)]
 pub struct QueryMap(pub HashMap<String, String>);
+
+impl QueryMap {
+    pub fn take(&mut self, name: &str) -> Option<String> {
+        self.0.remove(name)
+    }
+
+    /// `limit`, 1 to the store's page maximum, 50 when absent.
+    pub fn limit(&mut self, errors: &mut Vec<FieldError>) -> usize {
+        let max = keyward_store::port::MAX_PAGE_SIZE;
+        match self.take("limit").map(|v| v.parse::<usize>()) {
+            None => 50,
+            Some(Ok(n)) if (1..=max).contains(&n) => n,
+            Some(_) => {
+                errors.push(FieldError::new(
+                    "limit",
+                    format!("an integer from 1 to {max}"),
+                ));
+                50
+            }
+        }
+    }
+
+    /// Refuses unknown parameters and any errors found while taking the known ones.
+    pub fn finish(self, mut errors: Vec<FieldError>, known: &str) -> Result<(), Problem> {
+        for name in self.0.into_keys() {
+            errors.push(FieldError::new(
+                name.chars().take(64).collect::<String>(),
+                format!("unknown query parameter; known: {known}"),
+            ));
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            errors.sort_by(|a, b| a.field.cmp(&b.field));
+            Err(Problem::invalid(errors))
+        }
+    }
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for QueryMap {
     type Rejection = Problem;
@@ -109,18 +162,50 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryMap {
     }
 }
 
-/// A single path parameter (such as a key id), with a problem on a malformed one.
+/// Path parameters (a key id, or a key id and a workspace), with a problem on malformed ones.
 #[derive(Debug)]
-pub struct PathId(pub String);
+pub struct PathParams<T>(pub T);
 
-impl<S: Send + Sync> FromRequestParts<S> for PathId {
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathParams<T> {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Path::<String>::from_request_parts(parts, state)
+        axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
-            .map(|p| PathId(p.0))
-            .map_err(|_| Problem::invalid(vec![FieldError::new("id", "malformed path parameter")]))
+            .map(|p| PathParams(p.0))
+            .map_err(|_| {
+                Problem::invalid(vec![FieldError::new("path", "malformed path parameter")])
+            })
+    }
+}
+
+/// `If-Match: "<version>"` (or `W/"<version>"`), the version a change is conditional on;
+/// `*` or no header means any version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IfMatch(pub Option<u64>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(header::IF_MATCH) else {
+            return Ok(IfMatch(None));
+        };
+        let text = value.to_str().unwrap_or_default().trim();
+        if text == "*" {
+            return Ok(IfMatch(None));
+        }
+        text.trim_start_matches("W/")
+            .strip_prefix('"')
+            .and_then(|t| t.strip_suffix('"'))
+            .and_then(|t| t.parse().ok())
+            .map(|v| IfMatch(Some(v)))
+            .ok_or_else(|| {
+                Problem::invalid(vec![FieldError::new(
+                    "If-Match",
+                    "an ETag from this API, such as \"3\"",
+                )])
+            })
     }
 }
 

@@ -4,15 +4,17 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use keyward_core::edit::UpdateKeyRequest;
 use keyward_core::key::{ApiKey, CreateKeyRequest, KeyStatus};
-use keyward_core::validation::FieldError;
-use keyward_store::port::MAX_PAGE_SIZE;
-use serde_json::json;
+use keyward_core::validation::{FieldError, Warning};
+use serde::Serialize;
 
 use crate::app::App;
-use crate::http::extract::{Admin, JsonBody, PathId, QueryMap};
+use crate::http::dto::{EditedKey, KeyListing, KeyWithSecret};
+use crate::http::extract::{Admin, IfMatch, JsonBody, PathParams, QueryMap, RawJson};
 use crate::http::problem::Problem;
-use crate::issuance::ListParams;
+use crate::issuance::{CreateOutcome, Created, Idempotency, ListParams};
+use crate::usage::DayRange;
 
 /// The `ETag` of a record: its version, so `If-Match` can guard edits.
 pub fn etag(key: &ApiKey) -> HeaderValue {
@@ -20,109 +22,201 @@ pub fn etag(key: &ApiKey) -> HeaderValue {
         .unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
 }
 
-fn with_etag(status: StatusCode, key: &ApiKey, body: serde_json::Value) -> Response {
+fn with_etag(status: StatusCode, key: &ApiKey, body: impl Serialize) -> Response {
     let mut headers = HeaderMap::new();
     headers.insert(header::ETAG, etag(key));
     (status, headers, Json(body)).into_response()
 }
 
-fn record(key: &ApiKey) -> Response {
-    with_etag(StatusCode::OK, key, json!(key))
+fn record(key: ApiKey) -> Response {
+    with_etag(StatusCode::OK, &key.clone(), key)
 }
 
-/// `POST /v1/keys`: 201 with the record and the secret, shown this once.
+fn with_secret(status: StatusCode, created: Created) -> Response {
+    let key = created.key;
+    with_etag(
+        status,
+        &key.clone(),
+        KeyWithSecret {
+            key,
+            secret: Some(created.secret.expose().to_owned()),
+            warnings: created.warnings,
+        },
+    )
+}
+
+/// `POST /v1/keys`: 201 with the record and the secret, shown this once. With
+/// `Idempotency-Key`, a retry answers 200 with the first key and no secret.
 pub async fn create(
     State(app): State<App>,
     Admin(actor): Admin,
-    JsonBody(request): JsonBody<CreateKeyRequest>,
+    headers: HeaderMap,
+    RawJson(request, body): RawJson<CreateKeyRequest>,
 ) -> Result<Response, Problem> {
-    let created = app.create_key(&actor, request).await?;
-    let mut response = with_etag(
-        StatusCode::CREATED,
-        &created.key,
-        json!({
-            "key": created.key,
-            "secret": created.secret.expose(),
-            "warnings": created.warnings,
-        }),
-    );
-    if let Ok(location) = HeaderValue::from_str(&format!("/v1/keys/{}", created.key.id)) {
-        response.headers_mut().insert(header::LOCATION, location);
+    let idempotency_key = match headers.get("idempotency-key") {
+        Some(v) => Some(v.to_str().map_err(|_| {
+            Problem::invalid(vec![FieldError::new(
+                "Idempotency-Key",
+                "visible ASCII only",
+            )])
+        })?),
+        None => None,
+    };
+    let idempotency = idempotency_key.map(|key| Idempotency { key, body: &body });
+    match app.create_key(&actor, request, idempotency).await? {
+        CreateOutcome::Created(created) => {
+            let location = format!("/v1/keys/{}", created.key.id);
+            let mut response = with_secret(StatusCode::CREATED, created);
+            if let Ok(location) = HeaderValue::from_str(&location) {
+                response.headers_mut().insert(header::LOCATION, location);
+            }
+            Ok(response)
+        }
+        CreateOutcome::Replayed(key) => {
+            let mut response = with_etag(
+                StatusCode::OK,
+                &key.clone(),
+                KeyWithSecret {
+                    key,
+                    secret: None,
+                    warnings: vec![Warning::new(
+                        "secret",
+                        "this retry of an earlier create (same Idempotency-Key) answers the key it made; the secret was shown only in the first response. If it was lost, regenerate the key.",
+                    )],
+                },
+            );
+            response
+                .headers_mut()
+                .insert("idempotent-replayed", HeaderValue::from_static("true"));
+            Ok(response)
+        }
     }
-    Ok(response)
 }
 
-/// `GET /v1/keys?status=&workspace=&q=&cursor=&limit=`.
+/// `GET /v1/keys?status=&workspace=&group=&q=&cursor=&limit=`.
 pub async fn list(
     State(app): State<App>,
     Admin(actor): Admin,
-    QueryMap(query): QueryMap,
-) -> Result<Response, Problem> {
-    let params = list_params(query)?;
-    let page = app.list_keys(&actor, params).await?;
-    Ok(Json(json!({"items": page.items, "next_cursor": page.next_cursor})).into_response())
-}
-
-fn list_params(query: std::collections::HashMap<String, String>) -> Result<ListParams, Problem> {
-    let mut params = ListParams::default();
+    mut query: QueryMap,
+) -> Result<Json<KeyListing>, Problem> {
     let mut errors = Vec::new();
-    for (name, value) in query {
-        match name.as_str() {
-            "status" if value == "all" => params.status = None,
-            "status" => match KeyStatus::parse(&value) {
-                Some(s) => params.status = Some(s),
-                None => errors.push(FieldError::new(
-                    "status",
-                    "one of active, inactive, expired, revoked, all",
-                )),
-            },
-            "workspace" => params.workspace = Some(value),
-            "q" => params.name_contains = Some(value).filter(|q| !q.is_empty()),
-            "cursor" => params.cursor = Some(value),
-            "limit" => match value.parse::<usize>() {
-                Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => params.limit = n,
-                _ => errors.push(FieldError::new(
-                    "limit",
-                    format!("an integer from 1 to {MAX_PAGE_SIZE}"),
-                )),
-            },
-            other => errors.push(FieldError::new(
-                other.chars().take(64).collect::<String>(),
-                "unknown query parameter; known: status, workspace, q, cursor, limit",
+    let mut params = ListParams::default();
+    match query.take("status").as_deref() {
+        None => {}
+        Some("all") => params.status = None,
+        Some(s) => match KeyStatus::parse(s) {
+            Some(s) => params.status = Some(s),
+            None => errors.push(FieldError::new(
+                "status",
+                "one of active, inactive, expired, revoked, all",
             )),
-        }
+        },
     }
-    if errors.is_empty() {
-        Ok(params)
-    } else {
-        errors.sort_by(|a, b| a.field.cmp(&b.field));
-        Err(Problem::invalid(errors))
-    }
+    params.workspace = query.take("workspace");
+    params.group = query.take("group");
+    params.name_contains = query.take("q").filter(|q| !q.is_empty());
+    params.cursor = query.take("cursor");
+    params.limit = query.limit(&mut errors);
+    query.finish(errors, "status, workspace, group, q, cursor, limit")?;
+    Ok(Json(app.list_keys(&actor, params).await?.into()))
 }
 
 /// `GET /v1/keys/{id}`.
 pub async fn get(
     State(app): State<App>,
     Admin(actor): Admin,
-    PathId(id): PathId,
+    PathParams(id): PathParams<String>,
 ) -> Result<Response, Problem> {
-    Ok(record(&app.get_key(&actor, &id).await?))
+    Ok(record(app.get_key(&actor, &id).await?))
+}
+
+/// `PATCH /v1/keys/{id}`, conditional on `If-Match` when given (412 on a stale version).
+pub async fn update(
+    State(app): State<App>,
+    Admin(actor): Admin,
+    PathParams(id): PathParams<String>,
+    IfMatch(if_match): IfMatch,
+    JsonBody(request): JsonBody<UpdateKeyRequest>,
+) -> Result<Response, Problem> {
+    let updated = app.update_key(&actor, &id, if_match, request).await?;
+    let key = updated.key;
+    Ok(with_etag(
+        StatusCode::OK,
+        &key.clone(),
+        EditedKey {
+            key,
+            warnings: updated.warnings,
+        },
+    ))
 }
 
 /// `POST /v1/keys/{id}/revoke`: final; the secret stops working.
 pub async fn revoke(
     State(app): State<App>,
     Admin(actor): Admin,
-    PathId(id): PathId,
+    PathParams(id): PathParams<String>,
 ) -> Result<Response, Problem> {
-    Ok(record(&app.revoke_key(&actor, &id).await?))
+    Ok(record(app.revoke_key(&actor, &id).await?))
+}
+
+/// `POST /v1/keys/{id}/regenerate`: a new secret, shown this once; the old one stops at once.
+pub async fn regenerate(
+    State(app): State<App>,
+    Admin(actor): Admin,
+    PathParams(id): PathParams<String>,
+) -> Result<Response, Problem> {
+    Ok(with_secret(
+        StatusCode::OK,
+        app.regenerate_key(&actor, &id).await?,
+    ))
+}
+
+/// `PUT /v1/keys/{id}/workspaces/{workspace}`: associate (idempotent).
+pub async fn add_workspace(
+    State(app): State<App>,
+    Admin(actor): Admin,
+    PathParams((id, workspace)): PathParams<(String, String)>,
+) -> Result<Response, Problem> {
+    Ok(record(app.add_workspace(&actor, &id, &workspace).await?))
+}
+
+/// `DELETE /v1/keys/{id}/workspaces/{workspace}`: dissociate (idempotent).
+pub async fn remove_workspace(
+    State(app): State<App>,
+    Admin(actor): Admin,
+    PathParams((id, workspace)): PathParams<(String, String)>,
+) -> Result<Response, Problem> {
+    Ok(record(app.remove_workspace(&actor, &id, &workspace).await?))
+}
+
+/// `GET /v1/keys/{id}/usage?from=&to=`.
+pub async fn usage(
+    State(app): State<App>,
+    Admin(actor): Admin,
+    PathParams(id): PathParams<String>,
+    mut query: QueryMap,
+) -> Result<Json<crate::usage::KeyUsage>, Problem> {
+    let range = day_range(&app, &mut query)?;
+    Ok(Json(app.key_usage(&actor, &id, range).await?))
+}
+
+/// Reads `from` and `to` and refuses anything else in the query.
+pub(crate) fn day_range(app: &App, query: &mut QueryMap) -> Result<DayRange, Problem> {
+    let (from, to) = (query.take("from"), query.take("to"));
+    let range = DayRange::parse(from.as_deref(), to.as_deref(), app.today());
+    let errors = match &range {
+        Ok(_) => Vec::new(),
+        Err(e) => e.0.clone(),
+    };
+    std::mem::take(query).finish(errors, "from, to")?;
+    range.map_err(|e| Problem::invalid(e.0))
 }
 
 /// `DELETE /v1/keys/{id}`: 204; the key, its secret and its name are gone.
 pub async fn delete(
     State(app): State<App>,
     Admin(actor): Admin,
-    PathId(id): PathId,
+    PathParams(id): PathParams<String>,
 ) -> Result<StatusCode, Problem> {
     app.delete_key(&actor, &id).await?;
     Ok(StatusCode::NO_CONTENT)

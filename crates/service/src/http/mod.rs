@@ -4,10 +4,18 @@
 //! - [`problem`]: RFC 9457 problem documents; the one place errors get an HTTP status.
 //! - [`extract`]: request extraction that fails with problems: JSON bodies with per-field
 //!   errors and a size limit, query strings, the admin key, the client's address.
-//! - [`keys`], [`verify`]: the handlers, thin translations between HTTP and [`crate::App`].
+//! - [`dto`]: response bodies, one type each, so the OpenAPI document matches them.
+//! - [`keys`], [`groups`], [`presets`], [`audit`], [`verify`]: the handlers, thin translations
+//!   between HTTP and [`crate::App`].
+//! - [`openapi`]: the OpenAPI 3.1 document, generated from the route table and the types.
 
+pub mod audit;
+pub mod dto;
 pub mod extract;
+pub mod groups;
 pub mod keys;
+pub mod openapi;
+pub mod presets;
 pub mod problem;
 pub mod router;
 pub mod verify;

@@ -10,7 +10,7 @@ use crate::error::ServiceError;
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// `{"type", "title", "status", "detail", "errors": [{"field", "message"}]}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Problem {
     #[serde(rename = "type")]
     pub kind: String,
@@ -109,17 +109,23 @@ impl From<ServiceError> for Problem {
                 "Not found",
                 format!("no such {what}"),
             ),
-            E::NameTaken(name) => Self::new(
+            E::NameTaken(what, name) => Self::new(
                 StatusCode::CONFLICT,
                 "name-taken",
                 "Name already in use",
-                format!("a key named '{name}' already exists"),
+                format!("a {what} named '{name}' already exists"),
             )
             .with_errors(vec![FieldError::new(
                 "name",
                 "already in use in this account",
             )]),
             E::Conflict(msg) => Self::new(StatusCode::CONFLICT, "conflict", "Conflict", msg),
+            E::Unprocessable(msg) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unprocessable",
+                "Unprocessable request",
+                msg,
+            ),
             E::PreconditionFailed => Self::new(
                 StatusCode::PRECONDITION_FAILED,
                 "precondition-failed",

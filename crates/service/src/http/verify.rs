@@ -4,9 +4,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use crate::app::App;
+use crate::http::dto::VerifyResult;
 use crate::http::extract::JsonBody;
 use crate::http::problem::Problem;
 use crate::verification::VerifyRequest;
@@ -21,31 +21,19 @@ pub async fn verify(
     let verdict = app.verify(request.key.as_deref(), &access).await?;
     let status =
         StatusCode::from_u16(verdict.code.http_status()).unwrap_or(StatusCode::UNAUTHORIZED);
-    let body = match (&verdict.key, verdict.code.is_valid()) {
-        (Some(key), true) => json!({
-            "valid": true,
-            "code": verdict.code,
-            "key_id": key.id,
-            "account": key.account,
-            "name": key.name,
-            "workspaces": key.workspaces,
-            "scopes": key.scopes,
-            "groups": key.groups,
-            "expires_at": key.expires_at,
-            "rate_limit_per_minute": key.rate_limit_per_minute,
-        }),
-        (Some(key), false) => json!({
-            "valid": false,
-            "code": verdict.code,
-            "key_id": key.id,
-            "account": key.account,
-        }),
-        (None, _) => json!({
-            "valid": false,
-            "code": verdict.code,
-            "key_id": null,
-            "account": null,
-        }),
+    let valid = verdict.code.is_valid();
+    let grants = verdict.key.as_ref().filter(|_| valid);
+    let body = VerifyResult {
+        valid,
+        code: verdict.code,
+        key_id: verdict.key.as_ref().map(|k| k.id.clone()),
+        account: verdict.key.as_ref().map(|k| k.account.clone()),
+        name: grants.map(|k| k.name.clone()),
+        workspaces: grants.map(|k| k.workspaces.clone()),
+        scopes: grants.map(|k| k.scopes.clone()),
+        groups: grants.map(|k| k.groups.clone()),
+        expires_at: grants.map(|k| k.expires_at),
+        rate_limit_per_minute: grants.map(|k| k.rate_limit_per_minute),
     };
     Ok((status, Json(body)).into_response())
 }

@@ -8,6 +8,11 @@
 //! | name claim | `ACC#<account>` | `NAME#<name>` | |
 //! | workspace membership | `ACC#<account>` | `WS#<ws>#<id>` | gsi2: `ACC#<account>#WS#<ws>` / `<name>` |
 //! | audit entry | `ACC#<account>#AUDIT` | `<micros, 20 digits>#<id>` | |
+//! | idempotency record (TTL) | `ACC#<account>` | `IDEM#<idempotency key>` | |
+//! | sharing group | `ACC#<account>` | `GROUP#<id>` | |
+//! | group name claim | `ACC#<account>` | `GNAME#<name>` | |
+//! | preset | `ACC#<account>` | `PRESET#<name>` | |
+//! | usage per day (TTL) | `ACC#<account>#USAGE#<key id, or empty for the account>` | `DAY#<yyyy-mm-dd>` | |
 //!
 //! docs/dynamodb.md explains the access patterns and their costs.
 
@@ -15,8 +20,11 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use keyward_core::audit::{Account, AuditEntry};
+use keyward_core::group::Group;
 use keyward_core::hash::KeyHash;
+use keyward_core::idempotency::IdempotencyRecord;
 use keyward_core::key::ApiKey;
+use keyward_core::preset::Preset;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{StoreError, StoreResult};
@@ -82,6 +90,41 @@ pub fn audit_pk(account: &str) -> String {
 pub fn audit_sk(at_micros: i64, id: &str) -> String {
     format!("{at_micros:020}#{id}")
 }
+
+pub fn idempotency_sk(key: &str) -> String {
+    format!("IDEM#{key}")
+}
+
+pub const GROUP_PREFIX: &str = "GROUP#";
+
+pub fn group_sk(id: &str) -> String {
+    format!("{GROUP_PREFIX}{id}")
+}
+
+pub fn group_name_sk(name: &str) -> String {
+    format!("GNAME#{name}")
+}
+
+pub const PRESET_PREFIX: &str = "PRESET#";
+
+pub fn preset_sk(name: &str) -> String {
+    format!("{PRESET_PREFIX}{name}")
+}
+
+/// The per-day usage partition of a key, or of the whole account with `None`.
+pub fn usage_pk(account: &str, key_id: Option<&str>) -> String {
+    format!("ACC#{account}#USAGE#{}", key_id.unwrap_or_default())
+}
+
+pub fn usage_sk(date: chrono::NaiveDate) -> String {
+    format!("DAY#{date}")
+}
+
+/// Per-day usage is kept for about 13 months, then TTL removes it.
+pub const USAGE_RETENTION_DAYS: i64 = 400;
+
+/// The attributes of a key record that belong to usage recording, never to edits.
+pub const USAGE_ATTRIBUTES: [&str; 3] = ["request_count", "last_used_at", "last_used_ip"];
 
 /// The primary key of an item.
 pub fn key_of(pk: String, sk: impl Into<String>) -> Item {
@@ -190,6 +233,61 @@ impl AuditItem {
             entry: entry.clone(),
         }
     }
+}
+
+/// An idempotency record; `ttl` lets DynamoDB remove it after its window.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct IdempotencyItem {
+    pub pk: String,
+    pub sk: String,
+    pub ttl: i64,
+    #[serde(flatten)]
+    pub record: IdempotencyRecord,
+}
+
+impl IdempotencyItem {
+    pub fn new(record: &IdempotencyRecord) -> Self {
+        Self {
+            pk: account_pk(&record.account),
+            sk: idempotency_sk(&record.key),
+            ttl: record.expires_at.timestamp(),
+            record: record.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct GroupItem {
+    pub pk: String,
+    pub sk: String,
+    #[serde(flatten)]
+    pub group: Group,
+}
+
+impl GroupItem {
+    pub fn new(group: &Group) -> Self {
+        Self {
+            pk: account_pk(&group.account),
+            sk: group_sk(&group.id),
+            group: group.clone(),
+        }
+    }
+}
+
+/// The claim on a group name within an account.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct GroupNameItem {
+    pub pk: String,
+    pub sk: String,
+    pub group_id: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PresetItem {
+    pub pk: String,
+    pub sk: String,
+    #[serde(flatten)]
+    pub preset: Preset,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -22,10 +22,17 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
+};
+use chrono::{NaiveDate, Utc};
 use keyward_core::audit::{Account, AuditEntry};
+use keyward_core::group::Group;
 use keyward_core::hash::KeyHash;
+use keyward_core::idempotency::IdempotencyRecord;
 use keyward_core::key::ApiKey;
+use keyward_core::preset::Preset;
+use keyward_core::usage::{DayCount, UsageDelta};
 
 use self::items::*;
 use crate::cursor;
@@ -43,6 +50,7 @@ const TRANSACTION_ATTEMPTS: u32 = 8;
 pub struct Calls {
     pub get_item: AtomicU64,
     pub put_item: AtomicU64,
+    pub update_item: AtomicU64,
     pub query: AtomicU64,
     pub batch_get_item: AtomicU64,
     pub transact_write_items: AtomicU64,
@@ -53,6 +61,7 @@ pub struct Calls {
 pub struct CallCounts {
     pub get_item: u64,
     pub put_item: u64,
+    pub update_item: u64,
     pub query: u64,
     pub batch_get_item: u64,
     pub transact_write_items: u64,
@@ -64,7 +73,7 @@ impl CallCounts {
     }
 
     pub fn writes(&self) -> u64 {
-        self.put_item + self.transact_write_items
+        self.put_item + self.update_item + self.transact_write_items
     }
 }
 
@@ -118,6 +127,7 @@ impl DynamoStore {
         CallCounts {
             get_item: c.get_item.load(Ordering::Relaxed),
             put_item: c.put_item.load(Ordering::Relaxed),
+            update_item: c.update_item.load(Ordering::Relaxed),
             query: c.query.load(Ordering::Relaxed),
             batch_get_item: c.batch_get_item.load(Ordering::Relaxed),
             transact_write_items: c.transact_write_items.load(Ordering::Relaxed),
@@ -142,20 +152,53 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    fn put_versioned(&self, item: Item, expected: u64) -> StoreResult<TransactWriteItem> {
-        let put = Put::builder()
+    /// Sets every attribute of `item` but its keys and `skip`, if the stored version is still
+    /// `expected`: an edit that leaves usage counters to [`Store::record_usage`].
+    fn update_except(
+        &self,
+        item: Item,
+        skip: &[&str],
+        expected: u64,
+    ) -> StoreResult<TransactWriteItem> {
+        let mut b = Update::builder()
             .table_name(&self.table)
-            .set_item(Some(item))
+            .key(PK, item.get(PK).cloned().unwrap_or_else(|| s("")))
+            .key(SK, item.get(SK).cloned().unwrap_or_else(|| s("")))
             .condition_expression("#v = :expected")
             .expression_attribute_names("#v", VERSION)
-            .expression_attribute_values(":expected", AttributeValue::N(expected.to_string()))
+            .expression_attribute_values(":expected", AttributeValue::N(expected.to_string()));
+        let mut sets = Vec::new();
+        let fields = item
+            .into_iter()
+            .filter(|(k, _)| k != PK && k != SK && !skip.contains(&k.as_str()));
+        for (i, (name, value)) in fields.enumerate() {
+            sets.push(format!("#a{i} = :a{i}"));
+            b = b
+                .expression_attribute_names(format!("#a{i}"), name)
+                .expression_attribute_values(format!(":a{i}"), value);
+        }
+        let update = b
+            .update_expression(format!("SET {}", sets.join(", ")))
             .build()
-            .map_err(|e| backend("building a put", e))?;
-        Ok(TransactWriteItem::builder().put(put).build())
+            .map_err(|e| backend("building an update", e))?;
+        Ok(TransactWriteItem::builder().update(update).build())
     }
 
     fn delete(&self, key: Item, expected: Option<u64>) -> StoreResult<TransactWriteItem> {
+        self.delete_if(key, expected, false)
+    }
+
+    /// A delete, conditional on the version (when given) or on the item existing.
+    fn delete_if(
+        &self,
+        key: Item,
+        expected: Option<u64>,
+        must_exist: bool,
+    ) -> StoreResult<TransactWriteItem> {
         let mut b = Delete::builder().table_name(&self.table).set_key(Some(key));
+        if must_exist {
+            b = b.condition_expression("attribute_exists(pk)");
+        }
         if let Some(v) = expected {
             b = b
                 .condition_expression("#v = :expected")
@@ -215,6 +258,60 @@ impl DynamoStore {
             }
             return Err(backend("writing a transaction", err));
         }
+    }
+
+    /// One item by its key, read consistently.
+    async fn get_item(&self, key: Item) -> StoreResult<Option<Item>> {
+        bump(&self.calls.get_item);
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| backend("reading an item", e))?;
+        Ok(out.item)
+    }
+
+    /// Every item of `pk` whose sort key starts with `prefix`, after `after` (a full sort
+    /// key), up to `limit` (or all, when `None`).
+    async fn query_prefix(
+        &self,
+        pk: String,
+        prefix: &str,
+        after: Option<String>,
+        limit: Option<usize>,
+    ) -> StoreResult<(Vec<Item>, bool)> {
+        let mut out_items = Vec::new();
+        let mut start = after.map(|sk| key_of(pk.clone(), sk));
+        loop {
+            let mut q = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .expression_attribute_values(":prefix", s(prefix))
+                .set_exclusive_start_key(start.take());
+            if let Some(limit) = limit {
+                q = q.limit(i32::try_from(limit + 1 - out_items.len()).unwrap_or(i32::MAX));
+            }
+            bump(&self.calls.query);
+            let out = q.send().await.map_err(|e| backend("querying", e))?;
+            out_items.extend(out.items.unwrap_or_default());
+            let full = limit.is_some_and(|l| out_items.len() > l);
+            match out.last_evaluated_key {
+                Some(k) if !full => start = Some(k),
+                _ => break,
+            }
+        }
+        let more = limit.is_some_and(|l| out_items.len() > l);
+        if let Some(l) = limit {
+            out_items.truncate(l);
+        }
+        Ok((out_items, more))
     }
 
     /// The key record item, read consistently.
@@ -386,25 +483,56 @@ impl Store for DynamoStore {
         key: &ApiKey,
         hash: &KeyHash,
         audit: &AuditEntry,
+        idempotency: Option<&IdempotencyRecord>,
     ) -> StoreResult<()> {
         const NOT_EXISTS: Option<&str> = Some("attribute_not_exists(pk)");
-        let mut items = vec![
-            self.put(to_item(&KeyItem::new(key, hash))?, NOT_EXISTS)?,
-            self.put(to_item(&HashItem::new(key, hash))?, NOT_EXISTS)?,
-            self.put(to_item(&NameItem::new(key))?, NOT_EXISTS)?,
-        ];
+        // The idempotency record goes first, so a replay is reported before anything else.
+        let mut items = Vec::new();
+        if let Some(record) = idempotency {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(to_item(&IdempotencyItem::new(record))?))
+                .condition_expression("attribute_not_exists(pk) OR #ttl <= :now")
+                .expression_attribute_names("#ttl", TTL)
+                .expression_attribute_values(
+                    ":now",
+                    AttributeValue::N(Utc::now().timestamp().to_string()),
+                )
+                .build()
+                .map_err(|e| backend("building a put", e))?;
+            items.push(TransactWriteItem::builder().put(put).build());
+        }
+        let first = items.len();
+        items.push(self.put(to_item(&KeyItem::new(key, hash))?, NOT_EXISTS)?);
+        items.push(self.put(to_item(&HashItem::new(key, hash))?, NOT_EXISTS)?);
+        items.push(self.put(to_item(&NameItem::new(key))?, NOT_EXISTS)?);
         for ws in &key.workspaces {
             items.push(self.put(to_item(&MemberItem::new(key, ws))?, None)?);
         }
         items.push(self.put(to_item(&AuditItem::new(audit))?, None)?);
-        match self.transact(items).await? {
+        match self.transact(items).await?.map(|i| i.checked_sub(first)) {
             None => Ok(()),
-            Some(0) => Err(StoreError::AlreadyExists),
-            Some(2) => Err(StoreError::NameTaken(key.name.clone())),
+            Some(None) => Err(StoreError::IdempotencyKeyUsed),
+            Some(Some(0)) => Err(StoreError::AlreadyExists),
+            Some(Some(2)) => Err(StoreError::NameTaken(key.name.clone())),
             Some(_) => Err(StoreError::Backend(
                 "the lookup hash is already in use".into(),
             )),
         }
+    }
+
+    async fn get_idempotency(
+        &self,
+        account: &str,
+        key: &str,
+    ) -> StoreResult<Option<IdempotencyRecord>> {
+        let item = self
+            .get_item(key_of(account_pk(account), idempotency_sk(key)))
+            .await?;
+        Ok(item
+            .map(from_item::<IdempotencyItem>)
+            .transpose()?
+            .map(|i| i.record))
     }
 
     async fn get_key(&self, account: &str, id: &str) -> StoreResult<Option<ApiKey>> {
@@ -446,8 +574,11 @@ impl Store for DynamoStore {
         let old_hash = KeyHash::from_hex(&current.hash)
             .ok_or_else(|| StoreError::Backend("corrupt hash on a key item".into()))?;
         let hash = new_hash.copied().unwrap_or(old_hash);
-        let mut items =
-            vec![self.put_versioned(to_item(&KeyItem::new(key, &hash))?, expected_version)?];
+        let mut items = vec![self.update_except(
+            to_item(&KeyItem::new(key, &hash))?,
+            &USAGE_ATTRIBUTES,
+            expected_version,
+        )?];
         let mut new_name_at = None;
         if new_hash.is_some() {
             items.push(self.delete(key_of(hash_pk(&old_hash), HASH_SK), None)?);
@@ -569,6 +700,228 @@ impl Store for DynamoStore {
             items: admitted,
             next_cursor,
         })
+    }
+
+    async fn insert_group(&self, group: &Group, audit: &AuditEntry) -> StoreResult<()> {
+        const NOT_EXISTS: Option<&str> = Some("attribute_not_exists(pk)");
+        let claim = GroupNameItem {
+            pk: account_pk(&group.account),
+            sk: group_name_sk(&group.name),
+            group_id: group.id.clone(),
+        };
+        let items = vec![
+            self.put(to_item(&GroupItem::new(group))?, NOT_EXISTS)?,
+            self.put(to_item(&claim)?, NOT_EXISTS)?,
+            self.put(to_item(&AuditItem::new(audit))?, None)?,
+        ];
+        match self.transact(items).await? {
+            None => Ok(()),
+            Some(1) => Err(StoreError::NameTaken(group.name.clone())),
+            Some(_) => Err(StoreError::AlreadyExists),
+        }
+    }
+
+    async fn get_group(&self, account: &str, id: &str) -> StoreResult<Option<Group>> {
+        let item = self
+            .get_item(key_of(account_pk(account), group_sk(id)))
+            .await?;
+        Ok(item
+            .map(from_item::<GroupItem>)
+            .transpose()?
+            .map(|g| g.group))
+    }
+
+    async fn list_groups(
+        &self,
+        account: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Page<Group>> {
+        let after = cursor
+            .map(|c| cursor::decode(c, 1))
+            .transpose()?
+            .and_then(|mut p| p.pop());
+        let limit = page_limit(limit);
+        let (items, more) = self
+            .query_prefix(
+                account_pk(account),
+                GROUP_PREFIX,
+                after.map(|id| group_sk(&id)),
+                Some(limit),
+            )
+            .await?;
+        let groups: Vec<Group> = items
+            .into_iter()
+            .map(|i| from_item::<GroupItem>(i).map(|g| g.group))
+            .collect::<StoreResult<_>>()?;
+        let next_cursor = if more {
+            groups.last().map(|g| cursor::encode(&[&g.id]))
+        } else {
+            None
+        };
+        Ok(Page {
+            items: groups,
+            next_cursor,
+        })
+    }
+
+    async fn delete_group(&self, account: &str, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+        let group = self
+            .get_group(account, id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let items = vec![
+            self.delete_if(key_of(account_pk(account), group_sk(id)), None, true)?,
+            self.delete(
+                key_of(account_pk(account), group_name_sk(&group.name)),
+                None,
+            )?,
+            self.put(to_item(&AuditItem::new(audit))?, None)?,
+        ];
+        match self.transact(items).await? {
+            None => Ok(()),
+            Some(_) => Err(StoreError::NotFound),
+        }
+    }
+
+    async fn put_preset(
+        &self,
+        account: &str,
+        preset: &Preset,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        let item = PresetItem {
+            pk: account_pk(account),
+            sk: preset_sk(&preset.name),
+            preset: preset.clone(),
+        };
+        let items = vec![
+            self.put(to_item(&item)?, None)?,
+            self.put(to_item(&AuditItem::new(audit))?, None)?,
+        ];
+        match self.transact(items).await? {
+            None => Ok(()),
+            Some(_) => Err(StoreError::Backend("writing a preset was refused".into())),
+        }
+    }
+
+    async fn list_presets(&self, account: &str) -> StoreResult<Vec<Preset>> {
+        let (items, _) = self
+            .query_prefix(account_pk(account), PRESET_PREFIX, None, None)
+            .await?;
+        items
+            .into_iter()
+            .map(|i| from_item::<PresetItem>(i).map(|p| p.preset))
+            .collect()
+    }
+
+    async fn delete_preset(
+        &self,
+        account: &str,
+        name: &str,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        let items = vec![
+            self.delete_if(key_of(account_pk(account), preset_sk(name)), None, true)?,
+            self.put(to_item(&AuditItem::new(audit))?, None)?,
+        ];
+        match self.transact(items).await? {
+            None => Ok(()),
+            Some(_) => Err(StoreError::NotFound),
+        }
+    }
+
+    async fn record_usage(&self, deltas: &[UsageDelta]) -> StoreResult<()> {
+        for d in deltas {
+            let at = serde_dynamo::to_attribute_value(d.last_used_at)
+                .map_err(|e| StoreError::Backend(format!("encoding a time: {e}")))?;
+            let ip = d
+                .last_used_ip
+                .map_or(AttributeValue::Null(true), |ip| s(ip.to_string()));
+            bump(&self.calls.update_item);
+            let updated = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key_of(account_pk(&d.account), key_sk(&d.key_id))))
+                .update_expression(
+                    "SET request_count = request_count + :n, last_used_at = :at, last_used_ip = :ip",
+                )
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_values(":n", AttributeValue::N(d.count.to_string()))
+                .expression_attribute_values(":at", at)
+                .expression_attribute_values(":ip", ip)
+                .send()
+                .await;
+            match updated {
+                Ok(_) => {}
+                Err(e) if e.code() == Some("ConditionalCheckFailedException") => continue,
+                Err(e) => return Err(backend("recording usage", e)),
+            }
+            let day = d.last_used_at.date_naive();
+            let ttl = (d.last_used_at + chrono::Duration::days(USAGE_RETENTION_DAYS)).timestamp();
+            for key_id in [Some(d.key_id.as_str()), None] {
+                bump(&self.calls.update_item);
+                self.client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key_of(usage_pk(&d.account, key_id), usage_sk(day))))
+                    .update_expression("ADD #count :n SET #ttl = :ttl")
+                    .expression_attribute_names("#count", "count")
+                    .expression_attribute_names("#ttl", TTL)
+                    .expression_attribute_values(":n", AttributeValue::N(d.count.to_string()))
+                    .expression_attribute_values(":ttl", AttributeValue::N(ttl.to_string()))
+                    .send()
+                    .await
+                    .map_err(|e| backend("counting usage", e))?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn usage_days(
+        &self,
+        account: &str,
+        key_id: Option<&str>,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> StoreResult<Vec<DayCount>> {
+        let mut days = Vec::new();
+        let mut start = None;
+        loop {
+            bump(&self.calls.query);
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                .expression_attribute_values(":pk", s(usage_pk(account, key_id)))
+                .expression_attribute_values(":from", s(usage_sk(from)))
+                .expression_attribute_values(":to", s(usage_sk(to)))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| backend("reading usage", e))?;
+            for item in out.items.unwrap_or_default() {
+                let date = match item.get(SK) {
+                    Some(AttributeValue::S(sk)) => sk.trim_start_matches("DAY#").parse().ok(),
+                    _ => None,
+                };
+                let count = match item.get("count") {
+                    Some(AttributeValue::N(n)) => n.parse().ok(),
+                    _ => None,
+                };
+                match (date, count) {
+                    (Some(date), Some(count)) => days.push(DayCount { date, count }),
+                    _ => return Err(StoreError::Backend("corrupt usage item".into())),
+                }
+            }
+            match out.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => break,
+            }
+        }
+        Ok(days)
     }
 
     async fn list_audit(

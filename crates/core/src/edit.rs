@@ -1,0 +1,272 @@
+//! Editing a key: which fields a `PATCH` may change, their rules (the same validators as
+//! create), and the warnings an edit that may break live callers must carry.
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+
+use crate::cidr::CidrList;
+use crate::key::{
+    ApiKey, KeyRules, KeyStatus, validate_description, validate_expiry, validate_metadata,
+    validate_name, validate_rate_limit, validate_scopes,
+};
+use crate::permission::ScopeInput;
+use crate::validation::{FieldError, ValidationErrors, Warning};
+
+/// The body of `PATCH /v1/keys/{id}`: absent fields stay as they are. `expires_at: null`
+/// removes the expiry; `active` deactivates (`false`) or reactivates (`true`) the key.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateKeyRequest {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub scopes: Option<Vec<ScopeInput>>,
+    pub allowed_cidrs: Option<Vec<String>>,
+    pub rate_limit_per_minute: Option<i64>,
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "Option<DateTime<Utc>>")]
+    pub expires_at: Option<Option<DateTime<Utc>>>,
+    pub active: Option<bool>,
+    pub metadata: Option<Map<String, Value>>,
+}
+
+/// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// The outcome of applying an edit: the next record (version not yet bumped), what changed,
+/// and the warnings to show.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Edited {
+    pub key: ApiKey,
+    pub changed: Vec<&'static str>,
+    pub warnings: Vec<Warning>,
+}
+
+impl UpdateKeyRequest {
+    /// Applies the edit to `key`, reporting every invalid field at once. The caller refuses
+    /// edits to revoked keys before this (they are final).
+    pub fn apply(
+        self,
+        key: &ApiKey,
+        rules: &KeyRules,
+        now: DateTime<Utc>,
+    ) -> Result<Edited, ValidationErrors> {
+        let mut next = key.clone();
+        let mut errors: Vec<FieldError> = Vec::new();
+        let mut warnings = Vec::new();
+        let mut changed = Vec::new();
+        let mut take = |r: Result<(), Vec<FieldError>>| {
+            if let Err(e) = r {
+                errors.extend(e);
+            }
+        };
+
+        if let Some(name) = self.name {
+            take(validate_name(Some(&name)).map(|n| next.name = n));
+        }
+        if let Some(d) = self.description {
+            take(validate_description(Some(&d)).map(|d| next.description = d));
+        }
+        if let Some(scopes) = self.scopes {
+            take(validate_scopes(&scopes).map(|s| next.scopes = s));
+        }
+        if let Some(cidrs) = self.allowed_cidrs {
+            take(CidrList::parse("allowed_cidrs", &cidrs).map(|(list, w)| {
+                warnings.extend(w);
+                next.allowed_cidrs = list;
+            }));
+        }
+        if let Some(rate) = self.rate_limit_per_minute {
+            take(validate_rate_limit(Some(rate), rules).map(|r| next.rate_limit_per_minute = r));
+        }
+        if let Some(expiry) = self.expires_at {
+            take(validate_expiry(expiry, now).map(|e| next.expires_at = e));
+        }
+        if let Some(m) = self.metadata {
+            take(validate_metadata(Some(m)).map(|m| next.metadata = m));
+        }
+        match (self.active, next.status) {
+            (Some(true), KeyStatus::Inactive | KeyStatus::Expired) => {
+                next.status = KeyStatus::Active;
+            }
+            (Some(false), KeyStatus::Active | KeyStatus::Expired) => {
+                next.status = KeyStatus::Inactive;
+            }
+            // A key marked expired in storage comes back (active) when its expiry moves on.
+            (None, KeyStatus::Expired) if next.expires_at != key.expires_at => {
+                next.status = KeyStatus::Active;
+            }
+            _ => {}
+        }
+        if self.active == Some(true) && next.status_at(now) == KeyStatus::Expired {
+            errors.push(FieldError::new(
+                "active",
+                "the key has expired; set a new expires_at to use it again",
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(ValidationErrors(errors));
+        }
+
+        let fields: [(&'static str, bool); 8] = [
+            ("name", next.name != key.name),
+            ("description", next.description != key.description),
+            ("scopes", next.scopes != key.scopes),
+            ("allowed_cidrs", next.allowed_cidrs != key.allowed_cidrs),
+            (
+                "rate_limit_per_minute",
+                next.rate_limit_per_minute != key.rate_limit_per_minute,
+            ),
+            ("expires_at", next.expires_at != key.expires_at),
+            ("metadata", next.metadata != key.metadata),
+            ("active", next.status != key.status),
+        ];
+        changed.extend(fields.iter().filter(|(_, c)| *c).map(|(f, _)| *f));
+        for field in ["scopes", "allowed_cidrs"] {
+            if changed.contains(&field) {
+                warnings.push(Warning::new(
+                    field,
+                    format!("changing {field} takes effect at once and may break callers that use this key"),
+                ));
+            }
+        }
+        if !changed.is_empty() {
+            next.updated_at = now;
+        }
+        Ok(Edited {
+            key: next,
+            changed,
+            warnings,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::{CreateKeyRequest, KeyDraft};
+    use crate::preset::Presets;
+    use crate::token::{Prefix, Token};
+    use chrono::Duration;
+    use serde_json::json;
+
+    fn key() -> ApiKey {
+        let req: CreateKeyRequest = serde_json::from_value(json!({
+            "name": "k", "scopes": ["read"], "expires_at": Utc::now() + Duration::days(1)
+        }))
+        .unwrap();
+        let (d, _) =
+            KeyDraft::from_request(req, &KeyRules::default(), &Presets::builtin(), Utc::now())
+                .unwrap();
+        ApiKey::new(
+            d,
+            "acc",
+            &Token::generate(&Prefix::live()).unwrap(),
+            "t",
+            Utc::now(),
+        )
+        .unwrap()
+    }
+
+    fn edit(k: &ApiKey, body: Value) -> Result<Edited, ValidationErrors> {
+        let req: UpdateKeyRequest = serde_json::from_value(body).unwrap();
+        req.apply(k, &KeyRules::default(), Utc::now())
+    }
+
+    #[test]
+    fn an_edit_changes_only_what_it_names() {
+        let k = key();
+        let e = edit(
+            &k,
+            json!({"description": "new", "rate_limit_per_minute": 120}),
+        )
+        .unwrap();
+        assert_eq!(e.changed, ["description", "rate_limit_per_minute"]);
+        assert_eq!(
+            (e.key.description.as_str(), e.key.rate_limit_per_minute),
+            ("new", 120)
+        );
+        assert_eq!(e.key.scopes, k.scopes);
+        assert!(e.warnings.is_empty());
+        let same = edit(&k, json!({"name": "k"})).unwrap();
+        assert!(same.changed.is_empty());
+    }
+
+    #[test]
+    fn scope_and_cidr_edits_warn() {
+        let e = edit(
+            &key(),
+            json!({"scopes": ["write"], "allowed_cidrs": ["::/0"]}),
+        )
+        .unwrap();
+        let fields: Vec<_> = e.warnings.iter().map(|w| w.field.as_str()).collect();
+        assert_eq!(fields, ["allowed_cidrs[0]", "scopes", "allowed_cidrs"]);
+    }
+
+    #[test]
+    fn null_expiry_clears_and_absent_keeps() {
+        let k = key();
+        assert!(
+            edit(&k, json!({"expires_at": null}))
+                .unwrap()
+                .key
+                .expires_at
+                .is_none()
+        );
+        assert_eq!(edit(&k, json!({})).unwrap().key.expires_at, k.expires_at);
+        let past = Utc::now() - Duration::seconds(5);
+        let e = edit(&k, json!({"expires_at": past})).unwrap_err();
+        assert_eq!(e.0[0].field, "expires_at");
+    }
+
+    #[test]
+    fn active_toggles_status() {
+        let k = key();
+        let off = edit(&k, json!({"active": false})).unwrap().key;
+        assert_eq!(off.status, KeyStatus::Inactive);
+        let on = edit(&off, json!({"active": true})).unwrap().key;
+        assert_eq!(on.status, KeyStatus::Active);
+        let mut expired = k.clone();
+        expired.expires_at = Some(Utc::now() - Duration::seconds(1));
+        assert_eq!(
+            edit(&expired, json!({"active": true})).unwrap_err().0[0].field,
+            "active"
+        );
+        let later = Utc::now() + Duration::days(2);
+        let revived = edit(&expired, json!({"active": true, "expires_at": later}))
+            .unwrap()
+            .key;
+        assert_eq!(revived.status_at(Utc::now()), KeyStatus::Active);
+        let mut marked = k.clone();
+        marked.status = KeyStatus::Expired;
+        let moved = edit(&marked, json!({"expires_at": later})).unwrap().key;
+        assert_eq!(
+            moved.status,
+            KeyStatus::Active,
+            "moving the expiry brings a marked key back"
+        );
+    }
+
+    #[test]
+    fn every_bad_field_is_reported() {
+        let e = edit(&key(), json!({"name": "", "scopes": [], "rate_limit_per_minute": 0, "allowed_cidrs": ["nope"]})).unwrap_err();
+        let fields: Vec<_> = e.0.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "name",
+                "scopes",
+                "allowed_cidrs[0]",
+                "rate_limit_per_minute"
+            ]
+        );
+        assert!(serde_json::from_value::<UpdateKeyRequest>(json!({"workspaces": []})).is_err());
+    }
+}

@@ -1,0 +1,140 @@
+//! Reading usage: a key's lifetime count and last use, and per-day counts for a key or the
+//! whole account. Verifiers record usage in batches (see the verification engine).
+
+use chrono::{Duration, NaiveDate};
+use keyward_core::usage::DayCount;
+use keyward_core::validation::{FieldError, ValidationErrors};
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use crate::app::{Actor, App};
+use crate::error::ServiceError;
+
+/// Longest range one usage request may cover.
+pub const MAX_USAGE_DAYS: i64 = 400;
+/// The range when none is given: the last 30 days, today included.
+pub const DEFAULT_USAGE_DAYS: i64 = 30;
+
+/// A day range, validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct DayRange {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+}
+
+impl DayRange {
+    /// From optional `from`/`to` (YYYY-MM-DD); defaults to the last 30 days.
+    pub fn parse(
+        from: Option<&str>,
+        to: Option<&str>,
+        today: NaiveDate,
+    ) -> Result<Self, ValidationErrors> {
+        let mut errors = Vec::new();
+        let mut day = |field: &str, v: Option<&str>, default: NaiveDate| match v {
+            None => default,
+            Some(s) => s.parse().unwrap_or_else(|_| {
+                errors.push(FieldError::new(field, "a date as YYYY-MM-DD"));
+                default
+            }),
+        };
+        let to = day("to", to, today);
+        let from = day("from", from, to - Duration::days(DEFAULT_USAGE_DAYS - 1));
+        if errors.is_empty() && from > to {
+            errors.push(FieldError::new("from", "must not be after 'to'"));
+        }
+        if errors.is_empty() && (to - from).num_days() >= MAX_USAGE_DAYS {
+            errors.push(FieldError::new(
+                "from",
+                format!("a range covers at most {MAX_USAGE_DAYS} days"),
+            ));
+        }
+        if errors.is_empty() {
+            Ok(Self { from, to })
+        } else {
+            Err(ValidationErrors(errors))
+        }
+    }
+}
+
+/// Usage of one key.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct KeyUsage {
+    pub key_id: String,
+    pub request_count: u64,
+    pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub last_used_ip: Option<std::net::IpAddr>,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub days: Vec<DayCount>,
+}
+
+/// Usage of the whole account.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct AccountUsage {
+    pub account: String,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub total: u64,
+    pub days: Vec<DayCount>,
+}
+
+impl App {
+    pub async fn key_usage(
+        &self,
+        actor: &Actor,
+        id: &str,
+        range: DayRange,
+    ) -> Result<KeyUsage, ServiceError> {
+        let key = self.get_key(actor, id).await?;
+        let days = self
+            .store
+            .usage_days(&actor.account, Some(id), range.from, range.to)
+            .await?;
+        Ok(KeyUsage {
+            key_id: key.id,
+            request_count: key.request_count,
+            last_used_at: key.last_used_at,
+            last_used_ip: key.last_used_ip,
+            from: range.from,
+            to: range.to,
+            days,
+        })
+    }
+
+    pub async fn account_usage(
+        &self,
+        actor: &Actor,
+        range: DayRange,
+    ) -> Result<AccountUsage, ServiceError> {
+        let days = self
+            .store
+            .usage_days(&actor.account, None, range.from, range.to)
+            .await?;
+        Ok(AccountUsage {
+            account: actor.account.clone(),
+            from: range.from,
+            to: range.to,
+            total: days.iter().map(|d| d.count).sum(),
+            days,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_default_and_refuse_bad_input() {
+        let today: NaiveDate = "2026-11-23".parse().unwrap();
+        let r = DayRange::parse(None, None, today).unwrap();
+        assert_eq!(
+            (r.from.to_string(), r.to.to_string()),
+            ("2026-10-25".into(), "2026-11-23".into())
+        );
+        assert!(DayRange::parse(Some("2026-11-24"), Some("2026-11-23"), today).is_err());
+        assert!(DayRange::parse(Some("yesterday"), None, today).is_err());
+        assert!(DayRange::parse(Some("2020-01-01"), None, today).is_err());
+        assert!(DayRange::parse(Some("2026-11-23"), Some("2026-11-23"), today).is_ok());
+    }
+}
