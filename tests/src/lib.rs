@@ -291,6 +291,57 @@ impl Client {
         self.post_raw(path, &body.to_string())
     }
 
+    /// POSTs `body` as JSON with extra headers.
+    pub fn post_with(&self, path: &str, body: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut req = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Content-Type", "application/json");
+        if let Some(k) = &self.key {
+            req = req.header("X-API-Key", k);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        Self::finish(req.send(body))
+    }
+
+    /// PATCHes `body` as JSON, with `If-Match` when given.
+    pub fn patch(&self, path: &str, body: &Value, if_match: Option<&str>) -> Reply {
+        let mut req = self
+            .agent
+            .patch(format!("{}{path}", self.base))
+            .header("Content-Type", "application/json");
+        if let Some(k) = &self.key {
+            req = req.header("X-API-Key", k);
+        }
+        if let Some(tag) = if_match {
+            req = req.header("If-Match", tag);
+        }
+        Self::finish(req.send(body.to_string()))
+    }
+
+    /// PUTs with no body.
+    pub fn put(&self, path: &str) -> Reply {
+        let mut req = self.agent.put(format!("{}{path}", self.base));
+        if let Some(k) = &self.key {
+            req = req.header("X-API-Key", k);
+        }
+        Self::finish(req.send_empty())
+    }
+
+    /// PUTs `body` as JSON.
+    pub fn put_json(&self, path: &str, body: &Value) -> Reply {
+        let mut req = self
+            .agent
+            .put(format!("{}{path}", self.base))
+            .header("Content-Type", "application/json");
+        if let Some(k) = &self.key {
+            req = req.header("X-API-Key", k);
+        }
+        Self::finish(req.send(body.to_string()))
+    }
+
     /// `POST /v1/verify` for `key`, with extra fields merged in.
     pub fn verify(&self, key: &str, extra: Value) -> Reply {
         let mut body = serde_json::json!({ "key": key });

@@ -205,24 +205,33 @@ impl KeyDraft {
         );
 
         let mut preset_scopes = Vec::new();
+        let mut preset_unknown = false;
         if let Some(preset) = req.preset.as_deref() {
             match presets.get(preset) {
                 Some(p) => preset_scopes.extend(p.scopes.iter().cloned()),
-                None => errors.push(FieldError::new(
-                    "preset",
-                    format!(
-                        "unknown preset '{}'; available: {}",
-                        preset.chars().take(64).collect::<String>(),
-                        presets.names().join(", ")
-                    ),
-                )),
+                None => {
+                    preset_unknown = true;
+                    errors.push(FieldError::new(
+                        "preset",
+                        format!(
+                            "unknown preset '{}'; available: {}",
+                            preset.chars().take(64).collect::<String>(),
+                            presets.names().join(", ")
+                        ),
+                    ));
+                }
             }
         }
         let explicit = req.scopes.unwrap_or_default();
-        let scopes = check(
-            &mut errors,
-            collect_scopes(preset_scopes, &explicit, req.preset.is_some()),
-        );
+        // With an unknown preset and no scopes of its own, the preset error says it all.
+        let scopes = if preset_unknown && explicit.is_empty() {
+            None
+        } else {
+            check(
+                &mut errors,
+                collect_scopes(preset_scopes, &explicit, req.preset.is_some()),
+            )
+        };
 
         let workspaces = check(
             &mut errors,

@@ -32,6 +32,7 @@ pub struct EditedKey {
 
 /// One page of a listing and where the next starts (`null` on the last page).
 #[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "{T}Listing")]
 pub struct Listing<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
