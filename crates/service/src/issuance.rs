@@ -314,6 +314,17 @@ impl App {
         if_match: Option<u64>,
         request: UpdateKeyRequest,
     ) -> Result<Updated, ServiceError> {
+        let locks_out = request.active.is_some()
+            || request.scopes.is_some()
+            || request.allowed_cidrs.is_some()
+            || request.expires_at.is_some();
+        if locks_out {
+            not_self(
+                actor,
+                id,
+                "change its own status, scopes, allowed ranges or expiry",
+            )?;
+        }
         let mut warnings = Vec::new();
         let rules = self.settings.rules;
         let now = self.now();
@@ -335,6 +346,7 @@ impl App {
 
     /// Revokes the key for good. Revoking a revoked key changes nothing and answers the record.
     pub async fn revoke_key(&self, actor: &Actor, id: &str) -> Result<ApiKey, ServiceError> {
+        not_self(actor, id, "revoke itself")?;
         self.change_key(actor, id, "key.revoked", None, true, |current| {
             if current.is_final() {
                 return Ok(None);
@@ -349,6 +361,7 @@ impl App {
     /// Issues a new secret for the same key (same id, settings and usage); the old secret
     /// stops working at once.
     pub async fn regenerate_key(&self, actor: &Actor, id: &str) -> Result<Created, ServiceError> {
+        not_self(actor, id, "regenerate itself")?;
         let mut issued: Option<Token> = None;
         let key = self
             .change_key(actor, id, "key.regenerated", None, false, |current| {
@@ -420,6 +433,7 @@ impl App {
 
     /// Deletes the key: its secret stops working and its name is free again.
     pub async fn delete_key(&self, actor: &Actor, id: &str) -> Result<(), ServiceError> {
+        not_self(actor, id, "delete itself")?;
         for _ in 0..MAX_RETRIES {
             let current = self.get_key(actor, id).await?;
             let audit =
@@ -479,6 +493,16 @@ impl App {
         tracing::info!(account = %account, "account bootstrapped");
         Ok(secret)
     }
+}
+
+/// Refuses a change the acting key would make to itself that could lock its holder out.
+fn not_self(actor: &Actor, id: &str, what: &str) -> Result<(), ServiceError> {
+    if actor.id == id {
+        return Err(ServiceError::Conflict(format!(
+            "a key cannot {what}; use another admin key"
+        )));
+    }
+    Ok(())
 }
 
 /// A workspace or group id from a path: the id rules of the core.

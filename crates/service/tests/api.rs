@@ -298,6 +298,8 @@ async fn listing_filters_pages_and_refuses_bad_parameters() {
         ("limit=x", "limit"),
         ("cursor=nonsense", "cursor"),
         ("colour=blue", "colour"),
+        ("workspace=", "workspace"),
+        ("group=a%20b", "group"),
     ] {
         let (s, b) = h.admin("GET", &format!("/v1/keys?{query}"), None).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{query}: {b}");
@@ -436,4 +438,59 @@ async fn every_change_is_audited_without_secrets() {
         "an audit entry holds a secret"
     );
     assert!(!dump.contains(&h.root[8..40]));
+}
+
+#[tokio::test]
+async fn an_admin_key_cannot_lock_itself_out() {
+    let h = Harness::new().await;
+    let (_, body) = h.admin("GET", "/v1/keys?q=root", None).await;
+    let root_id = body["items"][0]["id"].as_str().unwrap().to_owned();
+    for (method, path, patch) in [
+        ("POST", format!("/v1/keys/{root_id}/revoke"), None),
+        ("POST", format!("/v1/keys/{root_id}/regenerate"), None),
+        ("DELETE", format!("/v1/keys/{root_id}"), None),
+        (
+            "PATCH",
+            format!("/v1/keys/{root_id}"),
+            Some(json!({"active": false})),
+        ),
+        (
+            "PATCH",
+            format!("/v1/keys/{root_id}"),
+            Some(json!({"scopes": ["read"]})),
+        ),
+        (
+            "PATCH",
+            format!("/v1/keys/{root_id}"),
+            Some(json!({"allowed_cidrs": ["10.0.0.0/8"]})),
+        ),
+    ] {
+        let (s, b) = h.admin(method, &path, patch).await;
+        assert_eq!(s, StatusCode::CONFLICT, "{method} {path}: {b}");
+        assert!(
+            b["detail"]
+                .as_str()
+                .unwrap()
+                .contains("use another admin key")
+        );
+    }
+    let (s, _) = h
+        .admin(
+            "PATCH",
+            &format!("/v1/keys/{root_id}"),
+            Some(json!({"description": "mine"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "harmless edits to itself are fine");
+    // Another admin key may do what the key may not do to itself.
+    let (_, other) = h
+        .create(json!({"name": "second-admin", "scopes": ["admin"]}))
+        .await;
+    let req = h.req(
+        "POST",
+        &format!("/v1/keys/{root_id}/regenerate"),
+        Some(&other),
+        None,
+    );
+    assert_eq!(h.send(req).await.0, StatusCode::OK);
 }

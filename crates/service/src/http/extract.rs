@@ -113,6 +113,20 @@ impl QueryMap {
         self.0.remove(name)
     }
 
+    /// An id parameter (workspace, group): the id rules of the core, or an error by name.
+    pub fn take_id(&mut self, name: &str, errors: &mut Vec<FieldError>) -> Option<String> {
+        let value = self.take(name)?;
+        if keyward_core::permission::is_name(&value) && value.len() <= 64 {
+            Some(value)
+        } else {
+            errors.push(FieldError::new(
+                name,
+                "an id is 1 to 64 letters, digits, '_', '-' or '.'",
+            ));
+            None
+        }
+    }
+
     /// `limit`, 1 to the store's page maximum, 50 when absent.
     pub fn limit(&mut self, errors: &mut Vec<FieldError>) -> usize {
         let max = keyward_store::port::MAX_PAGE_SIZE;

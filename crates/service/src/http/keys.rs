@@ -112,8 +112,8 @@ pub async fn list(
             )),
         },
     }
-    params.workspace = query.take("workspace");
-    params.group = query.take("group");
+    params.workspace = query.take_id("workspace", &mut errors);
+    params.group = query.take_id("group", &mut errors);
     params.name_contains = query.take("q").filter(|q| !q.is_empty());
     params.cursor = query.take("cursor");
     params.limit = query.limit(&mut errors);

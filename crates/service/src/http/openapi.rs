@@ -41,10 +41,14 @@ pub fn document() -> Value {
         let mut parameters: Vec<Value> = path
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .map(|name| {
+                json!({"name": name, "in": "path", "required": true,
+                       "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"}})
+            })
             .collect();
-        parameters.extend(doc.query.iter().map(|(name, description)| {
-            json!({"name": name, "in": "query", "required": false, "description": description, "schema": {"type": "string"}})
+        parameters.extend(doc.query.iter().map(|(name, description, schema)| {
+            let schema: Value = serde_json::from_str(schema).unwrap_or_else(|_| json!({"type": "string"}));
+            json!({"name": name, "in": "query", "required": false, "description": description, "schema": schema})
         }));
         parameters.extend(doc.headers.iter().map(|(name, description)| {
             json!({"name": name, "in": "header", "required": false, "description": description, "schema": {"type": "string"}})

@@ -42,7 +42,8 @@ pub struct Doc {
     pub success: (u16, Option<SchemaFn>),
     /// Other statuses this endpoint answers, beyond the ones every endpoint may.
     pub also: &'static [u16],
-    pub query: &'static [(&'static str, &'static str)],
+    /// Query parameters: name, description, JSON Schema.
+    pub query: &'static [(&'static str, &'static str, &'static str)],
     /// Request headers it reads.
     pub headers: &'static [(&'static str, &'static str)],
 }
@@ -56,27 +57,45 @@ pub struct Endpoint {
     pub doc: Doc,
 }
 
-const PAGE: &[(&str, &str)] = &[
-    ("cursor", "Where the previous page ended (its next_cursor)."),
-    ("limit", "Items per page, 1 to 200 (default 50)."),
-];
-const KEY_LIST: &[(&str, &str)] = &[
+const CURSOR: (&str, &str, &str) = (
+    "cursor",
+    "Where the previous page ended (its next_cursor).",
+    r#"{"type": "string", "pattern": "^([0-9a-f]{2})+$"}"#,
+);
+const LIMIT: (&str, &str, &str) = (
+    "limit",
+    "Items per page (default 50).",
+    r#"{"type": "integer", "minimum": 1, "maximum": 200}"#,
+);
+const ID: &str = r#"{"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"}"#;
+const PAGE: &[(&str, &str, &str)] = &[CURSOR, LIMIT];
+const KEY_LIST: &[(&str, &str, &str)] = &[
     (
         "status",
-        "active (default), inactive, expired, revoked or all.",
+        "Which keys by status (default active).",
+        r#"{"type": "string", "enum": ["active", "inactive", "expired", "revoked", "all"]}"#,
     ),
-    ("workspace", "Only keys associated with this workspace."),
-    ("group", "Only keys in this sharing group."),
-    ("q", "Only keys whose name contains this, in any case."),
-    ("cursor", "Where the previous page ended (its next_cursor)."),
-    ("limit", "Items per page, 1 to 200 (default 50)."),
+    ("workspace", "Only keys associated with this workspace.", ID),
+    ("group", "Only keys in this sharing group.", ID),
+    (
+        "q",
+        "Only keys whose name contains this, in any case.",
+        r#"{"type": "string"}"#,
+    ),
+    CURSOR,
+    LIMIT,
 ];
-const DAYS: &[(&str, &str)] = &[
+const DAYS: &[(&str, &str, &str)] = &[
     (
         "from",
-        "First day, YYYY-MM-DD (default: 29 days before `to`).",
+        "First day (default: 29 days before `to`); a range covers at most 400 days.",
+        r#"{"type": "string", "format": "date"}"#,
     ),
-    ("to", "Last day, YYYY-MM-DD (default: today, UTC)."),
+    (
+        "to",
+        "Last day (default: today, UTC).",
+        r#"{"type": "string", "format": "date"}"#,
+    ),
 ];
 
 fn doc(id: &'static str, summary: &'static str) -> Doc {
@@ -174,7 +193,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             keys::delete,
             Doc {
                 success: (204, None),
-                also: &[404],
+                also: &[404, 409],
                 ..doc("deleteKey", "Delete a key; its secret stops working")
             },
         ),
@@ -184,7 +203,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             keys::revoke,
             Doc {
                 success: (200, Some(schema::<ApiKey>)),
-                also: &[404],
+                also: &[404, 409],
                 ..doc("revokeKey", "Revoke a key for good")
             },
         ),
