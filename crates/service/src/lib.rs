@@ -4,6 +4,7 @@
 //!
 //! - [`settings`]: deployment settings (token prefix, key rules, account, body limit), checked
 //!   once at start-up.
+//! - [`config`]: the Lambda functions' configuration from the environment.
 //! - [`app`]: [`App`], the services' shared state: a store, the pepper, the settings.
 //! - [`error`]: [`ServiceError`], what an operation can fail with, in the caller's terms.
 //! - [`issuance`]: creating (presets, `Idempotency-Key`), listing, reading, editing,
@@ -21,6 +22,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod config;
 pub mod error;
 pub mod groups;
 pub mod http;
