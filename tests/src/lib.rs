@@ -239,6 +239,14 @@ impl Client {
         }
     }
 
+    /// `req` with this client's key, if it has one.
+    fn keyed<B>(&self, req: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        match &self.key {
+            Some(k) => req.header("X-API-Key", k),
+            None => req,
+        }
+    }
+
     fn finish(resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
         let mut resp = resp.unwrap();
         let header = |name: &str| {
@@ -260,30 +268,20 @@ impl Client {
     }
 
     pub fn get(&self, path: &str) -> Reply {
-        let mut req = self.agent.get(format!("{}{path}", self.base));
-        if let Some(k) = &self.key {
-            req = req.header("X-API-Key", k);
-        }
+        let req = self.keyed(self.agent.get(format!("{}{path}", self.base)));
         Self::finish(req.call())
     }
 
     pub fn delete(&self, path: &str) -> Reply {
-        let mut req = self.agent.delete(format!("{}{path}", self.base));
-        if let Some(k) = &self.key {
-            req = req.header("X-API-Key", k);
-        }
+        let req = self.keyed(self.agent.delete(format!("{}{path}", self.base)));
         Self::finish(req.call())
     }
 
     /// POSTs `body` as-is with `Content-Type: application/json`.
     pub fn post_raw(&self, path: &str, body: &str) -> Reply {
-        let mut req = self
-            .agent
-            .post(format!("{}{path}", self.base))
+        let req = self
+            .keyed(self.agent.post(format!("{}{path}", self.base)))
             .header("Content-Type", "application/json");
-        if let Some(k) = &self.key {
-            req = req.header("X-API-Key", k);
-        }
         Self::finish(req.send(body))
     }
 
@@ -294,12 +292,8 @@ impl Client {
     /// POSTs `body` as JSON with extra headers.
     pub fn post_with(&self, path: &str, body: &str, headers: &[(&str, &str)]) -> Reply {
         let mut req = self
-            .agent
-            .post(format!("{}{path}", self.base))
+            .keyed(self.agent.post(format!("{}{path}", self.base)))
             .header("Content-Type", "application/json");
-        if let Some(k) = &self.key {
-            req = req.header("X-API-Key", k);
-        }
         for (name, value) in headers {
             req = req.header(*name, *value);
         }
@@ -309,12 +303,8 @@ impl Client {
     /// PATCHes `body` as JSON, with `If-Match` when given.
     pub fn patch(&self, path: &str, body: &Value, if_match: Option<&str>) -> Reply {
         let mut req = self
-            .agent
-            .patch(format!("{}{path}", self.base))
+            .keyed(self.agent.patch(format!("{}{path}", self.base)))
             .header("Content-Type", "application/json");
-        if let Some(k) = &self.key {
-            req = req.header("X-API-Key", k);
-        }
         if let Some(tag) = if_match {
             req = req.header("If-Match", tag);
         }
@@ -323,22 +313,15 @@ impl Client {
 
     /// PUTs with no body.
     pub fn put(&self, path: &str) -> Reply {
-        let mut req = self.agent.put(format!("{}{path}", self.base));
-        if let Some(k) = &self.key {
-            req = req.header("X-API-Key", k);
-        }
+        let req = self.keyed(self.agent.put(format!("{}{path}", self.base)));
         Self::finish(req.send_empty())
     }
 
     /// PUTs `body` as JSON.
     pub fn put_json(&self, path: &str, body: &Value) -> Reply {
-        let mut req = self
-            .agent
-            .put(format!("{}{path}", self.base))
+        let req = self
+            .keyed(self.agent.put(format!("{}{path}", self.base)))
             .header("Content-Type", "application/json");
-        if let Some(k) = &self.key {
-            req = req.header("X-API-Key", k);
-        }
         Self::finish(req.send(body.to_string()))
     }
 

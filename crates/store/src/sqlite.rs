@@ -152,6 +152,46 @@ fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> StoreResult<T> {
     serde_json::from_str(s).map_err(|e| StoreError::Backend(format!("corrupt record: {e}")))
 }
 
+/// The record of the one row `sql` selects, if any.
+fn one<T: serde::de::DeserializeOwned>(
+    c: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> StoreResult<Option<T>> {
+    let record: Option<String> = c
+        .query_row(sql, params, |r| r.get(0))
+        .optional()
+        .map_err(backend)?;
+    record.as_deref().map(from_json).transpose()
+}
+
+/// The records of every row `sql` selects, in its order.
+fn all<T: serde::de::DeserializeOwned>(
+    c: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> StoreResult<Vec<T>> {
+    let mut stmt = c.prepare(sql).map_err(backend)?;
+    let rows = stmt
+        .query_map(params, |r| r.get::<_, String>(0))
+        .map_err(backend)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(backend)?;
+    rows.iter().map(|r| from_json(r)).collect()
+}
+
+/// A page from up to `limit + 1` items read: a cursor only when there was more.
+fn page<T>(mut items: Vec<T>, limit: usize, cursor_of: impl Fn(&T) -> String) -> Page<T> {
+    let more = items.len() > limit;
+    items.truncate(limit);
+    let next_cursor = if more {
+        items.last().map(cursor_of)
+    } else {
+        None
+    };
+    Page { items, next_cursor }
+}
+
 fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
@@ -215,18 +255,8 @@ impl Store for SqliteStore {
 
     async fn get_account(&self, id: &str) -> StoreResult<Option<Account>> {
         let id = id.to_owned();
-        self.with(move |c| {
-            let record: Option<String> = c
-                .query_row(
-                    "SELECT record FROM accounts WHERE id = ?1",
-                    params![id],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(backend)?;
-            record.as_deref().map(from_json).transpose()
-        })
-        .await
+        self.with(move |c| one(c, "SELECT record FROM accounts WHERE id = ?1", params![id]))
+            .await
     }
 
     async fn insert_key(
@@ -286,15 +316,11 @@ impl Store for SqliteStore {
     async fn get_key(&self, account: &str, id: &str) -> StoreResult<Option<ApiKey>> {
         let (account, id) = (account.to_owned(), id.to_owned());
         self.with(move |c| {
-            let record: Option<String> = c
-                .query_row(
-                    "SELECT record FROM keys WHERE account = ?1 AND id = ?2",
-                    params![account, id],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(backend)?;
-            record.as_deref().map(from_json).transpose()
+            one(
+                c,
+                "SELECT record FROM keys WHERE account = ?1 AND id = ?2",
+                params![account, id],
+            )
         })
         .await
     }
@@ -302,15 +328,11 @@ impl Store for SqliteStore {
     async fn find_key_by_hash(&self, hash: &KeyHash) -> StoreResult<Option<ApiKey>> {
         let hash = *hash;
         self.with(move |c| {
-            let record: Option<String> = c
-                .query_row(
-                    "SELECT record FROM keys WHERE hash = ?1",
-                    params![hash.as_bytes().as_slice()],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(backend)?;
-            record.as_deref().map(from_json).transpose()
+            one(
+                c,
+                "SELECT record FROM keys WHERE hash = ?1",
+                params![hash.as_bytes().as_slice()],
+            )
         })
         .await
     }
@@ -407,7 +429,7 @@ impl Store for SqliteStore {
                 }
             };
             let sql = format!(
-                "SELECT name, record FROM keys
+                "SELECT record FROM keys
                  WHERE account = :account AND {status_clause}
                    AND (:after IS NULL OR name > :after)
                    AND (:q IS NULL OR instr(name_lc, :q) > 0)
@@ -417,7 +439,6 @@ impl Store for SqliteStore {
                         SELECT 1 FROM json_each(keys.record, '$.groups') WHERE value = :grp))
                  ORDER BY name LIMIT :limit"
             );
-            let mut stmt = c.prepare(&sql).map_err(backend)?;
             let mut named: Vec<(&str, &dyn rusqlite::ToSql)> = Vec::new();
             let q = query.name_contains.as_ref().map(|q| q.to_lowercase());
             let fetch = (limit + 1) as i64;
@@ -430,24 +451,9 @@ impl Store for SqliteStore {
             if status_clause.contains(":now") {
                 named.push((":now", &now));
             }
-            let rows = stmt
-                .query_map(named.as_slice(), |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-                })
-                .map_err(backend)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(backend)?;
-            let more = rows.len() > limit;
-            let mut items = Vec::with_capacity(limit);
-            for (_, record) in rows.iter().take(limit) {
-                items.push(from_json::<ApiKey>(record)?.as_of(query.now));
-            }
-            let next_cursor = if more {
-                items.last().map(|k| cursor::encode(&[&k.name]))
-            } else {
-                None
-            };
-            Ok(Page { items, next_cursor })
+            let keys: Vec<ApiKey> = all(c, &sql, named.as_slice())?;
+            let keys = keys.into_iter().map(|k| k.as_of(query.now)).collect();
+            Ok(page(keys, limit, |k: &ApiKey| cursor::encode(&[&k.name])))
         })
         .await
     }
@@ -459,15 +465,11 @@ impl Store for SqliteStore {
     ) -> StoreResult<Option<IdempotencyRecord>> {
         let (account, key) = (account.to_owned(), key.to_owned());
         self.with(move |c| {
-            let record: Option<String> = c
-                .query_row(
-                    "SELECT record FROM idempotency WHERE account = ?1 AND key = ?2",
-                    params![account, key],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(backend)?;
-            record.as_deref().map(from_json).transpose()
+            one(
+                c,
+                "SELECT record FROM idempotency WHERE account = ?1 AND key = ?2",
+                params![account, key],
+            )
         })
         .await
     }
@@ -497,15 +499,11 @@ impl Store for SqliteStore {
     async fn get_group(&self, account: &str, id: &str) -> StoreResult<Option<Group>> {
         let (account, id) = (account.to_owned(), id.to_owned());
         self.with(move |c| {
-            let record: Option<String> = c
-                .query_row(
-                    "SELECT record FROM groups WHERE account = ?1 AND id = ?2",
-                    params![account, id],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(backend)?;
-            record.as_deref().map(from_json).transpose()
+            one(
+                c,
+                "SELECT record FROM groups WHERE account = ?1 AND id = ?2",
+                params![account, id],
+            )
         })
         .await
     }
@@ -523,31 +521,13 @@ impl Store for SqliteStore {
         let account = account.to_owned();
         let limit = page_limit(limit);
         self.with(move |c| {
-            let mut stmt = c
-                .prepare(
-                    "SELECT record FROM groups WHERE account = ?1 AND (?2 IS NULL OR id > ?2)
-                     ORDER BY id LIMIT ?3",
-                )
-                .map_err(backend)?;
-            let rows = stmt
-                .query_map(params![account, after, (limit + 1) as i64], |r| {
-                    r.get::<_, String>(0)
-                })
-                .map_err(backend)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(backend)?;
-            let more = rows.len() > limit;
-            let items = rows
-                .iter()
-                .take(limit)
-                .map(|r| from_json::<Group>(r))
-                .collect::<StoreResult<Vec<_>>>()?;
-            let next_cursor = if more {
-                items.last().map(|g| cursor::encode(&[&g.id]))
-            } else {
-                None
-            };
-            Ok(Page { items, next_cursor })
+            let groups = all(
+                c,
+                "SELECT record FROM groups WHERE account = ?1 AND (?2 IS NULL OR id > ?2)
+                 ORDER BY id LIMIT ?3",
+                params![account, after, (limit + 1) as i64],
+            )?;
+            Ok(page(groups, limit, |g: &Group| cursor::encode(&[&g.id])))
         })
         .await
     }
@@ -595,15 +575,11 @@ impl Store for SqliteStore {
     async fn list_presets(&self, account: &str) -> StoreResult<Vec<Preset>> {
         let account = account.to_owned();
         self.with(move |c| {
-            let mut stmt = c
-                .prepare("SELECT record FROM presets WHERE account = ?1 ORDER BY name")
-                .map_err(backend)?;
-            let rows = stmt
-                .query_map(params![account], |r| r.get::<_, String>(0))
-                .map_err(backend)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(backend)?;
-            rows.iter().map(|r| from_json(r)).collect()
+            all(
+                c,
+                "SELECT record FROM presets WHERE account = ?1 ORDER BY name",
+                params![account],
+            )
         })
         .await
     }
@@ -715,45 +691,23 @@ impl Store for SqliteStore {
         cursor: Option<&str>,
         limit: usize,
     ) -> StoreResult<Page<AuditEntry>> {
-        let before = match cursor {
-            Some(c) => Some(cursor::decode_audit(c)?),
-            None => None,
+        let (at, id) = match cursor.map(cursor::decode_audit).transpose()? {
+            Some((at, id)) => (Some(at), Some(id)),
+            None => (None, None),
         };
         let account = account.to_owned();
         let limit = page_limit(limit);
         self.with(move |c| {
-            let (at, id) = match &before {
-                Some((at, id)) => (Some(*at), Some(id.clone())),
-                None => (None, None),
-            };
-            let mut stmt = c
-                .prepare(
-                    "SELECT record FROM audit WHERE account = ?1
-                       AND (?2 IS NULL OR at < ?2 OR (at = ?2 AND id < ?3))
-                     ORDER BY at DESC, id DESC LIMIT ?4",
-                )
-                .map_err(backend)?;
-            let rows = stmt
-                .query_map(params![account, at, id, (limit + 1) as i64], |r| {
-                    r.get::<_, String>(0)
-                })
-                .map_err(backend)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(backend)?;
-            let more = rows.len() > limit;
-            let items = rows
-                .iter()
-                .take(limit)
-                .map(|r| from_json::<AuditEntry>(r))
-                .collect::<StoreResult<Vec<_>>>()?;
-            let next_cursor = if more {
-                items
-                    .last()
-                    .map(|e| cursor::encode(&[&micros(e.at).to_string(), &e.id]))
-            } else {
-                None
-            };
-            Ok(Page { items, next_cursor })
+            let entries = all(
+                c,
+                "SELECT record FROM audit WHERE account = ?1
+                   AND (?2 IS NULL OR at < ?2 OR (at = ?2 AND id < ?3))
+                 ORDER BY at DESC, id DESC LIMIT ?4",
+                params![account, at, id, (limit + 1) as i64],
+            )?;
+            Ok(page(entries, limit, |e: &AuditEntry| {
+                cursor::encode(&[&micros(e.at).to_string(), &e.id])
+            }))
         })
         .await
     }
