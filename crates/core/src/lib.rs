@@ -14,7 +14,8 @@
 //! - [`decision`]: the authorization decision and its outcome table (code to HTTP status).
 //! - [`group`]: sharing groups.
 //! - [`idempotency`]: `Idempotency-Key` records (never holding a secret).
-//! - [`usage`]: usage deltas flushed by verifiers and per-day counts read back.
+//! - [`usage`]: usage deltas flushed by verifiers, per-day counts read back, and the key
+//!   changes verifiers follow to keep their caches correct.
 //! - [`audit`]: audit entries and accounts.
 //! - [`validation`]: per-field errors and warnings, the one shape every rule reports in.
 //!

@@ -22,3 +22,11 @@ pub struct DayCount {
     pub date: NaiveDate,
     pub count: u64,
 }
+
+/// A change to a key that verifiers must not miss: the lookup hash that was valid before it
+/// (revoked, edited, regenerated away or deleted), so any cached verdict for it is dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyChange {
+    pub hash: crate::hash::KeyHash,
+    pub at: DateTime<Utc>,
+}

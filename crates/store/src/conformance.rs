@@ -48,7 +48,8 @@ macro_rules! conformance_tests {
             listing_filters_by_group,
             presets_are_put_listed_replaced_and_deleted,
             usage_is_counted_per_key_and_per_day,
-            an_edit_never_loses_usage_recorded_meanwhile
+            an_edit_never_loses_usage_recorded_meanwhile,
+            changes_name_the_hashes_that_stopped_meaning_what_they_meant
         );
     };
     (@each $make:expr; $($name:ident),*) => {
@@ -810,6 +811,59 @@ pub async fn an_edit_never_loses_usage_recorded_meanwhile(store: &dyn Store) {
     let now = store.get_key(&acc, &key.id).await.unwrap().unwrap();
     assert_eq!((now.description.as_str(), now.request_count), ("edited", 4));
     assert!(now.last_used_at.is_some());
+}
+
+pub async fn changes_name_the_hashes_that_stopped_meaning_what_they_meant(store: &dyn Store) {
+    let acc = account();
+    let since = Utc::now() - Duration::milliseconds(1);
+    let (edited_key, edited_hash) = insert(store, &acc, json!({"name": "edited"})).await;
+    let (gone, gone_hash) = insert(store, &acc, json!({"name": "gone"})).await;
+    let (rotated, old_hash) = insert(store, &acc, json!({"name": "rotated"})).await;
+    let seen = |changes: Vec<keyward_core::usage::KeyChange>| {
+        changes.into_iter().map(|c| c.hash).collect::<Vec<_>>()
+    };
+    let before = seen(store.changes_since(since).await.unwrap());
+    assert!(
+        !before.contains(&edited_hash),
+        "creating a key changes nothing cached"
+    );
+
+    let next = edited(&edited_key, |k| k.status = KeyStatus::Revoked);
+    store
+        .update_key(&next, 1, None, &audit(&next, "key.revoked"))
+        .await
+        .unwrap();
+    store
+        .delete_key(&acc, &gone.id, None, &audit(&gone, "key.deleted"))
+        .await
+        .unwrap();
+    let (_, new_hash) = sample_key(&acc, json!({"name": "unused"}));
+    let next = edited(&rotated, |_| {});
+    store
+        .update_key(&next, 1, Some(&new_hash), &audit(&next, "key.regenerated"))
+        .await
+        .unwrap();
+
+    let changes = store.changes_since(since).await.unwrap();
+    assert!(
+        changes.windows(2).all(|w| w[0].at <= w[1].at),
+        "oldest first"
+    );
+    let hashes = seen(changes);
+    for h in [edited_hash, gone_hash, old_hash] {
+        assert!(
+            hashes.contains(&h),
+            "a change names the hash valid before it"
+        );
+    }
+    assert!(!hashes.contains(&new_hash));
+    let later = seen(
+        store
+            .changes_since(Utc::now() + Duration::seconds(5))
+            .await
+            .unwrap(),
+    );
+    assert!(!later.contains(&edited_hash));
 }
 
 /// Runs futures concurrently on the current task (no extra dependency for one helper).

@@ -11,7 +11,7 @@ use keyward_core::hash::KeyHash;
 use keyward_core::idempotency::IdempotencyRecord;
 use keyward_core::key::{ApiKey, KeyStatus};
 use keyward_core::preset::Preset;
-use keyward_core::usage::{DayCount, UsageDelta};
+use keyward_core::usage::{DayCount, KeyChange, UsageDelta};
 
 use crate::error::StoreResult;
 
@@ -184,6 +184,11 @@ pub trait Store: Send + Sync + Debug {
         from: NaiveDate,
         to: NaiveDate,
     ) -> StoreResult<Vec<DayCount>>;
+
+    /// Every key change recorded at or after `since`, oldest first. `update_key` and
+    /// `delete_key` record one (with the hash valid before the change) in their transaction;
+    /// records are kept for at least a day.
+    async fn changes_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<KeyChange>>;
 
     /// A page of the account's audit entries, newest first.
     async fn list_audit(

@@ -16,15 +16,16 @@ use keyward_core::hash::KeyHash;
 use keyward_core::idempotency::IdempotencyRecord;
 use keyward_core::key::{ApiKey, KeyStatus};
 use keyward_core::preset::Preset;
-use keyward_core::usage::{DayCount, UsageDelta};
+use keyward_core::usage::{DayCount, KeyChange, UsageDelta};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, params};
 
 use crate::cursor;
 use crate::error::{StoreError, StoreResult};
 use crate::port::{KeyQuery, Page, Store, page_limit};
 
-/// 1: accounts, keys, audit. 2: idempotency, groups, presets, usage (tables added in place).
-const SCHEMA_VERSION: i64 = 2;
+/// 1: accounts, keys, audit. 2: idempotency, groups, presets, usage. 3: key changes.
+/// Each version only adds tables, created in place.
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS accounts (
@@ -72,6 +73,13 @@ CREATE TABLE IF NOT EXISTS presets (
     record     TEXT NOT NULL,
     PRIMARY KEY (account, name)
 );
+-- The hashes verifiers must drop from their caches, by time of change.
+CREATE TABLE IF NOT EXISTS key_changes (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    at         INTEGER NOT NULL,
+    hash       BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS key_changes_at ON key_changes (at);
 -- Per-day request counts; key_id '' holds the account's total.
 CREATE TABLE IF NOT EXISTS usage_days (
     account    TEXT NOT NULL,
@@ -221,6 +229,34 @@ fn insert_audit(tx: &Transaction<'_>, entry: &AuditEntry) -> StoreResult<()> {
     Ok(())
 }
 
+/// Records that `hash` stopped meaning what verifiers may have cached, and forgets changes
+/// older than a day.
+fn record_change(tx: &Transaction<'_>, hash: &[u8]) -> StoreResult<()> {
+    let now = Utc::now();
+    tx.execute(
+        "INSERT INTO key_changes (at, hash) VALUES (?1, ?2)",
+        params![micros(now), hash],
+    )
+    .map_err(backend)?;
+    tx.execute(
+        "DELETE FROM key_changes WHERE at < ?1",
+        params![micros(now - chrono::Duration::days(1))],
+    )
+    .map_err(backend)?;
+    Ok(())
+}
+
+/// The lookup hash a key has now.
+fn current_hash(tx: &Transaction<'_>, account: &str, id: &str) -> StoreResult<Option<Vec<u8>>> {
+    tx.query_row(
+        "SELECT hash FROM keys WHERE account = ?1 AND id = ?2",
+        params![account, id],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(backend)
+}
+
 /// Why a conditional write touched no row: the key is gone, or it moved on.
 fn missing_or_conflict(tx: &Transaction<'_>, account: &str, id: &str) -> StoreError {
     let exists = tx
@@ -347,6 +383,7 @@ impl Store for SqliteStore {
         let (key, new_hash, audit) = (key.clone(), new_hash.copied(), audit.clone());
         self.with(move |c| {
             let tx = c.transaction().map_err(backend)?;
+            let old_hash = current_hash(&tx, &key.account, &key.id)?;
             let n = tx
                 .execute(
                     "UPDATE keys SET name = ?3, name_lc = ?4, status = ?5, expires_at = ?6,
@@ -373,6 +410,9 @@ impl Store for SqliteStore {
             if n == 0 {
                 return Err(missing_or_conflict(&tx, &key.account, &key.id));
             }
+            if let Some(old) = old_hash {
+                record_change(&tx, &old)?;
+            }
             insert_audit(&tx, &audit)?;
             tx.commit().map_err(backend)
         })
@@ -389,6 +429,7 @@ impl Store for SqliteStore {
         let (account, id, audit) = (account.to_owned(), id.to_owned(), audit.clone());
         self.with(move |c| {
             let tx = c.transaction().map_err(backend)?;
+            let old_hash = current_hash(&tx, &account, &id)?;
             let n = tx
                 .execute(
                     "DELETE FROM keys WHERE account = ?1 AND id = ?2 AND (?3 IS NULL OR version = ?3)",
@@ -397,6 +438,9 @@ impl Store for SqliteStore {
                 .map_err(backend)?;
             if n == 0 {
                 return Err(missing_or_conflict(&tx, &account, &id));
+            }
+            if let Some(old) = old_hash {
+                record_change(&tx, &old)?;
             }
             insert_audit(&tx, &audit)?;
             tx.commit().map_err(backend)
@@ -678,6 +722,33 @@ impl Store for SqliteStore {
                             .parse()
                             .map_err(|_| StoreError::Backend(format!("corrupt day '{day}'")))?,
                         count: u64::try_from(count).unwrap_or_default(),
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn changes_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<KeyChange>> {
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare("SELECT at, hash FROM key_changes WHERE at >= ?1 ORDER BY seq")
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![micros(since)], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+                })
+                .map_err(backend)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?;
+            rows.into_iter()
+                .map(|(at, hash)| {
+                    let hash: [u8; 32] = hash
+                        .try_into()
+                        .map_err(|_| StoreError::Backend("corrupt change hash".into()))?;
+                    Ok(KeyChange {
+                        hash: KeyHash::from_bytes(hash),
+                        at: DateTime::from_timestamp_micros(at).unwrap_or_default(),
                     })
                 })
                 .collect()

@@ -48,6 +48,7 @@ async fn census(store: &DynamoStore) -> BTreeMap<String, usize> {
     for item in out.items.unwrap_or_default() {
         let kind = match (item.get("pk"), item.get("sk")) {
             (Some(AttributeValue::S(pk)), _) if pk.starts_with("HASH#") => "hash",
+            (Some(AttributeValue::S(pk)), _) if pk == "CHANGES" => "change",
             (_, Some(AttributeValue::S(sk))) if sk.starts_with("KEY#") => "key",
             (_, Some(AttributeValue::S(sk))) if sk.starts_with("NAME#") => "name",
             (_, Some(AttributeValue::S(sk))) if sk.starts_with("WS#") => "member",
@@ -170,7 +171,8 @@ async fn deleting_and_renaming_leave_no_stale_items() {
         .await
         .unwrap();
     let counts = census(&store).await;
-    assert_eq!(counts.keys().collect::<Vec<_>>(), ["audit"], "{counts:?}");
+    assert_eq!(counts.keys().collect::<Vec<_>>(), ["audit", "change"], "{counts:?}");
+    assert_eq!(counts["change"], 2, "the rename and the delete are in the change feed");
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@
 //! | sharing group | `ACC#<account>` | `GROUP#<id>` | |
 //! | group name claim | `ACC#<account>` | `GNAME#<name>` | |
 //! | preset | `ACC#<account>` | `PRESET#<name>` | |
+//! | key change (TTL) | `CHANGES` | `<micros, 20 digits>#<random>` | |
 //! | usage per day (TTL) | `ACC#<account>#USAGE#<key id, or empty for the account>` | `DAY#<yyyy-mm-dd>` | |
 //!
 //! docs/dynamodb.md explains the access patterns and their costs.
@@ -125,6 +126,16 @@ pub const USAGE_RETENTION_DAYS: i64 = 400;
 
 /// The attributes of a key record that belong to usage recording, never to edits.
 pub const USAGE_ATTRIBUTES: [&str; 3] = ["request_count", "last_used_at", "last_used_ip"];
+
+/// The partition of the change feed verifiers poll.
+pub const CHANGES_PK: &str = "CHANGES";
+
+/// Changes are kept a day; verifiers only ever look seconds back.
+pub const CHANGE_RETENTION_HOURS: i64 = 24;
+
+pub fn change_sk(at_micros: i64, nonce: &str) -> String {
+    format!("{at_micros:020}#{nonce}")
+}
 
 /// The primary key of an item.
 pub fn key_of(pk: String, sk: impl Into<String>) -> Item {
@@ -288,6 +299,28 @@ pub struct PresetItem {
     pub sk: String,
     #[serde(flatten)]
     pub preset: Preset,
+}
+
+/// A change verifiers follow: the hash valid before a key was changed or deleted.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ChangeItem {
+    pub pk: String,
+    pub sk: String,
+    pub hash: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub ttl: i64,
+}
+
+impl ChangeItem {
+    pub fn new(hash: &KeyHash, at: chrono::DateTime<chrono::Utc>, nonce: &str) -> Self {
+        Self {
+            pk: CHANGES_PK.to_owned(),
+            sk: change_sk(at.timestamp_micros(), nonce),
+            hash: hash.to_hex(),
+            at,
+            ttl: (at + chrono::Duration::hours(CHANGE_RETENTION_HOURS)).timestamp(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -32,7 +32,7 @@ use keyward_core::hash::KeyHash;
 use keyward_core::idempotency::IdempotencyRecord;
 use keyward_core::key::ApiKey;
 use keyward_core::preset::Preset;
-use keyward_core::usage::{DayCount, UsageDelta};
+use keyward_core::usage::{DayCount, KeyChange, UsageDelta};
 
 use self::items::*;
 use crate::cursor;
@@ -207,6 +207,13 @@ impl DynamoStore {
         }
         let delete = b.build().map_err(|e| backend("building a delete", e))?;
         Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    /// The change-feed entry for a key whose lookup hash `old` stops meaning what it meant.
+    fn change(&self, old: &KeyHash) -> StoreResult<TransactWriteItem> {
+        let nonce = keyward_core::token::random_base62(8)
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        self.put(to_item(&ChangeItem::new(old, Utc::now(), &nonce))?, None)
     }
 
     /// Runs a transaction, retrying when a concurrent transaction got in the way. Answers the
@@ -614,6 +621,7 @@ impl Store for DynamoStore {
                 items.push(self.put(to_item(&MemberItem::new(key, ws))?, None)?);
             }
         }
+        items.push(self.change(&old_hash)?);
         items.push(self.put(to_item(&AuditItem::new(audit))?, None)?);
         match self.transact(items).await? {
             None => Ok(()),
@@ -655,6 +663,7 @@ impl Store for DynamoStore {
         for ws in &current.key.workspaces {
             items.push(self.delete(key_of(account_pk(account), member_sk(ws, id)), None)?);
         }
+        items.push(self.change(&hash)?);
         items.push(self.put(to_item(&AuditItem::new(audit))?, None)?);
         match self.transact(items).await? {
             None => Ok(()),
@@ -922,6 +931,37 @@ impl Store for DynamoStore {
             }
         }
         Ok(days)
+    }
+
+    async fn changes_since(&self, since: chrono::DateTime<Utc>) -> StoreResult<Vec<KeyChange>> {
+        let mut changes = Vec::new();
+        let mut start = None;
+        loop {
+            bump(&self.calls.query);
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk >= :since")
+                .expression_attribute_values(":pk", s(CHANGES_PK))
+                .expression_attribute_values(":since", s(change_sk(since.timestamp_micros(), "")))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| backend("reading key changes", e))?;
+            for item in out.items.unwrap_or_default() {
+                let c: ChangeItem = from_item(item)?;
+                let hash = KeyHash::from_hex(&c.hash)
+                    .ok_or_else(|| StoreError::Backend("corrupt change hash".into()))?;
+                changes.push(KeyChange { hash, at: c.at });
+            }
+            match out.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => break,
+            }
+        }
+        Ok(changes)
     }
 
     async fn list_audit(
