@@ -107,6 +107,7 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         let _ = out.flush();
     }
     tracing::info!(%bound, data_dir = %dir.display(), "serving");
+    let _poller = app.engine().spawn_background();
     let router = keyward_service::http::router(app);
     axum::serve(
         listener,

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use keyward_core::hash::Pepper;
 use keyward_store::Store;
 
+use crate::engine::{Engine, EngineConfig};
 use crate::settings::Settings;
 
 /// Who is acting: an authenticated admin key, or the system itself.
@@ -33,15 +34,40 @@ pub struct App {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) pepper: Arc<Pepper>,
     pub(crate) settings: Arc<Settings>,
+    pub(crate) engine: Engine,
 }
 
 impl App {
     pub fn new(store: Arc<dyn Store>, pepper: Pepper, settings: Settings) -> Self {
+        Self::with_engine(store, pepper, settings, EngineConfig::default())
+    }
+
+    /// The same, with the verification engine's freshness and batching set.
+    pub fn with_engine(
+        store: Arc<dyn Store>,
+        pepper: Pepper,
+        settings: Settings,
+        engine: EngineConfig,
+    ) -> Self {
+        let pepper = Arc::new(pepper);
+        let engine = Engine::new(
+            store.clone(),
+            pepper.clone(),
+            settings.prefix.clone(),
+            engine,
+        );
         Self {
             store,
-            pepper: Arc::new(pepper),
+            pepper,
             settings: Arc::new(settings),
+            engine,
         }
+    }
+
+    /// The verification engine `POST /v1/verify` uses (run its poller with
+    /// [`Engine::spawn_background`] in long-lived processes).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     pub fn settings(&self) -> &Settings {

@@ -160,6 +160,7 @@ impl App {
                 .await
             {
                 Ok(()) => {
+                    self.engine.forget_key(id);
                     tracing::info!(key_id = %id, actor = %actor.id, action, "key changed");
                     return Ok(next.as_of(now));
                 }
@@ -444,6 +445,7 @@ impl App {
                 .await
             {
                 Ok(()) => {
+                    self.engine.forget_key(id);
                     tracing::info!(key_id = %id, actor = %actor.id, "key deleted");
                     return Ok(());
                 }

@@ -12,6 +12,8 @@
 //! - [`groups`]: sharing groups and their members.
 //! - [`presets`]: built-in and account-defined presets.
 //! - [`audit`], [`usage`]: reading the audit log and usage counts.
+//! - [`engine`]: the verification engine: cache kept correct by the change feed within a
+//!   bound, and batched usage. The hot path of the authorizer.
 //! - [`verification`]: resolving a presented token to a key and deciding a request with it,
 //!   for `POST /v1/verify` and for authenticating admin callers.
 //! - [`http`]: the Router, request extraction (size limits, field-named JSON errors) and the one
@@ -23,6 +25,7 @@
 pub mod app;
 pub mod audit;
 pub mod config;
+pub mod engine;
 pub mod error;
 pub mod groups;
 pub mod http;

@@ -85,7 +85,8 @@ impl VerifyRequest {
 }
 
 impl App {
-    /// The key `presented` belongs to, if it is well formed, ours, and stored.
+    /// The key `presented` belongs to, if it is well formed, ours, and stored (always read
+    /// from the store: management calls must see revocations at once).
     async fn resolve(&self, presented: &str) -> Result<Option<ApiKey>, ServiceError> {
         let Ok(token) = Token::parse_for(presented, &self.settings.prefix) else {
             return Ok(None);
@@ -96,21 +97,18 @@ impl App {
             .await?)
     }
 
-    /// Decides `request` for the key `presented` resolves to.
+    /// Decides `request` for the key `presented` resolves to, through the engine (cached
+    /// within the revocation bound, usage counted).
     pub async fn verify(
         &self,
         presented: Option<&str>,
         request: &AccessRequest,
     ) -> Result<Verdict, ServiceError> {
-        let key = match presented {
-            Some(p) => self.resolve(p).await?,
-            None => None,
-        };
+        let decision = self.engine.verify(presented, request).await?;
         let now = self.now();
-        let code = decide(key.as_ref(), request, now);
         Ok(Verdict {
-            code,
-            key: key.map(|k| k.as_of(now)),
+            code: decision.code,
+            key: decision.key.map(|k| (*k).clone().as_of(now)),
         })
     }
 
@@ -131,8 +129,9 @@ impl App {
             workspace: None,
             source_ip,
         };
-        let verdict = self.verify(Some(presented), &request).await?;
-        match (verdict.code, verdict.key) {
+        let key = self.resolve(presented).await?;
+        let code = decide(key.as_ref(), &request, self.now());
+        match (code, key) {
             (Code::Valid, Some(key)) => Ok(Actor {
                 account: key.account,
                 id: key.id,

@@ -111,6 +111,8 @@ impl Harness {
             .update_key(&next, key.version, None, &audit)
             .await
             .unwrap();
+        // As if by another process: this engine learns of it from the change feed.
+        self.app.engine().sync().await.unwrap();
     }
 }
 

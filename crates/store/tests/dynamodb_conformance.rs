@@ -171,8 +171,15 @@ async fn deleting_and_renaming_leave_no_stale_items() {
         .await
         .unwrap();
     let counts = census(&store).await;
-    assert_eq!(counts.keys().collect::<Vec<_>>(), ["audit", "change"], "{counts:?}");
-    assert_eq!(counts["change"], 2, "the rename and the delete are in the change feed");
+    assert_eq!(
+        counts.keys().collect::<Vec<_>>(),
+        ["audit", "change"],
+        "{counts:?}"
+    );
+    assert_eq!(
+        counts["change"], 2,
+        "the rename and the delete are in the change feed"
+    );
 }
 
 #[tokio::test]

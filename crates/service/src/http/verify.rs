@@ -19,6 +19,9 @@ pub async fn verify(
 ) -> Result<Response, Problem> {
     let access = request.access().map_err(|e| Problem::invalid(e.0))?;
     let verdict = app.verify(request.key.as_deref(), &access).await?;
+    if let Err(e) = app.engine().flush_usage_if_due().await {
+        tracing::warn!(error = %e, "usage flush failed");
+    }
     let status =
         StatusCode::from_u16(verdict.code.http_status()).unwrap_or(StatusCode::UNAUTHORIZED);
     let valid = verdict.code.is_valid();

@@ -1,0 +1,228 @@
+//! The verification engine's promises, on SQLite and on DynamoDB Local: a warm hit reads
+//! nothing, a revoke reaches another engine within the bound (poller running or frozen), and
+//! usage is written in batches.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed check panics
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use keyward_core::decision::{AccessRequest, Code};
+use keyward_core::hash::Pepper;
+use keyward_core::key::CreateKeyRequest;
+use keyward_core::permission::ScopeInput;
+use keyward_core::token::{Prefix, Token};
+use keyward_service::app::Actor;
+use keyward_service::engine::{Engine, EngineConfig};
+use keyward_service::issuance::CreateOutcome;
+use keyward_service::{App, Settings};
+use keyward_store::{DynamoLocation, DynamoStore, SqliteStore, Store};
+
+const BOUND: Duration = Duration::from_millis(800);
+
+async fn dynamodb() -> Arc<dyn Store> {
+    let endpoint = std::env::var("KEYWARD_TEST_DYNAMODB_ENDPOINT")
+        .expect("KEYWARD_TEST_DYNAMODB_ENDPOINT is not set: run ./scripts/test, which starts DynamoDB Local");
+    let table = format!("kw-engine-{}", keyward_core::key::new_id("t").unwrap());
+    let store = DynamoStore::connect(
+        &DynamoLocation::parse(&format!("dynamodb://{table}?endpoint={endpoint}")).unwrap(),
+    )
+    .await;
+    store.init().await.unwrap();
+    Arc::new(store)
+}
+
+fn sqlite() -> Arc<dyn Store> {
+    Arc::new(SqliteStore::in_memory().unwrap())
+}
+
+struct World {
+    app: App,
+    pepper: Arc<Pepper>,
+    store: Arc<dyn Store>,
+}
+
+impl World {
+    fn new(store: Arc<dyn Store>) -> Self {
+        let pepper = Pepper::generate().unwrap();
+        let app = App::new(store.clone(), pepper.clone(), Settings::default());
+        Self {
+            app,
+            pepper: Arc::new(pepper),
+            store,
+        }
+    }
+
+    fn engine(&self) -> Engine {
+        let config = EngineConfig {
+            revocation_bound: BOUND,
+            ..EngineConfig::default()
+        };
+        Engine::new(
+            self.store.clone(),
+            self.pepper.clone(),
+            Prefix::live(),
+            config,
+        )
+    }
+
+    async fn key(&self, name: &str) -> (String, String) {
+        let req = CreateKeyRequest {
+            name: Some(name.into()),
+            scopes: Some(vec![ScopeInput::from("read")]),
+            ..CreateKeyRequest::default()
+        };
+        match self
+            .app
+            .create_key(&Actor::system("default"), req, None)
+            .await
+            .unwrap()
+        {
+            CreateOutcome::Created(c) => (c.key.id, c.secret.expose().to_owned()),
+            CreateOutcome::Replayed(_) => unreachable!(),
+        }
+    }
+}
+
+fn any() -> AccessRequest {
+    AccessRequest::default()
+}
+
+async fn warm_hits_read_nothing_and_bad_tokens_never_read(store: Arc<dyn Store>) {
+    let w = World::new(store);
+    let engine = w.engine();
+    engine.sync().await.unwrap();
+    let (_, secret) = w.key("hot").await;
+    assert!(!engine.verify(Some(&secret), &any()).await.unwrap().cached);
+    for _ in 0..100 {
+        let d = engine.verify(Some(&secret), &any()).await.unwrap();
+        assert!(d.cached && d.code == Code::Valid);
+    }
+    assert_eq!(engine.stats().key_reads, 1);
+    let unknown = Token::generate(&Prefix::live()).unwrap();
+    engine.verify(Some(unknown.expose()), &any()).await.unwrap();
+    let d = engine.verify(Some(unknown.expose()), &any()).await.unwrap();
+    assert_eq!(
+        (d.code, d.cached),
+        (Code::NotFound, true),
+        "unknown hashes are cached too"
+    );
+    engine
+        .verify(Some("kw_live_malformed"), &any())
+        .await
+        .unwrap();
+    engine.verify(None, &any()).await.unwrap();
+    assert_eq!(
+        engine.stats().key_reads,
+        2,
+        "malformed and missing tokens read nothing"
+    );
+}
+
+/// Revokes through the management service and measures how long another engine still says
+/// VALID; `poll` runs that engine's change-feed poller, otherwise it is frozen (as a Lambda
+/// between invocations).
+async fn a_revoke_reaches_another_engine_within_the_bound(store: Arc<dyn Store>, poll: bool) {
+    let w = World::new(store);
+    let other = w.engine();
+    let poller = poll.then(|| other.spawn_background());
+    let (id, secret) = w.key("shared").await;
+    assert_eq!(
+        other.verify(Some(&secret), &any()).await.unwrap().code,
+        Code::Valid
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(other.verify(Some(&secret), &any()).await.unwrap().cached);
+
+    w.app
+        .revoke_key(&Actor::system("default"), &id)
+        .await
+        .unwrap();
+    let revoked = Instant::now();
+    loop {
+        let d = other.verify(Some(&secret), &any()).await.unwrap();
+        if d.code == Code::Revoked {
+            break;
+        }
+        assert_eq!(d.code, Code::Valid);
+        assert!(
+            revoked.elapsed() < BOUND + Duration::from_millis(300),
+            "still valid {:?} after revoke",
+            revoked.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let delay = revoked.elapsed();
+    eprintln!("revocation reached the other engine in {delay:?} (bound {BOUND:?}, poller {poll})");
+    assert!(delay <= BOUND + Duration::from_millis(100));
+    if let Some(p) = poller {
+        p.abort();
+    }
+}
+
+async fn a_hot_key_costs_one_usage_write_per_interval(store: Arc<dyn Store>) {
+    let w = World::new(store.clone());
+    let engine = w.engine();
+    let (id, secret) = w.key("busy").await;
+    let from = AccessRequest {
+        source_ip: Some("10.0.0.7".parse().unwrap()),
+        ..any()
+    };
+    for _ in 0..1000 {
+        engine.verify(Some(&secret), &from).await.unwrap();
+    }
+    assert_eq!(engine.flush_usage().await.unwrap(), 1);
+    assert_eq!(
+        engine.flush_usage().await.unwrap(),
+        0,
+        "nothing left to write"
+    );
+    let stats = engine.stats();
+    assert_eq!(
+        (stats.usage_flushes, stats.usage_deltas, stats.key_reads),
+        (1, 1, 1)
+    );
+    let key = w.store.get_key("default", &id).await.unwrap().unwrap();
+    assert_eq!(key.request_count, 1000);
+    assert_eq!(key.last_used_ip, Some("10.0.0.7".parse().unwrap()));
+}
+
+#[tokio::test]
+async fn sqlite_warm_hits_read_nothing() {
+    warm_hits_read_nothing_and_bad_tokens_never_read(sqlite()).await;
+}
+
+#[tokio::test]
+async fn dynamodb_warm_hits_read_nothing() {
+    warm_hits_read_nothing_and_bad_tokens_never_read(dynamodb().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_revocation_reaches_a_polling_engine_within_the_bound() {
+    a_revoke_reaches_another_engine_within_the_bound(sqlite(), true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_revocation_reaches_a_frozen_engine_within_the_bound() {
+    a_revoke_reaches_another_engine_within_the_bound(sqlite(), false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_revocation_reaches_a_polling_engine_within_the_bound() {
+    a_revoke_reaches_another_engine_within_the_bound(dynamodb().await, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_revocation_reaches_a_frozen_engine_within_the_bound() {
+    a_revoke_reaches_another_engine_within_the_bound(dynamodb().await, false).await;
+}
+
+#[tokio::test]
+async fn sqlite_usage_is_batched() {
+    a_hot_key_costs_one_usage_write_per_interval(sqlite()).await;
+}
+
+#[tokio::test]
+async fn dynamodb_usage_is_batched() {
+    a_hot_key_costs_one_usage_write_per_interval(dynamodb().await).await;
+}
