@@ -82,8 +82,12 @@ pub fn decide(key: Option<&ApiKey>, request: &AccessRequest, now: DateTime<Utc>)
         KeyStatus::Inactive => return Code::Inactive,
         KeyStatus::Active => {}
     }
-    if let Some(ip) = request.source_ip
-        && !key.allowed_cidrs.allows(ip)
+    // A key limited to some addresses needs the caller's address to be known: when it is not
+    // (a TOKEN authorizer event, a verify call without `source_ip`), the key is refused.
+    if !key.allowed_cidrs.is_empty()
+        && request
+            .source_ip
+            .is_none_or(|ip| !key.allowed_cidrs.allows(ip))
     {
         return Code::IpDenied;
     }
@@ -141,7 +145,8 @@ mod tests {
         assert_eq!(decide(Some(&k), &ok, now), Code::Valid);
         assert_eq!(
             decide(Some(&k), &AccessRequest::default(), now),
-            Code::Valid
+            Code::IpDenied,
+            "an unknown address fails a key limited to some"
         );
         assert_eq!(
             decide(
@@ -188,6 +193,16 @@ mod tests {
             decide(Some(&revoked), &ok, now + Duration::hours(2)),
             Code::Revoked
         );
+    }
+
+    #[test]
+    fn an_unknown_address_fails_a_key_limited_to_some() {
+        let k = key();
+        let nowhere = AccessRequest {
+            source_ip: None,
+            ..req(Action::Read, "agents/a1", "ws_1", "10.1.1.1")
+        };
+        assert_eq!(decide(Some(&k), &nowhere, Utc::now()), Code::IpDenied);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! - [`permission`]: actions, resource patterns (`*`, `**`), roles per resource type, and the
 //!   normalisation of every scope spelling into permissions.
 //! - [`preset`]: named default scope sets (`deploy`, `read-only`, `agent-runner`, `custom`).
+//! - [`route`]: route policies: which permission and workspace each API route needs.
 //! - [`cidr`]: per-key source allowlists, IPv4 and IPv6 matched independently.
 //! - [`key`]: the key record, status derivation and every validation rule of a create request.
 //! - [`edit`]: what a `PATCH` may change, with the same validators as create, and its warnings.
@@ -35,6 +36,7 @@ pub mod idempotency;
 pub mod key;
 pub mod permission;
 pub mod preset;
+pub mod route;
 pub mod token;
 pub mod usage;
 pub mod validation;
