@@ -12,6 +12,7 @@
 //! - [`groups`]: sharing groups and their members.
 //! - [`presets`]: built-in and account-defined presets.
 //! - [`audit`], [`usage`]: reading the audit log and usage counts.
+//! - [`authorizer`]: API Gateway authorizer events in, IAM policies or simple responses out.
 //! - [`engine`]: the verification engine: cache kept correct by the change feed within a
 //!   bound, and batched usage. The hot path of the authorizer.
 //! - [`verification`]: resolving a presented token to a key and deciding a request with it,
@@ -24,6 +25,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod authorizer;
 pub mod config;
 pub mod engine;
 pub mod error;

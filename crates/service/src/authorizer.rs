@@ -1,0 +1,523 @@
+//! The API Gateway custom authorizer: REST `TOKEN` and `REQUEST` events and HTTP API
+//! (payload 2.0) events, answered with IAM policies or simple responses.
+//!
+//! Each event is normalised into one [`Presented`] request (token, method, path, headers,
+//! source address), the route policy turns it into what the key must allow, the
+//! [`Engine`](crate::engine::Engine) decides, and the answer takes the event's format:
+//!
+//! | outcome | REST (TOKEN, REQUEST) | HTTP API, IAM | HTTP API, simple |
+//! |---|---|---|---|
+//! | valid | Allow policy on the method ARN, context | Allow policy on the route ARN | `isAuthorized: true`, context |
+//! | 401 outcomes (unknown, malformed, revoked, expired) | `Unauthorized` error: 401 | Deny policy: 403 | `false`: 403 |
+//! | 403 outcomes (inactive, address, workspace, permission, rate limit) | Deny policy: 403 | Deny policy: 403 | `false`: 403 |
+//!
+//! Policies name only the ARN of the request decided, never a wildcard: a cached policy can
+//! refuse a route it was not made for, but never allow one. Run API Gateway's authorizer cache
+//! with TTL 0 (the engine's cache makes that cheap), or include the route in the identity
+//! sources.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use aws_lambda_events::apigw::{
+    ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerRequest,
+    ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayCustomAuthorizerResponse,
+    ApiGatewayV2CustomAuthorizerIamPolicyResponse, ApiGatewayV2CustomAuthorizerSimpleResponse,
+    ApiGatewayV2CustomAuthorizerV2Request,
+};
+use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
+use keyward_core::decision::{AccessRequest, Code};
+use keyward_core::key::ApiKey;
+use keyward_core::route::{RoutePolicy, RouteRequest};
+use serde_json::{Value, json};
+use thiserror::Error;
+
+use crate::engine::Engine;
+use crate::error::ServiceError;
+
+/// How an HTTP API's authorizer is configured to answer (API Gateway decides, not the event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HttpApiFormat {
+    #[default]
+    Simple,
+    Iam,
+}
+
+/// An authorizer event that cannot be understood.
+#[derive(Debug, Error)]
+pub enum EventError {
+    #[error("the event is not JSON of an API Gateway authorizer: {0}")]
+    Malformed(String),
+    #[error("the event is not an API Gateway authorizer event (expected type TOKEN or REQUEST)")]
+    Unknown,
+}
+
+/// The three kinds of event.
+#[derive(Debug, Clone)]
+pub enum AuthorizerEvent {
+    Token(ApiGatewayCustomAuthorizerRequest),
+    Request(Box<ApiGatewayCustomAuthorizerRequestTypeRequest>),
+    HttpApi(Box<ApiGatewayV2CustomAuthorizerV2Request>),
+}
+
+impl AuthorizerEvent {
+    pub fn parse(event: Value) -> Result<Self, EventError> {
+        let malformed = |e: serde_json::Error| EventError::Malformed(e.to_string());
+        let kind = event
+            .get("type")
+            .and_then(Value::as_str)
+            .map(str::to_ascii_uppercase);
+        match (
+            kind.as_deref(),
+            event.get("version").and_then(Value::as_str),
+        ) {
+            (Some("TOKEN"), _) => serde_json::from_value(event)
+                .map(Self::Token)
+                .map_err(malformed),
+            (Some("REQUEST"), Some("2.0")) => serde_json::from_value(event)
+                .map(|e| Self::HttpApi(Box::new(e)))
+                .map_err(malformed),
+            (Some("REQUEST"), _) => serde_json::from_value(event)
+                .map(|e| Self::Request(Box::new(e)))
+                .map_err(malformed),
+            _ => Err(EventError::Unknown),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Token(_) => "REST TOKEN",
+            Self::Request(_) => "REST REQUEST",
+            Self::HttpApi(_) => "HTTP API (payload 2.0)",
+        }
+    }
+}
+
+/// A request as the authorizer sees it, whatever the event kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Presented {
+    pub token: Option<String>,
+    /// Where the token came from, for explanations.
+    pub token_source: &'static str,
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub query: Vec<(String, String)>,
+    pub source_ip: Option<IpAddr>,
+    /// The ARN a policy is about (method ARN or route ARN).
+    pub arn: String,
+}
+
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// The key from `X-API-Key`, else `Authorization: Bearer` (header names in any case).
+fn token_from_headers(headers: &[(String, String)]) -> (Option<String>, &'static str) {
+    let find = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    };
+    if let Some(v) = find("x-api-key") {
+        return (Some(v.trim().to_owned()), "X-API-Key header");
+    }
+    match find("authorization").and_then(|v| bearer(v)) {
+        Some(t) => (Some(t.to_owned()), "Authorization: Bearer header"),
+        None => (None, "no X-API-Key or Authorization: Bearer header"),
+    }
+}
+
+fn header_pairs(map: &aws_lambda_events::http::HeaderMap) -> Vec<(String, String)> {
+    map.iter()
+        .filter_map(|(k, v)| {
+            v.to_str()
+                .ok()
+                .map(|v| (k.as_str().to_owned(), v.to_owned()))
+        })
+        .collect()
+}
+
+/// `arn:aws:execute-api:region:account:api/stage/METHOD/path` -> (METHOD, /path).
+fn method_and_path(arn: &str) -> Option<(String, String)> {
+    let resource = arn.splitn(6, ':').nth(5)?;
+    let mut parts = resource.splitn(4, '/');
+    let (_api, _stage, method) = (parts.next()?, parts.next()?, parts.next()?);
+    Some((
+        method.to_owned(),
+        format!("/{}", parts.next().unwrap_or_default()),
+    ))
+}
+
+/// `path` without the `/<stage>` an HTTP API puts in front on a named stage.
+fn without_stage(path: &str, stage: Option<&str>) -> String {
+    match stage.filter(|s| *s != "$default") {
+        Some(s) => match path.strip_prefix('/').and_then(|p| p.strip_prefix(s)) {
+            Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+                if rest.is_empty() {
+                    "/".to_owned()
+                } else {
+                    rest.to_owned()
+                }
+            }
+            _ => path.to_owned(),
+        },
+        None => path.to_owned(),
+    }
+}
+
+impl Presented {
+    pub fn from_event(event: &AuthorizerEvent) -> Self {
+        match event {
+            AuthorizerEvent::Token(e) => {
+                let arn = e.method_arn.clone().unwrap_or_default();
+                let (method, path) = method_and_path(&arn).unwrap_or_default();
+                let raw = e.authorization_token.clone().unwrap_or_default();
+                let token = bearer(&raw)
+                    .map(str::to_owned)
+                    .or_else(|| Some(raw.trim().to_owned()))
+                    .filter(|t| !t.is_empty());
+                Self {
+                    token_source: "authorizationToken",
+                    token,
+                    method,
+                    path,
+                    arn,
+                    ..Self::default()
+                }
+            }
+            AuthorizerEvent::Request(e) => {
+                let headers = header_pairs(&e.headers);
+                let (token, token_source) = token_from_headers(&headers);
+                let arn = e.method_arn.clone().unwrap_or_default();
+                let fallback = method_and_path(&arn).unwrap_or_default();
+                Self {
+                    token,
+                    token_source,
+                    method: e
+                        .http_method
+                        .as_ref()
+                        .map_or(fallback.0, |m| m.as_str().to_owned()),
+                    path: e.path.clone().unwrap_or(fallback.1),
+                    query: e
+                        .query_string_parameters
+                        .iter()
+                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                        .collect(),
+                    source_ip: e
+                        .request_context
+                        .identity
+                        .as_ref()
+                        .and_then(|i| i.source_ip.as_deref())
+                        .and_then(|ip| ip.parse().ok()),
+                    headers,
+                    arn,
+                }
+            }
+            AuthorizerEvent::HttpApi(e) => {
+                let headers = header_pairs(&e.headers);
+                let (token, token_source) = token_from_headers(&headers);
+                let http = &e.request_context.http;
+                let raw_path = e
+                    .raw_path
+                    .clone()
+                    .or_else(|| http.path.clone())
+                    .unwrap_or_else(|| "/".into());
+                Self {
+                    token,
+                    token_source,
+                    method: http.method.as_str().to_owned(),
+                    path: without_stage(&raw_path, e.request_context.stage.as_deref()),
+                    query: e
+                        .query_string_parameters
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                    source_ip: http.source_ip.as_deref().and_then(|ip| ip.parse().ok()),
+                    headers,
+                    arn: e.route_arn.clone().unwrap_or_default(),
+                }
+            }
+        }
+    }
+}
+
+/// What the authorizer answers: a response document, or the `Unauthorized` error that makes
+/// a REST API answer 401.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    Respond(Value),
+    Unauthorized,
+}
+
+/// The decision, with every step of how it was reached.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Explained {
+    pub answer: Answer,
+    pub code: Code,
+    pub key_id: Option<String>,
+    pub steps: Vec<String>,
+}
+
+/// The authorizer: an engine, a route policy, and the HTTP API answer format.
+#[derive(Debug, Clone)]
+pub struct Authorizer {
+    engine: Engine,
+    policy: Arc<RoutePolicy>,
+    http_api: HttpApiFormat,
+}
+
+impl Authorizer {
+    pub fn new(engine: Engine, policy: RoutePolicy, http_api: HttpApiFormat) -> Self {
+        Self {
+            engine,
+            policy: Arc::new(policy),
+            http_api,
+        }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Decides an event and explains how.
+    pub async fn authorize(&self, event: &AuthorizerEvent) -> Result<Explained, ServiceError> {
+        let p = Presented::from_event(event);
+        let mut steps = vec![
+            format!("event: {}", event.kind()),
+            format!(
+                "request: {} {} from {}",
+                p.method,
+                p.path,
+                p.source_ip
+                    .map_or("an unknown address".into(), |ip| ip.to_string())
+            ),
+            format!(
+                "token: {}",
+                if p.token.is_some() {
+                    p.token_source
+                } else {
+                    "none presented"
+                }
+            ),
+        ];
+        let headers: Vec<(&str, &str)> = p
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let query: Vec<(&str, &str)> = p
+            .query
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let route = self.policy.access(&RouteRequest {
+            method: &p.method,
+            path: &p.path,
+            headers: &headers,
+            query: &query,
+            source_ip: p.source_ip,
+        });
+        let access = match &route {
+            Ok((access, template)) => {
+                let (action, resource) = access
+                    .permission
+                    .clone()
+                    .unwrap_or((keyward_core::permission::Action::Read, String::new()));
+                steps.push(format!(
+                    "route: {template} needs {action} on '{resource}'{}",
+                    access
+                        .workspace
+                        .as_ref()
+                        .map_or(String::new(), |w| format!(" in workspace {w}"))
+                ));
+                access.clone()
+            }
+            Err(denied) => {
+                steps.push(format!("route: {denied}"));
+                AccessRequest {
+                    source_ip: p.source_ip,
+                    ..AccessRequest::default()
+                }
+            }
+        };
+        let decision = self.engine.verify(p.token.as_deref(), &access).await?;
+        let mut code = decision.code;
+        if route.is_err() && code == Code::Valid {
+            // The key is good but the route is not in the policy: denied by default.
+            code = Code::PermissionDenied;
+        }
+        steps.push(match &decision.key {
+            Some(k) => format!(
+                "key: {} ({}), {}",
+                k.id,
+                k.name,
+                if decision.cached {
+                    "from the cache"
+                } else {
+                    "read from the store"
+                }
+            ),
+            None if p.token.is_some() => {
+                "key: none matches (malformed, unknown or deleted)".to_owned()
+            }
+            None => "key: none presented".to_owned(),
+        });
+        steps.push(format!(
+            "decision: {} (HTTP {})",
+            code.as_str(),
+            code.http_status()
+        ));
+        if let Err(e) = self.engine.flush_usage_if_due().await {
+            tracing::warn!(error = %e, "usage flush failed");
+        }
+        let answer = self.answer(event, &p, code, decision.key.as_deref());
+        steps.push(match &answer {
+            Answer::Unauthorized => "answer: Unauthorized (API Gateway answers 401)".to_owned(),
+            Answer::Respond(v) if v.get("isAuthorized").is_some() => {
+                format!("answer: isAuthorized {}", v["isAuthorized"])
+            }
+            Answer::Respond(v) => format!(
+                "answer: {} policy on {}",
+                v["policyDocument"]["Statement"][0]["Effect"]
+                    .as_str()
+                    .unwrap_or("?"),
+                p.arn
+            ),
+        });
+        Ok(Explained {
+            answer,
+            code,
+            key_id: decision.key.as_ref().map(|k| k.id.clone()),
+            steps,
+        })
+    }
+
+    fn answer(
+        &self,
+        event: &AuthorizerEvent,
+        p: &Presented,
+        code: Code,
+        key: Option<&ApiKey>,
+    ) -> Answer {
+        let allow = code == Code::Valid;
+        let context = key
+            .filter(|_| allow)
+            .map_or_else(|| json!({"code": code.as_str()}), context_of);
+        let principal = key
+            .filter(|_| allow)
+            .map_or_else(|| "anonymous".to_owned(), |k| k.id.clone());
+        match event {
+            AuthorizerEvent::Token(_) | AuthorizerEvent::Request(_) => {
+                if code.http_status() == 401 {
+                    return Answer::Unauthorized;
+                }
+                let mut response = ApiGatewayCustomAuthorizerResponse::<Value>::default();
+                response.principal_id = Some(principal);
+                response.policy_document = policy(allow, &p.arn);
+                response.context = context;
+                Answer::Respond(serde_json::to_value(response).unwrap_or(Value::Null))
+            }
+            AuthorizerEvent::HttpApi(_) => match self.http_api {
+                HttpApiFormat::Simple => {
+                    let mut response = ApiGatewayV2CustomAuthorizerSimpleResponse::default();
+                    response.is_authorized = allow;
+                    response.context = context;
+                    Answer::Respond(serde_json::to_value(response).unwrap_or(Value::Null))
+                }
+                HttpApiFormat::Iam => {
+                    let mut response = ApiGatewayV2CustomAuthorizerIamPolicyResponse::default();
+                    response.principal_id = Some(principal);
+                    response.policy_document = policy(allow, &p.arn);
+                    response.context = context;
+                    Answer::Respond(serde_json::to_value(response).unwrap_or(Value::Null))
+                }
+            },
+        }
+    }
+}
+
+fn policy(allow: bool, arn: &str) -> ApiGatewayCustomAuthorizerPolicy {
+    let mut statement = IamPolicyStatement::default();
+    statement.action = vec!["execute-api:Invoke".to_owned()];
+    statement.effect = if allow {
+        IamPolicyEffect::Allow
+    } else {
+        IamPolicyEffect::Deny
+    };
+    statement.resource = vec![arn.to_owned()];
+    let mut policy = ApiGatewayCustomAuthorizerPolicy::default();
+    policy.version = Some("2012-10-17".to_owned());
+    policy.statement = vec![statement];
+    policy
+}
+
+/// What the backend learns of an allowed key. REST context values must be strings, numbers
+/// or booleans, so lists are comma-separated.
+fn context_of(key: &ApiKey) -> Value {
+    let scopes: Vec<&str> = key.scopes.iter().map(|s| s.scope.as_str()).collect();
+    json!({
+        "key_id": key.id,
+        "account": key.account,
+        "principal": key.id,
+        "name": key.name,
+        "workspaces": key.workspaces.join(","),
+        "scopes": scopes.join(","),
+        "groups": key.groups.join(","),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arns_and_stages_give_method_and_path() {
+        assert_eq!(
+            method_and_path(
+                "arn:aws:execute-api:us-east-1:123456789012:abcdef123/prod/GET/agents/ag_1"
+            ),
+            Some(("GET".into(), "/agents/ag_1".into()))
+        );
+        assert_eq!(
+            method_and_path("arn:aws:execute-api:us-east-1:1:api/test/POST/"),
+            Some(("POST".into(), "/".into()))
+        );
+        assert_eq!(method_and_path("not an arn"), None);
+        assert_eq!(without_stage("/prod/agents", Some("prod")), "/agents");
+        assert_eq!(without_stage("/agents", Some("$default")), "/agents");
+        assert_eq!(
+            without_stage("/production/x", Some("prod")),
+            "/production/x"
+        );
+    }
+
+    #[test]
+    fn tokens_come_from_either_header_in_any_case() {
+        let h = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            token_from_headers(&h(&[("X-Api-Key", " t1 ")]))
+                .0
+                .as_deref(),
+            Some("t1")
+        );
+        assert_eq!(
+            token_from_headers(&h(&[("authorization", "BEARER t2")]))
+                .0
+                .as_deref(),
+            Some("t2")
+        );
+        assert_eq!(
+            token_from_headers(&h(&[("authorization", "Basic t3")])).0,
+            None
+        );
+        assert_eq!(token_from_headers(&h(&[])).0, None);
+    }
+}
