@@ -23,13 +23,15 @@ pub enum CliError {
     },
     #[error("store: {0}")]
     Store(#[from] keyward_store::StoreError),
-    #[error("bootstrap failed: {0}")]
+    #[error("{0}")]
     Bootstrap(#[from] keyward_service::ServiceError),
     #[error("could not listen on {addr}: {source}")]
     Bind {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
+    #[error("{0}")]
+    Input(String),
     #[error("the server stopped: {0}")]
     Serve(std::io::Error),
 }

@@ -1,5 +1,7 @@
 //! The `keyward` command. Thin: parse arguments, set up logging, run one subcommand.
 
+mod authorize;
+mod deployment;
 mod error;
 mod logging;
 mod serve;
@@ -30,6 +32,8 @@ struct Cli {
 enum Command {
     /// Run the whole system in one process on the embedded store.
     Serve(serve::ServeArgs),
+    /// Run the authorizer on an event file and explain its decision step by step.
+    Authorize(authorize::AuthorizeArgs),
     /// Manage the store itself.
     #[command(subcommand)]
     Store(store::StoreCommand),
@@ -42,6 +46,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args).await,
         Command::Store(command) => store::run(command).await,
+        Command::Authorize(args) => authorize::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

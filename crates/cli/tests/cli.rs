@@ -92,3 +92,62 @@ fn a_taken_port_is_a_clear_error() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("could not listen"), "{}", stderr(&o));
 }
+
+#[test]
+fn authorize_explains_a_fixture_and_refuses_a_broken_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/events/example-apigw-custom-auth-request.json"
+    );
+    let o = keyward(&[
+        "authorize",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--event",
+        fixture,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    for step in [
+        "1. event: REST TOKEN",
+        "token: authorizationToken",
+        "decision: NOT_FOUND (HTTP 401)",
+        "answer: Unauthorized",
+    ] {
+        assert!(out.contains(step), "missing '{step}' in:\n{out}");
+    }
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"type": "WEBSOCKET"}"#).unwrap();
+    let o = keyward(&[
+        "authorize",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--event",
+        bad.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("not an API Gateway authorizer event"),
+        "{}",
+        stderr(&o)
+    );
+    let policy = dir.path().join("policy.json");
+    std::fs::write(
+        &policy,
+        r#"{"routes": [{"method": "FETCH", "path": "/", "action": "read"}]}"#,
+    )
+    .unwrap();
+    let o = keyward(&[
+        "authorize",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--event",
+        fixture,
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("routes[0].method"), "{}", stderr(&o));
+}

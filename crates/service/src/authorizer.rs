@@ -261,11 +261,20 @@ pub struct Explained {
     pub steps: Vec<String>,
 }
 
-/// The authorizer: an engine, a route policy, and the HTTP API answer format.
+/// A decision on a [`Presented`] request, before it is put in any event's format.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decided {
+    pub code: Code,
+    pub key: Option<Arc<ApiKey>>,
+    pub steps: Vec<String>,
+}
+
+/// The authorizer: an engine, a route policy (without one, only the key itself is checked),
+/// and the HTTP API answer format.
 #[derive(Debug, Clone)]
 pub struct Authorizer {
     engine: Engine,
-    policy: Arc<RoutePolicy>,
+    policy: Option<Arc<RoutePolicy>>,
     http_api: HttpApiFormat,
 }
 
@@ -273,7 +282,16 @@ impl Authorizer {
     pub fn new(engine: Engine, policy: RoutePolicy, http_api: HttpApiFormat) -> Self {
         Self {
             engine,
-            policy: Arc::new(policy),
+            policy: Some(Arc::new(policy)),
+            http_api,
+        }
+    }
+
+    /// An authorizer that checks only the key (status, expiry, address), for explaining.
+    pub fn without_policy(engine: Engine, http_api: HttpApiFormat) -> Self {
+        Self {
+            engine,
+            policy: None,
             http_api,
         }
     }
@@ -285,8 +303,34 @@ impl Authorizer {
     /// Decides an event and explains how.
     pub async fn authorize(&self, event: &AuthorizerEvent) -> Result<Explained, ServiceError> {
         let p = Presented::from_event(event);
+        let mut decided = self.decide(&p).await?;
+        decided.steps.insert(0, format!("event: {}", event.kind()));
+        let answer = self.answer(event, &p, decided.code, decided.key.as_deref());
+        decided.steps.push(match &answer {
+            Answer::Unauthorized => "answer: Unauthorized (API Gateway answers 401)".to_owned(),
+            Answer::Respond(v) if v.get("isAuthorized").is_some() => {
+                format!("answer: isAuthorized {}", v["isAuthorized"])
+            }
+            Answer::Respond(v) => format!(
+                "answer: {} policy on {}",
+                v["policyDocument"]["Statement"][0]["Effect"]
+                    .as_str()
+                    .unwrap_or("?"),
+                p.arn
+            ),
+        });
+        Ok(Explained {
+            answer,
+            code: decided.code,
+            key_id: decided.key.as_ref().map(|k| k.id.clone()),
+            steps: decided.steps,
+        })
+    }
+
+    /// Decides a request in the order of the outcome table: token, key, status and expiry,
+    /// address, workspace, permission (a route outside the policy is denied).
+    pub async fn decide(&self, p: &Presented) -> Result<Decided, ServiceError> {
         let mut steps = vec![
-            format!("event: {}", event.kind()),
             format!(
                 "request: {} {} from {}",
                 p.method,
@@ -313,39 +357,45 @@ impl Authorizer {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        let route = self.policy.access(&RouteRequest {
+        let request = RouteRequest {
             method: &p.method,
             path: &p.path,
             headers: &headers,
             query: &query,
             source_ip: p.source_ip,
-        });
-        let access = match &route {
-            Ok((access, template)) => {
-                let (action, resource) = access
-                    .permission
-                    .clone()
-                    .unwrap_or((keyward_core::permission::Action::Read, String::new()));
-                steps.push(format!(
-                    "route: {template} needs {action} on '{resource}'{}",
-                    access
-                        .workspace
-                        .as_ref()
-                        .map_or(String::new(), |w| format!(" in workspace {w}"))
-                ));
-                access.clone()
+        };
+        let only_key = AccessRequest {
+            source_ip: p.source_ip,
+            ..AccessRequest::default()
+        };
+        let (access, route_ok) = match self.policy.as_deref().map(|policy| policy.access(&request))
+        {
+            None => {
+                steps.push(
+                    "route: no route policy given; only the key itself is checked".to_owned(),
+                );
+                (only_key, true)
             }
-            Err(denied) => {
-                steps.push(format!("route: {denied}"));
-                AccessRequest {
-                    source_ip: p.source_ip,
-                    ..AccessRequest::default()
+            Some(Ok((access, template))) => {
+                if let Some((action, resource)) = &access.permission {
+                    steps.push(format!(
+                        "route: {template} needs {action} on '{resource}'{}",
+                        access
+                            .workspace
+                            .as_ref()
+                            .map_or(String::new(), |w| format!(" in workspace {w}"))
+                    ));
                 }
+                (access, true)
+            }
+            Some(Err(denied)) => {
+                steps.push(format!("route: {denied}"));
+                (only_key, false)
             }
         };
         let decision = self.engine.verify(p.token.as_deref(), &access).await?;
         let mut code = decision.code;
-        if route.is_err() && code == Code::Valid {
+        if !route_ok && code == Code::Valid {
             // The key is good but the route is not in the policy: denied by default.
             code = Code::PermissionDenied;
         }
@@ -373,24 +423,9 @@ impl Authorizer {
         if let Err(e) = self.engine.flush_usage_if_due().await {
             tracing::warn!(error = %e, "usage flush failed");
         }
-        let answer = self.answer(event, &p, code, decision.key.as_deref());
-        steps.push(match &answer {
-            Answer::Unauthorized => "answer: Unauthorized (API Gateway answers 401)".to_owned(),
-            Answer::Respond(v) if v.get("isAuthorized").is_some() => {
-                format!("answer: isAuthorized {}", v["isAuthorized"])
-            }
-            Answer::Respond(v) => format!(
-                "answer: {} policy on {}",
-                v["policyDocument"]["Statement"][0]["Effect"]
-                    .as_str()
-                    .unwrap_or("?"),
-                p.arn
-            ),
-        });
-        Ok(Explained {
-            answer,
+        Ok(Decided {
             code,
-            key_id: decision.key.as_ref().map(|k| k.id.clone()),
+            key: decision.key,
             steps,
         })
     }
@@ -456,7 +491,7 @@ fn policy(allow: bool, arn: &str) -> ApiGatewayCustomAuthorizerPolicy {
 
 /// What the backend learns of an allowed key. REST context values must be strings, numbers
 /// or booleans, so lists are comma-separated.
-fn context_of(key: &ApiKey) -> Value {
+pub fn context_of(key: &ApiKey) -> Value {
     let scopes: Vec<&str> = key.scopes.iter().map(|s| s.scope.as_str()).collect();
     json!({
         "key_id": key.id,

@@ -13,7 +13,7 @@ use keyward_core::hash::Pepper;
 use keyward_core::key::CreateKeyRequest;
 use keyward_core::route::{RoutePolicy, RoutePolicySpec};
 use keyward_service::app::Actor;
-use keyward_service::authorizer::{Answer, AuthorizerEvent, Authorizer, HttpApiFormat};
+use keyward_service::authorizer::{Answer, Authorizer, AuthorizerEvent, HttpApiFormat};
 use keyward_service::issuance::CreateOutcome;
 use keyward_service::{App, Settings};
 use keyward_store::{SqliteStore, Store};
@@ -30,7 +30,10 @@ const FIXTURES: [&str; 7] = [
 ];
 
 fn fixture(name: &str) -> Value {
-    let path = format!("{}/../../tests/fixtures/events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../../tests/fixtures/events/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -53,7 +56,11 @@ struct World {
 impl World {
     fn new() -> Self {
         let store = Arc::new(SqliteStore::in_memory().unwrap());
-        let app = App::new(store.clone(), Pepper::generate().unwrap(), Settings::default());
+        let app = App::new(
+            store.clone(),
+            Pepper::generate().unwrap(),
+            Settings::default(),
+        );
         Self { app, store }
     }
 
@@ -63,7 +70,12 @@ impl World {
 
     async fn key(&self, body: Value) -> (String, String) {
         let req: CreateKeyRequest = serde_json::from_value(body).unwrap();
-        match self.app.create_key(&Actor::system("default"), req, None).await.unwrap() {
+        match self
+            .app
+            .create_key(&Actor::system("default"), req, None)
+            .await
+            .unwrap()
+        {
             CreateOutcome::Created(c) => (c.key.id, c.secret.expose().to_owned()),
             CreateOutcome::Replayed(_) => unreachable!(),
         }
@@ -73,7 +85,11 @@ impl World {
 /// The fixture with `token` where its kind carries one (every other field as shipped).
 fn with_token(mut event: Value, token: &str, bearer: bool) -> Value {
     if event["type"] == "TOKEN" {
-        event["authorizationToken"] = json!(if bearer { format!("Bearer {token}") } else { token.to_owned() });
+        event["authorizationToken"] = json!(if bearer {
+            format!("Bearer {token}")
+        } else {
+            token.to_owned()
+        });
     } else if bearer {
         event["headers"]["Authorization"] = json!(format!("Bearer {token}"));
     } else {
@@ -83,16 +99,20 @@ fn with_token(mut event: Value, token: &str, bearer: bool) -> Value {
 }
 
 async fn answer(a: &Authorizer, event: Value) -> (Answer, keyward_core::decision::Code) {
-    let e = a.authorize(&AuthorizerEvent::parse(event).unwrap()).await.unwrap();
+    let e = a
+        .authorize(&AuthorizerEvent::parse(event).unwrap())
+        .await
+        .unwrap();
     (e.answer, e.code)
 }
 
 fn allowed(answer: &Answer) -> bool {
     match answer {
         Answer::Unauthorized => false,
-        Answer::Respond(v) => v.get("isAuthorized").and_then(Value::as_bool).unwrap_or_else(|| {
-            v["policyDocument"]["Statement"][0]["Effect"] == "Allow"
-        }),
+        Answer::Respond(v) => v
+            .get("isAuthorized")
+            .and_then(Value::as_bool)
+            .unwrap_or_else(|| v["policyDocument"]["Statement"][0]["Effect"] == "Allow"),
     }
 }
 
@@ -104,7 +124,11 @@ async fn every_fixture_as_shipped_is_refused_as_unknown() {
         let (answer, code) = answer(&a, fixture(name)).await;
         assert_eq!(code.as_str(), "NOT_FOUND", "{name}");
         match fixture(name)["version"].as_str() {
-            Some("2.0") => assert_eq!(answer, Answer::Respond(json!({"isAuthorized": false, "context": {"code": "NOT_FOUND"}})), "{name}"),
+            Some("2.0") => assert_eq!(
+                answer,
+                Answer::Respond(json!({"isAuthorized": false, "context": {"code": "NOT_FOUND"}})),
+                "{name}"
+            ),
             _ => assert_eq!(answer, Answer::Unauthorized, "{name}: REST answers 401"),
         }
     }
@@ -113,20 +137,34 @@ async fn every_fixture_as_shipped_is_refused_as_unknown() {
 #[tokio::test]
 async fn every_fixture_with_a_valid_key_is_allowed_with_its_context() {
     let w = World::new();
-    let (id, key) = w.key(json!({"name": "caller", "scopes": ["read", "write"], "workspaces": ["ws_1"]})).await;
+    let (id, key) = w
+        .key(json!({"name": "caller", "scopes": ["read", "write"], "workspaces": ["ws_1"]}))
+        .await;
     for format in [HttpApiFormat::Simple, HttpApiFormat::Iam] {
         let a = w.authorizer(format);
         for (i, name) in FIXTURES.iter().enumerate() {
             let event = with_token(fixture(name), &key, i % 2 == 1);
-            let explained = a.authorize(&AuthorizerEvent::parse(event.clone()).unwrap()).await.unwrap();
+            let explained = a
+                .authorize(&AuthorizerEvent::parse(event.clone()).unwrap())
+                .await
+                .unwrap();
             assert!(allowed(&explained.answer), "{name}: {:?}", explained.steps);
-            let Answer::Respond(v) = &explained.answer else { unreachable!() };
+            let Answer::Respond(v) = &explained.answer else {
+                unreachable!()
+            };
             assert_eq!(v["context"]["key_id"], id.as_str(), "{name}");
             assert_eq!(v["context"]["workspaces"], "ws_1");
             assert_eq!(v["context"]["scopes"], "read,write");
             if let Some(stmt) = v["policyDocument"]["Statement"].get(0) {
-                let arn = event["methodArn"].as_str().or(event["routeArn"].as_str()).unwrap();
-                assert_eq!(stmt["Resource"], json!([arn]), "the policy names only this request's ARN");
+                let arn = event["methodArn"]
+                    .as_str()
+                    .or(event["routeArn"].as_str())
+                    .unwrap();
+                assert_eq!(
+                    stmt["Resource"],
+                    json!([arn]),
+                    "the policy names only this request's ARN"
+                );
                 assert_eq!(v["principalId"], id.as_str());
             }
         }
@@ -138,7 +176,11 @@ async fn the_decision_table_on_an_http_api_event() {
     let w = World::new();
     let a = w.authorizer(HttpApiFormat::Iam);
     let event = |token: &str, method: &str, path: &str, ip: &str| {
-        let mut e = with_token(fixture("example-apigw-v2-custom-authorizer-v2-request.json"), token, false);
+        let mut e = with_token(
+            fixture("example-apigw-v2-custom-authorizer-v2-request.json"),
+            token,
+            false,
+        );
         e["requestContext"]["http"]["method"] = json!(method);
         e["rawPath"] = json!(path);
         e["requestContext"]["http"]["sourceIp"] = json!(ip);
@@ -148,12 +190,31 @@ async fn the_decision_table_on_an_http_api_event() {
     let ok = |token: &str| event(token, "GET", "/ws/ws_1/agents/ag_1", "10.1.2.3");
     let cases = vec![
         (ok(&good), "VALID"),
-        (event(&good, "GET", "/ws/ws_1/agents/ag_1", "192.0.2.9"), "IP_DENIED"),
-        (event(&good, "GET", "/ws/ws_2/agents/ag_1", "10.1.2.3"), "WORKSPACE_DENIED"),
-        (event(&good, "POST", "/my/path", "10.1.2.3"), "PERMISSION_DENIED"),
-        (event(&good, "DELETE", "/not/in/the/policy", "10.1.2.3"), "PERMISSION_DENIED"),
+        (
+            event(&good, "GET", "/ws/ws_1/agents/ag_1", "192.0.2.9"),
+            "IP_DENIED",
+        ),
+        (
+            event(&good, "GET", "/ws/ws_2/agents/ag_1", "10.1.2.3"),
+            "WORKSPACE_DENIED",
+        ),
+        (
+            event(&good, "POST", "/my/path", "10.1.2.3"),
+            "PERMISSION_DENIED",
+        ),
+        (
+            event(&good, "DELETE", "/not/in/the/policy", "10.1.2.3"),
+            "PERMISSION_DENIED",
+        ),
         (ok("kw_live_tooshort"), "NOT_FOUND"),
-        (ok(keyward_core::token::Token::generate(&keyward_core::token::Prefix::live()).unwrap().expose()), "NOT_FOUND"),
+        (
+            ok(
+                keyward_core::token::Token::generate(&keyward_core::token::Prefix::live())
+                    .unwrap()
+                    .expose(),
+            ),
+            "NOT_FOUND",
+        ),
     ];
     for (e, expected) in cases {
         let (answer, code) = answer(&a, e).await;
@@ -161,32 +222,70 @@ async fn the_decision_table_on_an_http_api_event() {
         assert_eq!(allowed(&answer), expected == "VALID", "{expected}");
     }
 
-    let (inactive_id, inactive) = w.key(json!({"name": "paused", "scopes": ["read"], "workspaces": ["ws_1"]})).await;
+    let (inactive_id, inactive) = w
+        .key(json!({"name": "paused", "scopes": ["read"], "workspaces": ["ws_1"]}))
+        .await;
     let off: UpdateKeyRequest = serde_json::from_value(json!({"active": false})).unwrap();
-    w.app.update_key(&Actor::system("default"), &inactive_id, None, off).await.unwrap();
+    w.app
+        .update_key(&Actor::system("default"), &inactive_id, None, off)
+        .await
+        .unwrap();
     assert_eq!(answer(&a, ok(&inactive)).await.1.as_str(), "INACTIVE");
 
-    let (revoked_id, revoked) = w.key(json!({"name": "gone", "scopes": ["read"], "workspaces": ["ws_1"]})).await;
+    let (revoked_id, revoked) = w
+        .key(json!({"name": "gone", "scopes": ["read"], "workspaces": ["ws_1"]}))
+        .await;
     assert_eq!(answer(&a, ok(&revoked)).await.1.as_str(), "VALID");
-    w.app.revoke_key(&Actor::system("default"), &revoked_id).await.unwrap();
-    assert_eq!(answer(&a, ok(&revoked)).await.1.as_str(), "REVOKED", "a revoke in this process is seen at once");
+    w.app
+        .revoke_key(&Actor::system("default"), &revoked_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        answer(&a, ok(&revoked)).await.1.as_str(),
+        "REVOKED",
+        "a revoke in this process is seen at once"
+    );
 
-    let (expired_id, expired) = w.key(json!({"name": "old", "scopes": ["read"], "workspaces": ["ws_1"]})).await;
-    let mut k = w.store.get_key("default", &expired_id).await.unwrap().unwrap();
+    let (expired_id, expired) = w
+        .key(json!({"name": "old", "scopes": ["read"], "workspaces": ["ws_1"]}))
+        .await;
+    let mut k = w
+        .store
+        .get_key("default", &expired_id)
+        .await
+        .unwrap()
+        .unwrap();
     let v = k.version;
     k.expires_at = Some(Utc::now() - Duration::seconds(1));
     k.version += 1;
-    let audit = AuditEntry::new("default", "t", "key.updated", Some(&expired_id), None, json!({}), Utc::now()).unwrap();
+    let audit = AuditEntry::new(
+        "default",
+        "t",
+        "key.updated",
+        Some(&expired_id),
+        None,
+        json!({}),
+        Utc::now(),
+    )
+    .unwrap();
     w.store.update_key(&k, v, None, &audit).await.unwrap();
     w.app.engine().sync().await.unwrap();
     assert_eq!(answer(&a, ok(&expired)).await.1.as_str(), "EXPIRED");
 
     // REST: 401 outcomes are the Unauthorized error, 403 outcomes a Deny policy.
-    let rest = |token: &str| with_token(fixture("example-apigw-custom-auth-request-type-request.json"), token, false);
+    let rest = |token: &str| {
+        with_token(
+            fixture("example-apigw-custom-auth-request-type-request.json"),
+            token,
+            false,
+        )
+    };
     assert_eq!(answer(&a, rest(&revoked)).await.0, Answer::Unauthorized);
     let (deny, code) = answer(&a, rest(&inactive)).await;
     assert_eq!(code.as_str(), "INACTIVE");
-    let Answer::Respond(v) = deny else { panic!("a 403 outcome is a policy") };
+    let Answer::Respond(v) = deny else {
+        panic!("a 403 outcome is a policy")
+    };
     assert_eq!(v["policyDocument"]["Statement"][0]["Effect"], "Deny");
     assert_eq!(v["context"], json!({"code": "INACTIVE"}));
 }
@@ -194,20 +293,46 @@ async fn the_decision_table_on_an_http_api_event() {
 #[tokio::test]
 async fn explanations_walk_through_every_step() {
     let w = World::new();
-    let (id, key) = w.key(json!({"name": "explained", "scopes": ["read"]})).await;
+    let (id, key) = w
+        .key(json!({"name": "explained", "scopes": ["read"]}))
+        .await;
     let a = w.authorizer(HttpApiFormat::Simple);
-    let event = with_token(fixture("example-apigw-custom-auth-request-type-request.json"), &key, false);
-    let e = a.authorize(&AuthorizerEvent::parse(event).unwrap()).await.unwrap();
+    let event = with_token(
+        fixture("example-apigw-custom-auth-request-type-request.json"),
+        &key,
+        false,
+    );
+    let e = a
+        .authorize(&AuthorizerEvent::parse(event).unwrap())
+        .await
+        .unwrap();
     let text = e.steps.join("\n");
-    for needle in ["event: REST REQUEST", "request: GET /request", "token: X-API-Key header", "route: GET /request needs read on 'requests'", &format!("key: {id} (explained)"), "decision: VALID", "answer: Allow policy"] {
+    for needle in [
+        "event: REST REQUEST",
+        "request: GET /request",
+        "token: X-API-Key header",
+        "route: GET /request needs read on 'requests'",
+        &format!("key: {id} (explained)"),
+        "decision: VALID",
+        "answer: Allow policy",
+    ] {
         assert!(text.contains(needle), "missing '{needle}' in:\n{text}");
     }
-    assert!(!text.contains(&key[8..40]), "an explanation never shows the secret");
+    assert!(
+        !text.contains(&key[8..40]),
+        "an explanation never shows the secret"
+    );
 }
 
 #[test]
 fn broken_events_are_errors() {
-    for bad in [json!({}), json!({"type": "WEBSOCKET"}), json!({"type": "TOKEN", "methodArn": 5}), json!([1, 2]), json!({"type": "REQUEST", "version": "2.0", "headers": "nope"})] {
+    for bad in [
+        json!({}),
+        json!({"type": "WEBSOCKET"}),
+        json!({"type": "TOKEN", "methodArn": 5}),
+        json!([1, 2]),
+        json!({"type": "REQUEST", "version": "2.0", "headers": "nope"}),
+    ] {
         assert!(AuthorizerEvent::parse(bad.clone()).is_err(), "{bad}");
     }
 }
