@@ -64,12 +64,12 @@ pub async fn run(args: AuthorizeArgs) -> Result<(), CliError> {
         }
         None => Authorizer::without_policy(engine, format),
     };
-    let explained = authorizer.authorize(&event).await?;
+    let explained = authorizer.explain(&event).await?;
     for (i, step) in explained.steps.iter().enumerate() {
         println!("{}. {step}", i + 1);
     }
     match explained.answer {
-        Answer::Respond(v) => println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default()),
+        Answer::Respond(r) => println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default()),
         Answer::Unauthorized => println!("error: Unauthorized"),
     }
     Ok(())

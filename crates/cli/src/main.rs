@@ -1,6 +1,7 @@
 //! The `keyward` command. Thin: parse arguments, set up logging, run one subcommand.
 
 mod authorize;
+mod bench;
 mod deployment;
 mod error;
 mod logging;
@@ -34,6 +35,9 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Run the authorizer on an event file and explain its decision step by step.
     Authorize(authorize::AuthorizeArgs),
+    /// Measure verification against its floor.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// Manage the store itself.
     #[command(subcommand)]
     Store(store::StoreCommand),
@@ -47,6 +51,7 @@ async fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args).await,
         Command::Store(command) => store::run(command).await,
         Command::Authorize(args) => authorize::run(args).await,
+        Command::Bench(command) => bench::run(command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -29,7 +29,7 @@ use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
 use keyward_core::decision::{AccessRequest, Code};
 use keyward_core::key::ApiKey;
 use keyward_core::route::{RoutePolicy, RouteRequest};
-use serde_json::{Value, json};
+use serde_json::Value;
 use thiserror::Error;
 
 use crate::engine::Engine;
@@ -60,7 +60,37 @@ pub enum AuthorizerEvent {
     HttpApi(Box<ApiGatewayV2CustomAuthorizerV2Request>),
 }
 
+/// Just enough of an event to tell its kind, read without building the rest.
+#[derive(serde::Deserialize)]
+struct Kind {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    version: Option<String>,
+}
+
 impl AuthorizerEvent {
+    /// Parses an event from its JSON bytes straight into its typed form (the hot path).
+    pub fn from_slice(bytes: &[u8]) -> Result<Self, EventError> {
+        let malformed = |e: serde_json::Error| EventError::Malformed(e.to_string());
+        let peek: Kind = serde_json::from_slice(bytes).map_err(malformed)?;
+        match (
+            peek.kind.map(|k| k.to_ascii_uppercase()).as_deref(),
+            peek.version.as_deref(),
+        ) {
+            (Some("TOKEN"), _) => serde_json::from_slice(bytes)
+                .map(Self::Token)
+                .map_err(malformed),
+            (Some("REQUEST"), Some("2.0")) => serde_json::from_slice(bytes)
+                .map(|e| Self::HttpApi(Box::new(e)))
+                .map_err(malformed),
+            (Some("REQUEST"), _) => serde_json::from_slice(bytes)
+                .map(|e| Self::Request(Box::new(e)))
+                .map_err(malformed),
+            _ => Err(EventError::Unknown),
+        }
+    }
+
+    /// Parses an event already read as a JSON value.
     pub fn parse(event: Value) -> Result<Self, EventError> {
         let malformed = |e: serde_json::Error| EventError::Malformed(e.to_string());
         let kind = event
@@ -244,11 +274,49 @@ impl Presented {
     }
 }
 
+/// What the backend learns: an allowed key's identity and grants, or a denial's code. REST
+/// context values must be strings, numbers or booleans, so lists are comma-separated.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Context {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workspaces: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<String>,
+}
+
+/// An authorizer response in the format its event asks for, serialised once, as it is.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(untagged)]
+pub enum Response {
+    Policy(ApiGatewayCustomAuthorizerResponse<Context>),
+    Simple(ApiGatewayV2CustomAuthorizerSimpleResponse<Context>),
+    Iam(ApiGatewayV2CustomAuthorizerIamPolicyResponse<Context>),
+}
+
+impl Response {
+    /// The response as a JSON value (for explanations and tests).
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
 /// What the authorizer answers: a response document, or the `Unauthorized` error that makes
 /// a REST API answer 401.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Answer {
-    Respond(Value),
+    Respond(Response),
     Unauthorized,
 }
 
@@ -267,6 +335,17 @@ pub struct Decided {
     pub code: Code,
     pub key: Option<Arc<ApiKey>>,
     pub steps: Vec<String>,
+}
+
+/// Explanation steps, written only when asked for (the hot path formats nothing).
+struct Steps(Option<Vec<String>>);
+
+impl Steps {
+    fn add(&mut self, step: impl FnOnce() -> String) {
+        if let Some(steps) = &mut self.0 {
+            steps.push(step());
+        }
+    }
 }
 
 /// The authorizer: an engine, a route policy (without one, only the key itself is checked),
@@ -300,20 +379,37 @@ impl Authorizer {
         &self.engine
     }
 
-    /// Decides an event and explains how.
+    /// Decides an event (the hot path: no explanation is written).
     pub async fn authorize(&self, event: &AuthorizerEvent) -> Result<Explained, ServiceError> {
+        self.run(event, false).await
+    }
+
+    /// Decides an event and explains every step.
+    pub async fn explain(&self, event: &AuthorizerEvent) -> Result<Explained, ServiceError> {
+        self.run(event, true).await
+    }
+
+    async fn run(&self, event: &AuthorizerEvent, explain: bool) -> Result<Explained, ServiceError> {
         let p = Presented::from_event(event);
-        let mut decided = self.decide(&p).await?;
-        decided.steps.insert(0, format!("event: {}", event.kind()));
+        let mut decided = self.decide_with(&p, explain).await?;
         let answer = self.answer(event, &p, decided.code, decided.key.as_deref());
+        if !explain {
+            return Ok(Explained {
+                answer,
+                code: decided.code,
+                key_id: decided.key.as_ref().map(|k| k.id.clone()),
+                steps: Vec::new(),
+            });
+        }
+        decided.steps.insert(0, format!("event: {}", event.kind()));
         decided.steps.push(match &answer {
             Answer::Unauthorized => "answer: Unauthorized (API Gateway answers 401)".to_owned(),
-            Answer::Respond(v) if v.get("isAuthorized").is_some() => {
-                format!("answer: isAuthorized {}", v["isAuthorized"])
+            Answer::Respond(Response::Simple(r)) => {
+                format!("answer: isAuthorized {}", r.is_authorized)
             }
-            Answer::Respond(v) => format!(
+            Answer::Respond(r) => format!(
                 "answer: {} policy on {}",
-                v["policyDocument"]["Statement"][0]["Effect"]
+                r.to_value()["policyDocument"]["Statement"][0]["Effect"]
                     .as_str()
                     .unwrap_or("?"),
                 p.arn
@@ -328,16 +424,23 @@ impl Authorizer {
     }
 
     /// Decides a request in the order of the outcome table: token, key, status and expiry,
-    /// address, workspace, permission (a route outside the policy is denied).
+    /// address, workspace, permission (a route outside the policy is denied), explaining how.
     pub async fn decide(&self, p: &Presented) -> Result<Decided, ServiceError> {
-        let mut steps = vec![
+        self.decide_with(p, true).await
+    }
+
+    async fn decide_with(&self, p: &Presented, explain: bool) -> Result<Decided, ServiceError> {
+        let mut steps = Steps(explain.then(Vec::new));
+        steps.add(|| {
             format!(
                 "request: {} {} from {}",
                 p.method,
                 p.path,
                 p.source_ip
                     .map_or("an unknown address".into(), |ip| ip.to_string())
-            ),
+            )
+        });
+        steps.add(|| {
             format!(
                 "token: {}",
                 if p.token.is_some() {
@@ -345,8 +448,8 @@ impl Authorizer {
                 } else {
                     "none presented"
                 }
-            ),
-        ];
+            )
+        });
         let headers: Vec<(&str, &str)> = p
             .headers
             .iter()
@@ -371,25 +474,27 @@ impl Authorizer {
         let (access, route_ok) = match self.policy.as_deref().map(|policy| policy.access(&request))
         {
             None => {
-                steps.push(
-                    "route: no route policy given; only the key itself is checked".to_owned(),
-                );
+                steps.add(|| {
+                    "route: no route policy given; only the key itself is checked".to_owned()
+                });
                 (only_key, true)
             }
             Some(Ok((access, template))) => {
                 if let Some((action, resource)) = &access.permission {
-                    steps.push(format!(
-                        "route: {template} needs {action} on '{resource}'{}",
-                        access
-                            .workspace
-                            .as_ref()
-                            .map_or(String::new(), |w| format!(" in workspace {w}"))
-                    ));
+                    steps.add(|| {
+                        format!(
+                            "route: {template} needs {action} on '{resource}'{}",
+                            access
+                                .workspace
+                                .as_ref()
+                                .map_or(String::new(), |w| format!(" in workspace {w}"))
+                        )
+                    });
                 }
                 (access, true)
             }
             Some(Err(denied)) => {
-                steps.push(format!("route: {denied}"));
+                steps.add(|| format!("route: {denied}"));
                 (only_key, false)
             }
         };
@@ -399,7 +504,7 @@ impl Authorizer {
             // The key is good but the route is not in the policy: denied by default.
             code = Code::PermissionDenied;
         }
-        steps.push(match &decision.key {
+        steps.add(|| match &decision.key {
             Some(k) => format!(
                 "key: {} ({}), {}",
                 k.id,
@@ -415,18 +520,14 @@ impl Authorizer {
             }
             None => "key: none presented".to_owned(),
         });
-        steps.push(format!(
-            "decision: {} (HTTP {})",
-            code.as_str(),
-            code.http_status()
-        ));
+        steps.add(|| format!("decision: {} (HTTP {})", code.as_str(), code.http_status()));
         if let Err(e) = self.engine.flush_usage_if_due().await {
             tracing::warn!(error = %e, "usage flush failed");
         }
         Ok(Decided {
             code,
             key: decision.key,
-            steps,
+            steps: steps.0.unwrap_or_default(),
         })
     }
 
@@ -438,9 +539,13 @@ impl Authorizer {
         key: Option<&ApiKey>,
     ) -> Answer {
         let allow = code == Code::Valid;
-        let context = key
-            .filter(|_| allow)
-            .map_or_else(|| json!({"code": code.as_str()}), context_of);
+        let context = match key.filter(|_| allow) {
+            Some(k) => context_of(k),
+            None => Context {
+                code: Some(code.as_str().to_owned()),
+                ..Context::default()
+            },
+        };
         let principal = key
             .filter(|_| allow)
             .map_or_else(|| "anonymous".to_owned(), |k| k.id.clone());
@@ -449,25 +554,27 @@ impl Authorizer {
                 if code.http_status() == 401 {
                     return Answer::Unauthorized;
                 }
-                let mut response = ApiGatewayCustomAuthorizerResponse::<Value>::default();
+                let mut response = ApiGatewayCustomAuthorizerResponse::<Context>::default();
                 response.principal_id = Some(principal);
                 response.policy_document = policy(allow, &p.arn);
                 response.context = context;
-                Answer::Respond(serde_json::to_value(response).unwrap_or(Value::Null))
+                Answer::Respond(Response::Policy(response))
             }
             AuthorizerEvent::HttpApi(_) => match self.http_api {
                 HttpApiFormat::Simple => {
-                    let mut response = ApiGatewayV2CustomAuthorizerSimpleResponse::default();
+                    let mut response =
+                        ApiGatewayV2CustomAuthorizerSimpleResponse::<Context>::default();
                     response.is_authorized = allow;
                     response.context = context;
-                    Answer::Respond(serde_json::to_value(response).unwrap_or(Value::Null))
+                    Answer::Respond(Response::Simple(response))
                 }
                 HttpApiFormat::Iam => {
-                    let mut response = ApiGatewayV2CustomAuthorizerIamPolicyResponse::default();
+                    let mut response =
+                        ApiGatewayV2CustomAuthorizerIamPolicyResponse::<Context>::default();
                     response.principal_id = Some(principal);
                     response.policy_document = policy(allow, &p.arn);
                     response.context = context;
-                    Answer::Respond(serde_json::to_value(response).unwrap_or(Value::Null))
+                    Answer::Respond(Response::Iam(response))
                 }
             },
         }
@@ -489,19 +596,19 @@ fn policy(allow: bool, arn: &str) -> ApiGatewayCustomAuthorizerPolicy {
     policy
 }
 
-/// What the backend learns of an allowed key. REST context values must be strings, numbers
-/// or booleans, so lists are comma-separated.
-pub fn context_of(key: &ApiKey) -> Value {
+/// The context of an allowed key.
+pub fn context_of(key: &ApiKey) -> Context {
     let scopes: Vec<&str> = key.scopes.iter().map(|s| s.scope.as_str()).collect();
-    json!({
-        "key_id": key.id,
-        "account": key.account,
-        "principal": key.id,
-        "name": key.name,
-        "workspaces": key.workspaces.join(","),
-        "scopes": scopes.join(","),
-        "groups": key.groups.join(","),
-    })
+    Context {
+        code: None,
+        key_id: Some(key.id.clone()),
+        account: Some(key.account.clone()),
+        principal: Some(key.id.clone()),
+        name: Some(key.name.clone()),
+        workspaces: Some(key.workspaces.join(",")),
+        scopes: Some(scopes.join(",")),
+        groups: Some(key.groups.join(",")),
+    }
 }
 
 #[cfg(test)]

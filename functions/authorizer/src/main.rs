@@ -4,12 +4,12 @@
 use std::sync::Arc;
 
 use keyward_core::route::{RoutePolicy, RoutePolicySpec};
-use keyward_service::authorizer::{Answer, Authorizer, AuthorizerEvent, HttpApiFormat};
+use keyward_service::authorizer::{Answer, Authorizer, AuthorizerEvent, HttpApiFormat, Response};
 use keyward_service::config::FunctionConfig;
 use keyward_service::engine::{Engine, EngineConfig};
 use keyward_store::DynamoStore;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// The route policy from `KEYWARD_ROUTE_POLICY` (JSON) or the file `KEYWARD_ROUTE_POLICY_FILE`.
 fn route_policy() -> Result<RoutePolicy, String> {
@@ -66,15 +66,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     );
     let _poller = engine.spawn_background();
     let authorizer = Authorizer::new(engine, policy, format);
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Box<RawValue>>| {
         let authorizer = authorizer.clone();
-        async move { handle(&authorizer, event.payload).await }
+        async move { handle(&authorizer, event.payload.get().as_bytes()).await }
     }))
     .await
 }
 
-async fn handle(authorizer: &Authorizer, event: Value) -> Result<Value, Diagnostic> {
-    let event = AuthorizerEvent::parse(event).map_err(|e| Diagnostic {
+async fn handle(authorizer: &Authorizer, event: &[u8]) -> Result<Response, Diagnostic> {
+    let event = AuthorizerEvent::from_slice(event).map_err(|e| Diagnostic {
         error_type: "InvalidEvent".into(),
         error_message: e.to_string(),
     })?;
@@ -84,7 +84,7 @@ async fn handle(authorizer: &Authorizer, event: Value) -> Result<Value, Diagnost
     })?;
     tracing_log(&explained);
     match explained.answer {
-        Answer::Respond(v) => Ok(v),
+        Answer::Respond(r) => Ok(r),
         Answer::Unauthorized => Err(Diagnostic {
             error_type: "Unauthorized".into(),
             error_message: "Unauthorized".into(),

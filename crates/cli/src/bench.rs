@@ -1,0 +1,244 @@
+//! `keyward bench verify`: what a cache-hit verification costs, next to a floor measured in
+//! the same run, and what the store pays per 1,000 verifications.
+//!
+//! The floor is the least any authorizer must do for an HTTP API event: parse the event, check
+//! the token and compute its HMAC, look the hash up in a map, serialise a simple response.
+//! keyward's path is the real one: the event from its bytes (as the Lambda hands it over),
+//! the route policy, the engine (cache, freshness rule, usage counting), the answer.
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Instant;
+
+use aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerV2Request;
+use clap::{Args, Subcommand};
+use keyward_core::hash::Pepper;
+use keyward_core::key::CreateKeyRequest;
+use keyward_core::route::{RoutePolicy, RoutePolicySpec};
+use keyward_core::token::Token;
+use keyward_service::app::Actor;
+use keyward_service::authorizer::{Answer, Authorizer, AuthorizerEvent, HttpApiFormat};
+use keyward_service::issuance::CreateOutcome;
+use keyward_service::{App, Settings};
+use keyward_store::SqliteStore;
+use serde_json::{Value, json};
+
+use crate::error::CliError;
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Cache-hit verification against the floor, and store cost per 1,000 verifications.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Verifications per measurement.
+    #[arg(long, default_value_t = 200_000)]
+    iterations: u64,
+    /// Distinct keys for the many-keys measurement.
+    #[arg(long, default_value_t = 1_000)]
+    keys: usize,
+}
+
+const EVENT: &str = include_str!(
+    "../../../tests/fixtures/events/example-apigw-v2-custom-authorizer-v2-request.json"
+);
+
+fn event_for(token: &str) -> Vec<u8> {
+    let mut e: Value = serde_json::from_str(EVENT).unwrap_or_default();
+    e["headers"]["x-api-key"] = json!(token);
+    e["rawPath"] = json!("/agents/ag_1");
+    e["requestContext"]["http"]["method"] = json!("GET");
+    e["requestContext"]["http"]["sourceIp"] = json!("10.0.0.1");
+    serde_json::to_vec(&e).unwrap_or_default()
+}
+
+fn per_op(start: Instant, n: u64) -> f64 {
+    start.elapsed().as_nanos() as f64 / n.max(1) as f64
+}
+
+pub async fn run(command: BenchCommand) -> Result<(), CliError> {
+    let BenchCommand::Verify(args) = command;
+    let n = args.iterations.max(1);
+    let pepper = Pepper::generate().map_err(|e| CliError::Input(e.to_string()))?;
+    let store = Arc::new(SqliteStore::in_memory()?);
+    let app = App::new(store, pepper.clone(), Settings::default());
+    let system = Actor::system("default");
+    let mut tokens = Vec::with_capacity(args.keys);
+    for i in 0..args.keys.max(1) {
+        let req: CreateKeyRequest = serde_json::from_value(
+            json!({"name": format!("bench-{i}"), "scopes": ["agent:viewer"]}),
+        )
+        .map_err(|e| CliError::Input(e.to_string()))?;
+        if let CreateOutcome::Created(c) = app.create_key(&system, req, None).await? {
+            tokens.push(c.secret);
+        }
+    }
+    let spec: RoutePolicySpec = serde_json::from_value(json!({"routes": [
+        {"method": "GET", "path": "/agents/{id}", "action": "read", "resource": "agents/{id}"}
+    ]}))
+    .map_err(|e| CliError::Input(e.to_string()))?;
+    let policy = RoutePolicy::compile(&spec).map_err(|e| CliError::Input(e.to_string()))?;
+    let authorizer = Authorizer::new(app.engine().clone(), policy, HttpApiFormat::Simple);
+    let _poller = app.engine().spawn_background();
+    let hot = tokens[0].clone();
+    let hot_event = event_for(hot.expose());
+
+    // The floor: parse, HMAC, map lookup, serialise.
+    let map: HashMap<_, _> = tokens.iter().map(|t| (pepper.hash(t), t.start())).collect();
+    let started = Instant::now();
+    for _ in 0..n {
+        let e: ApiGatewayV2CustomAuthorizerV2Request =
+            serde_json::from_slice(black_box(&hot_event)).unwrap_or_default();
+        let header = e
+            .headers
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let found = Token::parse(header)
+            .ok()
+            .and_then(|t| map.get(&pepper.hash(&t)));
+        let response = json!({"isAuthorized": found.is_some(), "context": {"key_id": found}});
+        black_box(serde_json::to_vec(&response).unwrap_or_default());
+    }
+    let floor = per_op(started, n);
+
+    // keyward, hot key, warm cache.
+    let authorize = |bytes: &[u8]| {
+        let authorizer = authorizer.clone();
+        let value: Value = serde_json::from_slice(bytes).unwrap_or_default();
+        async move {
+            let event =
+                AuthorizerEvent::parse(value).map_err(|e| CliError::Input(e.to_string()))?;
+            let explained = authorizer.authorize(&event).await?;
+            let answer = match &explained.answer {
+                Answer::Respond(r) => serde_json::to_vec(r).unwrap_or_default(),
+                Answer::Unauthorized => Vec::new(),
+            };
+            Ok::<_, CliError>((explained.code, answer))
+        }
+    };
+    let (code, _) = authorize(&hot_event).await?;
+    if code.as_str() != "VALID" {
+        return Err(CliError::Input(format!(
+            "the benchmark key was not valid: {}",
+            code.as_str()
+        )));
+    }
+    app.engine().flush_usage().await?;
+    let before = app.engine().stats();
+    let started = Instant::now();
+    for _ in 0..n {
+        black_box(authorize(black_box(&hot_event)).await?);
+    }
+    let hot_ns = per_op(started, n);
+    app.engine().flush_usage().await?;
+    let after = app.engine().stats();
+    let hot_reads = after.key_reads - before.key_reads;
+    let hot_writes = after.usage_deltas - before.usage_deltas;
+
+    // Where the time goes: each stage alone, on the same hot event.
+    let started = Instant::now();
+    for _ in 0..n {
+        black_box(AuthorizerEvent::from_slice(black_box(&hot_event)).ok());
+    }
+    let parse_ns = per_op(started, n);
+    let parsed =
+        AuthorizerEvent::from_slice(&hot_event).map_err(|e| CliError::Input(e.to_string()))?;
+    let started = Instant::now();
+    for _ in 0..n {
+        black_box(keyward_service::authorizer::Presented::from_event(
+            black_box(&parsed),
+        ));
+    }
+    let present_ns = per_op(started, n);
+    let access = keyward_core::decision::AccessRequest {
+        permission: Some((keyward_core::permission::Action::Read, "agents/ag_1".into())),
+        workspace: None,
+        source_ip: Some(
+            "10.0.0.1"
+                .parse()
+                .map_err(|_| CliError::Input("ip".into()))?,
+        ),
+    };
+    let started = Instant::now();
+    for _ in 0..n {
+        black_box(
+            app.engine()
+                .verify(Some(hot.expose()), black_box(&access))
+                .await?,
+        );
+    }
+    let engine_ns = per_op(started, n);
+    let started = Instant::now();
+    for _ in 0..n {
+        black_box(authorizer.authorize(black_box(&parsed)).await?);
+    }
+    let decide_ns = per_op(started, n);
+
+    // keyward, many distinct keys: the first sight of each is a miss.
+    let events: Vec<Vec<u8>> = tokens.iter().map(|t| event_for(t.expose())).collect();
+    let before = app.engine().stats();
+    let started = Instant::now();
+    for i in 0..n {
+        black_box(authorize(&events[(i as usize) % events.len()]).await?);
+    }
+    let many_ns = per_op(started, n);
+    app.engine().flush_usage().await?;
+    let after = app.engine().stats();
+    let many_reads = after.key_reads - before.key_reads;
+    let many_writes = after.usage_deltas - before.usage_deltas;
+
+    let per_thousand = |x: u64| x as f64 * 1000.0 / n as f64;
+    println!(
+        "keyward bench verify: {n} verifications per measurement, {} keys",
+        tokens.len()
+    );
+    println!("{:<44} {:>10} {:>8}", "", "ns/op", "x floor");
+    println!(
+        "{:<44} {:>10.0} {:>8.2}",
+        "floor (parse + HMAC + map lookup + serialise)", floor, 1.0
+    );
+    println!(
+        "{:<44} {:>10.0} {:>8.2}",
+        "keyward, one hot key (cache hit)",
+        hot_ns,
+        hot_ns / floor
+    );
+    println!(
+        "{:<44} {:>10.0} {:>8.2}",
+        "keyward, many keys round-robin",
+        many_ns,
+        many_ns / floor
+    );
+    println!();
+    println!("where the time goes (each stage alone, ns/op):");
+    println!(
+        "  event parse {parse_ns:.0}, normalise {present_ns:.0}, engine verify {engine_ns:.0}, route + engine + answer {decide_ns:.0}"
+    );
+    println!();
+    println!(
+        "{:<44} {:>12} {:>12}",
+        "store cost per 1,000 verifications", "key reads", "usage writes"
+    );
+    println!(
+        "{:<44} {:>12.3} {:>12.3}",
+        "one hot key (warm)",
+        per_thousand(hot_reads),
+        per_thousand(hot_writes)
+    );
+    println!(
+        "{:<44} {:>12.3} {:>12.3}",
+        "many keys (first sight of each is a miss)",
+        per_thousand(many_reads),
+        per_thousand(many_writes)
+    );
+    println!();
+    println!("a warm hit reads nothing; a miss reads once. Usage is one write per key per flush");
+    println!(
+        "(every 10 s by default; on DynamoDB one write is 3 UpdateItems: record and two day counters)."
+    );
+    Ok(())
+}
