@@ -147,13 +147,7 @@ pub async fn run(command: BenchCommand) -> Result<(), CliError> {
     let parse_ns = per_op(started, n);
     let parsed =
         AuthorizerEvent::from_slice(&hot_event).map_err(|e| CliError::Input(e.to_string()))?;
-    let started = Instant::now();
-    for _ in 0..n {
-        black_box(keyward_service::authorizer::Presented::from_event(
-            black_box(&parsed),
-        ));
-    }
-    let present_ns = per_op(started, n);
+
     let access = keyward_core::decision::AccessRequest {
         permission: Some((keyward_core::permission::Action::Read, "agents/ag_1".into())),
         workspace: None,
@@ -216,7 +210,7 @@ pub async fn run(command: BenchCommand) -> Result<(), CliError> {
     println!();
     println!("where the time goes (each stage alone, ns/op):");
     println!(
-        "  event parse {parse_ns:.0}, normalise {present_ns:.0}, engine verify {engine_ns:.0}, route + engine + answer {decide_ns:.0}"
+        "  event parse {parse_ns:.0}, engine verify {engine_ns:.0}, route + engine + answer {decide_ns:.0}"
     );
     println!();
     println!(

@@ -19,11 +19,11 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use std::collections::HashMap;
+
 use aws_lambda_events::apigw::{
-    ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerRequest,
-    ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayCustomAuthorizerResponse,
+    ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerResponse,
     ApiGatewayV2CustomAuthorizerIamPolicyResponse, ApiGatewayV2CustomAuthorizerSimpleResponse,
-    ApiGatewayV2CustomAuthorizerV2Request,
 };
 use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
 use keyward_core::decision::{AccessRequest, Code};
@@ -53,73 +53,163 @@ pub enum EventError {
 }
 
 /// The three kinds of event.
-#[derive(Debug, Clone)]
-pub enum AuthorizerEvent {
-    Token(ApiGatewayCustomAuthorizerRequest),
-    Request(Box<ApiGatewayCustomAuthorizerRequestTypeRequest>),
-    HttpApi(Box<ApiGatewayV2CustomAuthorizerV2Request>),
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    Token,
+    Request,
+    HttpApi,
 }
 
-/// Just enough of an event to tell its kind, read without building the rest.
-#[derive(serde::Deserialize)]
-struct Kind {
+impl EventKind {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Token => "REST TOKEN",
+            Self::Request => "REST REQUEST",
+            Self::HttpApi => "HTTP API (payload 2.0)",
+        }
+    }
+}
+
+/// An authorizer event: its kind and the request it describes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizerEvent {
+    pub kind: EventKind,
+    pub presented: Presented,
+}
+
+/// The fields any of the three events may carry that the authorizer reads; every other field
+/// is skipped unread, so one pass over the bytes decodes any kind.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawEvent {
     #[serde(rename = "type")]
     kind: Option<String>,
     version: Option<String>,
+    authorization_token: Option<String>,
+    method_arn: Option<String>,
+    route_arn: Option<String>,
+    path: Option<String>,
+    raw_path: Option<String>,
+    http_method: Option<String>,
+    headers: Option<HashMap<String, Option<String>>>,
+    query_string_parameters: Option<HashMap<String, Option<String>>>,
+    request_context: Option<RawContext>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawContext {
+    stage: Option<String>,
+    identity: Option<RawIdentity>,
+    http: Option<RawHttp>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawIdentity {
+    source_ip: Option<String>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawHttp {
+    method: Option<String>,
+    path: Option<String>,
+    source_ip: Option<String>,
 }
 
 impl AuthorizerEvent {
-    /// Parses an event from its JSON bytes straight into its typed form (the hot path).
+    /// Parses an event from its JSON bytes (the hot path: one pass, only what is read).
     pub fn from_slice(bytes: &[u8]) -> Result<Self, EventError> {
-        let malformed = |e: serde_json::Error| EventError::Malformed(e.to_string());
-        let peek: Kind = serde_json::from_slice(bytes).map_err(malformed)?;
-        match (
-            peek.kind.map(|k| k.to_ascii_uppercase()).as_deref(),
-            peek.version.as_deref(),
-        ) {
-            (Some("TOKEN"), _) => serde_json::from_slice(bytes)
-                .map(Self::Token)
-                .map_err(malformed),
-            (Some("REQUEST"), Some("2.0")) => serde_json::from_slice(bytes)
-                .map(|e| Self::HttpApi(Box::new(e)))
-                .map_err(malformed),
-            (Some("REQUEST"), _) => serde_json::from_slice(bytes)
-                .map(|e| Self::Request(Box::new(e)))
-                .map_err(malformed),
-            _ => Err(EventError::Unknown),
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(EventError::Malformed("an event is a JSON object".into()));
         }
+        let raw: RawEvent =
+            serde_json::from_slice(bytes).map_err(|e| EventError::Malformed(e.to_string()))?;
+        Self::from_raw(raw)
     }
 
     /// Parses an event already read as a JSON value.
     pub fn parse(event: Value) -> Result<Self, EventError> {
-        let malformed = |e: serde_json::Error| EventError::Malformed(e.to_string());
-        let kind = event
-            .get("type")
-            .and_then(Value::as_str)
-            .map(str::to_ascii_uppercase);
-        match (
-            kind.as_deref(),
-            event.get("version").and_then(Value::as_str),
-        ) {
-            (Some("TOKEN"), _) => serde_json::from_value(event)
-                .map(Self::Token)
-                .map_err(malformed),
-            (Some("REQUEST"), Some("2.0")) => serde_json::from_value(event)
-                .map(|e| Self::HttpApi(Box::new(e)))
-                .map_err(malformed),
-            (Some("REQUEST"), _) => serde_json::from_value(event)
-                .map(|e| Self::Request(Box::new(e)))
-                .map_err(malformed),
-            _ => Err(EventError::Unknown),
+        if !event.is_object() {
+            return Err(EventError::Malformed("an event is a JSON object".into()));
         }
+        let raw: RawEvent =
+            serde_json::from_value(event).map_err(|e| EventError::Malformed(e.to_string()))?;
+        Self::from_raw(raw)
     }
 
-    fn kind(&self) -> &'static str {
-        match self {
-            Self::Token(_) => "REST TOKEN",
-            Self::Request(_) => "REST REQUEST",
-            Self::HttpApi(_) => "HTTP API (payload 2.0)",
-        }
+    fn from_raw(raw: RawEvent) -> Result<Self, EventError> {
+        let kind = match (
+            raw.kind.as_deref().map(str::to_ascii_uppercase).as_deref(),
+            raw.version.as_deref(),
+        ) {
+            (Some("TOKEN"), _) => EventKind::Token,
+            (Some("REQUEST"), Some("2.0")) => EventKind::HttpApi,
+            (Some("REQUEST"), _) => EventKind::Request,
+            _ => return Err(EventError::Unknown),
+        };
+        let pairs = |m: Option<HashMap<String, Option<String>>>| -> Vec<(String, String)> {
+            m.unwrap_or_default()
+                .into_iter()
+                .filter_map(|(k, v)| v.map(|v| (k, v)))
+                .collect()
+        };
+        let context = raw.request_context.unwrap_or_default();
+        let presented = match kind {
+            EventKind::Token => {
+                let arn = raw.method_arn.unwrap_or_default();
+                let (method, path) = method_and_path(&arn).unwrap_or_default();
+                let token = raw
+                    .authorization_token
+                    .as_deref()
+                    .map(|t| bearer(t).unwrap_or(t).trim().to_owned());
+                Presented {
+                    token: token.filter(|t| !t.is_empty()),
+                    token_source: "authorizationToken",
+                    method,
+                    path,
+                    arn,
+                    ..Presented::default()
+                }
+            }
+            EventKind::Request => {
+                let headers = pairs(raw.headers);
+                let (token, token_source) = token_from_headers(&headers);
+                let arn = raw.method_arn.unwrap_or_default();
+                let (arn_method, arn_path) = method_and_path(&arn).unwrap_or_default();
+                Presented {
+                    token,
+                    token_source,
+                    method: raw.http_method.unwrap_or(arn_method),
+                    path: raw.path.unwrap_or(arn_path),
+                    query: pairs(raw.query_string_parameters),
+                    source_ip: context
+                        .identity
+                        .and_then(|i| i.source_ip)
+                        .and_then(|ip| ip.parse().ok()),
+                    headers,
+                    arn,
+                }
+            }
+            EventKind::HttpApi => {
+                let headers = pairs(raw.headers);
+                let (token, token_source) = token_from_headers(&headers);
+                let http = context.http.unwrap_or_default();
+                let raw_path = raw.raw_path.or(http.path).unwrap_or_else(|| "/".into());
+                Presented {
+                    token,
+                    token_source,
+                    method: http.method.unwrap_or_default(),
+                    path: without_stage(&raw_path, context.stage.as_deref()),
+                    query: pairs(raw.query_string_parameters),
+                    source_ip: http.source_ip.and_then(|ip| ip.parse().ok()),
+                    headers,
+                    arn: raw.route_arn.unwrap_or_default(),
+                }
+            }
+        };
+        Ok(Self { kind, presented })
     }
 }
 
@@ -160,16 +250,6 @@ fn token_from_headers(headers: &[(String, String)]) -> (Option<String>, &'static
     }
 }
 
-fn header_pairs(map: &aws_lambda_events::http::HeaderMap) -> Vec<(String, String)> {
-    map.iter()
-        .filter_map(|(k, v)| {
-            v.to_str()
-                .ok()
-                .map(|v| (k.as_str().to_owned(), v.to_owned()))
-        })
-        .collect()
-}
-
 /// `arn:aws:execute-api:region:account:api/stage/METHOD/path` -> (METHOD, /path).
 fn method_and_path(arn: &str) -> Option<(String, String)> {
     let resource = arn.splitn(6, ':').nth(5)?;
@@ -185,92 +265,11 @@ fn method_and_path(arn: &str) -> Option<(String, String)> {
 fn without_stage(path: &str, stage: Option<&str>) -> String {
     match stage.filter(|s| *s != "$default") {
         Some(s) => match path.strip_prefix('/').and_then(|p| p.strip_prefix(s)) {
-            Some(rest) if rest.is_empty() || rest.starts_with('/') => {
-                if rest.is_empty() {
-                    "/".to_owned()
-                } else {
-                    rest.to_owned()
-                }
-            }
+            Some("") => "/".to_owned(),
+            Some(rest) if rest.starts_with('/') => rest.to_owned(),
             _ => path.to_owned(),
         },
         None => path.to_owned(),
-    }
-}
-
-impl Presented {
-    pub fn from_event(event: &AuthorizerEvent) -> Self {
-        match event {
-            AuthorizerEvent::Token(e) => {
-                let arn = e.method_arn.clone().unwrap_or_default();
-                let (method, path) = method_and_path(&arn).unwrap_or_default();
-                let raw = e.authorization_token.clone().unwrap_or_default();
-                let token = bearer(&raw)
-                    .map(str::to_owned)
-                    .or_else(|| Some(raw.trim().to_owned()))
-                    .filter(|t| !t.is_empty());
-                Self {
-                    token_source: "authorizationToken",
-                    token,
-                    method,
-                    path,
-                    arn,
-                    ..Self::default()
-                }
-            }
-            AuthorizerEvent::Request(e) => {
-                let headers = header_pairs(&e.headers);
-                let (token, token_source) = token_from_headers(&headers);
-                let arn = e.method_arn.clone().unwrap_or_default();
-                let fallback = method_and_path(&arn).unwrap_or_default();
-                Self {
-                    token,
-                    token_source,
-                    method: e
-                        .http_method
-                        .as_ref()
-                        .map_or(fallback.0, |m| m.as_str().to_owned()),
-                    path: e.path.clone().unwrap_or(fallback.1),
-                    query: e
-                        .query_string_parameters
-                        .iter()
-                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                        .collect(),
-                    source_ip: e
-                        .request_context
-                        .identity
-                        .as_ref()
-                        .and_then(|i| i.source_ip.as_deref())
-                        .and_then(|ip| ip.parse().ok()),
-                    headers,
-                    arn,
-                }
-            }
-            AuthorizerEvent::HttpApi(e) => {
-                let headers = header_pairs(&e.headers);
-                let (token, token_source) = token_from_headers(&headers);
-                let http = &e.request_context.http;
-                let raw_path = e
-                    .raw_path
-                    .clone()
-                    .or_else(|| http.path.clone())
-                    .unwrap_or_else(|| "/".into());
-                Self {
-                    token,
-                    token_source,
-                    method: http.method.as_str().to_owned(),
-                    path: without_stage(&raw_path, e.request_context.stage.as_deref()),
-                    query: e
-                        .query_string_parameters
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect(),
-                    source_ip: http.source_ip.as_deref().and_then(|ip| ip.parse().ok()),
-                    headers,
-                    arn: e.route_arn.clone().unwrap_or_default(),
-                }
-            }
-        }
     }
 }
 
@@ -316,7 +315,7 @@ impl Response {
 /// a REST API answer 401.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Answer {
-    Respond(Response),
+    Respond(Box<Response>),
     Unauthorized,
 }
 
@@ -390,9 +389,9 @@ impl Authorizer {
     }
 
     async fn run(&self, event: &AuthorizerEvent, explain: bool) -> Result<Explained, ServiceError> {
-        let p = Presented::from_event(event);
-        let mut decided = self.decide_with(&p, explain).await?;
-        let answer = self.answer(event, &p, decided.code, decided.key.as_deref());
+        let p = &event.presented;
+        let mut decided = self.decide_with(p, explain).await?;
+        let answer = self.answer(event.kind, p, decided.code, decided.key.as_deref());
         if !explain {
             return Ok(Explained {
                 answer,
@@ -401,11 +400,13 @@ impl Authorizer {
                 steps: Vec::new(),
             });
         }
-        decided.steps.insert(0, format!("event: {}", event.kind()));
+        decided
+            .steps
+            .insert(0, format!("event: {}", event.kind.name()));
         decided.steps.push(match &answer {
             Answer::Unauthorized => "answer: Unauthorized (API Gateway answers 401)".to_owned(),
-            Answer::Respond(Response::Simple(r)) => {
-                format!("answer: isAuthorized {}", r.is_authorized)
+            Answer::Respond(r) if matches!(**r, Response::Simple(_)) => {
+                format!("answer: isAuthorized {}", r.to_value()["isAuthorized"])
             }
             Answer::Respond(r) => format!(
                 "answer: {} policy on {}",
@@ -531,13 +532,7 @@ impl Authorizer {
         })
     }
 
-    fn answer(
-        &self,
-        event: &AuthorizerEvent,
-        p: &Presented,
-        code: Code,
-        key: Option<&ApiKey>,
-    ) -> Answer {
+    fn answer(&self, kind: EventKind, p: &Presented, code: Code, key: Option<&ApiKey>) -> Answer {
         let allow = code == Code::Valid;
         let context = match key.filter(|_| allow) {
             Some(k) => context_of(k),
@@ -549,8 +544,8 @@ impl Authorizer {
         let principal = key
             .filter(|_| allow)
             .map_or_else(|| "anonymous".to_owned(), |k| k.id.clone());
-        match event {
-            AuthorizerEvent::Token(_) | AuthorizerEvent::Request(_) => {
+        match kind {
+            EventKind::Token | EventKind::Request => {
                 if code.http_status() == 401 {
                     return Answer::Unauthorized;
                 }
@@ -558,15 +553,15 @@ impl Authorizer {
                 response.principal_id = Some(principal);
                 response.policy_document = policy(allow, &p.arn);
                 response.context = context;
-                Answer::Respond(Response::Policy(response))
+                Answer::Respond(Box::new(Response::Policy(response)))
             }
-            AuthorizerEvent::HttpApi(_) => match self.http_api {
+            EventKind::HttpApi => match self.http_api {
                 HttpApiFormat::Simple => {
                     let mut response =
                         ApiGatewayV2CustomAuthorizerSimpleResponse::<Context>::default();
                     response.is_authorized = allow;
                     response.context = context;
-                    Answer::Respond(Response::Simple(response))
+                    Answer::Respond(Box::new(Response::Simple(response)))
                 }
                 HttpApiFormat::Iam => {
                     let mut response =
@@ -574,7 +569,7 @@ impl Authorizer {
                     response.principal_id = Some(principal);
                     response.policy_document = policy(allow, &p.arn);
                     response.context = context;
-                    Answer::Respond(Response::Iam(response))
+                    Answer::Respond(Box::new(Response::Iam(response)))
                 }
             },
         }

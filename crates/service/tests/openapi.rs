@@ -92,3 +92,19 @@ async fn every_documented_operation_is_served() {
         }
     }
 }
+
+#[test]
+fn the_committed_route_policy_schema_matches_the_code() {
+    let schema = schemars::schema_for!(keyward_core::route::RoutePolicySpec);
+    let generated = serde_json::to_string_pretty(&schema).unwrap() + "\n";
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../schemas/route-policy.schema.json");
+    if std::env::var_os("KEYWARD_WRITE_SCHEMAS").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "schemas/route-policy.schema.json is out of date: run `KEYWARD_WRITE_SCHEMAS=1 cargo test -p keyward-service --test openapi` and commit it"
+    );
+}

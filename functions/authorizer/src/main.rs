@@ -84,7 +84,7 @@ async fn handle(authorizer: &Authorizer, event: &[u8]) -> Result<Response, Diagn
     })?;
     tracing_log(&explained);
     match explained.answer {
-        Answer::Respond(r) => Ok(r),
+        Answer::Respond(r) => Ok(*r),
         Answer::Unauthorized => Err(Diagnostic {
             error_type: "Unauthorized".into(),
             error_message: "Unauthorized".into(),
