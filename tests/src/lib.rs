@@ -272,6 +272,15 @@ impl Client {
         Self::finish(req.call())
     }
 
+    /// GETs with extra headers.
+    pub fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut req = self.keyed(self.agent.get(format!("{}{path}", self.base)));
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        Self::finish(req.call())
+    }
+
     pub fn delete(&self, path: &str) -> Reply {
         let req = self.keyed(self.agent.delete(format!("{}{path}", self.base)));
         Self::finish(req.call())

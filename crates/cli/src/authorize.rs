@@ -44,6 +44,13 @@ fn read(path: &PathBuf, what: &'static str) -> Result<serde_json::Value, CliErro
         .map_err(|e| CliError::Input(format!("{}: not JSON: {e}", path.display())))
 }
 
+/// A route policy file, checked, with errors that name the file and the place in it.
+pub fn load_policy(path: &PathBuf) -> Result<RoutePolicy, CliError> {
+    let spec: RoutePolicySpec = serde_json::from_value(read(path, "reading the route policy")?)
+        .map_err(|e| CliError::Input(format!("{}: {e}", path.display())))?;
+    RoutePolicy::compile(&spec).map_err(|e| CliError::Input(format!("{}: {e}", path.display())))
+}
+
 pub async fn run(args: AuthorizeArgs) -> Result<(), CliError> {
     let event = AuthorizerEvent::parse(read(&args.event, "reading the event")?)
         .map_err(|e| CliError::Input(format!("{}: {e}", args.event.display())))?;
@@ -54,14 +61,7 @@ pub async fn run(args: AuthorizeArgs) -> Result<(), CliError> {
     let app = args.deployment.open().await?;
     let engine = app.engine().clone();
     let authorizer = match &args.policy {
-        Some(path) => {
-            let spec: RoutePolicySpec =
-                serde_json::from_value(read(path, "reading the route policy")?)
-                    .map_err(|e| CliError::Input(format!("{}: {e}", path.display())))?;
-            let policy = RoutePolicy::compile(&spec)
-                .map_err(|e| CliError::Input(format!("{}: {e}", path.display())))?;
-            Authorizer::new(engine, policy, format)
-        }
+        Some(path) => Authorizer::new(engine, load_policy(path)?, format),
         None => Authorizer::without_policy(engine, format),
     };
     let explained = authorizer.explain(&event).await?;

@@ -8,6 +8,9 @@ use std::net::SocketAddr;
 
 use clap::Args;
 
+use keyward_service::authorizer::{Authorizer, HttpApiFormat};
+use keyward_service::http::gateway::gateway_router;
+
 use crate::deployment::DeploymentArgs;
 use crate::error::CliError;
 
@@ -23,6 +26,19 @@ pub struct ServeArgs {
     /// Port to listen on, overriding the port of --listen.
     #[arg(long, env = "KEYWARD_PORT")]
     port: Option<u16>,
+
+    /// Run the local gateway too: authorize every request with the route policy and forward
+    /// the allowed ones to this service (http://host:port).
+    #[arg(long, env = "KEYWARD_UPSTREAM", requires = "policy")]
+    upstream: Option<axum::http::Uri>,
+
+    /// The route policy of the local gateway (JSON).
+    #[arg(long, env = "KEYWARD_POLICY", requires = "upstream")]
+    policy: Option<std::path::PathBuf>,
+
+    /// Where the local gateway listens; port 0 picks a free one.
+    #[arg(long, env = "KEYWARD_GATEWAY_LISTEN", default_value = "127.0.0.1:8081")]
+    gateway_listen: SocketAddr,
 }
 
 pub async fn run(args: ServeArgs) -> Result<(), CliError> {
@@ -43,6 +59,37 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         );
     }
 
+    if let (Some(upstream), Some(policy)) = (args.upstream, &args.policy) {
+        let policy = crate::authorize::load_policy(policy)?;
+        let authorizer = Authorizer::new(app.engine().clone(), policy, HttpApiFormat::Simple);
+        let gateway = tokio::net::TcpListener::bind(args.gateway_listen)
+            .await
+            .map_err(|source| CliError::Bind {
+                addr: args.gateway_listen,
+                source,
+            })?;
+        let addr = gateway.local_addr().map_err(CliError::Serve)?;
+        {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(
+                out,
+                "keyward: gateway listening on http://{addr}, forwarding to {upstream}"
+            );
+            let _ = out.flush();
+        }
+        let router = gateway_router(authorizer, upstream);
+        tokio::spawn(async move {
+            let served = axum::serve(
+                gateway,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown_signal())
+            .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "the gateway stopped");
+            }
+        });
+    }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|source| CliError::Bind {

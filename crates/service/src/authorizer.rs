@@ -234,7 +234,7 @@ fn bearer(value: &str) -> Option<&str> {
 }
 
 /// The key from `X-API-Key`, else `Authorization: Bearer` (header names in any case).
-fn token_from_headers(headers: &[(String, String)]) -> (Option<String>, &'static str) {
+pub fn token_from_headers(headers: &[(String, String)]) -> (Option<String>, &'static str) {
     let find = |name: &str| {
         headers
             .iter()
@@ -425,9 +425,10 @@ impl Authorizer {
     }
 
     /// Decides a request in the order of the outcome table: token, key, status and expiry,
-    /// address, workspace, permission (a route outside the policy is denied), explaining how.
-    pub async fn decide(&self, p: &Presented) -> Result<Decided, ServiceError> {
-        self.decide_with(p, true).await
+    /// address, workspace, permission (a route outside the policy is denied); with `explain`,
+    /// every step is written down.
+    pub async fn decide(&self, p: &Presented, explain: bool) -> Result<Decided, ServiceError> {
+        self.decide_with(p, explain).await
     }
 
     async fn decide_with(&self, p: &Presented, explain: bool) -> Result<Decided, ServiceError> {

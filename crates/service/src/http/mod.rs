@@ -7,11 +7,13 @@
 //! - [`dto`]: response bodies, one type each, so the OpenAPI document matches them.
 //! - [`keys`], [`groups`], [`presets`], [`audit`], [`verify`]: the handlers, thin translations
 //!   between HTTP and [`crate::App`].
+//! - [`gateway`]: the local gateway: the authorizer in front of a local service.
 //! - [`openapi`]: the OpenAPI 3.1 document, generated from the route table and the types.
 
 pub mod audit;
 pub mod dto;
 pub mod extract;
+pub mod gateway;
 pub mod groups;
 pub mod keys;
 pub mod openapi;
