@@ -19,8 +19,6 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use std::collections::HashMap;
-
 use aws_lambda_events::apigw::{
     ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerResponse,
     ApiGatewayV2CustomAuthorizerIamPolicyResponse, ApiGatewayV2CustomAuthorizerSimpleResponse,
@@ -91,9 +89,51 @@ struct RawEvent {
     path: Option<String>,
     raw_path: Option<String>,
     http_method: Option<String>,
-    headers: Option<HashMap<String, Option<String>>>,
-    query_string_parameters: Option<HashMap<String, Option<String>>>,
+    #[serde(default)]
+    headers: Pairs,
+    #[serde(default)]
+    query_string_parameters: Pairs,
     request_context: Option<RawContext>,
+}
+
+/// A JSON object of strings (or `null`, or absent) read straight into name-value pairs:
+/// headers and query parameters, without a map in between. `null` values are skipped.
+#[derive(Debug, Default)]
+struct Pairs(Vec<(String, String)>);
+
+impl<'de> serde::Deserialize<'de> for Pairs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Pairs;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of strings, or null")
+            }
+
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Pairs, E> {
+                Ok(Pairs::default())
+            }
+
+            fn visit_none<E: serde::de::Error>(self) -> Result<Pairs, E> {
+                Ok(Pairs::default())
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Pairs, A::Error> {
+                let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some((k, v)) = map.next_entry::<String, Option<String>>()? {
+                    if let Some(v) = v {
+                        pairs.push((k, v));
+                    }
+                }
+                Ok(Pairs(pairs))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -149,12 +189,6 @@ impl AuthorizerEvent {
             (Some("REQUEST"), _) => EventKind::Request,
             _ => return Err(EventError::Unknown),
         };
-        let pairs = |m: Option<HashMap<String, Option<String>>>| -> Vec<(String, String)> {
-            m.unwrap_or_default()
-                .into_iter()
-                .filter_map(|(k, v)| v.map(|v| (k, v)))
-                .collect()
-        };
         let context = raw.request_context.unwrap_or_default();
         let presented = match kind {
             EventKind::Token => {
@@ -174,7 +208,7 @@ impl AuthorizerEvent {
                 }
             }
             EventKind::Request => {
-                let headers = pairs(raw.headers);
+                let headers = raw.headers.0;
                 let (token, token_source) = token_from_headers(&headers);
                 let arn = raw.method_arn.unwrap_or_default();
                 let (arn_method, arn_path) = method_and_path(&arn).unwrap_or_default();
@@ -183,7 +217,7 @@ impl AuthorizerEvent {
                     token_source,
                     method: raw.http_method.unwrap_or(arn_method),
                     path: raw.path.unwrap_or(arn_path),
-                    query: pairs(raw.query_string_parameters),
+                    query: raw.query_string_parameters.0,
                     source_ip: context
                         .identity
                         .and_then(|i| i.source_ip)
@@ -193,7 +227,7 @@ impl AuthorizerEvent {
                 }
             }
             EventKind::HttpApi => {
-                let headers = pairs(raw.headers);
+                let headers = raw.headers.0;
                 let (token, token_source) = token_from_headers(&headers);
                 let http = context.http.unwrap_or_default();
                 let raw_path = raw.raw_path.or(http.path).unwrap_or_else(|| "/".into());
@@ -202,7 +236,7 @@ impl AuthorizerEvent {
                     token_source,
                     method: http.method.unwrap_or_default(),
                     path: without_stage(&raw_path, context.stage.as_deref()),
-                    query: pairs(raw.query_string_parameters),
+                    query: raw.query_string_parameters.0,
                     source_ip: http.source_ip.and_then(|ip| ip.parse().ok()),
                     headers,
                     arn: raw.route_arn.unwrap_or_default(),
