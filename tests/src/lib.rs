@@ -27,6 +27,16 @@ pub fn keyward_bin() -> PathBuf {
     bin
 }
 
+/// Generates, for each named check `fn name(backend: &Backend)`, a test module per store:
+/// `on_sqlite::name` and `on_dynamodb::name`.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite { $( #[test] fn $name() { super::$name(&$crate::Backend::sqlite()); } )* }
+        mod on_dynamodb { $( #[test] fn $name() { super::$name(&$crate::Backend::dynamodb()); } )* }
+    };
+}
+
 /// Which store a server runs on, as the `serve` arguments that select it.
 #[derive(Debug, Clone)]
 pub enum Backend {

@@ -50,15 +50,7 @@ fn verify(e: &Env, key: &str, extra: Value) -> (u16, String) {
     code(&e.anon.verify(key, extra))
 }
 
-/// Generates `#[test] fn <name>_on_sqlite` and `<name>_on_dynamodb` for each check.
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod on_sqlite { $( #[test] fn $name() { super::$name(&keyward_e2e::Backend::sqlite()); } )* }
-        mod on_dynamodb { $( #[test] fn $name() { super::$name(&keyward_e2e::Backend::dynamodb()); } )* }
-    };
-}
-
-on_both_stores!(
+keyward_e2e::on_both_stores!(
     status_rules_follow_the_product_notes,
     edits_are_guarded_by_etags_and_warn,
     regenerate_issues_a_new_secret_and_stops_the_old_one,

@@ -31,6 +31,13 @@ fn table_dump(backend: &Backend) -> String {
     })
 }
 
+keyward_e2e::on_both_stores!(
+    keys_live_through_create_verify_revoke_delete_and_restart,
+    invalid_create_bodies_are_refused_by_field_and_change_nothing,
+    listing_filters_and_pages,
+    concurrent_creates_with_one_name_admit_exactly_one,
+);
+
 /// The same token with one random character changed (its checksum no longer matches).
 fn one_char_changed(token: &str) -> String {
     let mut bytes = token.as_bytes().to_vec();
@@ -49,17 +56,7 @@ fn create(admin: &Client, body: serde_json::Value) -> (String, String) {
     )
 }
 
-#[test]
-fn keys_live_through_create_verify_revoke_delete_and_restart_on_sqlite() {
-    keys_live_through_create_verify_revoke_delete_and_restart(Backend::sqlite());
-}
-
-#[test]
-fn keys_live_through_create_verify_revoke_delete_and_restart_on_dynamodb() {
-    keys_live_through_create_verify_revoke_delete_and_restart(Backend::dynamodb());
-}
-
-fn keys_live_through_create_verify_revoke_delete_and_restart(backend: Backend) {
+fn keys_live_through_create_verify_revoke_delete_and_restart(backend: &Backend) {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let log = tmp.path().join("serve.log");
@@ -157,7 +154,7 @@ fn keys_live_through_create_verify_revoke_delete_and_restart(backend: Backend) {
     );
     let second = server.stop();
 
-    let dump = table_dump(&backend);
+    let dump = table_dump(backend);
     let secrets = [&root, &kept, &revoked, &deleted];
     for secret in secrets {
         // The random part alone must not appear either (it is what makes the secret).
@@ -185,17 +182,7 @@ fn keys_live_through_create_verify_revoke_delete_and_restart(backend: Backend) {
     );
 }
 
-#[test]
-fn invalid_create_bodies_are_refused_by_field_and_change_nothing_on_sqlite() {
-    invalid_create_bodies_are_refused_by_field_and_change_nothing(Backend::sqlite());
-}
-
-#[test]
-fn invalid_create_bodies_are_refused_by_field_and_change_nothing_on_dynamodb() {
-    invalid_create_bodies_are_refused_by_field_and_change_nothing(Backend::dynamodb());
-}
-
-fn invalid_create_bodies_are_refused_by_field_and_change_nothing(backend: Backend) {
+fn invalid_create_bodies_are_refused_by_field_and_change_nothing(backend: &Backend) {
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(
         &tmp.path().join("d"),
@@ -297,17 +284,7 @@ fn names(reply: &keyward_e2e::Reply) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn listing_filters_and_pages_on_sqlite() {
-    listing_filters_and_pages(Backend::sqlite());
-}
-
-#[test]
-fn listing_filters_and_pages_on_dynamodb() {
-    listing_filters_and_pages(Backend::dynamodb());
-}
-
-fn listing_filters_and_pages(backend: Backend) {
+fn listing_filters_and_pages(backend: &Backend) {
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(
         &tmp.path().join("d"),
@@ -387,17 +364,7 @@ fn listing_filters_and_pages(backend: Backend) {
     );
 }
 
-#[test]
-fn concurrent_creates_with_one_name_admit_exactly_one_on_sqlite() {
-    concurrent_creates_with_one_name_admit_exactly_one(Backend::sqlite());
-}
-
-#[test]
-fn concurrent_creates_with_one_name_admit_exactly_one_on_dynamodb() {
-    concurrent_creates_with_one_name_admit_exactly_one(Backend::dynamodb());
-}
-
-fn concurrent_creates_with_one_name_admit_exactly_one(backend: Backend) {
+fn concurrent_creates_with_one_name_admit_exactly_one(backend: &Backend) {
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(
         &tmp.path().join("d"),
