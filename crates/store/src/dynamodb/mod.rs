@@ -323,17 +323,10 @@ impl DynamoStore {
 
     /// The key record item, read consistently.
     async fn get_key_item(&self, account: &str, id: &str) -> StoreResult<Option<KeyItem>> {
-        bump(&self.calls.get_item);
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key_of(account_pk(account), key_sk(id))))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| backend("reading a key", e))?;
-        out.item.map(from_item).transpose()
+        let item = self
+            .get_item(key_of(account_pk(account), key_sk(id)))
+            .await?;
+        item.map(from_item).transpose()
     }
 
     /// Key records by id, in the order given, read consistently (missing ones are skipped).
@@ -468,18 +461,8 @@ impl Store for DynamoStore {
     }
 
     async fn get_account(&self, id: &str) -> StoreResult<Option<Account>> {
-        bump(&self.calls.get_item);
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key_of(account_pk(id), account_sk())))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| backend("reading the account", e))?;
-        Ok(out
-            .item
+        let item = self.get_item(key_of(account_pk(id), account_sk())).await?;
+        Ok(item
             .map(from_item::<AccountItem>)
             .transpose()?
             .map(|a| a.account))
@@ -547,21 +530,8 @@ impl Store for DynamoStore {
     }
 
     async fn find_key_by_hash(&self, hash: &KeyHash) -> StoreResult<Option<ApiKey>> {
-        bump(&self.calls.get_item);
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key_of(hash_pk(hash), HASH_SK)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| backend("looking up a key", e))?;
-        Ok(out
-            .item
-            .map(from_item::<HashItem>)
-            .transpose()?
-            .map(|i| i.key))
+        let item = self.get_item(key_of(hash_pk(hash), HASH_SK)).await?;
+        Ok(item.map(from_item::<HashItem>).transpose()?.map(|i| i.key))
     }
 
     async fn update_key(
