@@ -62,6 +62,7 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
     if let (Some(upstream), Some(policy)) = (args.upstream, &args.policy) {
         let policy = crate::authorize::load_policy(policy)?;
         let authorizer = Authorizer::new(app.engine().clone(), policy, HttpApiFormat::Simple);
+        let gateway_shutdown = shutdown_signal();
         let gateway = tokio::net::TcpListener::bind(args.gateway_listen)
             .await
             .map_err(|source| CliError::Bind {
@@ -83,13 +84,14 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
                 gateway,
                 router.into_make_service_with_connect_info::<SocketAddr>(),
             )
-            .with_graceful_shutdown(shutdown_signal())
+            .with_graceful_shutdown(gateway_shutdown)
             .await;
             if let Err(e) = served {
                 tracing::error!(error = %e, "the gateway stopped");
             }
         });
     }
+    let shutdown = shutdown_signal();
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|source| CliError::Bind {
@@ -109,28 +111,32 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
+    .with_graceful_shutdown(shutdown)
     .await
     .map_err(CliError::Serve)?;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Resolves on Ctrl-C or SIGTERM, so in-flight requests finish before exit.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+/// Installs the Ctrl-C and SIGTERM handlers now, and answers a future that resolves on either,
+/// so in-flight requests finish before exit. Installing them before the server says it listens
+/// matters: a signal that arrives earlier would otherwise end the process at once.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{SignalKind, signal};
+    let interrupt = signal(SignalKind::interrupt());
+    let terminate = signal(SignalKind::terminate());
+    async move {
+        let wait = |s: std::io::Result<tokio::signal::unix::Signal>| async move {
+            match s {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        tokio::select! {
+            () = wait(interrupt) => {},
+            () = wait(terminate) => {},
         }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
     }
 }
