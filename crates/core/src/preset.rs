@@ -68,10 +68,6 @@ impl Presets {
         Self(all)
     }
 
-    pub fn is_builtin(name: &str) -> bool {
-        Self::builtin().get(name).is_some()
-    }
-
     pub fn get(&self, name: &str) -> Option<&Preset> {
         self.0.iter().find(|p| p.name == name)
     }

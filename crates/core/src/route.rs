@@ -222,14 +222,6 @@ impl RoutePolicy {
         }
     }
 
-    pub fn len(&self) -> usize {
-        self.routes.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.routes.is_empty()
-    }
-
     /// What `request` needs from its key, by the first matching route.
     pub fn access(&self, request: &RouteRequest<'_>) -> Result<(AccessRequest, &str), RouteDenied> {
         let segs: Vec<&str> = request.path.split('/').filter(|s| !s.is_empty()).collect();

@@ -295,8 +295,8 @@ fn method_and_path(arn: &str) -> Option<(String, String)> {
     ))
 }
 
-/// `path` without the `/<stage>` an HTTP API puts in front on a named stage.
-fn without_stage(path: &str, stage: Option<&str>) -> String {
+/// `path` without the `/<stage>` API Gateway puts in front on a named stage.
+pub fn without_stage(path: &str, stage: Option<&str>) -> String {
     match stage.filter(|s| *s != "$default") {
         Some(s) => match path.strip_prefix('/').and_then(|p| p.strip_prefix(s)) {
             Some("") => "/".to_owned(),
@@ -406,10 +406,6 @@ impl Authorizer {
             policy: None,
             http_api,
         }
-    }
-
-    pub fn engine(&self) -> &Engine {
-        &self.engine
     }
 
     /// Decides an event (the hot path: no explanation is written).

@@ -144,10 +144,6 @@ impl Engine {
         }
     }
 
-    pub fn config(&self) -> &EngineConfig {
-        &self.inner.config
-    }
-
     /// The cached entry for `hash`, if it is still within the freshness bound.
     fn cached(&self, hash: &KeyHash, now: Instant) -> Option<Option<Arc<ApiKey>>> {
         let synced = lock(&self.inner.sync).at;

@@ -13,6 +13,7 @@ use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use keyward_service::App;
+use keyward_service::authorizer::without_stage;
 use keyward_service::http::ClientIp;
 use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
@@ -41,15 +42,11 @@ fn stage(context: &RequestContext) -> Option<&str> {
 
 /// `path` without a leading `/<stage>` that `lambda_http` added. Paths that already are the
 /// API's own (`/v1/...`, `/healthz`) are left alone, so a stage named `v1` is harmless.
-pub fn strip_stage<'a>(path: &'a str, stage: Option<&str>) -> &'a str {
-    let ours = |p: &str| p.starts_with("/v1/") || p == "/healthz";
-    match stage {
-        Some(stage) if !ours(path) => path
-            .strip_prefix('/')
-            .and_then(|p| p.strip_prefix(stage))
-            .filter(|rest| rest.starts_with('/'))
-            .unwrap_or(path),
-        _ => path,
+pub fn strip_stage(path: &str, stage: Option<&str>) -> String {
+    if path.starts_with("/v1/") || path == "/healthz" {
+        path.to_owned()
+    } else {
+        without_stage(path, stage)
     }
 }
 
@@ -63,7 +60,7 @@ async fn from_api_gateway(mut request: Request, next: Next) -> Response {
         if stripped.len() != path.len() {
             let rebuilt = match request.uri().query() {
                 Some(q) => format!("{stripped}?{q}"),
-                None => stripped.to_owned(),
+                None => stripped,
             };
             if let Ok(uri) = rebuilt.parse() {
                 *request.uri_mut() = uri;
