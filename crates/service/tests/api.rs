@@ -14,7 +14,8 @@ use keyward_core::hash::Pepper;
 use keyward_core::key::KeyStatus;
 use keyward_service::http::ClientIp;
 use keyward_service::{App, Settings};
-use keyward_store::{SqliteStore, Store};
+use keyward_store::SqliteStore;
+use keyward_store::prelude::*;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 

@@ -16,7 +16,7 @@ use keyward_service::app::Actor;
 use keyward_service::authorizer::{Answer, Authorizer, AuthorizerEvent, HttpApiFormat};
 use keyward_service::issuance::CreateOutcome;
 use keyward_service::{App, Settings};
-use keyward_store::{SqliteStore, Store};
+use keyward_store::{KeyStore, SqliteStore};
 use serde_json::{Value, json};
 
 const FIXTURES: [&str; 7] = [

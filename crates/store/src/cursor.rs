@@ -1,11 +1,15 @@
 //! Opaque paging cursors, the same format in every adapter: the parts that locate the last
 //! item of a page, hex-encoded so a cursor is URL-safe and obviously not meant to be edited.
+//!
+//! There is one pair of functions per kind of cursor, so an adapter never counts parts itself:
+//! [`encode_one`]/[`decode_one`] for listings ordered by one unique field (keys by name, groups
+//! by id), [`encode_audit`]/[`decode_audit`] for the audit log (time, then id).
 
 use crate::error::{StoreError, StoreResult};
 
 const SEPARATOR: char = '\u{1f}';
 
-pub fn encode(parts: &[&str]) -> String {
+fn encode(parts: &[&str]) -> String {
     let joined = parts.join(&SEPARATOR.to_string());
     let mut out = String::with_capacity(joined.len() * 2);
     for b in joined.bytes() {
@@ -15,7 +19,7 @@ pub fn encode(parts: &[&str]) -> String {
 }
 
 /// Decodes a cursor of exactly `parts` parts; anything else is `InvalidCursor`.
-pub fn decode(cursor: &str, parts: usize) -> StoreResult<Vec<String>> {
+fn decode(cursor: &str, parts: usize) -> StoreResult<Vec<String>> {
     if cursor.is_empty() || !cursor.len().is_multiple_of(2) || cursor.len() > 4096 {
         return Err(StoreError::InvalidCursor);
     }
@@ -35,6 +39,21 @@ pub fn decode(cursor: &str, parts: usize) -> StoreResult<Vec<String>> {
     } else {
         Err(StoreError::InvalidCursor)
     }
+}
+
+/// A cursor of one part: the sort field of a page's last item.
+pub fn encode_one(last: &str) -> String {
+    encode(&[last])
+}
+
+/// The one part of a cursor from [`encode_one`]; anything else is `InvalidCursor`.
+pub fn decode_one(cursor: &str) -> StoreResult<String> {
+    decode(cursor, 1)?.pop().ok_or(StoreError::InvalidCursor)
+}
+
+/// The cursor after an audit entry: its time in microseconds, then its id (the log's order).
+pub fn encode_audit(at_micros: i64, id: &str) -> String {
+    encode(&[&at_micros.to_string(), id])
 }
 
 /// An audit cursor: the entry's time in microseconds and its id.
@@ -61,5 +80,17 @@ mod tests {
             assert!(decode(bad, 2).is_err(), "{bad}");
         }
         assert!(decode_audit(&encode(&["soon", "aud_x"])).is_err());
+    }
+
+    #[test]
+    fn each_kind_reads_back_what_it_wrote_and_nothing_else() {
+        assert_eq!(decode_one(&encode_one("b\u{e9}ta")).unwrap(), "b\u{e9}ta");
+        assert_eq!(
+            decode_audit(&encode_audit(1_700_000_000_000_000, "aud_x")).unwrap(),
+            (1_700_000_000_000_000, "aud_x".into())
+        );
+        assert!(decode_one(&encode_audit(12, "aud_x")).is_err());
+        assert!(decode_audit(&encode_one("aud_x")).is_err());
+        assert!(decode_one("").is_err());
     }
 }

@@ -2,21 +2,33 @@
 //!
 //! # Layout
 //!
-//! - [`port`]: the [`Store`] trait, small and in domain types, with [`KeyQuery`] and [`Page`].
+//! - [`port`]: the port, one small trait per concern ([`AccountStore`], [`KeyStore`],
+//!   [`GroupStore`], [`PresetStore`], [`UsageStore`], [`ChangeFeed`], [`AuditLog`]), their
+//!   union [`Store`], and [`KeyQuery`] and [`Page`].
 //! - [`error`]: [`StoreError`], the domain meaning of every storage failure (name taken,
 //!   version conflict, not found), so no adapter's error type leaks upward.
-//! - [`sqlite`]: the embedded adapter (rusqlite, bundled SQLite) behind `keyward serve`.
-//! - [`dynamodb`]: the production adapter: one table, transactions, one `GetItem` to verify.
-//! - [`cursor`]: the opaque paging cursor both adapters hand out.
+//! - [`sqlite`]: the embedded adapter (rusqlite, bundled SQLite) behind `keyward serve`; one
+//!   file per trait.
+//! - [`dynamodb`]: the production adapter: one table, transactions, one `GetItem` to verify;
+//!   one file per trait.
+//! - [`cursor`]: the opaque paging cursor both adapters hand out, one encoder and decoder per
+//!   kind.
+//! - [`prelude`]: every trait of the port, for callers that hold a concrete adapter type.
 //! - `conformance` (feature `conformance`): the behaviours every adapter must have, written
 //!   once against the port and run by each adapter's tests.
 //!
 //! # Why the port looks like this
 //!
+//! It is split by concern so each contract is short and found by its subject, and so an
+//! adapter implements one concern per file; [`Store`] joins them (implemented for every type
+//! that has them all) so services hold one `Arc<dyn Store>`.
+//!
 //! Every mutation carries its audit entry, so an adapter writes both in one transaction and a
-//! change can never land without its record of who made it. Updates are conditional on the
-//! version the caller read, so no concurrent edit is lost. Lookup by hash is its own method
-//! because it is the hot path: each adapter answers it with a single read.
+//! change can never land without its record of who made it ([`AuditLog`] only reads them).
+//! Updates are conditional on the version the caller read, so no concurrent edit is lost.
+//! Lookup by hash ([`KeyStore::find_key_by_hash`]) is its own method because it is the hot
+//! path: each adapter answers it with a single read. Key edits record the hash they retire in
+//! the same transaction, so verifiers learn from the [`ChangeFeed`] what to drop from a cache.
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -28,5 +40,17 @@ pub mod sqlite;
 
 pub use dynamodb::{DynamoLocation, DynamoStore};
 pub use error::{StoreError, StoreResult};
-pub use port::{KeyQuery, Page, Store};
+pub use port::{
+    AccountStore, AuditLog, ChangeFeed, GroupStore, KeyQuery, KeyStore, Page, PresetStore, Store,
+    UsageStore,
+};
 pub use sqlite::SqliteStore;
+
+/// Every trait of the port, for code that calls the store through a concrete adapter type
+/// (`SqliteStore`, `DynamoStore`): `use keyward_store::prelude::*;`. Code holding a
+/// `dyn Store` needs only [`Store`].
+pub mod prelude {
+    pub use crate::port::{
+        AccountStore, AuditLog, ChangeFeed, GroupStore, KeyStore, PresetStore, Store, UsageStore,
+    };
+}

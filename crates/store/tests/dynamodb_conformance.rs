@@ -12,7 +12,7 @@ use chrono::Utc;
 use keyward_core::audit::AuditEntry;
 use keyward_store::conformance::sample_key;
 use keyward_store::dynamodb::InitOutcome;
-use keyward_store::{DynamoLocation, DynamoStore, Store, StoreError};
+use keyward_store::{DynamoLocation, DynamoStore, KeyStore, StoreError};
 use serde_json::json;
 
 fn endpoint() -> String {

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use http_body_util::BodyExt;
 use keyward_core::hash::Pepper;
 use keyward_service::{App, Settings};
-use keyward_store::{SqliteStore, Store};
+use keyward_store::{AuditLog, SqliteStore};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 

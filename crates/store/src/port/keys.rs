@@ -1,18 +1,16 @@
-//! The Store port: what the services need from storage, and nothing about how it is done.
-
-use std::fmt::Debug;
+//! Keys: the key records, the lookup hash each is found by (the hot path), the idempotency
+//! records that make a retried create safe, and the filtered, paged listing.
 
 use async_trait::async_trait;
-use chrono::NaiveDate;
 use chrono::{DateTime, Utc};
-use keyward_core::audit::{Account, AuditEntry};
-use keyward_core::group::Group;
+use keyward_core::audit::AuditEntry;
 use keyward_core::hash::KeyHash;
 use keyward_core::idempotency::IdempotencyRecord;
 use keyward_core::key::{ApiKey, KeyStatus};
-use keyward_core::preset::Preset;
-use keyward_core::usage::{DayCount, KeyChange, UsageDelta};
 
+use super::Page;
+#[cfg(doc)]
+use super::UsageStore;
 use crate::error::StoreResult;
 
 /// Most items one page may hold.
@@ -73,24 +71,12 @@ impl KeyQuery {
     }
 }
 
-/// One page of results and where the next one starts.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub next_cursor: Option<String>,
-}
-
-/// Storage for accounts, keys and audit entries.
+/// Storage for key records, found by id, by lookup hash, or listed by [`KeyQuery`].
 ///
-/// Every method speaks domain types. Records come back with their status as of the read (see
-/// [`ApiKey::as_of`]) where the method says so; the hash never comes back at all.
+/// Records come back with their status as of the read (see [`ApiKey::as_of`]) where the method
+/// says so; the hash never comes back at all.
 #[async_trait]
-pub trait Store: Send + Sync + Debug {
-    /// Creates the account unless it exists; answers whether it was created now.
-    async fn create_account(&self, account: &Account) -> StoreResult<bool>;
-
-    async fn get_account(&self, id: &str) -> StoreResult<Option<Account>>;
-
+pub trait KeyStore: Send + Sync {
     /// Inserts a new key under its lookup hash, with its audit entry and (for an
     /// `Idempotency-Key` request) its idempotency record, atomically. Fails with `NameTaken`
     /// when the account already has a key of that name, and `IdempotencyKeyUsed` when a live
@@ -118,7 +104,7 @@ pub trait Store: Send + Sync + Debug {
     /// Replaces the key if its stored version is still `expected_version`, optionally moving
     /// it to a new lookup hash (regeneration), with its audit entry, atomically. Usage fields
     /// (`request_count`, `last_used_at`, `last_used_ip`) are kept as stored: they belong to
-    /// [`Store::record_usage`], which may have run since the key was read.
+    /// [`UsageStore::record_usage`], which may have run since the key was read.
     async fn update_key(
         &self,
         key: &ApiKey,
@@ -139,62 +125,4 @@ pub trait Store: Send + Sync + Debug {
 
     /// A page of the account's keys matching `query`, ordered by name, each as of `query.now`.
     async fn list_keys(&self, account: &str, query: &KeyQuery) -> StoreResult<Page<ApiKey>>;
-
-    /// Creates a sharing group with its audit entry; `NameTaken` if the name is in use.
-    async fn insert_group(&self, group: &Group, audit: &AuditEntry) -> StoreResult<()>;
-
-    async fn get_group(&self, account: &str, id: &str) -> StoreResult<Option<Group>>;
-
-    /// A page of the account's groups, ordered by id.
-    async fn list_groups(
-        &self,
-        account: &str,
-        cursor: Option<&str>,
-        limit: usize,
-    ) -> StoreResult<Page<Group>>;
-
-    /// Removes a group (its name becomes free) with its audit entry; `NotFound` if absent.
-    async fn delete_group(&self, account: &str, id: &str, audit: &AuditEntry) -> StoreResult<()>;
-
-    /// Creates or replaces the account's preset of that name, with its audit entry.
-    async fn put_preset(
-        &self,
-        account: &str,
-        preset: &Preset,
-        audit: &AuditEntry,
-    ) -> StoreResult<()>;
-
-    /// The account's own presets, ordered by name.
-    async fn list_presets(&self, account: &str) -> StoreResult<Vec<Preset>>;
-
-    /// Removes a preset with its audit entry; `NotFound` if absent.
-    async fn delete_preset(&self, account: &str, name: &str, audit: &AuditEntry)
-    -> StoreResult<()>;
-
-    /// Adds batched uses to each key's lifetime count and last use, and to the per-day
-    /// counters of the key and the account. Uses of deleted keys are dropped.
-    async fn record_usage(&self, deltas: &[UsageDelta]) -> StoreResult<()>;
-
-    /// Per-day request counts from `from` to `to` inclusive, for one key or (with `None`) the
-    /// whole account; days without requests are omitted.
-    async fn usage_days(
-        &self,
-        account: &str,
-        key_id: Option<&str>,
-        from: NaiveDate,
-        to: NaiveDate,
-    ) -> StoreResult<Vec<DayCount>>;
-
-    /// Every key change recorded at or after `since`, oldest first. `update_key` and
-    /// `delete_key` record one (with the hash valid before the change) in their transaction;
-    /// records are kept for at least a day.
-    async fn changes_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<KeyChange>>;
-
-    /// A page of the account's audit entries, newest first.
-    async fn list_audit(
-        &self,
-        account: &str,
-        cursor: Option<&str>,
-        limit: usize,
-    ) -> StoreResult<Page<AuditEntry>>;
 }

@@ -1,0 +1,344 @@
+//! Key records with their hash copy, name claim and workspace memberships, written together in
+//! one transaction; idempotency records; listing through the name and workspace indexes.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
+use chrono::Utc;
+use keyward_core::audit::AuditEntry;
+use keyward_core::hash::KeyHash;
+use keyward_core::idempotency::IdempotencyRecord;
+use keyward_core::key::ApiKey;
+
+use super::items::*;
+use super::{DynamoStore, backend, bump, s};
+use crate::cursor;
+use crate::error::{StoreError, StoreResult};
+use crate::port::{KeyQuery, KeyStore, Page, page_limit};
+
+impl DynamoStore {
+    /// The key record item, read consistently.
+    async fn get_key_item(&self, account: &str, id: &str) -> StoreResult<Option<KeyItem>> {
+        let item = self
+            .get_item(key_of(account_pk(account), key_sk(id)))
+            .await?;
+        item.map(from_item).transpose()
+    }
+
+    /// Key records by id, in the order given, read consistently (missing ones are skipped).
+    async fn batch_get_keys(&self, account: &str, ids: &[String]) -> StoreResult<Vec<ApiKey>> {
+        let mut found: HashMap<String, ApiKey> = HashMap::new();
+        for chunk in ids.chunks(100) {
+            let mut pending: Vec<Item> = chunk
+                .iter()
+                .map(|id| key_of(account_pk(account), key_sk(id)))
+                .collect();
+            let mut rounds = 0;
+            while !pending.is_empty() {
+                rounds += 1;
+                if rounds > 10 {
+                    return Err(StoreError::Backend(
+                        "batch read kept leaving keys unprocessed".into(),
+                    ));
+                }
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut pending)))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| backend("building a batch read", e))?;
+                bump(&self.calls.batch_get_item);
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| backend("reading keys", e))?;
+                for item in out
+                    .responses
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .unwrap_or_default()
+                {
+                    let k: KeyItem = from_item(item)?;
+                    found.insert(k.key.id.clone(), k.key);
+                }
+                if let Some(mut rest) = out.unprocessed_keys
+                    && let Some(r) = rest.remove(&self.table)
+                {
+                    pending = r.keys;
+                    tokio::time::sleep(Duration::from_millis(20 * rounds)).await;
+                }
+            }
+        }
+        Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+    }
+
+    /// One page of candidate keys from an index, in name order after `after`.
+    async fn query_page(
+        &self,
+        account: &str,
+        query: &KeyQuery,
+        after: Option<&str>,
+        start: Option<Item>,
+        limit: i32,
+    ) -> StoreResult<(Vec<ApiKey>, Option<Item>)> {
+        let (index, pk_attr, sk_attr, pk) = match &query.workspace {
+            Some(ws) => (GSI2, GSI2_PK, GSI2_SK, workspace_gsi_pk(account, ws)),
+            None => (GSI1, GSI1_PK, GSI1_SK, keys_gsi_pk(account)),
+        };
+        let mut q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .expression_attribute_names("#pk", pk_attr)
+            .expression_attribute_values(":pk", s(pk))
+            .set_exclusive_start_key(start)
+            .limit(limit);
+        q = match after {
+            Some(name) => q
+                .key_condition_expression("#pk = :pk AND #sk > :after")
+                .expression_attribute_names("#sk", sk_attr)
+                .expression_attribute_values(":after", s(name)),
+            None => q.key_condition_expression("#pk = :pk"),
+        };
+        bump(&self.calls.query);
+        let out = q.send().await.map_err(|e| backend("listing keys", e))?;
+        let items = out.items.unwrap_or_default();
+        let keys = if query.workspace.is_some() {
+            let ids: Vec<String> = items
+                .iter()
+                .filter_map(|i| match i.get(SK) {
+                    Some(AttributeValue::S(sk)) => member_key_id(sk).map(str::to_owned),
+                    _ => None,
+                })
+                .collect();
+            self.batch_get_keys(account, &ids).await?
+        } else {
+            items
+                .into_iter()
+                .map(|i| from_item::<KeyItem>(i).map(|k| k.key))
+                .collect::<StoreResult<_>>()?
+        };
+        Ok((keys, out.last_evaluated_key))
+    }
+}
+
+#[async_trait]
+impl KeyStore for DynamoStore {
+    async fn insert_key(
+        &self,
+        key: &ApiKey,
+        hash: &KeyHash,
+        audit: &AuditEntry,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> StoreResult<()> {
+        const NOT_EXISTS: Option<&str> = Some("attribute_not_exists(pk)");
+        // The idempotency record goes first, so a replay is reported before anything else.
+        let mut items = Vec::new();
+        if let Some(record) = idempotency {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(to_item(&IdempotencyItem::new(record))?))
+                .condition_expression("attribute_not_exists(pk) OR #ttl <= :now")
+                .expression_attribute_names("#ttl", TTL)
+                .expression_attribute_values(
+                    ":now",
+                    AttributeValue::N(Utc::now().timestamp().to_string()),
+                )
+                .build()
+                .map_err(|e| backend("building a put", e))?;
+            items.push(TransactWriteItem::builder().put(put).build());
+        }
+        let first = items.len();
+        items.push(self.put(to_item(&KeyItem::new(key, hash))?, NOT_EXISTS)?);
+        items.push(self.put(to_item(&HashItem::new(key, hash))?, NOT_EXISTS)?);
+        items.push(self.put(to_item(&NameItem::new(key))?, NOT_EXISTS)?);
+        for ws in &key.workspaces {
+            items.push(self.put(to_item(&MemberItem::new(key, ws))?, None)?);
+        }
+        items.push(self.put(to_item(&AuditItem::new(audit))?, None)?);
+        match self.transact(items).await?.map(|i| i.checked_sub(first)) {
+            None => Ok(()),
+            Some(None) => Err(StoreError::IdempotencyKeyUsed),
+            Some(Some(0)) => Err(StoreError::AlreadyExists),
+            Some(Some(2)) => Err(StoreError::NameTaken(key.name.clone())),
+            Some(_) => Err(StoreError::Backend(
+                "the lookup hash is already in use".into(),
+            )),
+        }
+    }
+
+    async fn get_idempotency(
+        &self,
+        account: &str,
+        key: &str,
+    ) -> StoreResult<Option<IdempotencyRecord>> {
+        let item = self
+            .get_item(key_of(account_pk(account), idempotency_sk(key)))
+            .await?;
+        Ok(item
+            .map(from_item::<IdempotencyItem>)
+            .transpose()?
+            .map(|i| i.record))
+    }
+
+    async fn get_key(&self, account: &str, id: &str) -> StoreResult<Option<ApiKey>> {
+        Ok(self.get_key_item(account, id).await?.map(|i| i.key))
+    }
+
+    async fn find_key_by_hash(&self, hash: &KeyHash) -> StoreResult<Option<ApiKey>> {
+        let item = self.get_item(key_of(hash_pk(hash), HASH_SK)).await?;
+        Ok(item.map(from_item::<HashItem>).transpose()?.map(|i| i.key))
+    }
+
+    async fn update_key(
+        &self,
+        key: &ApiKey,
+        expected_version: u64,
+        new_hash: Option<&KeyHash>,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        let current = self
+            .get_key_item(&key.account, &key.id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        if current.key.version != expected_version {
+            return Err(StoreError::VersionConflict);
+        }
+        let old_hash = KeyHash::from_hex(&current.hash)
+            .ok_or_else(|| StoreError::Backend("corrupt hash on a key item".into()))?;
+        let hash = new_hash.copied().unwrap_or(old_hash);
+        let mut items = vec![self.update_except(
+            to_item(&KeyItem::new(key, &hash))?,
+            &USAGE_ATTRIBUTES,
+            expected_version,
+        )?];
+        let mut new_name_at = None;
+        if new_hash.is_some() {
+            items.push(self.delete(key_of(hash_pk(&old_hash), HASH_SK), None)?);
+            items.push(self.put(
+                to_item(&HashItem::new(key, &hash))?,
+                Some("attribute_not_exists(pk)"),
+            )?);
+        } else {
+            items.push(self.put(to_item(&HashItem::new(key, &hash))?, None)?);
+        }
+        let renamed = current.key.name != key.name;
+        if renamed {
+            items.push(self.delete(
+                key_of(account_pk(&key.account), name_sk(&current.key.name)),
+                None,
+            )?);
+            new_name_at = Some(items.len());
+            items.push(self.put(
+                to_item(&NameItem::new(key))?,
+                Some("attribute_not_exists(pk)"),
+            )?);
+        }
+        let before: BTreeSet<&String> = current.key.workspaces.iter().collect();
+        let after: BTreeSet<&String> = key.workspaces.iter().collect();
+        for ws in before.difference(&after) {
+            items.push(self.delete(
+                key_of(account_pk(&key.account), member_sk(ws, &key.id)),
+                None,
+            )?);
+        }
+        for ws in &after {
+            if renamed || !before.contains(ws) {
+                items.push(self.put(to_item(&MemberItem::new(key, ws))?, None)?);
+            }
+        }
+        items.push(self.change(&old_hash)?);
+        items.push(self.put(to_item(&AuditItem::new(audit))?, None)?);
+        match self.transact(items).await? {
+            None => Ok(()),
+            Some(0) => Err(StoreError::VersionConflict),
+            Some(i) if Some(i) == new_name_at => Err(StoreError::NameTaken(key.name.clone())),
+            Some(_) => Err(StoreError::Backend(
+                "the new lookup hash is already in use".into(),
+            )),
+        }
+    }
+
+    async fn delete_key(
+        &self,
+        account: &str,
+        id: &str,
+        expected_version: Option<u64>,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        let current = self
+            .get_key_item(account, id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        if expected_version.is_some_and(|v| v != current.key.version) {
+            return Err(StoreError::VersionConflict);
+        }
+        let hash = KeyHash::from_hex(&current.hash)
+            .ok_or_else(|| StoreError::Backend("corrupt hash on a key item".into()))?;
+        let mut items = vec![
+            self.delete(
+                key_of(account_pk(account), key_sk(id)),
+                Some(current.key.version),
+            )?,
+            self.delete(key_of(hash_pk(&hash), HASH_SK), None)?,
+            self.delete(
+                key_of(account_pk(account), name_sk(&current.key.name)),
+                None,
+            )?,
+        ];
+        for ws in &current.key.workspaces {
+            items.push(self.delete(key_of(account_pk(account), member_sk(ws, id)), None)?);
+        }
+        items.push(self.change(&hash)?);
+        items.push(self.put(to_item(&AuditItem::new(audit))?, None)?);
+        match self.transact(items).await? {
+            None => Ok(()),
+            Some(_) => Err(StoreError::VersionConflict),
+        }
+    }
+
+    async fn list_keys(&self, account: &str, query: &KeyQuery) -> StoreResult<Page<ApiKey>> {
+        let after = match &query.cursor {
+            Some(c) => Some(cursor::decode_one(c)?),
+            None => None,
+        };
+        let limit = page_limit(query.limit);
+        // Read in name order until one more admitted key than the page holds is seen (so the
+        // cursor is only given when there is more) or the index is exhausted.
+        let mut admitted: Vec<ApiKey> = Vec::with_capacity(limit + 1);
+        let mut start = None;
+        loop {
+            let want = i32::try_from(limit + 1 - admitted.len())
+                .unwrap_or(i32::MAX)
+                .max(1);
+            let (keys, next) = self
+                .query_page(account, query, after.as_deref(), start, want)
+                .await?;
+            admitted.extend(
+                keys.into_iter()
+                    .map(|k| k.as_of(query.now))
+                    .filter(|k| query.admits(k)),
+            );
+            if admitted.len() > limit || next.is_none() {
+                break;
+            }
+            start = next;
+        }
+        let more = admitted.len() > limit;
+        admitted.truncate(limit);
+        let next_cursor = if more {
+            admitted.last().map(|k| cursor::encode_one(&k.name))
+        } else {
+            None
+        };
+        Ok(Page {
+            items: admitted,
+            next_cursor,
+        })
+    }
+}
