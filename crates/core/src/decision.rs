@@ -1,10 +1,10 @@
 //! The authorization decision: given the key a token resolved to (or none) and what the request
-//! wants, which outcome applies. One order, one table, for the authorizer, `POST /v1/verify` and
-//! the local gateway alike.
+//! needs, which outcome applies. One order, one table, for the authorizer, `POST /v1/verify`,
+//! the local gateway and management calls alike.
 //!
 //! Order: token shape and checksum (the caller passes `None` when parsing failed), lookup,
-//! status and expiry, source IP, workspace association, permission. Rate limiting is stateful
-//! and is decided after this, in the service, as the last step.
+//! status and expiry, source IP, workspace association, permission (a request no route of the
+//! policy matches fails here). The rate limit, being stateful, is the service's last step.
 
 use std::net::IpAddr;
 
@@ -60,11 +60,22 @@ impl Code {
     }
 }
 
+/// The permission a request needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Needs {
+    /// Only the key itself is checked (status, expiry, address).
+    #[default]
+    KeyOnly,
+    /// An action on a concrete resource path (empty: the root).
+    Permission(Action, String),
+    /// Nothing can allow it: no route of the policy matches the request (denied by default).
+    NoRoute,
+}
+
 /// What a request needs from its key. Absent parts are not checked.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AccessRequest {
-    /// The action wanted and the concrete resource path it is wanted on (empty = the root).
-    pub permission: Option<(Action, String)>,
+    pub needs: Needs,
     /// The workspace the resource lives in.
     pub workspace: Option<String>,
     /// The caller's address, checked against the key's allowed ranges.
@@ -96,12 +107,13 @@ pub fn decide(key: Option<&ApiKey>, request: &AccessRequest, now: DateTime<Utc>)
     {
         return Code::WorkspaceDenied;
     }
-    if let Some((action, resource)) = &request.permission
-        && !scopes_allow(&key.scopes, *action, resource)
-    {
-        return Code::PermissionDenied;
+    match &request.needs {
+        Needs::KeyOnly => Code::Valid,
+        Needs::Permission(action, resource) if scopes_allow(&key.scopes, *action, resource) => {
+            Code::Valid
+        }
+        Needs::Permission(..) | Needs::NoRoute => Code::PermissionDenied,
     }
-    Code::Valid
 }
 
 #[cfg(test)]
@@ -130,7 +142,7 @@ mod tests {
 
     fn req(action: Action, resource: &str, ws: &str, ip: &str) -> AccessRequest {
         AccessRequest {
-            permission: Some((action, resource.into())),
+            needs: Needs::Permission(action, resource.into()),
             workspace: Some(ws.into()),
             source_ip: Some(ip.parse().unwrap()),
         }
@@ -203,6 +215,25 @@ mod tests {
             ..req(Action::Read, "agents/a1", "ws_1", "10.1.1.1")
         };
         assert_eq!(decide(Some(&k), &nowhere, Utc::now()), Code::IpDenied);
+    }
+
+    #[test]
+    fn a_request_no_route_matches_is_denied_after_the_key_checks() {
+        let k = key();
+        let unrouted = AccessRequest {
+            needs: Needs::NoRoute,
+            ..req(Action::Read, "agents/a1", "ws_1", "10.1.1.1")
+        };
+        assert_eq!(
+            decide(Some(&k), &unrouted, Utc::now()),
+            Code::PermissionDenied
+        );
+        let elsewhere = AccessRequest {
+            source_ip: Some("11.1.1.1".parse().unwrap()),
+            ..unrouted.clone()
+        };
+        assert_eq!(decide(Some(&k), &elsewhere, Utc::now()), Code::IpDenied);
+        assert_eq!(decide(None, &unrouted, Utc::now()), Code::NotFound);
     }
 
     #[test]

@@ -50,6 +50,15 @@ pub struct Edited {
 }
 
 impl UpdateKeyRequest {
+    /// Whether the edit touches what could lock a key's own holder out: its status, scopes,
+    /// allowed ranges or expiry.
+    pub const fn could_lock_out(&self) -> bool {
+        self.active.is_some()
+            || self.scopes.is_some()
+            || self.allowed_cidrs.is_some()
+            || self.expires_at.is_some()
+    }
+
     /// Applies the edit to `key`, reporting every invalid field at once. The caller refuses
     /// edits to revoked keys before this (they are final).
     pub fn apply(

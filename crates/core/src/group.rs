@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::key::{new_id, validate_description, validate_name};
+use crate::id::new_id;
+use crate::key::{validate_description, validate_name};
 use crate::token::TokenError;
 use crate::validation::{FieldError, ValidationErrors};
 

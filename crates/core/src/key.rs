@@ -12,9 +12,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::cidr::CidrList;
-use crate::permission::{Scope, ScopeInput, is_name};
+use crate::id::{check_id, new_id};
+use crate::permission::{Scope, ScopeInput};
 use crate::preset::Presets;
-use crate::token::{Token, TokenError, random_base62};
+use crate::token::{Token, TokenError};
 use crate::validation::{FieldError, ValidationErrors, Warning};
 
 pub const MAX_NAME_LEN: usize = 128;
@@ -395,11 +396,8 @@ pub fn validate_ids(
     let mut out: Vec<String> = Vec::with_capacity(ids.len());
     let mut errors = Vec::new();
     for (i, id) in ids.into_iter().enumerate() {
-        if !is_name(&id) || id.len() > 64 {
-            errors.push(FieldError::new(
-                format!("{field}[{i}]"),
-                "an id is 1 to 64 letters, digits, '_', '-' or '.'",
-            ));
+        if let Err(e) = check_id(&format!("{field}[{i}]"), &id) {
+            errors.push(e);
         } else if !out.contains(&id) {
             out.push(id);
         }
@@ -451,11 +449,6 @@ pub fn validate_metadata(
         ));
     }
     Ok(metadata)
-}
-
-/// A fresh identifier such as `key_3fJ9...`: 20 base62 characters (~119 bits) after the kind.
-pub fn new_id(kind: &str) -> Result<String, TokenError> {
-    Ok(format!("{kind}_{}", random_base62(20)?))
 }
 
 #[cfg(test)]

@@ -10,9 +10,14 @@
 //! - [`preset`]: named default scope sets (`deploy`, `read-only`, `agent-runner`, `custom`).
 //! - [`route`]: route policies: which permission and workspace each API route needs.
 //! - [`cidr`]: per-key source allowlists, IPv4 and IPv6 matched independently.
+//! - [`id`]: the one id rule (keys, groups, workspaces, accounts, presets) and new ids.
 //! - [`key`]: the key record, status derivation and every validation rule of a create request.
+//! - [`lifecycle`]: what may happen to an existing key and who may do it: revoked is final,
+//!   no lock-out, the workspace and group caps.
 //! - [`edit`]: what a `PATCH` may change, with the same validators as create, and its warnings.
+//! - [`credential`]: where a request carries its key (`X-API-Key`, `Authorization: Bearer`).
 //! - [`decision`]: the authorization decision and its outcome table (code to HTTP status).
+//! - [`context`]: what the protected backend learns of an allowed (or denied) request.
 //! - [`group`]: sharing groups.
 //! - [`idempotency`]: `Idempotency-Key` records (never holding a secret).
 //! - [`usage`]: usage deltas flushed by verifiers, per-day counts read back, and the key
@@ -28,12 +33,16 @@
 
 pub mod audit;
 pub mod cidr;
+pub mod context;
+pub mod credential;
 pub mod decision;
 pub mod edit;
 pub mod group;
 pub mod hash;
+pub mod id;
 pub mod idempotency;
 pub mod key;
+pub mod lifecycle;
 pub mod permission;
 pub mod preset;
 pub mod route;

@@ -18,7 +18,7 @@ use std::net::IpAddr;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::decision::AccessRequest;
+use crate::decision::{AccessRequest, Needs};
 use crate::permission::{Action, is_name};
 use crate::validation::{FieldError, ValidationErrors};
 
@@ -266,7 +266,7 @@ impl RoutePolicy {
                 return Err(RouteDenied::NoWorkspace(route.template.clone()));
             }
             let access = AccessRequest {
-                permission: Some((route.action, resource.join("/"))),
+                needs: Needs::Permission(route.action, resource.join("/")),
                 workspace,
                 source_ip: request.source_ip,
             };
@@ -336,21 +336,30 @@ mod tests {
         ]));
         let (a, route) = p.access(&req("get", "/agents/ag_1", &[])).unwrap();
         assert_eq!(route, "GET /agents/{agent_id}");
-        assert_eq!(a.permission, Some((Action::Read, "agents/ag_1".into())));
+        assert_eq!(
+            a.needs,
+            Needs::Permission(Action::Read, "agents/ag_1".into())
+        );
         assert_eq!(a.workspace, None);
         let (a, _) = p
             .access(&req("POST", "/workspaces/ws_2/runs/", &[]))
             .unwrap();
         assert_eq!(
-            (a.permission.unwrap().1, a.workspace),
-            ("workspaces/ws_2/runs".into(), Some("ws_2".into()))
+            (a.needs, a.workspace),
+            (
+                Needs::Permission(Action::Execute, "workspaces/ws_2/runs".into()),
+                Some("ws_2".into())
+            )
         );
         let (a, _) = p
             .access(&req("PUT", "/files/a/b/c.txt", &[("x-workspace", "ws_9")]))
             .unwrap();
         assert_eq!(
-            (a.permission.unwrap().1, a.workspace),
-            ("files/a/b/c.txt".into(), Some("ws_9".into()))
+            (a.needs, a.workspace),
+            (
+                Needs::Permission(Action::Read, "files/a/b/c.txt".into()),
+                Some("ws_9".into())
+            )
         );
     }
 

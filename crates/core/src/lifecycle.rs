@@ -1,0 +1,261 @@
+//! What may happen to an existing key, and who may do it. Each rule is here once; the service
+//! asks before it writes.
+//!
+//! - **Revoked is final.** A revoked key refuses every change but the ones that only tidy up
+//!   (revoking again, leaving a group, deleting).
+//! - **No lock-out.** A key cannot revoke, delete, deactivate or regenerate itself, nor change
+//!   its own scopes, ranges or expiry: its holder would lose the access needed to undo it.
+//! - **Caps.** A key is in at most [`MAX_WORKSPACES`] workspaces and [`MAX_GROUPS`] groups.
+
+use crate::edit::UpdateKeyRequest;
+use crate::key::{ApiKey, KeyStatus, MAX_GROUPS, MAX_WORKSPACES};
+use crate::validation::ValidationErrors;
+
+/// A change to an existing key.
+#[derive(Debug, Clone, Copy)]
+pub enum KeyOp<'a> {
+    Update(&'a UpdateKeyRequest),
+    Revoke,
+    Regenerate,
+    Delete,
+    AddWorkspace,
+    RemoveWorkspace,
+    JoinGroup,
+    LeaveGroup,
+}
+
+/// Why a change may not be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("the key is revoked; a revoked key cannot be changed")]
+    Final,
+    #[error("a key cannot {0}; use another admin key")]
+    LockOut(&'static str),
+}
+
+impl KeyOp<'_> {
+    /// The audit entry's action.
+    pub const fn audit_action(self) -> &'static str {
+        match self {
+            Self::Update(_) => "key.updated",
+            Self::Revoke => "key.revoked",
+            Self::Regenerate => "key.regenerated",
+            Self::Delete => "key.deleted",
+            Self::AddWorkspace => "key.workspace_added",
+            Self::RemoveWorkspace => "key.workspace_removed",
+            Self::JoinGroup => "key.group_added",
+            Self::LeaveGroup => "key.group_removed",
+        }
+    }
+
+    /// What this change would do to the acting key itself that could lock its holder out.
+    const fn lock_out(self) -> Option<&'static str> {
+        match self {
+            Self::Update(request) if request.could_lock_out() => {
+                Some("change its own status, scopes, allowed ranges or expiry")
+            }
+            Self::Revoke => Some("revoke itself"),
+            Self::Regenerate => Some("regenerate itself"),
+            Self::Delete => Some("delete itself"),
+            _ => None,
+        }
+    }
+
+    /// Refuses a change the key `acting` would make to the key `target` that could lock its
+    /// holder out.
+    pub fn check_actor(self, acting: &str, target: &str) -> Result<(), Refusal> {
+        match self.lock_out() {
+            Some(what) if acting == target => Err(Refusal::LockOut(what)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Refuses a change that the key's current state does not allow (revoked is final).
+    pub fn check_state(self, current: &ApiKey) -> Result<(), Refusal> {
+        let tidies_up = matches!(self, Self::Revoke | Self::LeaveGroup | Self::Delete);
+        if current.is_final() && !tidies_up {
+            Err(Refusal::Final)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The key revoked, or `None` when it already is.
+pub fn revoke(key: &ApiKey) -> Option<ApiKey> {
+    (!key.is_final()).then(|| ApiKey {
+        status: KeyStatus::Revoked,
+        ..key.clone()
+    })
+}
+
+/// The key associated with `workspace`, or `None` when it already is.
+pub fn add_workspace(key: &ApiKey, workspace: &str) -> Result<Option<ApiKey>, ValidationErrors> {
+    add_member(
+        key,
+        |k| &mut k.workspaces,
+        workspace,
+        MAX_WORKSPACES,
+        (
+            "workspace",
+            "a key may be associated with at most {} workspaces",
+        ),
+    )
+}
+
+/// The key without `workspace`, or `None` when it had none such.
+pub fn remove_workspace(key: &ApiKey, workspace: &str) -> Option<ApiKey> {
+    remove_member(key, |k| &mut k.workspaces, workspace)
+}
+
+/// The key in `group`, or `None` when it already is.
+pub fn join_group(key: &ApiKey, group: &str) -> Result<Option<ApiKey>, ValidationErrors> {
+    add_member(
+        key,
+        |k| &mut k.groups,
+        group,
+        MAX_GROUPS,
+        ("group", "a key may be in at most {} groups"),
+    )
+}
+
+/// The key out of `group`, or `None` when it was not in it.
+pub fn leave_group(key: &ApiKey, group: &str) -> Option<ApiKey> {
+    remove_member(key, |k| &mut k.groups, group)
+}
+
+fn add_member(
+    key: &ApiKey,
+    list: fn(&mut ApiKey) -> &mut Vec<String>,
+    id: &str,
+    cap: usize,
+    (field, message): (&str, &str),
+) -> Result<Option<ApiKey>, ValidationErrors> {
+    let mut next = key.clone();
+    let members = list(&mut next);
+    if members.iter().any(|m| m == id) {
+        return Ok(None);
+    }
+    if members.len() >= cap {
+        return Err(ValidationErrors::one(
+            field,
+            message.replace("{}", &cap.to_string()),
+        ));
+    }
+    members.push(id.to_owned());
+    Ok(Some(next))
+}
+
+fn remove_member(
+    key: &ApiKey,
+    list: fn(&mut ApiKey) -> &mut Vec<String>,
+    id: &str,
+) -> Option<ApiKey> {
+    let mut next = key.clone();
+    let members = list(&mut next);
+    let before = members.len();
+    members.retain(|m| m != id);
+    (members.len() != before).then_some(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::{CreateKeyRequest, KeyDraft, KeyRules};
+    use crate::preset::Presets;
+    use crate::token::{Prefix, Token};
+    use chrono::Utc;
+
+    fn key() -> ApiKey {
+        let req = CreateKeyRequest {
+            name: Some("k".into()),
+            scopes: Some(vec!["read".into()]),
+            ..CreateKeyRequest::default()
+        };
+        let (d, _) =
+            KeyDraft::from_request(req, &KeyRules::default(), &Presets::builtin(), Utc::now())
+                .unwrap();
+        let t = Token::generate(&Prefix::live()).unwrap();
+        ApiKey::new(d, "acc", &t, "test", Utc::now()).unwrap()
+    }
+
+    #[test]
+    fn revoked_is_final_except_for_tidying_up() {
+        let revoked = revoke(&key()).unwrap();
+        assert_eq!(revoke(&revoked), None, "revoking twice changes nothing");
+        let edit = UpdateKeyRequest::default();
+        for op in [
+            KeyOp::Update(&edit),
+            KeyOp::Regenerate,
+            KeyOp::AddWorkspace,
+            KeyOp::RemoveWorkspace,
+            KeyOp::JoinGroup,
+        ] {
+            assert_eq!(op.check_state(&revoked), Err(Refusal::Final), "{op:?}");
+            assert_eq!(op.check_state(&key()), Ok(()));
+        }
+        for op in [KeyOp::Revoke, KeyOp::LeaveGroup, KeyOp::Delete] {
+            assert_eq!(op.check_state(&revoked), Ok(()), "{op:?}");
+        }
+    }
+
+    #[test]
+    fn a_key_cannot_lock_itself_out() {
+        let harmless = UpdateKeyRequest {
+            description: Some("d".into()),
+            ..UpdateKeyRequest::default()
+        };
+        let deactivate = UpdateKeyRequest {
+            active: Some(false),
+            ..UpdateKeyRequest::default()
+        };
+        assert_eq!(KeyOp::Update(&harmless).check_actor("k1", "k1"), Ok(()));
+        for op in [
+            KeyOp::Update(&deactivate),
+            KeyOp::Revoke,
+            KeyOp::Regenerate,
+            KeyOp::Delete,
+        ] {
+            assert!(
+                matches!(op.check_actor("k1", "k1"), Err(Refusal::LockOut(_))),
+                "{op:?}"
+            );
+            assert_eq!(op.check_actor("k1", "k2"), Ok(()), "another key may");
+        }
+        assert_eq!(
+            KeyOp::Revoke.check_actor("k", "k").unwrap_err().to_string(),
+            "a key cannot revoke itself; use another admin key"
+        );
+    }
+
+    #[test]
+    fn memberships_are_idempotent_and_capped() {
+        let k = key();
+        let one = add_workspace(&k, "ws_1").unwrap().unwrap();
+        assert_eq!(one.workspaces, ["ws_1"]);
+        assert_eq!(add_workspace(&one, "ws_1").unwrap(), None);
+        assert_eq!(
+            remove_workspace(&one, "ws_1").unwrap().workspaces,
+            Vec::<String>::new()
+        );
+        assert_eq!(remove_workspace(&k, "ws_1"), None);
+        let mut full = k.clone();
+        full.workspaces = (0..MAX_WORKSPACES).map(|i| format!("ws_{i}")).collect();
+        let e = add_workspace(&full, "one_more").unwrap_err();
+        assert_eq!(e.0[0].field, "workspace");
+        assert_eq!(
+            e.0[0].message,
+            format!("a key may be associated with at most {MAX_WORKSPACES} workspaces")
+        );
+        full.groups = (0..MAX_GROUPS).map(|i| format!("g_{i}")).collect();
+        let e = join_group(&full, "g_x").unwrap_err();
+        assert_eq!(
+            e.0[0].message,
+            format!("a key may be in at most {MAX_GROUPS} groups")
+        );
+        assert_eq!(
+            leave_group(&full, "g_1").unwrap().groups.len(),
+            MAX_GROUPS - 1
+        );
+    }
+}
