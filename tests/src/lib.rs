@@ -55,7 +55,7 @@ impl Backend {
         let endpoint = std::env::var("KEYWARD_TEST_DYNAMODB_ENDPOINT").unwrap_or_else(|_| {
             panic!("KEYWARD_TEST_DYNAMODB_ENDPOINT is not set: run ./scripts/test, which starts DynamoDB Local")
         });
-        let table = format!("kw-e2e-{}", keyward_core::key::new_id("t").unwrap());
+        let table = format!("kw-e2e-{}", keyward_core::id::new_id("t").unwrap());
         let location = format!("dynamodb://{table}?endpoint={endpoint}");
         let out = Command::new(keyward_bin())
             .args(["store", "init", "--store", &location])

@@ -3,67 +3,38 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, ValueEnum};
-use keyward_core::route::{RoutePolicy, RoutePolicySpec};
-use keyward_service::authorizer::{Answer, Authorizer, AuthorizerEvent, HttpApiFormat};
+use clap::Args;
+use keyward_aws::answer::Answer;
+use keyward_aws::authorizer::Authorizer;
+use keyward_aws::event::AuthorizerEvent;
+use keyward_service::verification::Verifier;
 
-use crate::deployment::DeploymentArgs;
+use crate::deployment::{DeploymentArgs, ForAuthorize};
 use crate::error::CliError;
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Format {
-    Simple,
-    Iam,
-}
 
 #[derive(Debug, Args)]
 pub struct AuthorizeArgs {
+    /// The deployment; without --policy, only the key itself is checked.
     #[command(flatten)]
-    deployment: DeploymentArgs,
+    deployment: DeploymentArgs<ForAuthorize>,
 
     /// An API Gateway authorizer event (REST TOKEN or REQUEST, or HTTP API 2.0), as JSON.
     #[arg(long)]
     event: PathBuf,
-
-    /// A route policy (JSON); without one, only the key itself is checked.
-    #[arg(long)]
-    policy: Option<PathBuf>,
-
-    /// How an HTTP API authorizer answers.
-    #[arg(long, value_enum, default_value = "simple")]
-    http_api: Format,
-}
-
-fn read(path: &PathBuf, what: &'static str) -> Result<serde_json::Value, CliError> {
-    let text = std::fs::read_to_string(path).map_err(|source| CliError::Io {
-        action: what,
-        path: path.clone(),
-        source,
-    })?;
-    serde_json::from_str(&text)
-        .map_err(|e| CliError::Input(format!("{}: not JSON: {e}", path.display())))
-}
-
-/// A route policy file, checked, with errors that name the file and the place in it.
-pub fn load_policy(path: &PathBuf) -> Result<RoutePolicy, CliError> {
-    let spec: RoutePolicySpec = serde_json::from_value(read(path, "reading the route policy")?)
-        .map_err(|e| CliError::Input(format!("{}: {e}", path.display())))?;
-    RoutePolicy::compile(&spec).map_err(|e| CliError::Input(format!("{}: {e}", path.display())))
 }
 
 pub async fn run(args: AuthorizeArgs) -> Result<(), CliError> {
-    let event = AuthorizerEvent::parse(read(&args.event, "reading the event")?)
+    let text = std::fs::read(&args.event).map_err(|source| CliError::Io {
+        action: "reading the event",
+        path: args.event.clone(),
+        source,
+    })?;
+    let event = AuthorizerEvent::from_slice(&text)
         .map_err(|e| CliError::Input(format!("{}: {e}", args.event.display())))?;
-    let format = match args.http_api {
-        Format::Simple => HttpApiFormat::Simple,
-        Format::Iam => HttpApiFormat::Iam,
-    };
+    let config = &args.deployment.config;
     let app = args.deployment.open().await?;
-    let engine = app.engine().clone();
-    let authorizer = match &args.policy {
-        Some(path) => Authorizer::new(engine, load_policy(path)?, format),
-        None => Authorizer::without_policy(engine, format),
-    };
+    let verifier = Verifier::new(app.engine().clone(), config.route_policy.clone());
+    let authorizer = Authorizer::new(verifier, config.http_api_response);
     let explained = authorizer.explain(&event).await?;
     for (i, step) in explained.steps.iter().enumerate() {
         println!("{}. {step}", i + 1);

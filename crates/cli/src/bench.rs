@@ -13,13 +13,20 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::{Args, Subcommand};
+use keyward_aws::answer::Answer;
+use keyward_aws::authorizer::Authorizer;
+use keyward_aws::event::AuthorizerEvent;
+use keyward_core::credential::KeySource;
+use keyward_core::decision::Needs;
 use keyward_core::hash::Pepper;
 use keyward_core::key::CreateKeyRequest;
+use keyward_core::permission::Action;
 use keyward_core::route::{RoutePolicy, RoutePolicySpec};
 use keyward_core::token::Token;
 use keyward_service::app::Actor;
-use keyward_service::authorizer::{Answer, Authorizer, AuthorizerEvent, HttpApiFormat};
+use keyward_service::config::HttpApiResponse;
 use keyward_service::issuance::CreateOutcome;
+use keyward_service::verification::{Explain, Presented, Target, Verifier};
 use keyward_service::{App, Settings};
 use keyward_store::SqliteStore;
 use serde_json::{Value, json};
@@ -101,7 +108,10 @@ pub async fn run(command: BenchCommand) -> Result<(), CliError> {
     ]}))
     .map_err(|e| CliError::Input(e.to_string()))?;
     let policy = RoutePolicy::compile(&spec).map_err(|e| CliError::Input(e.to_string()))?;
-    let authorizer = Authorizer::new(app.engine().clone(), policy, HttpApiFormat::Simple);
+    let authorizer = Authorizer::new(
+        Verifier::new(app.engine().clone(), Some(policy)),
+        HttpApiResponse::Simple,
+    );
     let _poller = app.engine().spawn_background();
     let hot = tokens[0].clone();
     let hot_event = event_for(hot.expose());
@@ -167,20 +177,20 @@ pub async fn run(command: BenchCommand) -> Result<(), CliError> {
     let parsed =
         AuthorizerEvent::from_slice(&hot_event).map_err(|e| CliError::Input(e.to_string()))?;
 
-    let access = keyward_core::decision::AccessRequest {
-        permission: Some((keyward_core::permission::Action::Read, "agents/ag_1".into())),
-        workspace: None,
-        source_ip: Some(
-            "10.0.0.1"
-                .parse()
-                .map_err(|_| CliError::Input("ip".into()))?,
-        ),
+    let stated = Presented {
+        token: Some(hot.expose().to_owned()),
+        source: KeySource::ApiKeyHeader,
+        source_ip: "10.0.0.1".parse().ok(),
+        target: Target::Stated {
+            needs: Needs::Permission(Action::Read, "agents/ag_1".into()),
+            workspace: None,
+        },
     };
     let started = Instant::now();
     for _ in 0..n {
         black_box(
-            app.engine()
-                .verify(Some(hot.expose()), black_box(&access))
+            app.verifier()
+                .decide(black_box(&stated), Explain::No)
                 .await?,
         );
     }

@@ -1,57 +1,159 @@
-//! Which deployment a command works on: the store, the data directory (database and pepper),
-//! the token prefix and the account. `serve` and `authorize` open it the same way.
+//! Which deployment a command works on, and opening it. The settings are the service's one
+//! table ([`keyward_service::config::VARIABLES`]): each command offers some of them as flags
+//! (each also read from its `KEYWARD_*` variable), and [`Config::from_lookup`] checks them, so
+//! the command and the Lambda functions read configuration the same way.
 
 use std::fs;
 use std::io::Write;
+use std::marker::PhantomData;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 
-use clap::Args;
+use clap::error::ErrorKind;
+use clap::{Arg, ArgMatches, Args, Command, FromArgMatches};
 use keyward_core::hash::Pepper;
-use keyward_core::token::Prefix;
-use keyward_service::{App, Settings};
+use keyward_service::App;
+use keyward_service::config::{
+    ACCOUNT, Config, DATA_DIR, PEPPER, PREFIX, Process, REVOCATION_BOUND_MS, ROUTE_POLICY,
+    ROUTE_POLICY_FILE, STORE, VARIABLES,
+};
+use keyward_store::location::SQLITE_FILE;
+use keyward_store::{DynamoStore, SqliteStore, Store, StoreLocation};
 
 use crate::error::CliError;
-use crate::store::{DB_FILE, StoreChoice};
 
 const PEPPER_FILE: &str = "pepper";
 
-#[derive(Debug, Args)]
-pub struct DeploymentArgs {
-    /// Where keys are stored: `sqlite` (in the data directory) or
-    /// `dynamodb://TABLE[?endpoint=URL&region=REGION]` (create it with `keyward store init`).
-    #[arg(long, env = "KEYWARD_STORE", default_value = "sqlite", value_parser = StoreChoice::parse)]
-    store: StoreChoice,
-
-    /// Directory for the database and the pepper; created (mode 0700) if missing.
-    #[arg(long, env = "KEYWARD_DATA_DIR", default_value = ".keyward")]
-    data_dir: PathBuf,
-
-    /// Prefix of every token this deployment issues and accepts.
-    #[arg(long, env = "KEYWARD_PREFIX", default_value = "kw_live", value_parser = parse_prefix)]
-    prefix: Prefix,
-
-    /// The account keys are issued in.
-    #[arg(long, env = "KEYWARD_ACCOUNT", default_value = "default", value_parser = parse_account)]
-    account: String,
+/// Which settings a command reads: as flags (each also from its variable) where the table
+/// gives one, from the environment only where it does not (the pepper, an inline route
+/// policy). The others keep their defaults.
+pub trait Offered {
+    /// Variable names; `None` offers every variable.
+    const ONLY: Option<&'static [&'static str]>;
 }
 
-fn parse_prefix(s: &str) -> Result<Prefix, String> {
-    Prefix::parse(s).map_err(|e| e.to_string())
+/// `serve`: everything but the HTTP API answer format.
+#[derive(Debug, Clone, Copy)]
+pub struct ForServe;
+impl Offered for ForServe {
+    const ONLY: Option<&'static [&'static str]> = Some(&[
+        STORE,
+        DATA_DIR,
+        PEPPER,
+        PREFIX,
+        ACCOUNT,
+        REVOCATION_BOUND_MS,
+        ROUTE_POLICY_FILE,
+        ROUTE_POLICY,
+    ]);
 }
 
-fn parse_account(s: &str) -> Result<String, String> {
-    if keyward_core::permission::is_name(s) && s.len() <= 64 {
-        Ok(s.to_owned())
-    } else {
-        Err("an account id is 1 to 64 letters, digits, '_', '-' or '.'".to_owned())
+/// `authorize`: every setting.
+#[derive(Debug, Clone, Copy)]
+pub struct ForAuthorize;
+impl Offered for ForAuthorize {
+    const ONLY: Option<&'static [&'static str]> = None;
+}
+
+/// `store init`: the store only.
+#[derive(Debug, Clone, Copy)]
+pub struct ForStore;
+impl Offered for ForStore {
+    const ONLY: Option<&'static [&'static str]> = Some(&[STORE]);
+}
+
+fn offered<O: Offered>(name: &str) -> bool {
+    O::ONLY.is_none_or(|only| only.contains(&name))
+}
+
+/// A deployment's configuration, from the flags a command offers and the environment.
+#[derive(Debug, Clone)]
+pub struct DeploymentArgs<O> {
+    pub config: Config,
+    offered: PhantomData<O>,
+}
+
+impl<O: Offered> Args for DeploymentArgs<O> {
+    fn augment_args(cmd: Command) -> Command {
+        VARIABLES
+            .iter()
+            .filter(|v| offered::<O>(v.name))
+            .filter_map(|v| {
+                let flag = v.flag?;
+                let arg = Arg::new(v.name).long(flag).env(v.name).help(v.help);
+                Some(match v.default {
+                    Some(d) => arg.default_value(d),
+                    None => arg,
+                })
+            })
+            .fold(cmd, Command::arg)
+    }
+
+    fn augment_args_for_update(cmd: Command) -> Command {
+        Self::augment_args(cmd)
     }
 }
 
-impl DeploymentArgs {
+impl<O: Offered> FromArgMatches for DeploymentArgs<O> {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let lookup = |name: &str| {
+            let variable = VARIABLES.iter().find(|v| v.name == name)?;
+            if !offered::<O>(name) {
+                None
+            } else if variable.flag.is_some() {
+                matches.get_one::<String>(name).cloned()
+            } else {
+                std::env::var(name).ok()
+            }
+        };
+        let config = Config::from_lookup(Process::Local, lookup).map_err(|e| {
+            clap::Error::raw(ErrorKind::ValueValidation, format!("{}\n", flagged(e)))
+        })?;
+        Ok(Self {
+            config,
+            offered: PhantomData,
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+/// A configuration error in the terms of the command: the flag and its variable.
+fn flagged(e: keyward_service::config::ConfigError) -> String {
+    let text = e.to_string();
+    VARIABLES
+        .iter()
+        .find_map(|v| {
+            let flag = v.flag?;
+            text.strip_prefix(v.name)
+                .map(|rest| format!("--{flag} ({}){rest}", v.name))
+        })
+        .unwrap_or(text)
+}
+
+impl<O> DeploymentArgs<O> {
+    /// Opens the store: SQLite in the data directory, or a DynamoDB table that must exist
+    /// already (`keyward store init`).
+    pub async fn open_store(&self) -> Result<Arc<dyn Store>, CliError> {
+        match &self.config.store {
+            StoreLocation::Sqlite => Ok(Arc::new(SqliteStore::open(
+                &self.config.data_dir.join(SQLITE_FILE),
+            )?)),
+            StoreLocation::Dynamo(location) => {
+                let store = DynamoStore::connect(location).await;
+                store.check().await?;
+                Ok(Arc::new(store))
+            }
+        }
+    }
+
     /// The services over this deployment's store, with its pepper.
     pub async fn open(&self) -> Result<App, CliError> {
-        let dir = &self.data_dir;
+        let dir = &self.config.data_dir;
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -61,24 +163,17 @@ impl DeploymentArgs {
                 path: dir.clone(),
                 source,
             })?;
-        let pepper = load_pepper(dir)?;
-        let store = self.store.open(dir).await?;
-        let settings = Settings {
-            prefix: self.prefix.clone(),
-            account: self.account.clone(),
-            ..Settings::default()
+        let pepper = match &self.config.pepper {
+            Some(pepper) => pepper.clone(),
+            None => load_or_create_pepper_file(dir)?,
         };
-        Ok(App::new(store, pepper, settings))
-    }
-}
-/// The pepper from `KEYWARD_PEPPER` (hex) when set, else the data directory's pepper file.
-fn load_pepper(dir: &Path) -> Result<Pepper, CliError> {
-    match std::env::var("KEYWARD_PEPPER") {
-        Ok(hex) => Pepper::from_hex(&hex).map_err(|source| CliError::BadPepper {
-            path: PathBuf::from("$KEYWARD_PEPPER"),
-            source,
-        }),
-        Err(_) => load_or_create_pepper_file(dir),
+        let store = self.open_store().await?;
+        Ok(App::with_engine(
+            store,
+            pepper,
+            self.config.settings.clone(),
+            self.config.engine,
+        ))
     }
 }
 
@@ -88,7 +183,7 @@ fn load_or_create_pepper_file(dir: &Path) -> Result<Pepper, CliError> {
     match fs::read_to_string(&path) {
         Ok(text) => Pepper::from_hex(&text).map_err(|source| CliError::BadPepper { path, source }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if dir.join(DB_FILE).exists() {
+            if dir.join(SQLITE_FILE).exists() {
                 return Err(CliError::MissingPepper(dir.to_path_buf()));
             }
             let pepper = Pepper::generate().map_err(|source| CliError::BadPepper {

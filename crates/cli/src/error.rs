@@ -24,7 +24,7 @@ pub enum CliError {
     #[error("store: {0}")]
     Store(#[from] keyward_store::StoreError),
     #[error("{0}")]
-    Bootstrap(#[from] keyward_service::ServiceError),
+    Service(#[from] keyward_service::ServiceError),
     #[error("could not listen on {addr}: {source}")]
     Bind {
         addr: std::net::SocketAddr,

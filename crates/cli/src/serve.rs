@@ -8,16 +8,16 @@ use std::net::SocketAddr;
 
 use clap::Args;
 
-use keyward_service::authorizer::{Authorizer, HttpApiFormat};
-use keyward_service::http::gateway::gateway_router;
+use keyward_http::gateway::gateway_router;
+use keyward_service::verification::Verifier;
 
-use crate::deployment::DeploymentArgs;
+use crate::deployment::{DeploymentArgs, ForServe};
 use crate::error::CliError;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     #[command(flatten)]
-    deployment: DeploymentArgs,
+    deployment: DeploymentArgs<ForServe>,
 
     /// Address to listen on; port 0 picks a free one.
     #[arg(long, env = "KEYWARD_LISTEN", default_value = "127.0.0.1:8080")]
@@ -27,14 +27,10 @@ pub struct ServeArgs {
     #[arg(long, env = "KEYWARD_PORT")]
     port: Option<u16>,
 
-    /// Run the local gateway too: authorize every request with the route policy and forward
-    /// the allowed ones to this service (http://host:port).
-    #[arg(long, env = "KEYWARD_UPSTREAM", requires = "policy")]
+    /// Run the local gateway too: verify every request with the route policy (--policy) and
+    /// forward the allowed ones to this service (http://host:port).
+    #[arg(long, env = "KEYWARD_UPSTREAM")]
     upstream: Option<axum::http::Uri>,
-
-    /// The route policy of the local gateway (JSON).
-    #[arg(long, env = "KEYWARD_POLICY", requires = "upstream")]
-    policy: Option<std::path::PathBuf>,
 
     /// Where the local gateway listens; port 0 picks a free one.
     #[arg(long, env = "KEYWARD_GATEWAY_LISTEN", default_value = "127.0.0.1:8081")]
@@ -46,6 +42,16 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
     if let Some(port) = args.port {
         listen.set_port(port);
     }
+    let config = &args.deployment.config;
+    let gateway = match (args.upstream, &config.route_policy) {
+        (Some(upstream), Some(policy)) => Some((upstream, policy.clone())),
+        (None, None) => None,
+        _ => {
+            return Err(CliError::Input(
+                "the local gateway needs both --upstream and --policy".into(),
+            ));
+        }
+    };
     let app = args.deployment.open().await?;
 
     if let Some(root) = app.bootstrap().await? {
@@ -59,9 +65,8 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         );
     }
 
-    if let (Some(upstream), Some(policy)) = (args.upstream, &args.policy) {
-        let policy = crate::authorize::load_policy(policy)?;
-        let authorizer = Authorizer::new(app.engine().clone(), policy, HttpApiFormat::Simple);
+    if let Some((upstream, policy)) = gateway {
+        let verifier = Verifier::new(app.engine().clone(), Some(policy));
         let gateway_shutdown = shutdown_signal();
         let gateway = tokio::net::TcpListener::bind(args.gateway_listen)
             .await
@@ -78,7 +83,7 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
             );
             let _ = out.flush();
         }
-        let router = gateway_router(authorizer, upstream);
+        let router = gateway_router(verifier, upstream);
         tokio::spawn(async move {
             let served = axum::serve(
                 gateway,
@@ -106,7 +111,7 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
     }
     tracing::info!(%bound, "serving");
     let _poller = app.engine().spawn_background();
-    let router = keyward_service::http::router(app);
+    let router = keyward_http::router(app);
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),

@@ -1,48 +1,11 @@
-//! Choosing and opening a store: `--store sqlite` (the data directory's database, the default)
-//! or `--store dynamodb://TABLE[?endpoint=URL&region=R]`; and `keyward store init`.
-
-use std::path::Path;
-use std::sync::Arc;
+//! `keyward store init`: create the DynamoDB table (idempotent).
 
 use clap::{Args, Subcommand};
+use keyward_store::DynamoStore;
 use keyward_store::dynamodb::InitOutcome;
-use keyward_store::{DynamoLocation, DynamoStore, SqliteStore, Store};
 
+use crate::deployment::{DeploymentArgs, ForStore};
 use crate::error::CliError;
-
-pub const DB_FILE: &str = "keyward.db";
-
-/// Where keys are stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StoreChoice {
-    /// SQLite in the data directory.
-    Sqlite,
-    Dynamo(DynamoLocation),
-}
-
-impl StoreChoice {
-    pub fn parse(s: &str) -> Result<Self, String> {
-        if s == "sqlite" {
-            Ok(Self::Sqlite)
-        } else if s.starts_with("dynamodb://") {
-            DynamoLocation::parse(s).map(Self::Dynamo)
-        } else {
-            Err("use 'sqlite' or 'dynamodb://TABLE[?endpoint=URL&region=REGION]'".to_owned())
-        }
-    }
-
-    /// Opens the store; a DynamoDB table must exist already (`keyward store init`).
-    pub async fn open(&self, data_dir: &Path) -> Result<Arc<dyn Store>, CliError> {
-        match self {
-            Self::Sqlite => Ok(Arc::new(SqliteStore::open(&data_dir.join(DB_FILE))?)),
-            Self::Dynamo(location) => {
-                let store = DynamoStore::connect(location).await;
-                store.check().await?;
-                Ok(Arc::new(store))
-            }
-        }
-    }
-}
 
 #[derive(Debug, Subcommand)]
 pub enum StoreCommand {
@@ -52,21 +15,25 @@ pub enum StoreCommand {
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// The table, as dynamodb://TABLE[?endpoint=URL&region=REGION].
-    #[arg(long, env = "KEYWARD_STORE", value_parser = DynamoLocation::parse)]
-    store: DynamoLocation,
+    /// The table, as --store dynamodb://TABLE[?endpoint=URL&region=REGION].
+    #[command(flatten)]
+    deployment: DeploymentArgs<ForStore>,
 }
 
 pub async fn run(command: StoreCommand) -> Result<(), CliError> {
     match command {
         StoreCommand::Init(args) => {
-            let store = DynamoStore::connect(&args.store).await;
-            let outcome = store.init().await?;
-            let what = match outcome {
+            let location = args
+                .deployment
+                .config
+                .require_dynamodb()
+                .map_err(|e| CliError::Input(e.to_string()))?;
+            let store = DynamoStore::connect(location).await;
+            let what = match store.init().await? {
                 InitOutcome::Created => "created",
                 InitOutcome::AlreadyExisted => "already exists; left as it is",
             };
-            println!("keyward: table {} {what}", args.store.table);
+            println!("keyward: table {} {what}", location.table);
             Ok(())
         }
     }

@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use keyward_core::hash::Pepper;
 use keyward_store::Store;
 
-use crate::engine::{Engine, EngineConfig};
 use crate::settings::Settings;
+use crate::verification::{Engine, EngineConfig, Verifier};
 
 /// Who is acting: an authenticated admin key, or the system itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,7 +34,8 @@ pub struct App {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) pepper: Arc<Pepper>,
     pub(crate) settings: Arc<Settings>,
-    pub(crate) engine: Engine,
+    /// The engine's cache serves `POST /v1/verify`; a change made here evicts it at once.
+    pub(crate) verifier: Verifier,
 }
 
 impl App {
@@ -60,25 +61,27 @@ impl App {
             store,
             pepper,
             settings: Arc::new(settings),
-            engine,
+            verifier: Verifier::new(engine, None),
         }
     }
 
-    /// The verification engine `POST /v1/verify` uses (run its poller with
-    /// [`Engine::spawn_background`] in long-lived processes).
+    /// The verifier of `POST /v1/verify` (the caller states what it needs; no route policy).
+    pub fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
+    /// Its engine: run its poller with [`Engine::spawn_background`] in long-lived processes,
+    /// and share it with the local gateway's verifier so both use one cache.
     pub fn engine(&self) -> &Engine {
-        &self.engine
+        self.verifier.engine()
     }
 
     pub fn settings(&self) -> &Settings {
         &self.settings
     }
 
-    pub(crate) fn now(&self) -> DateTime<Utc> {
+    /// The time every read and rule of this process judges by.
+    pub fn now(&self) -> DateTime<Utc> {
         Utc::now()
-    }
-
-    pub(crate) fn today(&self) -> chrono::NaiveDate {
-        self.now().date_naive()
     }
 }

@@ -1,19 +1,123 @@
-//! Configuration of the Lambda functions, from the environment, checked once at start-up with
-//! messages that name the variable to fix.
+//! The configuration of a keyward process: one table of every setting ([`VARIABLES`]), read
+//! once in `main` into one typed [`Config`], with messages that name the variable to fix.
 //!
-//! | variable | meaning |
-//! |---|---|
-//! | `KEYWARD_STORE` | `dynamodb://TABLE[?region=R]` (required) |
-//! | `KEYWARD_PEPPER` | the pepper, hex, at least 32 bytes (required; from Secrets Manager or SSM via the deployment) |
-//! | `KEYWARD_PREFIX` | token prefix, default `kw_live` |
-//! | `KEYWARD_ACCOUNT` | account id, default `default` |
+//! The Lambda functions read the table from the environment ([`Config::from_env`]); the
+//! `keyward` command offers each variable as a flag too (`--store`, ...), built from the same
+//! table, so `keyward serve --help` and this page cannot disagree.
+
+use std::path::PathBuf;
+use std::time::Duration;
 
 use keyward_core::hash::Pepper;
+use keyward_core::id::{ID_RULE, is_id};
+use keyward_core::route::{RoutePolicy, RoutePolicySpec};
 use keyward_core::token::Prefix;
-use keyward_store::DynamoLocation;
+use keyward_store::{DynamoLocation, StoreLocation};
 use thiserror::Error;
 
 use crate::settings::Settings;
+use crate::verification::EngineConfig;
+
+/// One setting: its environment variable, its flag (if the command offers one), its default for
+/// a local process, and what it means.
+#[derive(Debug, Clone, Copy)]
+pub struct Variable {
+    pub name: &'static str,
+    /// The `keyward` flag, without `--`; `None` for a secret, which a flag would put in `ps`.
+    pub flag: Option<&'static str>,
+    /// The value a local process (`keyward`) uses when the variable is not set. Functions take
+    /// no defaults for the store and the pepper: they must be named.
+    pub default: Option<&'static str>,
+    pub help: &'static str,
+}
+
+pub const STORE: &str = "KEYWARD_STORE";
+pub const DATA_DIR: &str = "KEYWARD_DATA_DIR";
+pub const PEPPER: &str = "KEYWARD_PEPPER";
+pub const PREFIX: &str = "KEYWARD_PREFIX";
+pub const ACCOUNT: &str = "KEYWARD_ACCOUNT";
+pub const REVOCATION_BOUND_MS: &str = "KEYWARD_REVOCATION_BOUND_MS";
+pub const ROUTE_POLICY: &str = "KEYWARD_ROUTE_POLICY";
+pub const ROUTE_POLICY_FILE: &str = "KEYWARD_ROUTE_POLICY_FILE";
+pub const HTTP_API_RESPONSE: &str = "KEYWARD_HTTP_API_RESPONSE";
+
+/// Every setting of every keyward process.
+pub const VARIABLES: &[Variable] = &[
+    Variable {
+        name: STORE,
+        flag: Some("store"),
+        default: Some("sqlite"),
+        help: "Where keys are stored: `sqlite` (in the data directory) or \
+               `dynamodb://TABLE[?endpoint=URL&region=REGION]` (create it with `keyward store init`).",
+    },
+    Variable {
+        name: DATA_DIR,
+        flag: Some("data-dir"),
+        default: Some(".keyward"),
+        help: "Directory for the database and the pepper; created (mode 0700) if missing.",
+    },
+    Variable {
+        name: PEPPER,
+        flag: None,
+        default: None,
+        help: "The pepper, hex, at least 32 bytes (from Secrets Manager or SSM in AWS); locally, \
+               the data directory's pepper file when unset.",
+    },
+    Variable {
+        name: PREFIX,
+        flag: Some("prefix"),
+        default: Some("kw_live"),
+        help: "Prefix of every token this deployment issues and accepts.",
+    },
+    Variable {
+        name: ACCOUNT,
+        flag: Some("account"),
+        default: Some("default"),
+        help: "The account keys are issued in.",
+    },
+    Variable {
+        name: REVOCATION_BOUND_MS,
+        flag: Some("revocation-bound-ms"),
+        default: Some("5000"),
+        help: "The longest a revocation, deactivation or scope change takes to reach a running \
+               verifier, in milliseconds.",
+    },
+    Variable {
+        name: ROUTE_POLICY_FILE,
+        flag: Some("policy"),
+        default: None,
+        help: "The route policy (JSON) of the authorizer or the local gateway.",
+    },
+    Variable {
+        name: ROUTE_POLICY,
+        flag: None,
+        default: None,
+        help: "The route policy itself, as JSON (instead of a file).",
+    },
+    Variable {
+        name: HTTP_API_RESPONSE,
+        flag: Some("http-api"),
+        default: Some("simple"),
+        help: "How an HTTP API authorizer answers: `simple` or `iam`.",
+    },
+];
+
+/// Which kind of process reads the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Process {
+    /// `keyward` on a machine: local defaults (SQLite in `./.keyward`, a pepper file).
+    Local,
+    /// A Lambda function: the DynamoDB table and the pepper must be named.
+    Function,
+}
+
+/// How an HTTP API's authorizer is configured to answer (API Gateway decides, not the event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HttpApiResponse {
+    #[default]
+    Simple,
+    Iam,
+}
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -23,48 +127,131 @@ pub enum ConfigError {
     Invalid { name: &'static str, reason: String },
 }
 
-/// What a function needs to serve.
-#[derive(Debug)]
-pub struct FunctionConfig {
-    pub store: DynamoLocation,
-    pub pepper: Pepper,
+/// What a process needs to serve, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub store: StoreLocation,
+    pub data_dir: PathBuf,
+    /// `None` locally when unset: the data directory's pepper file is used.
+    pub pepper: Option<Pepper>,
     pub settings: Settings,
+    pub engine: EngineConfig,
+    pub route_policy: Option<RoutePolicy>,
+    pub http_api_response: HttpApiResponse,
 }
 
-impl FunctionConfig {
+impl Config {
+    /// The configuration of a Lambda function, from the environment.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        Self::from_lookup(Process::Function, |name| std::env::var(name).ok())
     }
 
-    /// The same, from any lookup (tests pass a map).
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    /// The configuration from any lookup of the variables by name (the command passes its
+    /// flags and the environment; tests pass a map).
+    pub fn from_lookup(
+        process: Process,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let default = |name: &str| match (process, name) {
+            (Process::Function, STORE) => None,
+            _ => VARIABLES
+                .iter()
+                .find(|v| v.name == name)
+                .and_then(|v| v.default),
+        };
+        let value = |name: &str| get(name).or_else(|| default(name).map(str::to_owned));
         let invalid = |name, reason: String| ConfigError::Invalid { name, reason };
-        let store = get("KEYWARD_STORE").ok_or(ConfigError::Missing("KEYWARD_STORE"))?;
-        let store = DynamoLocation::parse(&store).map_err(|r| invalid("KEYWARD_STORE", r))?;
-        let pepper = get("KEYWARD_PEPPER").ok_or(ConfigError::Missing("KEYWARD_PEPPER"))?;
+
+        let store = value(STORE).ok_or(ConfigError::Missing(STORE))?;
+        let store = StoreLocation::parse(&store).map_err(|r| invalid(STORE, r))?;
         // The pepper's value never goes into an error.
-        let pepper =
-            Pepper::from_hex(&pepper).map_err(|e| invalid("KEYWARD_PEPPER", e.to_string()))?;
+        let pepper = match value(PEPPER) {
+            Some(hex) => Some(Pepper::from_hex(&hex).map_err(|e| invalid(PEPPER, e.to_string()))?),
+            None if process == Process::Function => return Err(ConfigError::Missing(PEPPER)),
+            None => None,
+        };
         let mut settings = Settings::default();
-        if let Some(p) = get("KEYWARD_PREFIX") {
-            settings.prefix =
-                Prefix::parse(&p).map_err(|e| invalid("KEYWARD_PREFIX", e.to_string()))?;
+        if let Some(p) = value(PREFIX) {
+            settings.prefix = Prefix::parse(&p).map_err(|e| invalid(PREFIX, e.to_string()))?;
         }
-        if let Some(a) = get("KEYWARD_ACCOUNT") {
-            if !keyward_core::permission::is_name(&a) || a.len() > 64 {
-                return Err(invalid(
-                    "KEYWARD_ACCOUNT",
-                    "1 to 64 letters, digits, '_', '-' or '.'".into(),
-                ));
+        if let Some(a) = value(ACCOUNT) {
+            if !is_id(&a) {
+                return Err(invalid(ACCOUNT, format!("not an account id: {ID_RULE}")));
             }
             settings.account = a;
         }
+        let mut engine = EngineConfig::default();
+        if let Some(ms) = value(REVOCATION_BOUND_MS) {
+            let ms: u64 = ms.parse().ok().filter(|ms| *ms > 0).ok_or_else(|| {
+                invalid(
+                    REVOCATION_BOUND_MS,
+                    format!("'{ms}' is not a positive number of milliseconds"),
+                )
+            })?;
+            engine.revocation_bound = Duration::from_millis(ms);
+        }
+        let route_policy = match (value(ROUTE_POLICY), value(ROUTE_POLICY_FILE)) {
+            (Some(json), _) => Some(route_policy(&json).map_err(|r| invalid(ROUTE_POLICY, r))?),
+            (None, Some(path)) => {
+                let json = std::fs::read_to_string(&path)
+                    .map_err(|e| invalid(ROUTE_POLICY_FILE, format!("{path}: {e}")))?;
+                Some(
+                    route_policy(&json)
+                        .map_err(|r| invalid(ROUTE_POLICY_FILE, format!("{path}: {r}")))?,
+                )
+            }
+            (None, None) => None,
+        };
+        let http_api_response = match value(HTTP_API_RESPONSE).as_deref() {
+            None | Some("simple") => HttpApiResponse::Simple,
+            Some("iam") => HttpApiResponse::Iam,
+            Some(other) => {
+                return Err(invalid(
+                    HTTP_API_RESPONSE,
+                    format!("'{other}'; use simple or iam"),
+                ));
+            }
+        };
         Ok(Self {
             store,
+            data_dir: PathBuf::from(value(DATA_DIR).unwrap_or_else(|| ".keyward".into())),
             pepper,
             settings,
+            engine,
+            route_policy,
+            http_api_response,
         })
     }
+
+    /// The route policy, which the authorizer and the local gateway cannot run without.
+    pub fn require_route_policy(&self) -> Result<RoutePolicy, ConfigError> {
+        self.route_policy
+            .clone()
+            .ok_or(ConfigError::Missing(ROUTE_POLICY_FILE))
+    }
+
+    /// The pepper of a process that has no pepper file to fall back on.
+    pub fn require_pepper(&self) -> Result<Pepper, ConfigError> {
+        self.pepper.clone().ok_or(ConfigError::Missing(PEPPER))
+    }
+
+    /// The DynamoDB table of a process that cannot use the embedded store.
+    pub fn require_dynamodb(&self) -> Result<&DynamoLocation, ConfigError> {
+        match &self.store {
+            StoreLocation::Dynamo(location) => Ok(location),
+            StoreLocation::Sqlite => Err(ConfigError::Invalid {
+                name: STORE,
+                reason: "this process keeps its keys in DynamoDB: dynamodb://TABLE".into(),
+            }),
+        }
+    }
+}
+
+/// A route policy from its JSON text, checked.
+fn route_policy(json: &str) -> Result<RoutePolicy, String> {
+    let spec: RoutePolicySpec =
+        serde_json::from_str(json).map_err(|e| format!("not a route policy: {e}"))?;
+    RoutePolicy::compile(&spec).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -72,55 +259,132 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn config(pairs: &[(&str, &str)]) -> Result<FunctionConfig, ConfigError> {
+    fn config(process: Process, pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let map: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        FunctionConfig::from_lookup(|k| map.get(k).cloned())
+        Config::from_lookup(process, |k| map.get(k).cloned())
     }
 
     #[test]
     fn every_variable_is_checked_by_name() {
         let pepper = "ab".repeat(32);
-        assert!(
-            config(&[
-                ("KEYWARD_STORE", "dynamodb://keys"),
-                ("KEYWARD_PEPPER", &pepper)
-            ])
-            .is_ok()
-        );
-        let err = config(&[("KEYWARD_PEPPER", &pepper)]).unwrap_err();
+        let f = Process::Function;
+        assert!(config(f, &[(STORE, "dynamodb://keys"), (PEPPER, &pepper)]).is_ok());
+        let err = config(f, &[(PEPPER, &pepper)]).unwrap_err();
         assert_eq!(err.to_string(), "KEYWARD_STORE is not set");
-        let err = config(&[
-            ("KEYWARD_STORE", "dynamodb://keys"),
-            ("KEYWARD_PEPPER", "zzzz-secret"),
-        ])
-        .unwrap_err();
+        let err = config(f, &[(STORE, "dynamodb://keys")]).unwrap_err();
+        assert_eq!(err.to_string(), "KEYWARD_PEPPER is not set");
+        let err = config(f, &[(STORE, "dynamodb://keys"), (PEPPER, "zzzz-secret")]).unwrap_err();
         assert!(err.to_string().starts_with("KEYWARD_PEPPER is invalid"));
         assert!(
             !err.to_string().contains("zzzz-secret"),
             "never echo the pepper"
         );
-        let err = config(&[("KEYWARD_STORE", "s3://x"), ("KEYWARD_PEPPER", &pepper)]).unwrap_err();
+        let err = config(f, &[(STORE, "s3://x"), (PEPPER, &pepper)]).unwrap_err();
         assert!(err.to_string().starts_with("KEYWARD_STORE is invalid"));
-        let err = config(&[
-            ("KEYWARD_STORE", "dynamodb://keys"),
-            ("KEYWARD_PEPPER", &pepper),
-            ("KEYWARD_PREFIX", "Bad"),
-        ])
+        let local = config(f, &[(STORE, "sqlite"), (PEPPER, &pepper)]).unwrap();
+        let err = local.require_dynamodb().unwrap_err();
+        assert!(err.to_string().starts_with("KEYWARD_STORE is invalid"));
+        let err = config(
+            f,
+            &[
+                (STORE, "dynamodb://keys"),
+                (PEPPER, &pepper),
+                (PREFIX, "Bad"),
+            ],
+        )
         .unwrap_err();
         assert!(err.to_string().starts_with("KEYWARD_PREFIX"));
-        let ok = config(&[
-            ("KEYWARD_STORE", "dynamodb://keys"),
-            ("KEYWARD_PEPPER", &pepper),
-            ("KEYWARD_PREFIX", "kw_test"),
-            ("KEYWARD_ACCOUNT", "acme"),
-        ])
+        let err = config(
+            f,
+            &[
+                (STORE, "dynamodb://keys"),
+                (PEPPER, &pepper),
+                (REVOCATION_BOUND_MS, "soon"),
+            ],
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("KEYWARD_REVOCATION_BOUND_MS is invalid")
+        );
+        let err = config(
+            f,
+            &[
+                (STORE, "dynamodb://keys"),
+                (PEPPER, &pepper),
+                (HTTP_API_RESPONSE, "xml"),
+            ],
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("KEYWARD_HTTP_API_RESPONSE is invalid")
+        );
+        let err = config(
+            f,
+            &[
+                (STORE, "dynamodb://keys"),
+                (PEPPER, &pepper),
+                (ROUTE_POLICY, "{\"routes\": 5}"),
+            ],
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("KEYWARD_ROUTE_POLICY is invalid")
+        );
+        let ok = config(
+            f,
+            &[
+                (STORE, "dynamodb://keys"),
+                (PEPPER, &pepper),
+                (PREFIX, "kw_test"),
+                (ACCOUNT, "acme"),
+                (HTTP_API_RESPONSE, "iam"),
+                (REVOCATION_BOUND_MS, "750"),
+            ],
+        )
         .unwrap();
         assert_eq!(
             (ok.settings.prefix.as_str(), ok.settings.account.as_str()),
             ("kw_test", "acme")
         );
+        assert_eq!(ok.http_api_response, HttpApiResponse::Iam);
+        assert_eq!(ok.engine.revocation_bound, Duration::from_millis(750));
+        assert!(matches!(
+            ok.require_route_policy(),
+            Err(ConfigError::Missing(ROUTE_POLICY_FILE))
+        ));
+    }
+
+    #[test]
+    fn a_local_process_has_defaults_for_everything() {
+        let c = config(Process::Local, &[]).unwrap();
+        assert_eq!(c.store, StoreLocation::Sqlite);
+        assert_eq!(c.data_dir, PathBuf::from(".keyward"));
+        assert!(c.pepper.is_none());
+        assert_eq!(c.settings.prefix.as_str(), "kw_live");
+        assert_eq!(c.settings.account, "default");
+        assert_eq!(c.engine, EngineConfig::default());
+        let err = config(Process::Local, &[(ACCOUNT, "a b")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("KEYWARD_ACCOUNT is invalid: not an account id: {ID_RULE}")
+        );
+    }
+
+    #[test]
+    fn the_table_is_consistent() {
+        for v in VARIABLES {
+            assert!(v.name.starts_with("KEYWARD_"), "{}", v.name);
+            assert!(
+                v.flag.is_some() || v.default.is_none(),
+                "{} has a default but no flag",
+                v.name
+            );
+        }
     }
 }

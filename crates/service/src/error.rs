@@ -52,6 +52,12 @@ impl From<ValidationErrors> for ServiceError {
     }
 }
 
+impl From<keyward_core::lifecycle::Refusal> for ServiceError {
+    fn from(e: keyward_core::lifecycle::Refusal) -> Self {
+        Self::Conflict(e.to_string())
+    }
+}
+
 impl From<keyward_core::token::TokenError> for ServiceError {
     fn from(e: keyward_core::token::TokenError) -> Self {
         Self::Internal(e.to_string())

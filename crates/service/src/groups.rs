@@ -3,8 +3,8 @@
 //! [`App::change_key`] like any other edit.
 
 use keyward_core::group::{CreateGroupRequest, Group};
-use keyward_core::key::{ApiKey, MAX_GROUPS};
-use keyward_core::validation::ValidationErrors;
+use keyward_core::key::ApiKey;
+use keyward_core::lifecycle::{self, KeyOp};
 use keyward_store::{KeyQuery, Page, StoreError};
 use serde_json::json;
 
@@ -85,20 +85,9 @@ impl App {
     ) -> Result<ApiKey, ServiceError> {
         check_id("group", group)?;
         self.get_group(actor, group).await?;
-        self.change_key(actor, key_id, "key.group_added", None, false, |current| {
-            if current.groups.iter().any(|g| g == group) {
-                return Ok(None);
-            }
-            if current.groups.len() >= MAX_GROUPS {
-                return Err(ValidationErrors::one(
-                    "group",
-                    format!("a key may be in at most {MAX_GROUPS} groups"),
-                )
-                .into());
-            }
-            let mut next = current.clone();
-            next.groups.push(group.to_owned());
-            Ok(Some(Change::to(next, json!({"group": group}))))
+        self.change_key(actor, key_id, KeyOp::JoinGroup, None, |current| {
+            Ok(lifecycle::join_group(current, group)?
+                .map(|next| Change::to(next, json!({"group": group}))))
         })
         .await
     }
@@ -110,13 +99,9 @@ impl App {
         key_id: &str,
     ) -> Result<ApiKey, ServiceError> {
         check_id("group", group)?;
-        self.change_key(actor, key_id, "key.group_removed", None, true, |current| {
-            if !current.groups.iter().any(|g| g == group) {
-                return Ok(None);
-            }
-            let mut next = current.clone();
-            next.groups.retain(|g| g != group);
-            Ok(Some(Change::to(next, json!({"group": group}))))
+        self.change_key(actor, key_id, KeyOp::LeaveGroup, None, |current| {
+            Ok(lifecycle::leave_group(current, group)
+                .map(|next| Change::to(next, json!({"group": group}))))
         })
         .await
     }

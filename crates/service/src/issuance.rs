@@ -10,8 +10,9 @@ use keyward_core::audit::{Account, AuditEntry};
 use keyward_core::edit::UpdateKeyRequest;
 use keyward_core::hash::KeyHash;
 use keyward_core::idempotency::{IdempotencyRecord, fingerprint, valid_idempotency_key};
-use keyward_core::key::{ApiKey, CreateKeyRequest, KeyDraft, KeyStatus, MAX_WORKSPACES};
-use keyward_core::permission::{Action, ScopeInput, is_name};
+use keyward_core::key::{ApiKey, CreateKeyRequest, KeyDraft};
+use keyward_core::lifecycle::{self, KeyOp};
+use keyward_core::permission::{Action, ScopeInput};
 use keyward_core::token::Token;
 use keyward_core::validation::{FieldError, ValidationErrors, Warning};
 use keyward_store::{KeyQuery, Page, StoreError};
@@ -56,30 +57,6 @@ pub struct Updated {
     pub warnings: Vec<Warning>,
 }
 
-/// A listing request; `status: None` lists every status.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListParams {
-    pub status: Option<KeyStatus>,
-    pub workspace: Option<String>,
-    pub group: Option<String>,
-    pub name_contains: Option<String>,
-    pub cursor: Option<String>,
-    pub limit: usize,
-}
-
-impl Default for ListParams {
-    fn default() -> Self {
-        Self {
-            status: Some(KeyStatus::Active),
-            workspace: None,
-            group: None,
-            name_contains: None,
-            cursor: None,
-            limit: 50,
-        }
-    }
-}
-
 /// One change to a key, made by [`App::change_key`]'s caller from the current record.
 #[derive(Debug)]
 pub(crate) struct Change {
@@ -117,21 +94,23 @@ impl App {
         )?)
     }
 
-    /// The read-modify-write every key change goes through. `edit` sees the stored record and
-    /// answers the change, or `None` when there is nothing to do. Revoked keys refuse every
-    /// change unless `allow_final`; `if_match` pins the version the caller saw.
+    /// The read-modify-write every key change goes through. The core's lifecycle rules for
+    /// `op` are checked first (who may make it, and whether the key's state allows it); `edit`
+    /// sees the stored record and answers the change, or `None` when there is nothing to do.
+    /// `if_match` pins the version the caller saw.
     pub(crate) async fn change_key<F>(
         &self,
         actor: &Actor,
         id: &str,
-        action: &str,
+        op: KeyOp<'_>,
         if_match: Option<u64>,
-        allow_final: bool,
         mut edit: F,
     ) -> Result<ApiKey, ServiceError>
     where
         F: FnMut(&ApiKey) -> Result<Option<Change>, ServiceError>,
     {
+        op.check_actor(&actor.id, id)?;
+        let action = op.audit_action();
         for _ in 0..MAX_RETRIES {
             let now = self.now();
             let current = self
@@ -142,11 +121,7 @@ impl App {
             if if_match.is_some_and(|v| v != current.version) {
                 return Err(ServiceError::PreconditionFailed);
             }
-            if current.is_final() && !allow_final {
-                return Err(ServiceError::Conflict(
-                    "the key is revoked; a revoked key cannot be changed".into(),
-                ));
-            }
+            op.check_state(&current)?;
             let Some(change) = edit(&current)? else {
                 return Ok(current.as_of(now));
             };
@@ -160,7 +135,7 @@ impl App {
                 .await
             {
                 Ok(()) => {
-                    self.engine.forget_key(id);
+                    self.engine().forget_key(id);
                     tracing::info!(key_id = %id, actor = %actor.id, action, "key changed");
                     return Ok(next.as_of(now));
                 }
@@ -290,21 +265,13 @@ impl App {
             .ok_or(ServiceError::NotFound("key"))
     }
 
+    /// A page of the account's keys matching `query`, each as of `query.now`.
     pub async fn list_keys(
         &self,
         actor: &Actor,
-        params: ListParams,
+        query: &KeyQuery,
     ) -> Result<Page<ApiKey>, ServiceError> {
-        let query = KeyQuery {
-            status: params.status,
-            workspace: params.workspace,
-            group: params.group,
-            name_contains: params.name_contains,
-            cursor: params.cursor,
-            limit: params.limit,
-            now: self.now(),
-        };
-        Ok(self.store.list_keys(&actor.account, &query).await?)
+        Ok(self.store.list_keys(&actor.account, query).await?)
     }
 
     /// `PATCH`: applies the edit with the rules of create, warning when it may break callers.
@@ -315,22 +282,11 @@ impl App {
         if_match: Option<u64>,
         request: UpdateKeyRequest,
     ) -> Result<Updated, ServiceError> {
-        let locks_out = request.active.is_some()
-            || request.scopes.is_some()
-            || request.allowed_cidrs.is_some()
-            || request.expires_at.is_some();
-        if locks_out {
-            not_self(
-                actor,
-                id,
-                "change its own status, scopes, allowed ranges or expiry",
-            )?;
-        }
         let mut warnings = Vec::new();
         let rules = self.settings.rules;
         let now = self.now();
         let key = self
-            .change_key(actor, id, "key.updated", if_match, false, |current| {
+            .change_key(actor, id, KeyOp::Update(&request), if_match, |current| {
                 let edited = request.clone().apply(current, &rules, now)?;
                 warnings = edited.warnings;
                 if edited.changed.is_empty() {
@@ -347,14 +303,9 @@ impl App {
 
     /// Revokes the key for good. Revoking a revoked key changes nothing and answers the record.
     pub async fn revoke_key(&self, actor: &Actor, id: &str) -> Result<ApiKey, ServiceError> {
-        not_self(actor, id, "revoke itself")?;
-        self.change_key(actor, id, "key.revoked", None, true, |current| {
-            if current.is_final() {
-                return Ok(None);
-            }
-            let mut next = current.clone();
-            next.status = KeyStatus::Revoked;
-            Ok(Some(Change::to(next, json!({"name": current.name}))))
+        self.change_key(actor, id, KeyOp::Revoke, None, |current| {
+            Ok(lifecycle::revoke(current)
+                .map(|next| Change::to(next, json!({"name": current.name}))))
         })
         .await
     }
@@ -362,10 +313,9 @@ impl App {
     /// Issues a new secret for the same key (same id, settings and usage); the old secret
     /// stops working at once.
     pub async fn regenerate_key(&self, actor: &Actor, id: &str) -> Result<Created, ServiceError> {
-        not_self(actor, id, "regenerate itself")?;
         let mut issued: Option<Token> = None;
         let key = self
-            .change_key(actor, id, "key.regenerated", None, false, |current| {
+            .change_key(actor, id, KeyOp::Regenerate, None, |current| {
                 let token = Token::generate(&self.settings.prefix)?;
                 let mut next = current.clone();
                 next.start = token.start();
@@ -395,20 +345,9 @@ impl App {
         workspace: &str,
     ) -> Result<ApiKey, ServiceError> {
         check_id("workspace", workspace)?;
-        self.change_key(actor, id, "key.workspace_added", None, false, |current| {
-            if current.workspaces.iter().any(|w| w == workspace) {
-                return Ok(None);
-            }
-            if current.workspaces.len() >= MAX_WORKSPACES {
-                return Err(ValidationErrors::one(
-                    "workspace",
-                    format!("a key may be associated with at most {MAX_WORKSPACES} workspaces"),
-                )
-                .into());
-            }
-            let mut next = current.clone();
-            next.workspaces.push(workspace.to_owned());
-            Ok(Some(Change::to(next, json!({"workspace": workspace}))))
+        self.change_key(actor, id, KeyOp::AddWorkspace, None, |current| {
+            Ok(lifecycle::add_workspace(current, workspace)?
+                .map(|next| Change::to(next, json!({"workspace": workspace}))))
         })
         .await
     }
@@ -421,31 +360,29 @@ impl App {
         workspace: &str,
     ) -> Result<ApiKey, ServiceError> {
         check_id("workspace", workspace)?;
-        self.change_key(actor, id, "key.workspace_removed", None, false, |current| {
-            if !current.workspaces.iter().any(|w| w == workspace) {
-                return Ok(None);
-            }
-            let mut next = current.clone();
-            next.workspaces.retain(|w| w != workspace);
-            Ok(Some(Change::to(next, json!({"workspace": workspace}))))
+        self.change_key(actor, id, KeyOp::RemoveWorkspace, None, |current| {
+            Ok(lifecycle::remove_workspace(current, workspace)
+                .map(|next| Change::to(next, json!({"workspace": workspace}))))
         })
         .await
     }
 
     /// Deletes the key: its secret stops working and its name is free again.
     pub async fn delete_key(&self, actor: &Actor, id: &str) -> Result<(), ServiceError> {
-        not_self(actor, id, "delete itself")?;
+        let op = KeyOp::Delete;
+        op.check_actor(&actor.id, id)?;
         for _ in 0..MAX_RETRIES {
             let current = self.get_key(actor, id).await?;
+            op.check_state(&current)?;
             let audit =
-                self.audit_entry(actor, "key.deleted", id, json!({"name": current.name}))?;
+                self.audit_entry(actor, op.audit_action(), id, json!({"name": current.name}))?;
             match self
                 .store
                 .delete_key(&actor.account, id, Some(current.version), &audit)
                 .await
             {
                 Ok(()) => {
-                    self.engine.forget_key(id);
+                    self.engine().forget_key(id);
                     tracing::info!(key_id = %id, actor = %actor.id, "key deleted");
                     return Ok(());
                 }
@@ -497,24 +434,7 @@ impl App {
     }
 }
 
-/// Refuses a change the acting key would make to itself that could lock its holder out.
-fn not_self(actor: &Actor, id: &str, what: &str) -> Result<(), ServiceError> {
-    if actor.id == id {
-        return Err(ServiceError::Conflict(format!(
-            "a key cannot {what}; use another admin key"
-        )));
-    }
-    Ok(())
-}
-
-/// A workspace or group id from a path: the id rules of the core.
+/// A workspace or group id from a path: the id rule of the core.
 pub(crate) fn check_id(field: &str, id: &str) -> Result<(), ServiceError> {
-    if is_name(id) && id.len() <= 64 {
-        Ok(())
-    } else {
-        Err(
-            ValidationErrors::one(field, "an id is 1 to 64 letters, digits, '_', '-' or '.'")
-                .into(),
-        )
-    }
+    keyward_core::id::check_id(field, id).map_err(|e| ValidationErrors(vec![e]).into())
 }

@@ -1,23 +1,15 @@
 //! Presets: the built-in four, plus the ones an account defines (as code, through the API).
 //! A built-in name cannot be redefined or deleted.
 
-use keyward_core::permission::{ScopeInput, is_name};
+use keyward_api::presets::PresetRequest;
+use keyward_core::id::check_id;
 use keyward_core::preset::{Preset, Presets};
 use keyward_core::validation::ValidationErrors;
 use keyward_store::StoreError;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::app::{Actor, App};
 use crate::error::ServiceError;
-
-/// The body of `PUT /v1/presets/{name}`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PresetRequest {
-    pub description: Option<String>,
-    pub scopes: Option<Vec<ScopeInput>>,
-}
 
 impl App {
     /// Every preset a create may name in `account`: built-ins first, then the account's own.
@@ -41,13 +33,7 @@ impl App {
         name: &str,
         request: PresetRequest,
     ) -> Result<Preset, ServiceError> {
-        if !is_name(name) || name.len() > 64 {
-            return Err(ValidationErrors::one(
-                "name",
-                "a preset name is 1 to 64 letters, digits, '_', '-' or '.'",
-            )
-            .into());
-        }
+        check_id("name", name).map_err(|e| ValidationErrors(vec![e]))?;
         if self.settings.presets.get(name).is_some() {
             return Err(ServiceError::Conflict(format!(
                 "'{name}' is a built-in preset and cannot be redefined"

@@ -2,9 +2,8 @@
 //! whole account. Verifiers record usage in batches (see the verification engine).
 
 use chrono::{Duration, NaiveDate};
-use keyward_core::usage::DayCount;
+use keyward_api::usage::{AccountUsage, KeyUsage};
 use keyward_core::validation::{FieldError, ValidationErrors};
-use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::app::{Actor, App};
@@ -54,28 +53,6 @@ impl DayRange {
             Err(ValidationErrors(errors))
         }
     }
-}
-
-/// Usage of one key.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct KeyUsage {
-    pub key_id: String,
-    pub request_count: u64,
-    pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
-    pub last_used_ip: Option<std::net::IpAddr>,
-    pub from: NaiveDate,
-    pub to: NaiveDate,
-    pub days: Vec<DayCount>,
-}
-
-/// Usage of the whole account.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct AccountUsage {
-    pub account: String,
-    pub from: NaiveDate,
-    pub to: NaiveDate,
-    pub total: u64,
-    pub days: Vec<DayCount>,
 }
 
 impl App {

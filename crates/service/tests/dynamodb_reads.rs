@@ -5,21 +5,30 @@
 
 use std::sync::Arc;
 
-use keyward_core::decision::{AccessRequest, Code};
+use keyward_core::decision::Code;
 use keyward_core::hash::Pepper;
 use keyward_core::key::CreateKeyRequest;
 use keyward_core::permission::ScopeInput;
 use keyward_core::token::{Prefix, Token};
 use keyward_service::app::Actor;
 use keyward_service::issuance::CreateOutcome;
+use keyward_service::verification::{Explain, Presented};
 use keyward_service::{App, Settings};
 use keyward_store::{DynamoLocation, DynamoStore};
+
+/// A verification of `token` that checks the key alone.
+fn key_only(token: &str) -> Presented {
+    Presented {
+        token: Some(token.to_owned()),
+        ..Presented::default()
+    }
+}
 
 #[tokio::test]
 async fn a_verification_costs_exactly_one_read() {
     let endpoint = std::env::var("KEYWARD_TEST_DYNAMODB_ENDPOINT")
         .expect("KEYWARD_TEST_DYNAMODB_ENDPOINT is not set: run ./scripts/test, which starts DynamoDB Local");
-    let table = format!("kw-reads-{}", keyward_core::key::new_id("t").unwrap());
+    let table = format!("kw-reads-{}", keyward_core::id::new_id("t").unwrap());
     let location =
         DynamoLocation::parse(&format!("dynamodb://{table}?endpoint={endpoint}")).unwrap();
     let store = DynamoStore::connect(&location).await;
@@ -45,7 +54,8 @@ async fn a_verification_costs_exactly_one_read() {
 
     let before = store.calls();
     let verdict = app
-        .verify(Some(&secret), &AccessRequest::default())
+        .verifier()
+        .decide(&key_only(&secret), Explain::No)
         .await
         .unwrap();
     assert_eq!(verdict.code, Code::Valid);
@@ -65,7 +75,8 @@ async fn a_verification_costs_exactly_one_read() {
 
     let unknown = Token::generate(&Prefix::live()).unwrap();
     let verdict = app
-        .verify(Some(unknown.expose()), &AccessRequest::default())
+        .verifier()
+        .decide(&key_only(unknown.expose()), Explain::No)
         .await
         .unwrap();
     assert_eq!(verdict.code, Code::NotFound);
@@ -79,7 +90,8 @@ async fn a_verification_costs_exactly_one_read() {
     let mut typo = secret.clone();
     typo.replace_range(10..11, if &secret[10..11] == "a" { "b" } else { "a" });
     let verdict = app
-        .verify(Some(&typo), &AccessRequest::default())
+        .verifier()
+        .decide(&key_only(&typo), Explain::No)
         .await
         .unwrap();
     assert_eq!(verdict.code, Code::NotFound);

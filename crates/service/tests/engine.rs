@@ -7,14 +7,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use keyward_core::decision::{AccessRequest, Code};
+use keyward_core::decision::Code;
 use keyward_core::hash::Pepper;
 use keyward_core::key::CreateKeyRequest;
 use keyward_core::permission::ScopeInput;
 use keyward_core::token::{Prefix, Token};
 use keyward_service::app::Actor;
-use keyward_service::engine::{Engine, EngineConfig};
 use keyward_service::issuance::CreateOutcome;
+use keyward_service::verification::{Decided, Engine, EngineConfig, Explain, Presented, Verifier};
 use keyward_service::{App, Settings};
 use keyward_store::{DynamoLocation, DynamoStore, SqliteStore, Store};
 
@@ -23,7 +23,7 @@ const BOUND: Duration = Duration::from_millis(800);
 async fn dynamodb() -> Arc<dyn Store> {
     let endpoint = std::env::var("KEYWARD_TEST_DYNAMODB_ENDPOINT")
         .expect("KEYWARD_TEST_DYNAMODB_ENDPOINT is not set: run ./scripts/test, which starts DynamoDB Local");
-    let table = format!("kw-engine-{}", keyward_core::key::new_id("t").unwrap());
+    let table = format!("kw-engine-{}", keyward_core::id::new_id("t").unwrap());
     let store = DynamoStore::connect(
         &DynamoLocation::parse(&format!("dynamodb://{table}?endpoint={endpoint}")).unwrap(),
     )
@@ -84,8 +84,18 @@ impl World {
     }
 }
 
-fn any() -> AccessRequest {
-    AccessRequest::default()
+/// Verifies `token` through `engine` alone (no route policy, only the key is checked), as the
+/// authorizer, the gateway and `POST /v1/verify` do through their verifiers.
+async fn verify(engine: &Engine, token: Option<&str>, ip: Option<&str>) -> Decided {
+    let presented = Presented {
+        token: token.map(str::to_owned),
+        source_ip: ip.map(|ip| ip.parse().unwrap()),
+        ..Presented::default()
+    };
+    Verifier::new(engine.clone(), None)
+        .decide(&presented, Explain::No)
+        .await
+        .unwrap()
 }
 
 async fn warm_hits_read_nothing_and_bad_tokens_never_read(store: Arc<dyn Store>) {
@@ -93,25 +103,22 @@ async fn warm_hits_read_nothing_and_bad_tokens_never_read(store: Arc<dyn Store>)
     let engine = w.engine();
     engine.sync().await.unwrap();
     let (_, secret) = w.key("hot").await;
-    assert!(!engine.verify(Some(&secret), &any()).await.unwrap().cached);
+    assert!(!verify(&engine, Some(&secret), None).await.cached);
     for _ in 0..100 {
-        let d = engine.verify(Some(&secret), &any()).await.unwrap();
+        let d = verify(&engine, Some(&secret), None).await;
         assert!(d.cached && d.code == Code::Valid);
     }
     assert_eq!(engine.stats().key_reads, 1);
     let unknown = Token::generate(&Prefix::live()).unwrap();
-    engine.verify(Some(unknown.expose()), &any()).await.unwrap();
-    let d = engine.verify(Some(unknown.expose()), &any()).await.unwrap();
+    verify(&engine, Some(unknown.expose()), None).await;
+    let d = verify(&engine, Some(unknown.expose()), None).await;
     assert_eq!(
         (d.code, d.cached),
         (Code::NotFound, true),
         "unknown hashes are cached too"
     );
-    engine
-        .verify(Some("kw_live_malformed"), &any())
-        .await
-        .unwrap();
-    engine.verify(None, &any()).await.unwrap();
+    verify(&engine, Some("kw_live_malformed"), None).await;
+    verify(&engine, None, None).await;
     assert_eq!(
         engine.stats().key_reads,
         2,
@@ -127,12 +134,9 @@ async fn a_revoke_reaches_another_engine_within_the_bound(store: Arc<dyn Store>,
     let other = w.engine();
     let poller = poll.then(|| other.spawn_background());
     let (id, secret) = w.key("shared").await;
-    assert_eq!(
-        other.verify(Some(&secret), &any()).await.unwrap().code,
-        Code::Valid
-    );
+    assert_eq!(verify(&other, Some(&secret), None).await.code, Code::Valid);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(other.verify(Some(&secret), &any()).await.unwrap().cached);
+    assert!(verify(&other, Some(&secret), None).await.cached);
 
     w.app
         .revoke_key(&Actor::system("default"), &id)
@@ -140,7 +144,7 @@ async fn a_revoke_reaches_another_engine_within_the_bound(store: Arc<dyn Store>,
         .unwrap();
     let revoked = Instant::now();
     loop {
-        let d = other.verify(Some(&secret), &any()).await.unwrap();
+        let d = verify(&other, Some(&secret), None).await;
         if d.code == Code::Revoked {
             break;
         }
@@ -164,12 +168,8 @@ async fn a_hot_key_costs_one_usage_write_per_interval(store: Arc<dyn Store>) {
     let w = World::new(store.clone());
     let engine = w.engine();
     let (id, secret) = w.key("busy").await;
-    let from = AccessRequest {
-        source_ip: Some("10.0.0.7".parse().unwrap()),
-        ..any()
-    };
     for _ in 0..1000 {
-        engine.verify(Some(&secret), &from).await.unwrap();
+        verify(&engine, Some(&secret), Some("10.0.0.7")).await;
     }
     assert_eq!(engine.flush_usage().await.unwrap(), 1);
     assert_eq!(

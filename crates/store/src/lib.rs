@@ -13,6 +13,7 @@
 //!   one file per trait.
 //! - [`cursor`]: the opaque paging cursor both adapters hand out, one encoder and decoder per
 //!   kind.
+//! - [`location`]: where a deployment keeps its keys: `sqlite` or `dynamodb://TABLE`.
 //! - [`prelude`]: every trait of the port, for callers that hold a concrete adapter type.
 //! - `conformance` (feature `conformance`): the behaviours every adapter must have, written
 //!   once against the port and run by each adapter's tests.
@@ -35,11 +36,13 @@ pub mod conformance;
 pub mod cursor;
 pub mod dynamodb;
 pub mod error;
+pub mod location;
 pub mod port;
 pub mod sqlite;
 
 pub use dynamodb::{DynamoLocation, DynamoStore};
 pub use error::{StoreError, StoreResult};
+pub use location::StoreLocation;
 pub use port::{
     AccountStore, AuditLog, ChangeFeed, GroupStore, KeyQuery, KeyStore, Page, PresetStore, Store,
     UsageStore,

@@ -25,7 +25,7 @@ fn endpoint() -> String {
 
 /// A store on a fresh table of its own.
 async fn store() -> DynamoStore {
-    let table = format!("kw-test-{}", keyward_core::key::new_id("t").unwrap());
+    let table = format!("kw-test-{}", keyward_core::id::new_id("t").unwrap());
     let location =
         DynamoLocation::parse(&format!("dynamodb://{table}?endpoint={}", endpoint())).unwrap();
     let store = DynamoStore::connect(&location).await;
@@ -216,7 +216,7 @@ async fn init_is_idempotent_and_refuses_a_foreign_table() {
 
     // A table with some other schema is not silently used.
     use aws_sdk_dynamodb::types::*;
-    let foreign = format!("foreign-{}", keyward_core::key::new_id("t").unwrap());
+    let foreign = format!("foreign-{}", keyward_core::id::new_id("t").unwrap());
     store
         .client()
         .create_table()

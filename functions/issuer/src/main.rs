@@ -1,16 +1,22 @@
-//! The issuer Lambda: configuration and clients once, then the Router for every request.
+//! The issuer Lambda: configuration and clients once, then the management Router for every
+//! request.
 
 use std::sync::Arc;
 
 use keyward_service::App;
-use keyward_service::config::FunctionConfig;
+use keyward_service::config::Config;
 use keyward_store::DynamoStore;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
-    let config = FunctionConfig::from_env()?;
-    let store = DynamoStore::connect(&config.store).await;
-    let app = App::new(Arc::new(store), config.pepper, config.settings);
-    lambda_http::run(keyward_issuer::router(app)).await
+    let config = Config::from_env()?;
+    let store = DynamoStore::connect(config.require_dynamodb()?).await;
+    let app = App::with_engine(
+        Arc::new(store),
+        config.require_pepper()?,
+        config.settings,
+        config.engine,
+    );
+    lambda_http::run(keyward_aws::issuer::router(app)).await
 }

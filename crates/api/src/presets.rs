@@ -1,0 +1,27 @@
+//! Presets on the wire.
+
+use keyward_core::permission::ScopeInput;
+pub use keyward_core::preset::Preset;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The body of `PUT /v1/presets/{name}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PresetRequest {
+    pub description: Option<String>,
+    pub scopes: Option<Vec<ScopeInput>>,
+}
+
+/// A preset as listed: built-in ones cannot be changed.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct PresetEntry {
+    #[serde(flatten)]
+    pub preset: Preset,
+    pub builtin: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct PresetListing {
+    pub items: Vec<PresetEntry>,
+}

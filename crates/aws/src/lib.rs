@@ -1,0 +1,23 @@
+//! keyward's AWS edges: where AWS event shapes and AWS answers meet the use cases. Nothing here
+//! decides anything; each module translates.
+//!
+//! # Layout
+//!
+//! - [`event`]: API Gateway authorizer events (REST `TOKEN` and `REQUEST`, HTTP API) decoded in
+//!   one pass into the request the decision takes.
+//! - [`answer`]: IAM policies, simple responses and the REST `Unauthorized` error, with the
+//!   backend's context.
+//! - [`authorizer`]: [`Authorizer`](authorizer::Authorizer): event in, the one decision,
+//!   answer out; what the authorizer function and `keyward authorize` run.
+//! - [`issuer`]: the management Router behind API Gateway (stage prefix, caller's address).
+//!
+//! # Why the authorizer's event is read this way
+//!
+//! The Lambda hands over bytes. [`event::AuthorizerEvent::from_slice`] reads only the fields an
+//! authorizer uses, straight into name-value pairs, and skips the rest unread: one pass, no
+//! intermediate JSON tree, whatever the event kind.
+
+pub mod answer;
+pub mod authorizer;
+pub mod event;
+pub mod issuer;

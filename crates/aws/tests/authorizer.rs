@@ -1,0 +1,391 @@
+//! The authorizer on every real authorizer event of `aws_lambda_events` (REST TOKEN and
+//! REQUEST, HTTP API payload 1.0 and 2.0 with its null-map, cookie-less and identity-less
+//! variants), and over the whole decision table.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed check panics
+
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use keyward_aws::answer::Answer;
+use keyward_aws::authorizer::Authorizer;
+use keyward_aws::event::AuthorizerEvent;
+use keyward_core::audit::AuditEntry;
+use keyward_core::edit::UpdateKeyRequest;
+use keyward_core::hash::Pepper;
+use keyward_core::key::CreateKeyRequest;
+use keyward_core::route::{RoutePolicy, RoutePolicySpec};
+use keyward_service::app::Actor;
+use keyward_service::config::HttpApiResponse;
+use keyward_service::issuance::CreateOutcome;
+use keyward_service::verification::Verifier;
+use keyward_service::{App, Settings};
+use keyward_store::{KeyStore, SqliteStore};
+use serde_json::{Value, json};
+
+const FIXTURES: [&str; 7] = [
+    "example-apigw-custom-auth-request.json",
+    "example-apigw-custom-auth-request-type-request.json",
+    "example-apigw-v2-custom-authorizer-v1-request.json",
+    "example-apigw-v2-custom-authorizer-v2-request.json",
+    "example-apigw-v2-custom-authorizer-v2-request-null-maps.json",
+    "example-apigw-v2-custom-authorizer-v2-request-without-cookies.json",
+    "example-apigw-v2-custom-authorizer-v2-request-without-identity-source.json",
+];
+
+fn fixture(name: &str) -> Value {
+    let path = format!(
+        "{}/../../tests/fixtures/events/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn policy() -> RoutePolicy {
+    let spec: RoutePolicySpec = serde_json::from_value(json!({"routes": [
+        {"method": "GET", "path": "/", "action": "read"},
+        {"method": "GET", "path": "/request", "action": "read", "resource": "requests"},
+        {"method": "POST", "path": "/my/path", "action": "write", "resource": "my/path"},
+        {"method": "GET", "path": "/ws/{ws}/agents/{id}", "action": "read", "resource": "agents/{id}", "workspace": {"path": "ws"}},
+    ]}))
+    .unwrap();
+    RoutePolicy::compile(&spec).unwrap()
+}
+
+struct World {
+    app: App,
+    store: Arc<SqliteStore>,
+}
+
+impl World {
+    fn new() -> Self {
+        let store = Arc::new(SqliteStore::in_memory().unwrap());
+        let app = App::new(
+            store.clone(),
+            Pepper::generate().unwrap(),
+            Settings::default(),
+        );
+        Self { app, store }
+    }
+
+    fn authorizer(&self, format: HttpApiResponse) -> Authorizer {
+        Authorizer::new(
+            Verifier::new(self.app.engine().clone(), Some(policy())),
+            format,
+        )
+    }
+
+    async fn key(&self, body: Value) -> (String, String) {
+        let req: CreateKeyRequest = serde_json::from_value(body).unwrap();
+        match self
+            .app
+            .create_key(&Actor::system("default"), req, None)
+            .await
+            .unwrap()
+        {
+            CreateOutcome::Created(c) => (c.key.id, c.secret.expose().to_owned()),
+            CreateOutcome::Replayed(_) => unreachable!(),
+        }
+    }
+}
+
+/// The fixture with `token` where its kind carries one (every other field as shipped).
+fn with_token(mut event: Value, token: &str, bearer: bool) -> Value {
+    if event["type"] == "TOKEN" {
+        event["authorizationToken"] = json!(if bearer {
+            format!("Bearer {token}")
+        } else {
+            token.to_owned()
+        });
+    } else if bearer {
+        event["headers"]["Authorization"] = json!(format!("Bearer {token}"));
+    } else {
+        event["headers"]["X-API-Key"] = json!(token);
+    }
+    event
+}
+
+async fn answer(a: &Authorizer, event: Value) -> (Answer, keyward_core::decision::Code) {
+    let e = a
+        .authorize(&AuthorizerEvent::parse(event).unwrap())
+        .await
+        .unwrap();
+    (e.answer, e.code)
+}
+
+fn allowed(answer: &Answer) -> bool {
+    match answer {
+        Answer::Unauthorized => false,
+        Answer::Respond(r) => {
+            let v = r.to_value();
+            v.get("isAuthorized")
+                .and_then(Value::as_bool)
+                .unwrap_or_else(|| v["policyDocument"]["Statement"][0]["Effect"] == "Allow")
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_fixture_as_shipped_is_refused_as_unknown() {
+    let w = World::new();
+    let a = w.authorizer(HttpApiResponse::Simple);
+    for name in FIXTURES {
+        let (answer, code) = answer(&a, fixture(name)).await;
+        assert_eq!(code.as_str(), "NOT_FOUND", "{name}");
+        match fixture(name)["version"].as_str() {
+            Some("2.0") => {
+                let Answer::Respond(r) = answer else {
+                    panic!("{name}: an HTTP API answers a response")
+                };
+                assert_eq!(
+                    r.to_value(),
+                    json!({"isAuthorized": false, "context": {"code": "NOT_FOUND"}}),
+                    "{name}"
+                );
+            }
+            _ => assert_eq!(answer, Answer::Unauthorized, "{name}: REST answers 401"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_fixture_with_a_valid_key_is_allowed_with_its_context() {
+    let w = World::new();
+    let (id, key) = w
+        .key(json!({"name": "caller", "scopes": ["read", "write"], "workspaces": ["ws_1"]}))
+        .await;
+    for format in [HttpApiResponse::Simple, HttpApiResponse::Iam] {
+        let a = w.authorizer(format);
+        for (i, name) in FIXTURES.iter().enumerate() {
+            let event = with_token(fixture(name), &key, i % 2 == 1);
+            let explained = a
+                .explain(&AuthorizerEvent::parse(event.clone()).unwrap())
+                .await
+                .unwrap();
+            assert!(allowed(&explained.answer), "{name}: {:?}", explained.steps);
+            let Answer::Respond(r) = &explained.answer else {
+                unreachable!()
+            };
+            let v = &r.to_value();
+            assert_eq!(v["context"]["key_id"], id.as_str(), "{name}");
+            assert_eq!(v["context"]["workspaces"], "ws_1");
+            assert_eq!(v["context"]["scopes"], "read,write");
+            if let Some(stmt) = v["policyDocument"]["Statement"].get(0) {
+                let arn = event["methodArn"]
+                    .as_str()
+                    .or(event["routeArn"].as_str())
+                    .unwrap();
+                assert_eq!(
+                    stmt["Resource"],
+                    json!([arn]),
+                    "the policy names only this request's ARN"
+                );
+                assert_eq!(v["principalId"], id.as_str());
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_decision_table_on_an_http_api_event() {
+    let w = World::new();
+    let a = w.authorizer(HttpApiResponse::Iam);
+    let event = |token: &str, method: &str, path: &str, ip: &str| {
+        let mut e = with_token(
+            fixture("example-apigw-v2-custom-authorizer-v2-request.json"),
+            token,
+            false,
+        );
+        e["requestContext"]["http"]["method"] = json!(method);
+        e["rawPath"] = json!(path);
+        e["requestContext"]["http"]["sourceIp"] = json!(ip);
+        e
+    };
+    let (_, good) = w.key(json!({"name": "good", "scopes": ["agent:viewer"], "workspaces": ["ws_1"], "allowed_cidrs": ["10.0.0.0/8"]})).await;
+    let ok = |token: &str| event(token, "GET", "/ws/ws_1/agents/ag_1", "10.1.2.3");
+    let cases = vec![
+        (ok(&good), "VALID"),
+        (
+            event(&good, "GET", "/ws/ws_1/agents/ag_1", "192.0.2.9"),
+            "IP_DENIED",
+        ),
+        (
+            event(&good, "GET", "/ws/ws_2/agents/ag_1", "10.1.2.3"),
+            "WORKSPACE_DENIED",
+        ),
+        (
+            event(&good, "POST", "/my/path", "10.1.2.3"),
+            "PERMISSION_DENIED",
+        ),
+        (
+            event(&good, "DELETE", "/not/in/the/policy", "10.1.2.3"),
+            "PERMISSION_DENIED",
+        ),
+        (ok("kw_live_tooshort"), "NOT_FOUND"),
+        (
+            ok(
+                keyward_core::token::Token::generate(&keyward_core::token::Prefix::live())
+                    .unwrap()
+                    .expose(),
+            ),
+            "NOT_FOUND",
+        ),
+    ];
+    for (e, expected) in cases {
+        let (answer, code) = answer(&a, e).await;
+        assert_eq!(code.as_str(), expected);
+        assert_eq!(allowed(&answer), expected == "VALID", "{expected}");
+    }
+
+    let (inactive_id, inactive) = w
+        .key(json!({"name": "paused", "scopes": ["read"], "workspaces": ["ws_1"]}))
+        .await;
+    let off: UpdateKeyRequest = serde_json::from_value(json!({"active": false})).unwrap();
+    w.app
+        .update_key(&Actor::system("default"), &inactive_id, None, off)
+        .await
+        .unwrap();
+    assert_eq!(answer(&a, ok(&inactive)).await.1.as_str(), "INACTIVE");
+
+    let (revoked_id, revoked) = w
+        .key(json!({"name": "gone", "scopes": ["read"], "workspaces": ["ws_1"]}))
+        .await;
+    assert_eq!(answer(&a, ok(&revoked)).await.1.as_str(), "VALID");
+    w.app
+        .revoke_key(&Actor::system("default"), &revoked_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        answer(&a, ok(&revoked)).await.1.as_str(),
+        "REVOKED",
+        "a revoke in this process is seen at once"
+    );
+
+    let (expired_id, expired) = w
+        .key(json!({"name": "old", "scopes": ["read"], "workspaces": ["ws_1"]}))
+        .await;
+    let mut k = w
+        .store
+        .get_key("default", &expired_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let v = k.version;
+    k.expires_at = Some(Utc::now() - Duration::seconds(1));
+    k.version += 1;
+    let audit = AuditEntry::new(
+        "default",
+        "t",
+        "key.updated",
+        Some(&expired_id),
+        None,
+        json!({}),
+        Utc::now(),
+    )
+    .unwrap();
+    w.store.update_key(&k, v, None, &audit).await.unwrap();
+    w.app.engine().sync().await.unwrap();
+    assert_eq!(answer(&a, ok(&expired)).await.1.as_str(), "EXPIRED");
+
+    // REST: 401 outcomes are the Unauthorized error, 403 outcomes a Deny policy.
+    let rest = |token: &str| {
+        with_token(
+            fixture("example-apigw-custom-auth-request-type-request.json"),
+            token,
+            false,
+        )
+    };
+    assert_eq!(answer(&a, rest(&revoked)).await.0, Answer::Unauthorized);
+    let (deny, code) = answer(&a, rest(&inactive)).await;
+    assert_eq!(code.as_str(), "INACTIVE");
+    let Answer::Respond(r) = deny else {
+        panic!("a 403 outcome is a policy")
+    };
+    let v = r.to_value();
+    assert_eq!(v["policyDocument"]["Statement"][0]["Effect"], "Deny");
+    assert_eq!(v["context"], json!({"code": "INACTIVE"}));
+}
+
+#[tokio::test]
+async fn explanations_walk_through_every_step() {
+    let w = World::new();
+    let (id, key) = w
+        .key(json!({"name": "explained", "scopes": ["read"]}))
+        .await;
+    let a = w.authorizer(HttpApiResponse::Simple);
+    let event = with_token(
+        fixture("example-apigw-custom-auth-request-type-request.json"),
+        &key,
+        false,
+    );
+    let e = a
+        .explain(&AuthorizerEvent::parse(event).unwrap())
+        .await
+        .unwrap();
+    let text = e.steps.join("\n");
+    for needle in [
+        "event: REST REQUEST",
+        "request: GET /request",
+        "token: X-API-Key header",
+        "route: GET /request needs read on 'requests'",
+        &format!("key: {id} (explained)"),
+        "decision: VALID",
+        "answer: Allow policy",
+    ] {
+        assert!(text.contains(needle), "missing '{needle}' in:\n{text}");
+    }
+    assert!(
+        !text.contains(&key[8..40]),
+        "an explanation never shows the secret"
+    );
+}
+
+/// The route policy is part of the one decision: a request it refuses is counted as denied,
+/// never as a valid use of the key, whatever the key itself may do.
+#[tokio::test]
+async fn a_request_the_route_policy_refuses_is_not_a_valid_use() {
+    let w = World::new();
+    let (id, key) = w.key(json!({"name": "routed", "scopes": ["read"]})).await;
+    let a = w.authorizer(HttpApiResponse::Simple);
+    let mut outside = with_token(
+        fixture("example-apigw-v2-custom-authorizer-v2-request.json"),
+        &key,
+        false,
+    );
+    outside["rawPath"] = json!("/not/in/the/policy");
+    for _ in 0..3 {
+        let (answer, code) = answer(&a, outside.clone()).await;
+        assert_eq!(code, keyward_core::decision::Code::PermissionDenied);
+        assert!(!allowed(&answer));
+    }
+    w.app.engine().flush_usage().await.unwrap();
+    let stored = w.store.get_key("default", &id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.request_count, stored.last_used_at),
+        (0, None),
+        "refused requests are not uses"
+    );
+
+    let mut inside = outside.clone();
+    inside["rawPath"] = json!("/request");
+    inside["requestContext"]["http"]["method"] = json!("GET");
+    let (answer, code) = answer(&a, inside).await;
+    assert_eq!(code, keyward_core::decision::Code::Valid);
+    assert!(allowed(&answer));
+    w.app.engine().flush_usage().await.unwrap();
+    let stored = w.store.get_key("default", &id).await.unwrap().unwrap();
+    assert_eq!(stored.request_count, 1, "only the allowed request is a use");
+}
+
+#[test]
+fn broken_events_are_errors() {
+    for bad in [
+        json!({}),
+        json!({"type": "WEBSOCKET"}),
+        json!({"type": "TOKEN", "methodArn": 5}),
+        json!([1, 2]),
+        json!({"type": "REQUEST", "version": "2.0", "headers": "nope"}),
+    ] {
+        assert!(AuthorizerEvent::parse(bad.clone()).is_err(), "{bad}");
+    }
+}

@@ -1,0 +1,150 @@
+//! The OpenAPI 3.1 document, generated from the route table and the request and response
+//! types (schemars writes JSON Schema 2020-12, the dialect of OpenAPI 3.1).
+
+use axum::Json;
+use schemars::generate::SchemaSettings;
+use serde_json::{Map, Value, json};
+
+use keyward_api::problem::Problem;
+use keyward_core::id::ID_PATTERN;
+
+use crate::router::{Endpoint, ParamSchema, endpoints};
+
+/// The schema of an id, by the core's rule.
+fn id_schema() -> Value {
+    json!({"type": "string", "pattern": ID_PATTERN})
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        201 => "Created",
+        204 => "No content",
+        400 => "Invalid request; every bad field is named in errors",
+        401 => "Missing, malformed, unknown, revoked or expired key",
+        403 => "The key may not do this (inactive, address, workspace or permission)",
+        404 => "Not found",
+        409 => "Conflict (a name in use, a revoked key, a built-in preset)",
+        412 => "The key changed since the ETag given in If-Match",
+        413 => "Request body too large",
+        415 => "The body must be application/json",
+        422 => "The Idempotency-Key was used with another body",
+        429 => "Rate limited",
+        _ => "Internal error",
+    }
+}
+
+/// The whole document.
+pub fn document() -> Value {
+    let mut generator = SchemaSettings::draft2020_12()
+        .with(|s| s.definitions_path = "/components/schemas".into())
+        .into_generator();
+    let problem = generator.subschema_for::<Problem>();
+    let mut paths = Map::new();
+    for Endpoint {
+        method, path, doc, ..
+    } in endpoints()
+    {
+        let mut parameters: Vec<Value> = path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(
+                |name| json!({"name": name, "in": "path", "required": true, "schema": id_schema()}),
+            )
+            .collect();
+        parameters.extend(doc.query.iter().map(|(name, description, schema)| {
+            let schema = match schema {
+                ParamSchema::Json(text) => serde_json::from_str(text).unwrap_or_else(|_| json!({"type": "string"})),
+                ParamSchema::Id => id_schema(),
+            };
+            json!({"name": name, "in": "query", "required": false, "description": description, "schema": schema})
+        }));
+        parameters.extend(doc.headers.iter().map(|(name, description)| {
+            json!({"name": name, "in": "header", "required": false, "description": description, "schema": {"type": "string"}})
+        }));
+
+        let mut responses = Map::new();
+        let (ok, body) = doc.success;
+        let mut success = json!({"description": reason(ok)});
+        if let Some(schema) = body {
+            success["content"] = json!({"application/json": {"schema": schema(&mut generator)}});
+        } else if path == "/healthz" {
+            success["content"] = json!({"text/plain": {"schema": {"type": "string"}}});
+        } else if path == "/v1/openapi.json" {
+            success["content"] = json!({"application/json": {"schema": {"type": "object"}}});
+        }
+        responses.insert(ok.to_string(), success);
+        let mut problems: Vec<u16> = doc.also.to_vec();
+        if doc.admin {
+            problems.extend([401, 403]);
+        }
+        if doc.request.is_some() || !doc.query.is_empty() || path.contains('{') {
+            problems.push(400);
+        }
+        if doc.request.is_some() {
+            problems.extend([413, 415]);
+        }
+        problems.push(500);
+        problems.sort_unstable();
+        problems.dedup();
+        for status in problems {
+            if status == ok {
+                continue;
+            }
+            let content = if status == 200 && body.is_some() {
+                // 200 beside 201: the same body (an Idempotency-Key replay).
+                json!({"application/json": {"schema": body.map(|s| s(&mut generator))}})
+            } else if path == "/v1/verify" && matches!(status, 401 | 403 | 429) {
+                json!({"application/json": {"schema": body.map(|s| s(&mut generator))}})
+            } else {
+                json!({"application/problem+json": {"schema": problem.clone()}})
+            };
+            responses.insert(
+                status.to_string(),
+                json!({"description": reason(status), "content": content}),
+            );
+        }
+
+        let mut operation = json!({
+            "operationId": doc.id,
+            "summary": doc.summary,
+            "parameters": parameters,
+            "responses": responses,
+        });
+        if let Some(schema) = doc.request {
+            operation["requestBody"] = json!({
+                "required": true,
+                "content": {"application/json": {"schema": schema(&mut generator)}},
+            });
+        }
+        operation["security"] = if doc.admin {
+            json!([{"apiKey": []}, {"bearer": []}])
+        } else {
+            json!([])
+        };
+        let entry = paths.entry(path.to_owned()).or_insert_with(|| json!({}));
+        entry[method] = operation;
+    }
+    let schemas: Map<String, Value> = generator.take_definitions(true).into_iter().collect();
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "keyward management API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Issue, verify and manage API keys. Errors are RFC 9457 problem documents.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                "bearer": {"type": "http", "scheme": "bearer"},
+            },
+        },
+    })
+}
+
+/// `GET /v1/openapi.json`.
+pub async fn serve() -> Json<Value> {
+    Json(document())
+}

@@ -1,0 +1,41 @@
+//! `POST /v1/verify`: the key in the body is what is verified; no admin key is needed.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use keyward_api::problem::Problem;
+use keyward_api::verify::{VerifyRequest, VerifyResult};
+use keyward_service::App;
+use keyward_service::verification::{Explain, request};
+
+use crate::extract::JsonBody;
+use crate::problem::HttpError;
+
+/// Answers with the status of the outcome table and `{"valid", "code", "key_id", ...}`. The
+/// key's grants are shown only when it is valid.
+pub async fn verify(
+    State(app): State<App>,
+    JsonBody(body): JsonBody<VerifyRequest>,
+) -> Result<Response, HttpError> {
+    let presented = request::presented(body).map_err(|e| Problem::invalid(e.0))?;
+    let decided = app.verifier().decide(&presented, Explain::No).await?;
+    let status =
+        StatusCode::from_u16(decided.code.http_status()).unwrap_or(StatusCode::UNAUTHORIZED);
+    let valid = decided.code.is_valid();
+    let key = decided.key.as_deref();
+    let grants = key.filter(|_| valid);
+    let body = VerifyResult {
+        valid,
+        code: decided.code,
+        key_id: key.map(|k| k.id.clone()),
+        account: key.map(|k| k.account.clone()),
+        name: grants.map(|k| k.name.clone()),
+        workspaces: grants.map(|k| k.workspaces.clone()),
+        scopes: grants.map(|k| k.scopes.clone()),
+        groups: grants.map(|k| k.groups.clone()),
+        expires_at: grants.map(|k| k.expires_at),
+        rate_limit_per_minute: grants.map(|k| k.rate_limit_per_minute),
+    };
+    Ok((status, Json(body)).into_response())
+}

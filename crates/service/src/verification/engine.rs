@@ -1,0 +1,279 @@
+//! The verification engine: resolves a presented token to its key through a cache kept correct
+//! by the store's change feed, and holds the usage buffer. It decides nothing: the one decision
+//! function ([`super::Verifier::decide`]) asks it for the key and tells it the outcome.
+//!
+//! # The freshness rule
+//!
+//! A cached entry reflects the store as of `max(fetched, synced)`: when it was read, or when
+//! the change feed was last applied (every change committed before a sync started has evicted
+//! its hash). An entry is served only while that instant is less than `bound` ago; otherwise
+//! the key is read again (one store read). So a revoke, deactivation, scope change or delete
+//! reaches every engine within `bound`, whether or not its poller ran (a frozen Lambda's does
+//! not), and a warm hit costs no read at all while the poller keeps up.
+//!
+//! Usage is counted in memory per key and written with [`UsageStore::record_usage`](keyward_store::UsageStore::record_usage) at most once per
+//! `usage_flush` interval (see [`super::usage`]).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use keyward_core::decision::Code;
+use keyward_core::hash::{KeyHash, Pepper};
+use keyward_core::key::ApiKey;
+use keyward_core::token::{Prefix, Token};
+use keyward_store::Store;
+
+use super::lock;
+use super::usage::UsageBuffer;
+use crate::error::ServiceError;
+
+/// How the engine trades freshness for cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// The longest a change may take to reach this engine.
+    pub revocation_bound: Duration,
+    /// The most keys (and unknown hashes) held in memory.
+    pub cache_capacity: usize,
+    /// How often buffered usage is written.
+    pub usage_flush: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            revocation_bound: Duration::from_secs(5),
+            cache_capacity: 100_000,
+            usage_flush: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A presented token resolved to its key (or to none).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolved {
+    pub key: Option<Arc<ApiKey>>,
+    /// Whether the cache answered (no store read).
+    pub cached: bool,
+}
+
+/// Counters, for tests, logs and `keyward bench`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    pub verifications: u64,
+    pub cache_hits: u64,
+    pub key_reads: u64,
+    pub feed_reads: u64,
+    pub usage_flushes: u64,
+    pub usage_deltas: u64,
+}
+
+#[derive(Debug)]
+struct Entry {
+    key: Option<Arc<ApiKey>>,
+    fetched: Instant,
+}
+
+#[derive(Debug)]
+struct Sync {
+    /// Monotonic start of the last successful sync: changes before it are applied.
+    at: Option<Instant>,
+    /// The same instant on the wall clock, where the next sync reads from.
+    wall: DateTime<Utc>,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    verifications: AtomicU64,
+    cache_hits: AtomicU64,
+    key_reads: AtomicU64,
+    feed_reads: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn Store>,
+    pepper: Arc<Pepper>,
+    prefix: Prefix,
+    config: EngineConfig,
+    cache: Mutex<HashMap<KeyHash, Entry>>,
+    sync: Mutex<Sync>,
+    usage: UsageBuffer,
+    counters: Counters,
+}
+
+/// A verification engine. Cheap to clone; clones share the cache.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl Engine {
+    pub fn new(
+        store: Arc<dyn Store>,
+        pepper: Arc<Pepper>,
+        prefix: Prefix,
+        config: EngineConfig,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                pepper,
+                prefix,
+                config,
+                cache: Mutex::new(HashMap::new()),
+                sync: Mutex::new(Sync {
+                    at: None,
+                    wall: Utc::now(),
+                }),
+                usage: UsageBuffer::new(config.usage_flush),
+                counters: Counters::default(),
+            }),
+        }
+    }
+
+    /// The cached entry for `hash`, if it is still within the freshness bound.
+    fn cached(&self, hash: &KeyHash, now: Instant) -> Option<Option<Arc<ApiKey>>> {
+        let synced = lock(&self.inner.sync).at;
+        let cache = lock(&self.inner.cache);
+        let entry = cache.get(hash)?;
+        let known_as_of = synced.map_or(entry.fetched, |s| s.max(entry.fetched));
+        (now.duration_since(known_as_of) < self.inner.config.revocation_bound)
+            .then(|| entry.key.clone())
+    }
+
+    fn remember(&self, hash: KeyHash, key: Option<Arc<ApiKey>>, fetched: Instant) {
+        let mut cache = lock(&self.inner.cache);
+        if cache.len() >= self.inner.config.cache_capacity && !cache.contains_key(&hash) {
+            // Drop what can no longer be served anyway; if that frees nothing, start over.
+            let bound = self.inner.config.revocation_bound;
+            cache.retain(|_, e| fetched.duration_since(e.fetched) < bound);
+            if cache.len() >= self.inner.config.cache_capacity {
+                cache.clear();
+            }
+        }
+        cache.insert(hash, Entry { key, fetched });
+    }
+
+    /// The key the token `presented` belongs to: shape and checksum first (no I/O), then the
+    /// cache, then at most one store read.
+    pub async fn resolve(&self, presented: Option<&str>) -> Result<Resolved, ServiceError> {
+        let c = &self.inner.counters;
+        c.verifications.fetch_add(1, Ordering::Relaxed);
+        let Some(Ok(token)) = presented.map(|p| Token::parse_for(p, &self.inner.prefix)) else {
+            return Ok(Resolved {
+                key: None,
+                cached: false,
+            });
+        };
+        let hash = self.inner.pepper.hash(&token);
+        let now = Instant::now();
+        if let Some(key) = self.cached(&hash, now) {
+            c.cache_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(Resolved { key, cached: true });
+        }
+        c.key_reads.fetch_add(1, Ordering::Relaxed);
+        let key = self
+            .inner
+            .store
+            .find_key_by_hash(&hash)
+            .await?
+            .map(Arc::new);
+        self.remember(hash, key.clone(), now);
+        Ok(Resolved { key, cached: false })
+    }
+
+    /// Counts a decided verification of `key` (once, after the decision, by its outcome) and
+    /// writes the buffer when the flush interval has passed.
+    pub(crate) async fn count(
+        &self,
+        key: &ApiKey,
+        code: Code,
+        ip: Option<IpAddr>,
+        at: DateTime<Utc>,
+    ) {
+        self.inner.usage.count(key, code, ip, at);
+        if let Err(e) = self.inner.usage.flush_if_due(&*self.inner.store).await {
+            tracing::warn!(error = %e, "usage flush failed");
+        }
+    }
+
+    /// Applies the store's change feed: every hash changed since the last sync (with overlap
+    /// for clock skew) is dropped from the cache. Answers how many entries were dropped.
+    pub async fn sync(&self) -> Result<usize, ServiceError> {
+        let started = Instant::now();
+        let started_wall = Utc::now();
+        let overlap = chrono::Duration::from_std(
+            self.inner
+                .config
+                .revocation_bound
+                .max(Duration::from_secs(2)),
+        )
+        .unwrap_or_else(|_| chrono::Duration::seconds(5));
+        // The first sync reads from the engine's creation (minus the overlap), so it covers
+        // every change made after any entry was fetched.
+        let since = lock(&self.inner.sync).wall - overlap;
+        self.inner
+            .counters
+            .feed_reads
+            .fetch_add(1, Ordering::Relaxed);
+        let changes = self.inner.store.changes_since(since).await?;
+        let mut dropped = 0;
+        {
+            let mut cache = lock(&self.inner.cache);
+            for change in &changes {
+                dropped += usize::from(cache.remove(&change.hash).is_some());
+            }
+        }
+        let mut s = lock(&self.inner.sync);
+        s.at = Some(started);
+        s.wall = started_wall;
+        Ok(dropped)
+    }
+
+    /// Drops every cached entry of the key `key_id`: a change made in this process is seen by
+    /// this engine at once (other processes see it within the bound, via the change feed).
+    pub fn forget_key(&self, key_id: &str) {
+        lock(&self.inner.cache).retain(|_, e| e.key.as_ref().is_none_or(|k| k.id != key_id));
+    }
+
+    /// Writes buffered usage now. Answers how many keys' usage was written.
+    pub async fn flush_usage(&self) -> Result<usize, ServiceError> {
+        self.inner.usage.flush(&*self.inner.store).await
+    }
+
+    /// Runs the change-feed poller and the usage flusher until the process ends: a sync every
+    /// half bound, a flush every interval. Errors are logged and retried on the next tick.
+    pub fn spawn_background(&self) -> tokio::task::JoinHandle<()> {
+        let engine = self.clone();
+        let tick = (engine.inner.config.revocation_bound / 2).max(Duration::from_millis(50));
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(tick);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                interval.tick().await;
+                if let Err(e) = engine.sync().await {
+                    tracing::warn!(error = %e, "change feed sync failed");
+                }
+                if let Err(e) = engine.inner.usage.flush_if_due(&*engine.inner.store).await {
+                    tracing::warn!(error = %e, "usage flush failed");
+                }
+            }
+        })
+    }
+
+    pub fn stats(&self) -> EngineStats {
+        let c = &self.inner.counters;
+        EngineStats {
+            verifications: c.verifications.load(Ordering::Relaxed),
+            cache_hits: c.cache_hits.load(Ordering::Relaxed),
+            key_reads: c.key_reads.load(Ordering::Relaxed),
+            feed_reads: c.feed_reads.load(Ordering::Relaxed),
+            usage_flushes: self.inner.usage.flushes.load(Ordering::Relaxed),
+            usage_deltas: self.inner.usage.flushed_deltas.load(Ordering::Relaxed),
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! Verification: the one decision function every verifying edge calls (the authorizer,
+//! `POST /v1/verify`, the local gateway, `keyward authorize`), and what it stands on.
+//!
+//! # Layout
+//!
+//! - this module: [`Presented`] (a request as any edge presents it), [`Verifier::decide`] (the
+//!   decision, with its explanation when asked) and [`Decided`].
+//! - [`engine`]: resolves a token to its key through a cache kept correct by the change feed.
+//! - [`usage`]: the usage buffer, counted after each decision and flushed in batches.
+//! - [`request`]: a `POST /v1/verify` body checked and turned into a [`Presented`] request.
+//!
+//! # One order, counted once
+//!
+//! [`Verifier::decide`] asks the route policy what the request needs (a request no route
+//! matches needs what no key has), resolves the key (at most one store read), applies the
+//! core's decision table, and only then counts the verification, by its outcome: a request the
+//! policy refuses is never counted as a valid use.
+
+pub mod engine;
+pub mod request;
+mod usage;
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::Utc;
+use keyward_core::credential::KeySource;
+use keyward_core::decision::{AccessRequest, Code, Needs, decide};
+use keyward_core::key::ApiKey;
+use keyward_core::route::{RoutePolicy, RouteRequest};
+
+use crate::error::ServiceError;
+pub use engine::{Engine, EngineConfig, EngineStats, Resolved};
+
+/// A request as an edge presents it for verification.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Presented {
+    /// The token, as presented (not yet parsed).
+    pub token: Option<String>,
+    /// Where the token came from, for explanations.
+    pub source: KeySource,
+    /// The caller's address, when the edge knows it.
+    pub source_ip: Option<IpAddr>,
+    pub target: Target,
+}
+
+/// What the request is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A request to a protected API; the route policy says what it needs.
+    Route {
+        method: String,
+        path: String,
+        headers: Vec<(String, String)>,
+        query: Vec<(String, String)>,
+    },
+    /// What the caller states it needs (`POST /v1/verify`).
+    Stated {
+        needs: Needs,
+        workspace: Option<String>,
+    },
+}
+
+impl Default for Target {
+    fn default() -> Self {
+        Self::Stated {
+            needs: Needs::KeyOnly,
+            workspace: None,
+        }
+    }
+}
+
+/// Whether a decision writes down how it was reached (the hot path formats nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Explain {
+    No,
+    Steps,
+}
+
+/// A decision: the outcome, the key it was about (when one was found), and how it was reached.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decided {
+    pub code: Code,
+    pub key: Option<Arc<ApiKey>>,
+    /// Whether the key came from the cache (no store read).
+    pub cached: bool,
+    /// Every step, when asked for with [`Explain::Steps`].
+    pub steps: Vec<String>,
+}
+
+/// Explanation steps, written only when asked for.
+struct Steps(Option<Vec<String>>);
+
+impl Steps {
+    fn add(&mut self, step: impl FnOnce() -> String) {
+        if let Some(steps) = &mut self.0 {
+            steps.push(step());
+        }
+    }
+}
+
+/// Locks, recovering the data if a panicking thread poisoned it (the maps stay consistent:
+/// every critical section is a single insert, remove or swap).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// An engine and, for edges in front of an API, its route policy. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    engine: Engine,
+    policy: Option<Arc<RoutePolicy>>,
+}
+
+impl Verifier {
+    /// A verifier for `engine`; without a policy, a [`Target::Route`] checks only the key.
+    pub fn new(engine: Engine, policy: Option<RoutePolicy>) -> Self {
+        Self {
+            engine,
+            policy: policy.map(Arc::new),
+        }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Decides `p` in the order of the outcome table: token, key, status and expiry, address,
+    /// workspace, permission (a route outside the policy is denied); then counts it, once, by
+    /// its outcome. With [`Explain::Steps`], every step is written down.
+    pub async fn decide(&self, p: &Presented, explain: Explain) -> Result<Decided, ServiceError> {
+        let mut steps = Steps((explain == Explain::Steps).then(Vec::new));
+        steps.add(|| {
+            let address = p
+                .source_ip
+                .map_or("an unknown address".into(), |ip| ip.to_string());
+            match &p.target {
+                Target::Route { method, path, .. } => {
+                    format!("request: {method} {path} from {address}")
+                }
+                Target::Stated { .. } => format!("request: as stated, from {address}"),
+            }
+        });
+        steps.add(|| {
+            format!(
+                "token: {}",
+                if p.token.is_some() {
+                    p.source.describe()
+                } else {
+                    "none presented"
+                }
+            )
+        });
+        let access = self.requirement(p, &mut steps);
+        let resolved = self.engine.resolve(p.token.as_deref()).await?;
+        let now = Utc::now();
+        let code = decide(resolved.key.as_deref(), &access, now);
+        steps.add(|| match &resolved.key {
+            Some(k) => format!(
+                "key: {} ({}), {}",
+                k.id,
+                k.name,
+                if resolved.cached {
+                    "from the cache"
+                } else {
+                    "read from the store"
+                }
+            ),
+            None if p.token.is_some() => {
+                "key: none matches (malformed, unknown or deleted)".to_owned()
+            }
+            None => "key: none presented".to_owned(),
+        });
+        steps.add(|| format!("decision: {} (HTTP {})", code.as_str(), code.http_status()));
+        if let Some(key) = &resolved.key {
+            self.engine.count(key, code, p.source_ip, now).await;
+        }
+        Ok(Decided {
+            code,
+            key: resolved.key,
+            cached: resolved.cached,
+            steps: steps.0.unwrap_or_default(),
+        })
+    }
+
+    /// What the request needs from its key: stated by the caller, or found by the route policy.
+    fn requirement(&self, p: &Presented, steps: &mut Steps) -> AccessRequest {
+        let (method, path, headers, query) = match &p.target {
+            Target::Stated { needs, workspace } => {
+                return AccessRequest {
+                    needs: needs.clone(),
+                    workspace: workspace.clone(),
+                    source_ip: p.source_ip,
+                };
+            }
+            Target::Route {
+                method,
+                path,
+                headers,
+                query,
+            } => (method, path, headers, query),
+        };
+        let key_only = AccessRequest {
+            source_ip: p.source_ip,
+            ..AccessRequest::default()
+        };
+        let Some(policy) = &self.policy else {
+            steps.add(|| "route: no route policy given; only the key itself is checked".to_owned());
+            return key_only;
+        };
+        let headers: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let query: Vec<(&str, &str)> = query
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let request = RouteRequest {
+            method,
+            path,
+            headers: &headers,
+            query: &query,
+            source_ip: p.source_ip,
+        };
+        match policy.access(&request) {
+            Ok((access, template)) => {
+                if let Needs::Permission(action, resource) = &access.needs {
+                    steps.add(|| {
+                        format!(
+                            "route: {template} needs {action} on '{resource}'{}",
+                            access
+                                .workspace
+                                .as_ref()
+                                .map_or(String::new(), |w| format!(" in workspace {w}"))
+                        )
+                    });
+                }
+                access
+            }
+            Err(denied) => {
+                steps.add(|| format!("route: {denied}"));
+                AccessRequest {
+                    needs: Needs::NoRoute,
+                    ..key_only
+                }
+            }
+        }
+    }
+}
