@@ -3,7 +3,7 @@
 //!
 //! # Layout
 //!
-//! - [`router`]: the route table (it builds both the Router and the OpenAPI document), limits
+//! - [`router`](mod@router): the route table (it builds both the Router and the OpenAPI document), limits
 //!   and layers.
 //! - [`problem`]: the one place errors become HTTP statuses and RFC 9457 problem documents.
 //! - [`extract`]: request extraction that fails with problems: JSON bodies with per-field

@@ -1,6 +1,6 @@
 //! Sharing groups and their members. A key's groups travel with it (the authorizer passes them
 //! to the backend), so membership is a field of the key, changed through
-//! [`App::change_key`] like any other edit.
+//! `App::change_key` like any other edit.
 
 use keyward_core::group::{CreateGroupRequest, Group};
 use keyward_core::key::ApiKey;

@@ -1,7 +1,7 @@
 //! Issuing and managing keys: create (with presets and `Idempotency-Key`), list, get, edit,
 //! activate and deactivate, revoke, regenerate, workspace association, delete; and bootstrap.
 //!
-//! Every change is a read-modify-write through [`App::change_key`]: revoked keys are final,
+//! Every change is a read-modify-write through `App::change_key`: revoked keys are final,
 //! `If-Match` is honoured, the version goes up by one, and the audit entry is written in the
 //! same store transaction. Reads return records as of now, so an expired key shows `expired`.
 
@@ -57,7 +57,7 @@ pub struct Updated {
     pub warnings: Vec<Warning>,
 }
 
-/// One change to a key, made by [`App::change_key`]'s caller from the current record.
+/// One change to a key, made by `App::change_key`'s caller from the current record.
 #[derive(Debug)]
 pub(crate) struct Change {
     pub key: ApiKey,

@@ -12,7 +12,7 @@
 //! not), and a warm hit costs no read at all while the poller keeps up.
 //!
 //! Usage is counted in memory per key and written with [`UsageStore::record_usage`](keyward_store::UsageStore::record_usage) at most once per
-//! `usage_flush` interval (see [`super::usage`]).
+//! `usage_flush` interval (see the `usage` module).
 
 use std::collections::HashMap;
 use std::net::IpAddr;

@@ -6,7 +6,7 @@
 //! - this module: [`Presented`] (a request as any edge presents it), [`Verifier::decide`] (the
 //!   decision, with its explanation when asked) and [`Decided`].
 //! - [`engine`]: resolves a token to its key through a cache kept correct by the change feed.
-//! - [`usage`]: the usage buffer, counted after each decision and flushed in batches.
+//! - `usage`: the usage buffer, counted after each decision and flushed in batches.
 //! - [`request`]: a `POST /v1/verify` body checked and turned into a [`Presented`] request.
 //!
 //! # One order, counted once
