@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //!
+//! - [`sdk`]: the AWS SDK configuration, loaded once per process and shared by its clients.
 //! - [`event`]: API Gateway authorizer events (REST `TOKEN` and `REQUEST`, HTTP API) decoded in
 //!   one pass into the request the decision takes.
 //! - [`answer`]: IAM policies, simple responses and the REST `Unauthorized` error, with the
@@ -21,3 +22,4 @@ pub mod answer;
 pub mod authorizer;
 pub mod event;
 pub mod issuer;
+pub mod sdk;

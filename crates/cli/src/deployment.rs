@@ -19,7 +19,7 @@ use keyward_service::config::{
     ROUTE_POLICY_FILE, STORE, VARIABLES,
 };
 use keyward_store::location::SQLITE_FILE;
-use keyward_store::{DynamoStore, SqliteStore, Store, StoreLocation};
+use keyward_store::{SqliteStore, Store, StoreLocation};
 
 use crate::error::CliError;
 
@@ -144,7 +144,7 @@ impl<O> DeploymentArgs<O> {
                 &self.config.data_dir.join(SQLITE_FILE),
             )?)),
             StoreLocation::Dynamo(location) => {
-                let store = DynamoStore::connect(location).await;
+                let store = keyward_aws::sdk::dynamodb(&keyward_aws::sdk::load().await, location);
                 store.check().await?;
                 Ok(Arc::new(store))
             }

@@ -1,7 +1,7 @@
 //! `keyward store init`: create the DynamoDB table (idempotent).
 
 use clap::{Args, Subcommand};
-use keyward_store::DynamoStore;
+use keyward_aws::sdk;
 use keyward_store::dynamodb::InitOutcome;
 
 use crate::deployment::{DeploymentArgs, ForStore};
@@ -28,7 +28,7 @@ pub async fn run(command: StoreCommand) -> Result<(), CliError> {
                 .config
                 .require_dynamodb()
                 .map_err(|e| CliError::Input(e.to_string()))?;
-            let store = DynamoStore::connect(location).await;
+            let store = sdk::dynamodb(&sdk::load().await, location);
             let what = match store.init().await? {
                 InitOutcome::Created => "created",
                 InitOutcome::AlreadyExisted => "already exists; left as it is",

@@ -14,7 +14,7 @@ use keyward_service::app::Actor;
 use keyward_service::issuance::CreateOutcome;
 use keyward_service::verification::{Explain, Presented};
 use keyward_service::{App, Settings};
-use keyward_store::{DynamoLocation, DynamoStore};
+use keyward_store::conformance::dynamodb_local;
 
 /// A verification of `token` that checks the key alone.
 fn key_only(token: &str) -> Presented {
@@ -26,13 +26,7 @@ fn key_only(token: &str) -> Presented {
 
 #[tokio::test]
 async fn a_verification_costs_exactly_one_read() {
-    let endpoint = std::env::var("KEYWARD_TEST_DYNAMODB_ENDPOINT")
-        .expect("KEYWARD_TEST_DYNAMODB_ENDPOINT is not set: run ./scripts/test, which starts DynamoDB Local");
-    let table = format!("kw-reads-{}", keyward_core::id::new_id("t").unwrap());
-    let location =
-        DynamoLocation::parse(&format!("dynamodb://{table}?endpoint={endpoint}")).unwrap();
-    let store = DynamoStore::connect(&location).await;
-    store.init().await.unwrap();
+    let store = dynamodb_local("kw-reads").await;
     let app = App::new(
         Arc::new(store.clone()),
         Pepper::generate().unwrap(),

@@ -16,20 +16,13 @@ use keyward_service::app::Actor;
 use keyward_service::issuance::CreateOutcome;
 use keyward_service::verification::{Decided, Engine, EngineConfig, Explain, Presented, Verifier};
 use keyward_service::{App, Settings};
-use keyward_store::{DynamoLocation, DynamoStore, SqliteStore, Store};
+use keyward_store::conformance::dynamodb_local;
+use keyward_store::{SqliteStore, Store};
 
 const BOUND: Duration = Duration::from_millis(800);
 
 async fn dynamodb() -> Arc<dyn Store> {
-    let endpoint = std::env::var("KEYWARD_TEST_DYNAMODB_ENDPOINT")
-        .expect("KEYWARD_TEST_DYNAMODB_ENDPOINT is not set: run ./scripts/test, which starts DynamoDB Local");
-    let table = format!("kw-engine-{}", keyward_core::id::new_id("t").unwrap());
-    let store = DynamoStore::connect(
-        &DynamoLocation::parse(&format!("dynamodb://{table}?endpoint={endpoint}")).unwrap(),
-    )
-    .await;
-    store.init().await.unwrap();
-    Arc::new(store)
+    Arc::new(dynamodb_local("kw-engine").await)
 }
 
 fn sqlite() -> Arc<dyn Store> {

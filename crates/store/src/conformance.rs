@@ -24,7 +24,60 @@ use keyward_core::token::{Prefix, Token};
 use keyward_core::usage::UsageDelta;
 use serde_json::json;
 
-use crate::{KeyQuery, Store, StoreError};
+use crate::{DynamoLocation, DynamoStore, KeyQuery, Store, StoreError};
+
+/// The DynamoDB Local endpoint the test command started (`KEYWARD_TEST_DYNAMODB_ENDPOINT`).
+pub fn dynamodb_local_endpoint() -> String {
+    std::env::var("KEYWARD_TEST_DYNAMODB_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "KEYWARD_TEST_DYNAMODB_ENDPOINT is not set: run ./scripts/test, which starts DynamoDB Local"
+        )
+    })
+}
+
+/// A store on a fresh table of DynamoDB Local, named `<prefix>-<random>` and initialised.
+pub async fn dynamodb_local(prefix: &str) -> DynamoStore {
+    let table = format!("{prefix}-{}", new_id("t").unwrap());
+    let endpoint = dynamodb_local_endpoint();
+    let location =
+        DynamoLocation::parse(&format!("dynamodb://{table}?endpoint={endpoint}")).unwrap();
+    let store = local_store(&location);
+    assert_eq!(
+        store.init().await.unwrap(),
+        crate::dynamodb::InitOutcome::Created
+    );
+    store
+}
+
+/// A store at a local endpoint (`?endpoint=` is required), with throwaway credentials: how tests
+/// reach DynamoDB Local. Processes load the real AWS configuration in their `main` instead
+/// (`keyward_aws::sdk`).
+pub fn local_store(location: &DynamoLocation) -> DynamoStore {
+    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+    let endpoint = location
+        .endpoint
+        .as_deref()
+        .expect("a local store names its endpoint");
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(
+            "local",
+            "local",
+            None,
+            None,
+            "keyward-test",
+        ))
+        .http_client(http)
+        .build();
+    DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), &location.table)
+}
 
 /// Generates one `#[tokio::test]` per conformance check for the store `$make` builds.
 #[macro_export]

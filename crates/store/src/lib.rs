@@ -13,7 +13,8 @@
 //!   one file per trait.
 //! - [`cursor`]: the opaque paging cursor both adapters hand out, one encoder and decoder per
 //!   kind.
-//! - [`location`]: where a deployment keeps its keys: `sqlite` or `dynamodb://TABLE`.
+//! - [`location`]: where a deployment keeps its keys: `sqlite` or `dynamodb://TABLE`. The AWS
+//!   configuration is not loaded here: each process loads it once and hands the client in.
 //! - [`prelude`]: every trait of the port, for callers that hold a concrete adapter type.
 //! - `conformance` (feature `conformance`): the behaviours every adapter must have, written
 //!   once against the port and run by each adapter's tests.
@@ -40,9 +41,9 @@ pub mod location;
 pub mod port;
 pub mod sqlite;
 
-pub use dynamodb::{DynamoLocation, DynamoStore};
+pub use dynamodb::DynamoStore;
 pub use error::{StoreError, StoreResult};
-pub use location::StoreLocation;
+pub use location::{DynamoLocation, StoreLocation};
 pub use port::{
     AccountStore, AuditLog, ChangeFeed, GroupStore, KeyQuery, KeyStore, Page, PresetStore, Store,
     UsageStore,

@@ -10,27 +10,14 @@ use std::collections::BTreeMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Utc;
 use keyward_core::audit::AuditEntry;
-use keyward_store::conformance::sample_key;
+use keyward_store::conformance::{dynamodb_local, local_store, sample_key};
 use keyward_store::dynamodb::InitOutcome;
 use keyward_store::{DynamoLocation, DynamoStore, KeyStore, StoreError};
 use serde_json::json;
 
-fn endpoint() -> String {
-    std::env::var("KEYWARD_TEST_DYNAMODB_ENDPOINT").unwrap_or_else(|_| {
-        panic!(
-            "KEYWARD_TEST_DYNAMODB_ENDPOINT is not set: run ./scripts/test, which starts DynamoDB Local"
-        )
-    })
-}
-
 /// A store on a fresh table of its own.
 async fn store() -> DynamoStore {
-    let table = format!("kw-test-{}", keyward_core::id::new_id("t").unwrap());
-    let location =
-        DynamoLocation::parse(&format!("dynamodb://{table}?endpoint={}", endpoint())).unwrap();
-    let store = DynamoStore::connect(&location).await;
-    assert_eq!(store.init().await.unwrap(), InitOutcome::Created);
-    store
+    dynamodb_local("kw-test").await
 }
 
 keyward_store::conformance_tests!(store());
@@ -247,7 +234,7 @@ async fn init_is_idempotent_and_refuses_a_foreign_table() {
 #[tokio::test]
 async fn an_unreachable_endpoint_is_a_backend_error_not_a_panic() {
     let location = DynamoLocation::parse("dynamodb://nowhere?endpoint=http://127.0.0.1:9").unwrap();
-    let store = DynamoStore::connect(&location).await;
+    let store = local_store(&location);
     let (_, hash) = sample_key("acc", json!({"name": "x"}));
     let err = store.find_key_by_hash(&hash).await.unwrap_err();
     assert!(matches!(err, StoreError::Backend(_)), "{err:?}");

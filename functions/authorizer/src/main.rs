@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use keyward_aws::authorizer::Authorizer;
+use keyward_aws::sdk;
 use keyward_service::config::Config;
 use keyward_service::verification::{Engine, Verifier};
-use keyward_store::DynamoStore;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::value::RawValue;
 
@@ -15,7 +15,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env()?;
     let policy = config.require_route_policy()?;
-    let store = DynamoStore::connect(config.require_dynamodb()?).await;
+    let sdk = sdk::load().await;
+    let store = sdk::dynamodb(&sdk, config.require_dynamodb()?);
     let engine = Engine::new(
         Arc::new(store),
         Arc::new(config.require_pepper()?),

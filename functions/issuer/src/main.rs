@@ -3,15 +3,16 @@
 
 use std::sync::Arc;
 
+use keyward_aws::sdk;
 use keyward_service::App;
 use keyward_service::config::Config;
-use keyward_store::DynamoStore;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = Config::from_env()?;
-    let store = DynamoStore::connect(config.require_dynamodb()?).await;
+    let sdk = sdk::load().await;
+    let store = sdk::dynamodb(&sdk, config.require_dynamodb()?);
     let app = App::with_engine(
         Arc::new(store),
         config.require_pepper()?,

@@ -3,7 +3,6 @@
 //!
 //! - [`items`]: the table layout and item shapes.
 //! - [`table`]: creating the table (`keyward store init`).
-//! - [`connect`]: `dynamodb://` locations and the SDK client.
 //! - this file: the store, its request counters, and the building blocks every concern uses
 //!   (conditional puts, updates and deletes, transactions with retry, reads).
 //! - one file per port trait: `accounts`, `keys` (with idempotency records and the index
@@ -14,7 +13,6 @@
 //! are one `TransactWriteItems`, guarded by conditions: the name claim must not exist, the
 //! record must still be at the expected version. Listing reads a GSI, never `Scan`.
 
-pub mod connect;
 pub mod items;
 pub mod table;
 
@@ -38,7 +36,6 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Up
 use self::items::*;
 use crate::error::{StoreError, StoreResult};
 
-pub use connect::DynamoLocation;
 pub use table::InitOutcome;
 
 /// How often a transaction cancelled by a concurrent one is retried (the SDK does not).
@@ -97,17 +94,14 @@ fn s(v: impl Into<String>) -> AttributeValue {
 }
 
 impl DynamoStore {
+    /// The store on `table`, through `client` (built by the process from its one AWS
+    /// configuration; no request is sent until the first call).
     pub fn new(client: Client, table: &str) -> Self {
         Self {
             client,
             table: table.to_owned(),
             calls: Arc::default(),
         }
-    }
-
-    /// Connects to `location` (no request is sent until the first call).
-    pub async fn connect(location: &DynamoLocation) -> Self {
-        Self::new(location.client().await, &location.table)
     }
 
     /// Creates the table if needed (idempotent).

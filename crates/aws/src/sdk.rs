@@ -1,0 +1,60 @@
+//! The AWS SDK configuration, loaded once per process in `main` and shared by every client it
+//! builds (DynamoDB today; Secrets Manager, SSM and EventBridge as they come), so credentials
+//! are resolved once and every client retries the same way.
+//!
+//! Credentials and region come from the standard chain (environment, profiles, the Lambda
+//! role). The HTTPS client is rustls with ring, built explicitly because the SDK's default
+//! features are off. A `dynamodb://` location may name its own endpoint (DynamoDB Local) and
+//! region; they apply to the DynamoDB client only.
+
+use aws_config::BehaviorVersion;
+use aws_config::SdkConfig;
+use aws_config::retry::RetryConfig;
+use aws_sdk_dynamodb::config::{Credentials, Region};
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+use keyward_store::{DynamoLocation, DynamoStore};
+
+/// Attempts per request, including the first: throttling and transient errors are retried
+/// with the SDK's standard (exponential, jittered) strategy.
+pub const MAX_ATTEMPTS: u32 = 5;
+
+/// The process's AWS configuration.
+pub async fn load() -> SdkConfig {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
+        .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+        .load()
+        .await
+}
+
+/// The DynamoDB store at `location`, on the process's configuration.
+pub fn dynamodb(sdk: &SdkConfig, location: &DynamoLocation) -> DynamoStore {
+    let mut config = aws_sdk_dynamodb::config::Builder::from(sdk);
+    if let Some(region) = &location.region {
+        config = config.region(Region::new(region.clone()));
+    }
+    if let Some(endpoint) = &location.endpoint {
+        config = config.endpoint_url(endpoint);
+        // A local endpoint (DynamoDB Local) accepts any credentials and region; supply
+        // harmless ones when none are configured, so local use needs no AWS set-up.
+        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+            config = config.credentials_provider(Credentials::new(
+                "local",
+                "local",
+                None,
+                None,
+                "keyward-local",
+            ));
+        }
+        if location.region.is_none() && sdk.region().is_none() {
+            config = config.region(Region::new("us-east-1"));
+        }
+    }
+    DynamoStore::new(
+        aws_sdk_dynamodb::Client::from_conf(config.build()),
+        &location.table,
+    )
+}
