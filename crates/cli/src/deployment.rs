@@ -81,7 +81,11 @@ impl<O: Offered> Args for DeploymentArgs<O> {
             .filter(|v| offered::<O>(v.name))
             .filter_map(|v| {
                 let flag = v.flag?;
-                let arg = Arg::new(v.name).long(flag).env(v.name).help(v.help);
+                let arg = Arg::new(v.name)
+                    .long(flag)
+                    .value_name(flag.to_uppercase().replace('-', "_"))
+                    .env(v.name)
+                    .help(v.help.trim_end_matches('.'));
                 Some(match v.default {
                     Some(d) => arg.default_value(d),
                     None => arg,
