@@ -83,7 +83,7 @@ impl<O: Offered> Args for DeploymentArgs<O> {
                 let flag = v.flag?;
                 let arg = Arg::new(v.name)
                     .long(flag)
-                    .value_name(flag.to_uppercase().replace('-', "_"))
+                    .value_name(v.value)
                     .env(v.name)
                     .help(v.help.trim_end_matches('.'));
                 Some(match v.default {

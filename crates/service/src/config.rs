@@ -25,6 +25,8 @@ pub struct Variable {
     pub name: &'static str,
     /// The `keyward` flag, without `--`; `None` for a secret, which a flag would put in `ps`.
     pub flag: Option<&'static str>,
+    /// What the value is, as `--help` shows it.
+    pub value: &'static str,
     /// The value a local process (`keyward`) uses when the variable is not set. Functions take
     /// no defaults for the store and the pepper: they must be named.
     pub default: Option<&'static str>,
@@ -46,6 +48,7 @@ pub const VARIABLES: &[Variable] = &[
     Variable {
         name: STORE,
         flag: Some("store"),
+        value: "LOCATION",
         default: Some("sqlite"),
         help: "Where keys are stored: `sqlite` (in the data directory) or \
                `dynamodb://TABLE[?endpoint=URL&region=REGION]` (create it with `keyward store init`).",
@@ -53,12 +56,14 @@ pub const VARIABLES: &[Variable] = &[
     Variable {
         name: DATA_DIR,
         flag: Some("data-dir"),
+        value: "DIR",
         default: Some(".keyward"),
         help: "Directory for the database and the pepper; created (mode 0700) if missing.",
     },
     Variable {
         name: PEPPER,
         flag: None,
+        value: "HEX",
         default: None,
         help: "The pepper, hex, at least 32 bytes (from Secrets Manager or SSM in AWS); locally, \
                the data directory's pepper file when unset.",
@@ -66,18 +71,21 @@ pub const VARIABLES: &[Variable] = &[
     Variable {
         name: PREFIX,
         flag: Some("prefix"),
+        value: "PREFIX",
         default: Some("kw_live"),
         help: "Prefix of every token this deployment issues and accepts.",
     },
     Variable {
         name: ACCOUNT,
         flag: Some("account"),
+        value: "ID",
         default: Some("default"),
         help: "The account keys are issued in.",
     },
     Variable {
         name: REVOCATION_BOUND_MS,
         flag: Some("revocation-bound-ms"),
+        value: "MS",
         default: Some("5000"),
         help: "The longest a revocation, deactivation or scope change takes to reach a running \
                verifier, in milliseconds.",
@@ -85,18 +93,21 @@ pub const VARIABLES: &[Variable] = &[
     Variable {
         name: ROUTE_POLICY_FILE,
         flag: Some("policy"),
+        value: "FILE",
         default: None,
         help: "The route policy (JSON) of the authorizer or the local gateway.",
     },
     Variable {
         name: ROUTE_POLICY,
         flag: None,
+        value: "JSON",
         default: None,
         help: "The route policy itself, as JSON (instead of a file).",
     },
     Variable {
         name: HTTP_API_RESPONSE,
         flag: Some("http-api"),
+        value: "FORMAT",
         default: Some("simple"),
         help: "How an HTTP API authorizer answers: `simple` or `iam`.",
     },
