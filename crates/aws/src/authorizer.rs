@@ -63,18 +63,18 @@ impl Authorizer {
     }
 
     /// Decides an event (the hot path: no explanation is written).
-    pub async fn authorize(&self, event: &AuthorizerEvent) -> Result<Explained, ServiceError> {
+    pub async fn authorize(&self, event: &AuthorizerEvent<'_>) -> Result<Explained, ServiceError> {
         self.run(event, Explain::No).await
     }
 
     /// Decides an event and explains every step.
-    pub async fn explain(&self, event: &AuthorizerEvent) -> Result<Explained, ServiceError> {
+    pub async fn explain(&self, event: &AuthorizerEvent<'_>) -> Result<Explained, ServiceError> {
         self.run(event, Explain::Steps).await
     }
 
     async fn run(
         &self,
-        event: &AuthorizerEvent,
+        event: &AuthorizerEvent<'_>,
         explain: Explain,
     ) -> Result<Explained, ServiceError> {
         let mut decided = self.verifier.decide(&event.presented, explain).await?;

@@ -1,8 +1,13 @@
 //! API Gateway authorizer events: REST `TOKEN` and `REQUEST`, and HTTP API (payload 2.0),
 //! decoded in one pass into the [`Presented`] request every verifying edge hands the decision.
 
+use std::borrow::Cow;
+use std::net::IpAddr;
+
 use keyward_core::credential::{self, KeySource};
-use keyward_service::verification::{Presented, Target};
+use keyward_service::verification::{Pairs, Presented, Target};
+use serde::Deserialize;
+use serde::de::Visitor;
 use serde_json::Value;
 use thiserror::Error;
 
@@ -34,145 +39,198 @@ impl EventKind {
 }
 
 /// An authorizer event: its kind, the request it describes, and the ARN a policy answers for
-/// (the method ARN of a REST event, the route ARN of an HTTP API event).
+/// (the method ARN of a REST event, the route ARN of an HTTP API event). Its text borrows from
+/// the bytes it was read from wherever JSON needed no unescaping.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthorizerEvent {
+pub struct AuthorizerEvent<'a> {
     pub kind: EventKind,
-    pub presented: Presented,
-    pub arn: String,
+    pub presented: Presented<'a>,
+    pub arn: Cow<'a, str>,
+}
+
+/// A JSON string, borrowed from the input when it holds no escapes.
+#[derive(Debug, Default)]
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for Visit<'a> {
+            type Value = Text<'a>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(Visit(std::marker::PhantomData))
+    }
 }
 
 /// The fields any of the three events may carry that the authorizer reads; every other field
 /// is skipped unread, so one pass over the bytes decodes any kind.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RawEvent {
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    version: Option<String>,
-    authorization_token: Option<String>,
-    method_arn: Option<String>,
-    route_arn: Option<String>,
-    path: Option<String>,
-    raw_path: Option<String>,
-    http_method: Option<String>,
-    #[serde(default)]
-    headers: Pairs,
-    #[serde(default)]
-    query_string_parameters: Pairs,
-    request_context: Option<RawContext>,
+struct RawEvent<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<Text<'a>>,
+    #[serde(borrow)]
+    version: Option<Text<'a>>,
+    #[serde(borrow)]
+    authorization_token: Option<Text<'a>>,
+    #[serde(borrow)]
+    method_arn: Option<Text<'a>>,
+    #[serde(borrow)]
+    route_arn: Option<Text<'a>>,
+    #[serde(borrow)]
+    path: Option<Text<'a>>,
+    #[serde(borrow)]
+    raw_path: Option<Text<'a>>,
+    #[serde(borrow)]
+    http_method: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    headers: RawPairs<'a>,
+    #[serde(default, borrow)]
+    query_string_parameters: RawPairs<'a>,
+    #[serde(borrow)]
+    request_context: Option<RawContext<'a>>,
 }
 
 /// A JSON object of strings (or `null`, or absent) read straight into name-value pairs:
 /// headers and query parameters, without a map in between. `null` values are skipped.
 #[derive(Debug, Default)]
-struct Pairs(Vec<(String, String)>);
+struct RawPairs<'a>(Pairs<'a>);
 
-impl<'de> serde::Deserialize<'de> for Pairs {
+impl<'de: 'a, 'a> Deserialize<'de> for RawPairs<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visit;
-        impl<'de> serde::de::Visitor<'de> for Visit {
-            type Value = Pairs;
+        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for Visit<'a> {
+            type Value = RawPairs<'a>;
 
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("an object of strings, or null")
             }
 
-            fn visit_unit<E: serde::de::Error>(self) -> Result<Pairs, E> {
-                Ok(Pairs::default())
+            fn visit_unit<E: serde::de::Error>(self) -> Result<RawPairs<'a>, E> {
+                Ok(RawPairs::default())
             }
 
-            fn visit_none<E: serde::de::Error>(self) -> Result<Pairs, E> {
-                Ok(Pairs::default())
+            fn visit_none<E: serde::de::Error>(self) -> Result<RawPairs<'a>, E> {
+                Ok(RawPairs::default())
             }
 
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> Result<Pairs, A::Error> {
+            ) -> Result<RawPairs<'a>, A::Error> {
                 let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(8));
-                while let Some((k, v)) = map.next_entry::<String, Option<String>>()? {
+                while let Some((k, v)) = map.next_entry::<Text<'a>, Option<Text<'a>>>()? {
                     if let Some(v) = v {
-                        pairs.push((k, v));
+                        pairs.push((k.0, v.0));
                     }
                 }
-                Ok(Pairs(pairs))
+                Ok(RawPairs(pairs))
             }
         }
-        d.deserialize_any(Visit)
+        d.deserialize_any(Visit(std::marker::PhantomData))
     }
 }
 
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RawContext {
-    stage: Option<String>,
-    identity: Option<RawIdentity>,
-    http: Option<RawHttp>,
+struct RawContext<'a> {
+    #[serde(borrow)]
+    stage: Option<Text<'a>>,
+    #[serde(borrow)]
+    identity: Option<RawIdentity<'a>>,
+    #[serde(borrow)]
+    http: Option<RawHttp<'a>>,
 }
 
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RawIdentity {
-    source_ip: Option<String>,
+struct RawIdentity<'a> {
+    #[serde(borrow)]
+    source_ip: Option<Text<'a>>,
 }
 
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RawHttp {
-    method: Option<String>,
-    path: Option<String>,
-    source_ip: Option<String>,
+struct RawHttp<'a> {
+    #[serde(borrow)]
+    method: Option<Text<'a>>,
+    #[serde(borrow)]
+    path: Option<Text<'a>>,
+    #[serde(borrow)]
+    source_ip: Option<Text<'a>>,
 }
 
-impl AuthorizerEvent {
-    /// Parses an event from its JSON bytes (the hot path: one pass, only what is read).
-    pub fn from_slice(bytes: &[u8]) -> Result<Self, EventError> {
+fn text(t: Option<Text<'_>>) -> Option<Cow<'_, str>> {
+    t.map(|t| t.0)
+}
+
+fn address(t: Option<Text<'_>>) -> Option<IpAddr> {
+    t.and_then(|t| t.0.parse().ok())
+}
+
+impl<'a> AuthorizerEvent<'a> {
+    /// Parses an event from its JSON bytes (the hot path: one pass, only what is read, text
+    /// borrowed from `bytes`).
+    pub fn from_slice(bytes: &'a [u8]) -> Result<Self, EventError> {
         if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
             return Err(EventError::Malformed("an event is a JSON object".into()));
         }
-        let raw: RawEvent =
+        let raw: RawEvent<'a> =
             serde_json::from_slice(bytes).map_err(|e| EventError::Malformed(e.to_string()))?;
         Self::from_raw(raw)
     }
 
     /// Parses an event already read as a JSON value.
-    pub fn parse(event: Value) -> Result<Self, EventError> {
+    pub fn parse(event: &'a Value) -> Result<Self, EventError> {
         if !event.is_object() {
             return Err(EventError::Malformed("an event is a JSON object".into()));
         }
-        let raw: RawEvent =
-            serde_json::from_value(event).map_err(|e| EventError::Malformed(e.to_string()))?;
+        let raw = RawEvent::deserialize(event).map_err(|e| EventError::Malformed(e.to_string()))?;
         Self::from_raw(raw)
     }
 
-    fn from_raw(raw: RawEvent) -> Result<Self, EventError> {
-        let kind = match (
-            raw.kind.as_deref().map(str::to_ascii_uppercase).as_deref(),
-            raw.version.as_deref(),
-        ) {
-            (Some("TOKEN"), _) => EventKind::Token,
-            (Some("REQUEST"), Some("2.0")) => EventKind::HttpApi,
-            (Some("REQUEST"), _) => EventKind::Request,
+    fn from_raw(raw: RawEvent<'a>) -> Result<Self, EventError> {
+        let kind = match (text(raw.kind), raw.version.as_ref().map(|v| &*v.0)) {
+            (Some(k), _) if k.eq_ignore_ascii_case("TOKEN") => EventKind::Token,
+            (Some(k), Some("2.0")) if k.eq_ignore_ascii_case("REQUEST") => EventKind::HttpApi,
+            (Some(k), _) if k.eq_ignore_ascii_case("REQUEST") => EventKind::Request,
             _ => return Err(EventError::Unknown),
         };
         let context = raw.request_context.unwrap_or_default();
         let (arn, presented) = match kind {
             EventKind::Token => {
-                let arn = raw.method_arn.unwrap_or_default();
+                let arn = text(raw.method_arn).unwrap_or_default();
                 let (method, path) = method_and_path(&arn).unwrap_or_default();
-                let token = raw
-                    .authorization_token
-                    .as_deref()
-                    .map(|t| credential::bearer(t).unwrap_or(t).trim().to_owned())
+                let token = text(raw.authorization_token)
+                    .map(|t| match credential::bearer(&t) {
+                        Some(b) => Cow::Owned(b.to_owned()),
+                        None if t.trim().len() == t.len() => t,
+                        None => Cow::Owned(t.trim().to_owned()),
+                    })
                     .filter(|t| !t.is_empty());
                 let presented = Presented {
                     token,
                     source: KeySource::AuthorizationToken,
                     source_ip: None,
                     target: Target::Route {
-                        method,
-                        path,
+                        method: Cow::Owned(method),
+                        path: Cow::Owned(path),
                         headers: Vec::new(),
                         query: Vec::new(),
                     },
@@ -182,18 +240,15 @@ impl AuthorizerEvent {
             EventKind::Request => {
                 let headers = raw.headers.0;
                 let (token, source) = token_of(&headers);
-                let arn = raw.method_arn.unwrap_or_default();
+                let arn = text(raw.method_arn).unwrap_or_default();
                 let (arn_method, arn_path) = method_and_path(&arn).unwrap_or_default();
                 let presented = Presented {
                     token,
                     source,
-                    source_ip: context
-                        .identity
-                        .and_then(|i| i.source_ip)
-                        .and_then(|ip| ip.parse().ok()),
+                    source_ip: address(context.identity.and_then(|i| i.source_ip)),
                     target: Target::Route {
-                        method: raw.http_method.unwrap_or(arn_method),
-                        path: raw.path.unwrap_or(arn_path),
+                        method: text(raw.http_method).unwrap_or(Cow::Owned(arn_method)),
+                        path: text(raw.path).unwrap_or(Cow::Owned(arn_path)),
                         headers,
                         query: raw.query_string_parameters.0,
                     },
@@ -204,19 +259,22 @@ impl AuthorizerEvent {
                 let headers = raw.headers.0;
                 let (token, source) = token_of(&headers);
                 let http = context.http.unwrap_or_default();
-                let raw_path = raw.raw_path.or(http.path).unwrap_or_else(|| "/".into());
+                let raw_path = text(raw.raw_path)
+                    .or(text(http.path))
+                    .unwrap_or(Cow::Borrowed("/"));
+                let stage = text(context.stage);
                 let presented = Presented {
                     token,
                     source,
-                    source_ip: http.source_ip.and_then(|ip| ip.parse().ok()),
+                    source_ip: address(http.source_ip),
                     target: Target::Route {
-                        method: http.method.unwrap_or_default(),
-                        path: without_stage(&raw_path, context.stage.as_deref()),
+                        method: text(http.method).unwrap_or_default(),
+                        path: strip_stage(raw_path, stage.as_deref()),
                         headers,
                         query: raw.query_string_parameters.0,
                     },
                 };
-                (raw.route_arn.unwrap_or_default(), presented)
+                (text(raw.route_arn).unwrap_or_default(), presented)
             }
         };
         Ok(Self {
@@ -228,10 +286,9 @@ impl AuthorizerEvent {
 }
 
 /// The key of a request's headers, by the core's rule.
-fn token_of(headers: &[(String, String)]) -> (Option<String>, KeySource) {
-    let (token, source) =
-        credential::from_headers(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    (token.map(str::to_owned), source)
+fn token_of<'a>(headers: &Pairs<'_>) -> (Option<Cow<'a, str>>, KeySource) {
+    let (token, source) = credential::from_headers(headers.iter().map(|(k, v)| (&**k, &**v)));
+    (token.map(|t| Cow::Owned(t.to_owned())), source)
 }
 
 /// `arn:aws:execute-api:region:account:api/stage/METHOD/path` -> (METHOD, /path).
@@ -247,13 +304,18 @@ fn method_and_path(arn: &str) -> Option<(String, String)> {
 
 /// `path` without the `/<stage>` API Gateway puts in front on a named stage.
 pub fn without_stage(path: &str, stage: Option<&str>) -> String {
-    match stage.filter(|s| *s != "$default") {
-        Some(s) => match path.strip_prefix('/').and_then(|p| p.strip_prefix(s)) {
-            Some("") => "/".to_owned(),
-            Some(rest) if rest.starts_with('/') => rest.to_owned(),
-            _ => path.to_owned(),
-        },
-        None => path.to_owned(),
+    strip_stage(Cow::Borrowed(path), stage).into_owned()
+}
+
+/// The same, keeping a borrowed path borrowed.
+fn strip_stage<'a>(path: Cow<'a, str>, stage: Option<&str>) -> Cow<'a, str> {
+    let Some(stage) = stage.filter(|s| *s != "$default") else {
+        return path;
+    };
+    match path.strip_prefix('/').and_then(|p| p.strip_prefix(stage)) {
+        Some("") => Cow::Borrowed("/"),
+        Some(rest) if rest.starts_with('/') => Cow::Owned(rest.to_owned()),
+        _ => path,
     }
 }
 
@@ -280,5 +342,28 @@ mod tests {
             without_stage("/production/x", Some("prod")),
             "/production/x"
         );
+    }
+
+    #[test]
+    fn text_is_borrowed_when_it_can_be_and_unescaped_when_it_must_be() {
+        let bytes = br#"{"type": "REQUEST", "version": "2.0", "rawPath": "/a\u0062c",
+            "headers": {"x-api-key": "k\u0065y", "x-other": "plain"},
+            "requestContext": {"http": {"method": "GET", "sourceIp": "10.0.0.1"}}}"#;
+        let event = AuthorizerEvent::from_slice(bytes).unwrap();
+        assert_eq!(event.kind, EventKind::HttpApi);
+        assert_eq!(event.presented.token.as_deref(), Some("key"));
+        let Target::Route { path, headers, .. } = &event.presented.target else {
+            panic!("an authorizer event is a route request");
+        };
+        assert_eq!(path, "/abc");
+        assert!(
+            matches!(path, Cow::Owned(_)),
+            "an escaped string is unescaped"
+        );
+        assert!(
+            matches!(&headers[1].1, Cow::Borrowed("plain")),
+            "a plain string is borrowed from the bytes"
+        );
+        assert_eq!(event.presented.source_ip, "10.0.0.1".parse().ok());
     }
 }

@@ -107,7 +107,7 @@ fn with_token(mut event: Value, token: &str, bearer: bool) -> Value {
 
 async fn answer(a: &Authorizer, event: Value) -> (Answer, keyward_core::decision::Code) {
     let e = a
-        .authorize(&AuthorizerEvent::parse(event).unwrap())
+        .authorize(&AuthorizerEvent::parse(&event).unwrap())
         .await
         .unwrap();
     (e.answer, e.code)
@@ -159,7 +159,7 @@ async fn every_fixture_with_a_valid_key_is_allowed_with_its_context() {
         for (i, name) in FIXTURES.iter().enumerate() {
             let event = with_token(fixture(name), &key, i % 2 == 1);
             let explained = a
-                .explain(&AuthorizerEvent::parse(event.clone()).unwrap())
+                .explain(&AuthorizerEvent::parse(&event).unwrap())
                 .await
                 .unwrap();
             assert!(allowed(&explained.answer), "{name}: {:?}", explained.steps);
@@ -319,7 +319,7 @@ async fn explanations_walk_through_every_step() {
         false,
     );
     let e = a
-        .explain(&AuthorizerEvent::parse(event).unwrap())
+        .explain(&AuthorizerEvent::parse(&event).unwrap())
         .await
         .unwrap();
     let text = e.steps.join("\n");
@@ -386,6 +386,6 @@ fn broken_events_are_errors() {
         json!([1, 2]),
         json!({"type": "REQUEST", "version": "2.0", "headers": "nope"}),
     ] {
-        assert!(AuthorizerEvent::parse(bad.clone()).is_err(), "{bad}");
+        assert!(AuthorizerEvent::parse(&bad).is_err(), "{bad}");
     }
 }

@@ -178,7 +178,7 @@ pub async fn run(command: BenchCommand) -> Result<(), CliError> {
         AuthorizerEvent::from_slice(&hot_event).map_err(|e| CliError::Input(e.to_string()))?;
 
     let stated = Presented {
-        token: Some(hot.expose().to_owned()),
+        token: Some(hot.expose().into()),
         source: KeySource::ApiKeyHeader,
         source_ip: "10.0.0.1".parse().ok(),
         target: Target::Stated {

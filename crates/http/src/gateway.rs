@@ -3,6 +3,7 @@
 //! headers (and without the key itself); others get the decision's answer as a problem
 //! document: 401, 403 (and 429 once rate limits exist).
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use axum::Router;
@@ -42,10 +43,10 @@ pub fn gateway_router(verifier: Verifier, upstream: Uri) -> Router {
     })
 }
 
-fn presented(request: &Request, peer: Option<IpAddr>) -> Presented {
+fn presented(request: &Request, peer: Option<IpAddr>) -> Presented<'_> {
     let (token, source) = credential::from_headers(text_headers(request.headers()));
     let headers = text_headers(request.headers())
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .map(|(k, v)| (Cow::Borrowed(k), Cow::Borrowed(v)))
         .collect();
     let query = request
         .uri()
@@ -54,16 +55,16 @@ fn presented(request: &Request, peer: Option<IpAddr>) -> Presented {
         .split('&')
         .filter_map(|pair| {
             pair.split_once('=')
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .map(|(k, v)| (Cow::Borrowed(k), Cow::Borrowed(v)))
         })
         .collect();
     Presented {
-        token: token.map(str::to_owned),
+        token: token.map(Cow::Borrowed),
         source,
         source_ip: peer,
         target: Target::Route {
-            method: request.method().as_str().to_owned(),
-            path: request.uri().path().to_owned(),
+            method: Cow::Borrowed(request.method().as_str()),
+            path: Cow::Borrowed(request.uri().path()),
             headers,
             query,
         },

@@ -17,9 +17,9 @@ use keyward_service::{App, Settings};
 use keyward_store::conformance::dynamodb_local;
 
 /// A verification of `token` that checks the key alone.
-fn key_only(token: &str) -> Presented {
+fn key_only(token: &str) -> Presented<'_> {
     Presented {
-        token: Some(token.to_owned()),
+        token: Some(token.into()),
         ..Presented::default()
     }
 }

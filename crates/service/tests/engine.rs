@@ -81,7 +81,7 @@ impl World {
 /// authorizer, the gateway and `POST /v1/verify` do through their verifiers.
 async fn verify(engine: &Engine, token: Option<&str>, ip: Option<&str>) -> Decided {
     let presented = Presented {
-        token: token.map(str::to_owned),
+        token: token.map(Into::into),
         source_ip: ip.map(|ip| ip.parse().unwrap()),
         ..Presented::default()
     };

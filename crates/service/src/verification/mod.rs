@@ -20,6 +20,7 @@ pub mod engine;
 pub mod request;
 mod usage;
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -32,27 +33,32 @@ use keyward_core::route::{RoutePolicy, RouteRequest};
 use crate::error::ServiceError;
 pub use engine::{Engine, EngineConfig, EngineStats, Resolved};
 
-/// A request as an edge presents it for verification.
+/// A request as an edge presents it for verification. Its text borrows from what the edge
+/// received where it can (the authorizer's event bytes, the gateway's request): on the hot path
+/// nothing is copied that the decision does not keep.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Presented {
+pub struct Presented<'a> {
     /// The token, as presented (not yet parsed).
-    pub token: Option<String>,
+    pub token: Option<Cow<'a, str>>,
     /// Where the token came from, for explanations.
     pub source: KeySource,
     /// The caller's address, when the edge knows it.
     pub source_ip: Option<IpAddr>,
-    pub target: Target,
+    pub target: Target<'a>,
 }
+
+/// Name-value pairs (headers, query parameters) as they came.
+pub type Pairs<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
 
 /// What the request is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
+pub enum Target<'a> {
     /// A request to a protected API; the route policy says what it needs.
     Route {
-        method: String,
-        path: String,
-        headers: Vec<(String, String)>,
-        query: Vec<(String, String)>,
+        method: Cow<'a, str>,
+        path: Cow<'a, str>,
+        headers: Pairs<'a>,
+        query: Pairs<'a>,
     },
     /// What the caller states it needs (`POST /v1/verify`).
     Stated {
@@ -61,7 +67,7 @@ pub enum Target {
     },
 }
 
-impl Default for Target {
+impl Default for Target<'_> {
     fn default() -> Self {
         Self::Stated {
             needs: Needs::KeyOnly,
@@ -128,7 +134,11 @@ impl Verifier {
     /// Decides `p` in the order of the outcome table: token, key, status and expiry, address,
     /// workspace, permission (a route outside the policy is denied); then counts it, once, by
     /// its outcome. With [`Explain::Steps`], every step is written down.
-    pub async fn decide(&self, p: &Presented, explain: Explain) -> Result<Decided, ServiceError> {
+    pub async fn decide(
+        &self,
+        p: &Presented<'_>,
+        explain: Explain,
+    ) -> Result<Decided, ServiceError> {
         let mut steps = Steps((explain == Explain::Steps).then(Vec::new));
         steps.add(|| {
             let address = p
@@ -184,7 +194,7 @@ impl Verifier {
     }
 
     /// What the request needs from its key: stated by the caller, or found by the route policy.
-    fn requirement(&self, p: &Presented, steps: &mut Steps) -> AccessRequest {
+    fn requirement(&self, p: &Presented<'_>, steps: &mut Steps) -> AccessRequest {
         let (method, path, headers, query) = match &p.target {
             Target::Stated { needs, workspace } => {
                 return AccessRequest {
@@ -208,14 +218,8 @@ impl Verifier {
             steps.add(|| "route: no route policy given; only the key itself is checked".to_owned());
             return key_only;
         };
-        let headers: Vec<(&str, &str)> = headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let query: Vec<(&str, &str)> = query
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (&**k, &**v)).collect();
+        let query: Vec<(&str, &str)> = query.iter().map(|(k, v)| (&**k, &**v)).collect();
         let request = RouteRequest {
             method,
             path,

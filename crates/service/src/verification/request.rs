@@ -1,6 +1,7 @@
 //! `POST /v1/verify`: the body's own fields checked and turned into the [`Presented`] request
 //! the decision takes.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use keyward_api::verify::VerifyRequest;
@@ -13,7 +14,7 @@ use keyward_core::validation::{FieldError, ValidationErrors};
 use super::{Presented, Target};
 
 /// Checks a verify body's fields, reporting every bad one, and answers the request it states.
-pub fn presented(body: VerifyRequest) -> Result<Presented, ValidationErrors> {
+pub fn presented(body: VerifyRequest) -> Result<Presented<'static>, ValidationErrors> {
     let mut errors = Vec::new();
     let action = match body.action.as_deref().map(str::parse::<Action>) {
         Some(Ok(a)) => Some(a),
@@ -54,7 +55,7 @@ pub fn presented(body: VerifyRequest) -> Result<Presented, ValidationErrors> {
         return Err(ValidationErrors(errors));
     }
     Ok(Presented {
-        token: body.key,
+        token: body.key.map(Cow::Owned),
         source: KeySource::Body,
         source_ip,
         target: Target::Stated {

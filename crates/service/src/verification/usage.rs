@@ -47,13 +47,17 @@ impl UsageBuffer {
             return;
         }
         let mut deltas = lock(&self.deltas);
-        let delta = deltas.entry(key.id.clone()).or_insert_with(|| UsageDelta {
-            account: key.account.clone(),
-            key_id: key.id.clone(),
-            count: 0,
-            last_used_at: at,
-            last_used_ip: None,
-        });
+        // A hot key finds its entry without allocating: the id is copied once per flush.
+        let delta = match deltas.get_mut(&key.id) {
+            Some(delta) => delta,
+            None => deltas.entry(key.id.clone()).or_insert_with(|| UsageDelta {
+                account: key.account.clone(),
+                key_id: key.id.clone(),
+                count: 0,
+                last_used_at: at,
+                last_used_ip: None,
+            }),
+        };
         delta.count += 1;
         delta.last_used_at = at;
         if ip.is_some() {
