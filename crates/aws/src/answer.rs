@@ -1,10 +1,13 @@
 //! What the authorizer answers, in the format its event asks for:
 //!
-//! | outcome | REST (TOKEN, REQUEST) | HTTP API, IAM | HTTP API, simple |
+//! | outcome | REST (TOKEN, REQUEST) | HTTP API, IAM (and every payload 1.0) | HTTP API, simple (payload 2.0) |
 //! |---|---|---|---|
-//! | valid | Allow policy on the method ARN, context | Allow policy on the route ARN | `isAuthorized: true`, context |
+//! | valid | Allow policy on the method ARN, context | Allow policy on the route (or method) ARN | `isAuthorized: true`, context |
 //! | 401 outcomes (unknown, malformed, revoked, expired) | `Unauthorized` error: 401 | Deny policy: 403 | `false`: 403 |
 //! | 403 outcomes (inactive, address, workspace, permission, rate limit) | Deny policy: 403 | Deny policy: 403 | `false`: 403 |
+//!
+//! An HTTP API turns a Lambda error (`Unauthorized` included) into a 500, so it is never
+//! answered with one; and it takes simple responses only with payload 2.0.
 //!
 //! Policies name only the ARN of the request decided, never a wildcard: a cached policy can
 //! refuse a route it was not made for, but never allow one. Run API Gateway's authorizer cache
@@ -66,6 +69,13 @@ impl Answer {
                 if code.http_status() == 401 {
                     return Self::Unauthorized;
                 }
+                let mut response = ApiGatewayCustomAuthorizerResponse::<Context>::default();
+                response.principal_id = Some(principal);
+                response.policy_document = policy(allow, arn);
+                response.context = context;
+                Self::Respond(Box::new(Response::Policy(response)))
+            }
+            (EventKind::HttpApiV1, _) => {
                 let mut response = ApiGatewayCustomAuthorizerResponse::<Context>::default();
                 response.principal_id = Some(principal);
                 response.policy_document = policy(allow, arn);

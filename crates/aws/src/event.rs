@@ -20,11 +20,13 @@ pub enum EventError {
     Unknown,
 }
 
-/// The three kinds of event.
+/// The kinds of event. An HTTP API sends payload 1.0 (the REST `REQUEST` shape with
+/// `"version": "1.0"`) or 2.0, and answers them differently from a REST API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
     Token,
     Request,
+    HttpApiV1,
     HttpApi,
 }
 
@@ -33,6 +35,7 @@ impl EventKind {
         match self {
             Self::Token => "REST TOKEN",
             Self::Request => "REST REQUEST",
+            Self::HttpApiV1 => "HTTP API (payload 1.0)",
             Self::HttpApi => "HTTP API (payload 2.0)",
         }
     }
@@ -209,6 +212,7 @@ impl<'a> AuthorizerEvent<'a> {
         let kind = match (text(raw.kind), raw.version.as_ref().map(|v| &*v.0)) {
             (Some(k), _) if k.eq_ignore_ascii_case("TOKEN") => EventKind::Token,
             (Some(k), Some("2.0")) if k.eq_ignore_ascii_case("REQUEST") => EventKind::HttpApi,
+            (Some(k), Some("1.0")) if k.eq_ignore_ascii_case("REQUEST") => EventKind::HttpApiV1,
             (Some(k), _) if k.eq_ignore_ascii_case("REQUEST") => EventKind::Request,
             _ => return Err(EventError::Unknown),
         };
@@ -237,7 +241,7 @@ impl<'a> AuthorizerEvent<'a> {
                 };
                 (arn, presented)
             }
-            EventKind::Request => {
+            EventKind::Request | EventKind::HttpApiV1 => {
                 let headers = raw.headers.0;
                 let (token, source) = token_of(&headers);
                 let arn = text(raw.method_arn).unwrap_or_default();

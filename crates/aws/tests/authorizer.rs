@@ -143,6 +143,18 @@ async fn every_fixture_as_shipped_is_refused_as_unknown() {
                     "{name}"
                 );
             }
+            Some("1.0") => {
+                // An HTTP API answers a Lambda error with 500: payload 1.0 gets a Deny (403).
+                let Answer::Respond(r) = answer else {
+                    panic!("{name}: an HTTP API answers a response, never Unauthorized")
+                };
+                let v = r.to_value();
+                assert_eq!(
+                    v["policyDocument"]["Statement"][0]["Effect"], "Deny",
+                    "{name}"
+                );
+                assert_eq!(v["context"], json!({"code": "NOT_FOUND"}), "{name}");
+            }
             _ => assert_eq!(answer, Answer::Unauthorized, "{name}: REST answers 401"),
         }
     }

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use keyward_api::problem::Problem;
 use keyward_core::id::ID_PATTERN;
 
-use crate::router::{Endpoint, ParamSchema, endpoints};
+use crate::router::{Auth, Endpoint, ParamSchema, endpoints};
 
 /// The schema of an id, by the core's rule.
 fn id_schema() -> Value {
@@ -75,7 +75,7 @@ pub fn document() -> Value {
         }
         responses.insert(ok.to_string(), success);
         let mut problems: Vec<u16> = doc.also.to_vec();
-        if doc.admin {
+        if doc.auth != Auth::None {
             problems.extend([401, 403]);
         }
         if doc.request.is_some() || !doc.query.is_empty() || path.contains('{') {
@@ -94,7 +94,13 @@ pub fn document() -> Value {
             let content = if status == 200 && body.is_some() {
                 // 200 beside 201: the same body (an Idempotency-Key replay).
                 json!({"application/json": {"schema": body.map(|s| s(&mut generator))}})
-            } else if path == "/v1/verify" && matches!(status, 401 | 403 | 429) {
+            } else if path == "/v1/verify" && matches!(status, 401 | 403) {
+                // The verified key's answer, or a problem with the caller's own key.
+                json!({
+                    "application/json": {"schema": body.map(|s| s(&mut generator))},
+                    "application/problem+json": {"schema": problem.clone()},
+                })
+            } else if path == "/v1/verify" && status == 429 {
                 json!({"application/json": {"schema": body.map(|s| s(&mut generator))}})
             } else {
                 json!({"application/problem+json": {"schema": problem.clone()}})
@@ -117,10 +123,10 @@ pub fn document() -> Value {
                 "content": {"application/json": {"schema": schema(&mut generator)}},
             });
         }
-        operation["security"] = if doc.admin {
-            json!([{"apiKey": []}, {"bearer": []}])
-        } else {
-            json!([])
+        operation["security"] = match doc.auth {
+            Auth::Admin => json!([{"apiKey": []}, {"bearer": []}]),
+            Auth::Optional => json!([{}, {"apiKey": []}, {"bearer": []}]),
+            Auth::None => json!([]),
         };
         let entry = paths.entry(path.to_owned()).or_insert_with(|| json!({}));
         entry[method] = operation;

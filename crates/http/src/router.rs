@@ -32,8 +32,8 @@ fn schema<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
 pub struct Doc {
     pub id: &'static str,
     pub summary: &'static str,
-    /// Needs an admin key (`admin` on `keys/**`).
-    pub admin: bool,
+    /// The key a caller presents in its headers.
+    pub auth: Auth,
     pub request: Option<SchemaFn>,
     /// The success status and its body (`None`: no body).
     pub success: (u16, Option<SchemaFn>),
@@ -52,6 +52,18 @@ pub struct Endpoint {
     pub path: &'static str,
     pub handler: MethodRouter<App>,
     pub doc: Doc,
+}
+
+/// What an endpoint asks of its caller's key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// An admin key (`admin` on `keys/**`).
+    Admin,
+    /// A verifier key (`read` or `admin` on `keys/**`) if the caller wants more, or when the
+    /// deployment requires it.
+    Optional,
+    /// None.
+    None,
 }
 
 /// A query parameter: name, description and schema.
@@ -116,7 +128,7 @@ fn doc(id: &'static str, summary: &'static str) -> Doc {
     Doc {
         id,
         summary,
-        admin: true,
+        auth: Auth::Admin,
         request: None,
         success: (200, None),
         also: &[],
@@ -398,7 +410,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             "/v1/verify",
             verify::verify,
             Doc {
-                admin: false,
+                auth: Auth::Optional,
                 request: Some(schema::<VerifyRequest>),
                 success: (200, Some(schema::<VerifyResult>)),
                 also: &[401, 403, 429],
@@ -413,7 +425,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             "/v1/openapi.json",
             openapi::serve,
             Doc {
-                admin: false,
+                auth: Auth::None,
                 ..doc("openapi", "This document")
             },
         ),
@@ -422,7 +434,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             "/healthz",
             health,
             Doc {
-                admin: false,
+                auth: Auth::None,
                 ..doc("health", "Liveness: answers ok")
             },
         ),

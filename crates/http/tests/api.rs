@@ -399,6 +399,70 @@ async fn verify_answers_every_outcome_of_the_table() {
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 }
 
+/// An unauthenticated caller learns a denial's code and nothing about the key; a verifier (a
+/// key with read or admin on keys/**, in the headers) sees whose key it was.
+#[tokio::test]
+async fn denials_show_the_key_only_to_a_verifier() {
+    let h = Harness::new().await;
+    let (id, key) = h.create(json!({"name": "held", "scopes": ["read"]})).await;
+    h.edit(&id, |k| k.status = KeyStatus::Inactive).await;
+    let body = json!({"key": key});
+    let (s, b) = h.verify(body.clone()).await;
+    assert_eq!((s.as_u16(), b["code"].as_str()), (403, Some("INACTIVE")));
+    assert_eq!(
+        (b.get("key_id"), b.get("account")),
+        (Some(&Value::Null), Some(&Value::Null)),
+        "an anonymous denial names no key: {b}"
+    );
+    let (_, reader) = h
+        .create(json!({"name": "reader", "scopes": [{"action": "read", "resource": "keys/**"}]}))
+        .await;
+    for verifier in [&h.root, &reader] {
+        let (s, _, b) = h
+            .send(h.req("POST", "/v1/verify", Some(verifier), Some(&body)))
+            .await;
+        assert_eq!(
+            (s.as_u16(), b["key_id"].as_str()),
+            (403, Some(id.as_str())),
+            "{b}"
+        );
+        assert_eq!(b["account"], "default");
+        assert!(b.get("scopes").is_none(), "a denial never shows the grants");
+    }
+    let (_, other) = h
+        .create(json!({"name": "other", "scopes": ["agent:viewer"]}))
+        .await;
+    let (s, _, b) = h
+        .send(h.req("POST", "/v1/verify", Some(&other), Some(&body)))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "not a verifier: {b}");
+    assert_eq!(b["type"], "urn:keyward:problem:forbidden");
+
+    let closed = Harness::with(Settings {
+        verify_access: keyward_service::settings::VerifyAccess::VerifierKey,
+        ..Settings::default()
+    })
+    .await;
+    let (_, key) = closed
+        .create(json!({"name": "k", "scopes": ["read"]}))
+        .await;
+    let (s, b) = closed.verify(json!({"key": key})).await;
+    assert_eq!(
+        s,
+        StatusCode::UNAUTHORIZED,
+        "a verifier key is required: {b}"
+    );
+    let (s, _, b) = closed
+        .send(closed.req(
+            "POST",
+            "/v1/verify",
+            Some(&closed.root),
+            Some(&json!({"key": key})),
+        ))
+        .await;
+    assert_eq!((s, b["code"].as_str()), (StatusCode::OK, Some("VALID")));
+}
+
 #[tokio::test]
 async fn verify_refuses_malformed_requests_by_field() {
     let h = Harness::new().await;

@@ -1,6 +1,7 @@
-//! Authenticating a management call: the admin key is always read from the store (no cache),
-//! so a revocation or deactivation stops management calls at once, and it is judged by the
-//! core's decision table like any other key.
+//! Authenticating a caller by the key it presents in its headers: an admin key for management
+//! calls, a verifier key for the details of `POST /v1/verify`. The key is always read from the
+//! store (no cache), so a revocation or deactivation stops its calls at once, and it is judged
+//! by the core's decision table like any other key.
 
 use std::net::IpAddr;
 
@@ -32,18 +33,44 @@ impl App {
         presented: Option<&str>,
         source_ip: Option<IpAddr>,
     ) -> Result<Actor, ServiceError> {
+        self.authenticate(presented, source_ip, Caller::Admin).await
+    }
+
+    /// Admits a caller of `POST /v1/verify` that asks for the details of every answer: the key
+    /// must hold `read` (or `admin`) on `keys/**` and pass every rule.
+    pub async fn authenticate_verifier(
+        &self,
+        presented: Option<&str>,
+        source_ip: Option<IpAddr>,
+    ) -> Result<Actor, ServiceError> {
+        self.authenticate(presented, source_ip, Caller::Verifier)
+            .await
+    }
+
+    async fn authenticate(
+        &self,
+        presented: Option<&str>,
+        source_ip: Option<IpAddr>,
+        caller: Caller,
+    ) -> Result<Actor, ServiceError> {
         let Some(presented) = presented else {
-            return Err(ServiceError::Unauthenticated(
-                "an admin API key is required: send it as X-API-Key or Authorization: Bearer",
-            ));
-        };
-        let request = AccessRequest {
-            needs: Needs::Permission(Action::Admin, "keys".to_owned()),
-            workspace: None,
-            source_ip,
+            return Err(ServiceError::Unauthenticated(caller.missing()));
         };
         let key = self.resolve(presented).await?;
-        let code = decide(key.as_ref(), &request, self.now());
+        let now = self.now();
+        let code = caller
+            .actions()
+            .iter()
+            .map(|action| {
+                let request = AccessRequest {
+                    needs: Needs::Permission(*action, "keys".to_owned()),
+                    workspace: None,
+                    source_ip,
+                };
+                decide(key.as_ref(), &request, now)
+            })
+            .find(|code| *code != Code::PermissionDenied)
+            .unwrap_or(Code::PermissionDenied);
         match (code, key) {
             (Code::Valid, Some(key)) => Ok(Actor {
                 account: key.account,
@@ -53,13 +80,50 @@ impl App {
             (code, _) if code.http_status() == 401 => Err(ServiceError::Unauthenticated(
                 "the API key is not valid (unknown, revoked, expired or malformed)",
             )),
-            (Code::PermissionDenied, _) => Err(ServiceError::Forbidden(
-                "this API key may not manage keys: it needs admin on keys/**",
-            )),
+            (Code::PermissionDenied, _) => Err(ServiceError::Forbidden(caller.denied())),
             (Code::IpDenied, _) => Err(ServiceError::Forbidden(
                 "this API key may not be used from this address",
             )),
             _ => Err(ServiceError::Forbidden("this API key is not active")),
+        }
+    }
+}
+
+/// Who a key is presented as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    /// Manages keys: `admin` on `keys/**`.
+    Admin,
+    /// Sees the details of verifications: `read` or `admin` on `keys/**`.
+    Verifier,
+}
+
+impl Caller {
+    /// The actions on `keys/**` that admit this caller, any one of them.
+    const fn actions(self) -> &'static [Action] {
+        match self {
+            Self::Admin => &[Action::Admin],
+            Self::Verifier => &[Action::Read, Action::Admin],
+        }
+    }
+
+    const fn missing(self) -> &'static str {
+        match self {
+            Self::Admin => {
+                "an admin API key is required: send it as X-API-Key or Authorization: Bearer"
+            }
+            Self::Verifier => {
+                "a verifier API key is required: send it as X-API-Key or Authorization: Bearer"
+            }
+        }
+    }
+
+    const fn denied(self) -> &'static str {
+        match self {
+            Self::Admin => "this API key may not manage keys: it needs admin on keys/**",
+            Self::Verifier => {
+                "this API key may not see verification details: it needs read on keys/**"
+            }
         }
     }
 }

@@ -15,7 +15,7 @@ use keyward_core::token::Prefix;
 use keyward_store::{DynamoLocation, StoreLocation};
 use thiserror::Error;
 
-use crate::settings::Settings;
+use crate::settings::{Settings, VerifyAccess};
 use crate::verification::EngineConfig;
 
 /// One setting: its environment variable, its flag (if the command offers one), its default for
@@ -42,6 +42,7 @@ pub const REVOCATION_BOUND_MS: &str = "KEYWARD_REVOCATION_BOUND_MS";
 pub const ROUTE_POLICY: &str = "KEYWARD_ROUTE_POLICY";
 pub const ROUTE_POLICY_FILE: &str = "KEYWARD_ROUTE_POLICY_FILE";
 pub const HTTP_API_RESPONSE: &str = "KEYWARD_HTTP_API_RESPONSE";
+pub const VERIFY_ACCESS: &str = "KEYWARD_VERIFY_ACCESS";
 
 /// Every setting of every keyward process.
 pub const VARIABLES: &[Variable] = &[
@@ -103,6 +104,14 @@ pub const VARIABLES: &[Variable] = &[
         value: "JSON",
         default: None,
         help: "The route policy itself, as JSON (instead of a file).",
+    },
+    Variable {
+        name: VERIFY_ACCESS,
+        flag: Some("verify-access"),
+        value: "ACCESS",
+        default: Some("open"),
+        help: "Who may call POST /v1/verify: `open` (anyone; denials show only their code) or \
+               `verifier-key` (only callers presenting a key with read on keys/**).",
     },
     Variable {
         name: HTTP_API_RESPONSE,
@@ -191,6 +200,16 @@ impl Config {
             }
             settings.account = a;
         }
+        settings.verify_access = match value(VERIFY_ACCESS).as_deref() {
+            None | Some("open") => VerifyAccess::Open,
+            Some("verifier-key") => VerifyAccess::VerifierKey,
+            Some(other) => {
+                return Err(invalid(
+                    VERIFY_ACCESS,
+                    format!("'{other}'; use open or verifier-key"),
+                ));
+            }
+        };
         let mut engine = EngineConfig::default();
         if let Some(ms) = value(REVOCATION_BOUND_MS) {
             let ms: u64 = ms.parse().ok().filter(|ms| *ms > 0).ok_or_else(|| {
@@ -356,6 +375,7 @@ mod tests {
                 (ACCOUNT, "acme"),
                 (HTTP_API_RESPONSE, "iam"),
                 (REVOCATION_BOUND_MS, "750"),
+                (VERIFY_ACCESS, "verifier-key"),
             ],
         )
         .unwrap();
@@ -365,6 +385,7 @@ mod tests {
         );
         assert_eq!(ok.http_api_response, HttpApiResponse::Iam);
         assert_eq!(ok.engine.revocation_bound, Duration::from_millis(750));
+        assert_eq!(ok.settings.verify_access, VerifyAccess::VerifierKey);
         assert!(matches!(
             ok.require_route_policy(),
             Err(ConfigError::Missing(ROUTE_POLICY_FILE))

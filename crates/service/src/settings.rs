@@ -19,6 +19,21 @@ pub struct Settings {
     pub presets: Presets,
     /// Requests with a larger body get 413.
     pub max_body_bytes: usize,
+    /// Who may call `POST /v1/verify`.
+    pub verify_access: VerifyAccess,
+}
+
+/// Who may call `POST /v1/verify`. Either way, a caller that presents a verifier key (`read` or
+/// `admin` on `keys/**`) in its headers sees the key's id and account with every answer; others
+/// see them only with `VALID`, so an unauthenticated caller learns nothing about a key it
+/// cannot use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VerifyAccess {
+    /// Anyone: the key in the body is what is verified.
+    #[default]
+    Open,
+    /// Only callers that present a verifier key.
+    VerifierKey,
 }
 
 impl Default for Settings {
@@ -29,6 +44,7 @@ impl Default for Settings {
             rules: KeyRules::default(),
             presets: Presets::builtin(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            verify_access: VerifyAccess::Open,
         }
     }
 }
