@@ -7,6 +7,7 @@ use std::sync::Arc;
 use keyward_core::decision::Code;
 use keyward_core::key::ApiKey;
 use keyward_service::ServiceError;
+use keyward_service::error::STORE_RETRY_AFTER_SECS;
 use keyward_service::verification::{Explain, Verifier};
 
 use keyward_service::config::HttpApiResponse;
@@ -78,6 +79,12 @@ impl Authorizer {
         explain: Explain,
     ) -> Result<Explained, ServiceError> {
         let mut decided = self.verifier.decide(&event.presented, explain).await?;
+        if decided.code == Code::Unavailable {
+            // Fail closed: an error, which API Gateway answers with 500, never an allow.
+            return Err(ServiceError::Unavailable {
+                retry_after_secs: STORE_RETRY_AFTER_SECS,
+            });
+        }
         let answer = Answer::of(
             event.kind,
             self.http_api,

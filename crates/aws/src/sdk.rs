@@ -6,17 +6,31 @@
 //! role). The HTTPS client is rustls with ring, built explicitly because the SDK's default
 //! features are off. A `dynamodb://` location may name its own endpoint (DynamoDB Local) and
 //! region; they apply to the DynamoDB client only.
+//!
+//! Every call is bounded: a connection must open within [`CONNECT_TIMEOUT`], an attempt answer
+//! within [`ATTEMPT_TIMEOUT`], and the whole call, retries with their jittered backoff
+//! included, within [`OPERATION_TIMEOUT`]; so a request that needs the store answers within
+//! 5 s even when the store hangs (docs/operations.md).
 
 use aws_config::BehaviorVersion;
 use aws_config::SdkConfig;
+use std::time::Duration;
+
 use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use keyward_store::{DynamoLocation, DynamoStore};
 
-/// Attempts per request, including the first: throttling and transient errors are retried
-/// with the SDK's standard (exponential, jittered) strategy.
-pub const MAX_ATTEMPTS: u32 = 5;
+/// Attempts per call, including the first: throttling and transient errors are retried with
+/// the SDK's standard (exponential, jittered) strategy.
+pub const MAX_ATTEMPTS: u32 = 3;
+/// The longest a new connection may take to open.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
+/// The longest one attempt may take (DynamoDB answers a single-item read in milliseconds).
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1500);
+/// The longest a whole call may take, retries included.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_millis(4000);
 
 /// The process's AWS configuration.
 pub async fn load() -> SdkConfig {
@@ -26,6 +40,13 @@ pub async fn load() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .http_client(http)
         .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .operation_timeout(OPERATION_TIMEOUT)
+                .build(),
+        )
         .load()
         .await
 }

@@ -16,7 +16,7 @@ use keyward_core::hash::Pepper;
 use keyward_service::App;
 use keyward_service::config::{
     ACCOUNT, Config, DATA_DIR, PEPPER, PREFIX, Process, REVOCATION_BOUND_MS, ROUTE_POLICY,
-    ROUTE_POLICY_FILE, STORE, VARIABLES, VERIFY_ACCESS,
+    ROUTE_POLICY_FILE, STALE_IF_ERROR_MS, STORE, VARIABLES, VERIFY_ACCESS,
 };
 use keyward_store::location::SQLITE_FILE;
 use keyward_store::{SqliteStore, Store, StoreLocation};
@@ -44,6 +44,7 @@ impl Offered for ForServe {
         PREFIX,
         ACCOUNT,
         REVOCATION_BOUND_MS,
+        STALE_IF_ERROR_MS,
         ROUTE_POLICY_FILE,
         ROUTE_POLICY,
         VERIFY_ACCESS,

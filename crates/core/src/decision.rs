@@ -28,6 +28,8 @@ pub enum Code {
     WorkspaceDenied,
     PermissionDenied,
     RateLimited,
+    /// The store could not be reached and nothing usable was cached.
+    Unavailable,
 }
 
 impl Code {
@@ -38,6 +40,7 @@ impl Code {
             Self::NotFound | Self::Expired | Self::Revoked => 401,
             Self::Inactive | Self::IpDenied | Self::WorkspaceDenied | Self::PermissionDenied => 403,
             Self::RateLimited => 429,
+            Self::Unavailable => 503,
         }
     }
 
@@ -56,6 +59,7 @@ impl Code {
             Self::WorkspaceDenied => "WORKSPACE_DENIED",
             Self::PermissionDenied => "PERMISSION_DENIED",
             Self::RateLimited => "RATE_LIMITED",
+            Self::Unavailable => "UNAVAILABLE",
         }
     }
 }
@@ -259,6 +263,7 @@ mod tests {
             (Code::WorkspaceDenied, 403),
             (Code::PermissionDenied, 403),
             (Code::RateLimited, 429),
+            (Code::Unavailable, 503),
         ] {
             assert_eq!(code.http_status(), status);
             assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());

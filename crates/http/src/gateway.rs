@@ -18,6 +18,7 @@ use keyward_api::problem::Problem;
 use keyward_core::context::Context;
 use keyward_core::credential;
 use keyward_core::decision::Code;
+use keyward_service::error::STORE_RETRY_AFTER_SECS;
 use keyward_service::verification::{Explain, Presented, Target, Verifier};
 
 use crate::extract::{ClientIp, text_headers};
@@ -76,6 +77,7 @@ fn denial(code: Code) -> Response {
     let (slug, title) = match status {
         StatusCode::UNAUTHORIZED => ("unauthenticated", "Unauthorized"),
         StatusCode::TOO_MANY_REQUESTS => ("rate-limited", "Too many requests"),
+        StatusCode::SERVICE_UNAVAILABLE => ("unavailable", "Service unavailable"),
         _ => ("forbidden", "Forbidden"),
     };
     let mut response = respond(Problem::new(
@@ -86,6 +88,12 @@ fn denial(code: Code) -> Response {
     ));
     if let Ok(v) = HeaderValue::from_str(code.as_str()) {
         response.headers_mut().insert("x-keyward-code", v);
+    }
+    if code == Code::Unavailable {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(STORE_RETRY_AFTER_SECS),
+        );
     }
     response
 }

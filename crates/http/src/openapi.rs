@@ -30,6 +30,9 @@ fn reason(status: u16) -> &'static str {
         415 => "The body must be application/json",
         422 => "The Idempotency-Key was used with another body",
         429 => "Rate limited",
+        503 => {
+            "The store cannot answer now (or a write met too many concurrent writers); retry after Retry-After seconds"
+        }
         _ => "Internal error",
     }
 }
@@ -68,7 +71,7 @@ pub fn document() -> Value {
         let mut success = json!({"description": reason(ok)});
         if let Some(schema) = body {
             success["content"] = json!({"application/json": {"schema": schema(&mut generator)}});
-        } else if path == "/healthz" {
+        } else if path == "/healthz" || path == "/readyz" {
             success["content"] = json!({"text/plain": {"schema": {"type": "string"}}});
         } else if path == "/v1/openapi.json" {
             success["content"] = json!({"application/json": {"schema": {"type": "object"}}});
@@ -76,7 +79,8 @@ pub fn document() -> Value {
         responses.insert(ok.to_string(), success);
         let mut problems: Vec<u16> = doc.also.to_vec();
         if doc.auth != Auth::None {
-            problems.extend([401, 403]);
+            // Every call that authenticates reads the store, which may be unavailable.
+            problems.extend([401, 403, 503]);
         }
         if doc.request.is_some() || !doc.query.is_empty() || path.contains('{') {
             problems.push(400);
@@ -94,8 +98,9 @@ pub fn document() -> Value {
             let content = if status == 200 && body.is_some() {
                 // 200 beside 201: the same body (an Idempotency-Key replay).
                 json!({"application/json": {"schema": body.map(|s| s(&mut generator))}})
-            } else if path == "/v1/verify" && matches!(status, 401 | 403) {
-                // The verified key's answer, or a problem with the caller's own key.
+            } else if path == "/v1/verify" && matches!(status, 401 | 403 | 503) {
+                // The verified key's answer, or a problem with the caller's own key (or with
+                // the store while authenticating it).
                 json!({
                     "application/json": {"schema": body.map(|s| s(&mut generator))},
                     "application/problem+json": {"schema": problem.clone()},

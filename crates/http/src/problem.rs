@@ -57,6 +57,12 @@ fn problem_of(e: ServiceError) -> Problem {
         )]),
         E::Conflict(msg) => Problem::new(409, "conflict", "Conflict", msg),
         E::Unprocessable(msg) => Problem::new(422, "unprocessable", "Unprocessable request", msg),
+        E::Unavailable { retry_after_secs } => Problem::new(
+            503,
+            "unavailable",
+            "Service unavailable",
+            format!("the key store cannot answer now; retry in {retry_after_secs} s"),
+        ),
         E::PreconditionFailed => Problem::new(
             412,
             "precondition-failed",
@@ -95,6 +101,18 @@ pub fn respond(problem: Problem) -> Response {
 
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
-        respond(self.problem())
+        let retry_after = match &self {
+            Self::Service(ServiceError::Unavailable { retry_after_secs }) => {
+                Some(*retry_after_secs)
+            }
+            _ => None,
+        };
+        let mut response = respond(self.problem());
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
     }
 }

@@ -3,6 +3,7 @@
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::routing::{MethodFilter, MethodRouter, on};
 use keyward_api::groups::{CreateGroupRequest, Group};
@@ -17,7 +18,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::problem::respond;
+use crate::problem::{HttpError, respond};
 use crate::{audit, groups, keys, openapi, presets, verify};
 
 /// A schema for `T`, as a reference into the document's components.
@@ -435,7 +436,20 @@ pub fn endpoints() -> Vec<Endpoint> {
             health,
             Doc {
                 auth: Auth::None,
-                ..doc("health", "Liveness: answers ok")
+                ..doc("health", "Liveness: answers ok while the process serves")
+            },
+        ),
+        route(
+            "get",
+            "/readyz",
+            ready,
+            Doc {
+                auth: Auth::None,
+                also: &[503],
+                ..doc(
+                    "ready",
+                    "Readiness: answers ready while the store answers, 503 otherwise",
+                )
             },
         ),
     ]
@@ -443,6 +457,11 @@ pub fn endpoints() -> Vec<Endpoint> {
 
 async fn health() -> &'static str {
     "ok"
+}
+
+async fn ready(State(app): State<App>) -> Result<&'static str, HttpError> {
+    app.ready().await?;
+    Ok("ready")
 }
 
 /// The whole management API. Request and response bodies are never logged: they carry

@@ -4,11 +4,13 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use keyward_api::problem::Problem;
 use keyward_api::verify::{VerifyRequest, VerifyResult};
+use keyward_core::decision::Code;
 use keyward_service::App;
+use keyward_service::error::STORE_RETRY_AFTER_SECS;
 use keyward_service::settings::VerifyAccess;
 use keyward_service::verification::{Explain, request};
 
@@ -53,5 +55,12 @@ pub async fn verify(
         expires_at: grants.map(|k| k.expires_at),
         rate_limit_per_minute: grants.map(|k| k.rate_limit_per_minute),
     };
-    Ok((status, Json(body)).into_response())
+    let mut response = (status, Json(body)).into_response();
+    if decided.code == Code::Unavailable {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(STORE_RETRY_AFTER_SECS),
+        );
+    }
+    Ok(response)
 }

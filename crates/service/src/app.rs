@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use keyward_core::hash::Pepper;
 use keyward_store::Store;
 
+use crate::error::ServiceError;
 use crate::settings::Settings;
 use crate::verification::{Engine, EngineConfig, Verifier};
 
@@ -78,6 +79,12 @@ impl App {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// Readiness: whether the store answers now (within its timeouts). Liveness needs nothing.
+    pub async fn ready(&self) -> Result<(), ServiceError> {
+        self.store.get_account(&self.settings.account).await?;
+        Ok(())
     }
 
     /// The time every read and rule of this process judges by.

@@ -39,6 +39,7 @@ pub const PEPPER: &str = "KEYWARD_PEPPER";
 pub const PREFIX: &str = "KEYWARD_PREFIX";
 pub const ACCOUNT: &str = "KEYWARD_ACCOUNT";
 pub const REVOCATION_BOUND_MS: &str = "KEYWARD_REVOCATION_BOUND_MS";
+pub const STALE_IF_ERROR_MS: &str = "KEYWARD_STALE_IF_ERROR_MS";
 pub const ROUTE_POLICY: &str = "KEYWARD_ROUTE_POLICY";
 pub const ROUTE_POLICY_FILE: &str = "KEYWARD_ROUTE_POLICY_FILE";
 pub const HTTP_API_RESPONSE: &str = "KEYWARD_HTTP_API_RESPONSE";
@@ -90,6 +91,14 @@ pub const VARIABLES: &[Variable] = &[
         default: Some("5000"),
         help: "The longest a revocation, deactivation or scope change takes to reach a running \
                verifier, in milliseconds.",
+    },
+    Variable {
+        name: STALE_IF_ERROR_MS,
+        flag: Some("stale-if-error-ms"),
+        value: "MS",
+        default: Some("60000"),
+        help: "While the store is unavailable, how long past the revocation bound a verifier may \
+               still answer from its cache, in milliseconds (0: never).",
     },
     Variable {
         name: ROUTE_POLICY_FILE,
@@ -219,6 +228,15 @@ impl Config {
                 )
             })?;
             engine.revocation_bound = Duration::from_millis(ms);
+        }
+        if let Some(ms) = value(STALE_IF_ERROR_MS) {
+            let ms: u64 = ms.parse().map_err(|_| {
+                invalid(
+                    STALE_IF_ERROR_MS,
+                    format!("'{ms}' is not a number of milliseconds"),
+                )
+            })?;
+            engine.stale_if_error = Duration::from_millis(ms);
         }
         let route_policy = match (value(ROUTE_POLICY), value(ROUTE_POLICY_FILE)) {
             (Some(json), _) => Some(route_policy(&json).map_err(|r| invalid(ROUTE_POLICY, r))?),
@@ -376,6 +394,7 @@ mod tests {
                 (HTTP_API_RESPONSE, "iam"),
                 (REVOCATION_BOUND_MS, "750"),
                 (VERIFY_ACCESS, "verifier-key"),
+                (STALE_IF_ERROR_MS, "0"),
             ],
         )
         .unwrap();
@@ -386,6 +405,7 @@ mod tests {
         assert_eq!(ok.http_api_response, HttpApiResponse::Iam);
         assert_eq!(ok.engine.revocation_bound, Duration::from_millis(750));
         assert_eq!(ok.settings.verify_access, VerifyAccess::VerifierKey);
+        assert_eq!(ok.engine.stale_if_error, Duration::ZERO);
         assert!(matches!(
             ok.require_route_policy(),
             Err(ConfigError::Missing(ROUTE_POLICY_FILE))

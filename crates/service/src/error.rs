@@ -5,6 +5,11 @@ use keyward_core::validation::ValidationErrors;
 use keyward_store::StoreError;
 use thiserror::Error;
 
+use crate::fault::FAULTS;
+
+/// What a caller is told to wait when the store is unavailable.
+pub const STORE_RETRY_AFTER_SECS: u32 = 5;
+
 #[derive(Debug, Error)]
 pub enum ServiceError {
     #[error("the request is invalid: {0}")]
@@ -23,6 +28,10 @@ pub enum ServiceError {
     Unprocessable(String),
     #[error("the key was changed since it was read; fetch it again and retry")]
     PreconditionFailed,
+    /// The store cannot answer now (down, slow, throttling), or a write met more concurrent
+    /// writers than it retries past: the same request may succeed after `retry_after_secs`.
+    #[error("the service is unavailable; retry in {retry_after_secs} s")]
+    Unavailable { retry_after_secs: u32 },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -41,6 +50,12 @@ impl From<StoreError> for ServiceError {
                 "cursor",
                 "not a cursor from a previous page",
             )),
+            StoreError::Unavailable(cause) => {
+                FAULTS.report("the store is unavailable", &cause);
+                Self::Unavailable {
+                    retry_after_secs: STORE_RETRY_AFTER_SECS,
+                }
+            }
             StoreError::Backend(msg) => Self::Internal(msg),
         }
     }

@@ -5,6 +5,8 @@
 //! `If-Match` is honoured, the version goes up by one, and the audit entry is written in the
 //! same store transaction. Reads return records as of now, so an expired key shows `expired`.
 
+use std::time::Duration;
+
 use chrono::Utc;
 use keyward_core::audit::{Account, AuditEntry};
 use keyward_core::edit::UpdateKeyRequest;
@@ -21,8 +23,42 @@ use serde_json::{Value, json};
 use crate::app::{Actor, App};
 use crate::error::ServiceError;
 
-/// How many times a read-modify-write is retried when another writer got there first.
-const MAX_RETRIES: usize = 5;
+/// How a read-modify-write that lost a race to another writer tries again: after a jittered,
+/// exponentially growing pause (full jitter, so racing writers spread out), at most
+/// [`Retry::ATTEMPTS`] times in all (about 1.2 s at worst). A writer that still loses answers
+/// 503 with `Retry-After`, never 412: 412 is only for a caller's own stale `If-Match`.
+#[derive(Debug, Default)]
+struct Retry {
+    attempt: u32,
+}
+
+impl Retry {
+    const ATTEMPTS: u32 = 12;
+    const BASE: Duration = Duration::from_millis(4);
+    const CAP: Duration = Duration::from_millis(200);
+    const RETRY_AFTER_SECS: u32 = 1;
+
+    /// Counts an attempt; answers whether another may follow.
+    fn next(&mut self) -> bool {
+        self.attempt += 1;
+        self.attempt <= Self::ATTEMPTS
+    }
+
+    /// Waits before the next attempt.
+    async fn pause(&self) {
+        let ceiling = Self::BASE
+            .saturating_mul(1 << self.attempt.min(16))
+            .min(Self::CAP);
+        let fraction = f64::from(getrandom::u32().unwrap_or(u32::MAX / 2)) / f64::from(u32::MAX);
+        tokio::time::sleep(ceiling.mul_f64(fraction)).await;
+    }
+
+    fn exhausted() -> ServiceError {
+        ServiceError::Unavailable {
+            retry_after_secs: Self::RETRY_AFTER_SECS,
+        }
+    }
+}
 
 /// The name of the admin key made by bootstrap.
 pub const ROOT_KEY_NAME: &str = "root";
@@ -111,7 +147,8 @@ impl App {
     {
         op.check_actor(&actor.id, id)?;
         let action = op.audit_action();
-        for _ in 0..MAX_RETRIES {
+        let mut retry = Retry::default();
+        while retry.next() {
             let now = self.now();
             let current = self
                 .store
@@ -139,14 +176,14 @@ impl App {
                     tracing::info!(key_id = %id, actor = %actor.id, action, "key changed");
                     return Ok(next.as_of(now));
                 }
-                Err(StoreError::VersionConflict) if if_match.is_none() => continue,
+                Err(StoreError::VersionConflict) if if_match.is_none() => retry.pause().await,
                 Err(StoreError::NameTaken(name)) => {
                     return Err(ServiceError::NameTaken("key", name));
                 }
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(ServiceError::PreconditionFailed)
+        Err(Retry::exhausted())
     }
 
     pub async fn create_key(
@@ -371,7 +408,8 @@ impl App {
     pub async fn delete_key(&self, actor: &Actor, id: &str) -> Result<(), ServiceError> {
         let op = KeyOp::Delete;
         op.check_actor(&actor.id, id)?;
-        for _ in 0..MAX_RETRIES {
+        let mut retry = Retry::default();
+        while retry.next() {
             let current = self.get_key(actor, id).await?;
             op.check_state(&current)?;
             let audit =
@@ -386,11 +424,11 @@ impl App {
                     tracing::info!(key_id = %id, actor = %actor.id, "key deleted");
                     return Ok(());
                 }
-                Err(StoreError::VersionConflict) => continue,
+                Err(StoreError::VersionConflict) => retry.pause().await,
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(ServiceError::PreconditionFailed)
+        Err(Retry::exhausted())
     }
 
     /// Creates the account and its root admin key the first time; answers the root secret then

@@ -11,6 +11,7 @@
 //! - [`app`]: [`App`], the services' shared state: a store, the pepper, the settings, the
 //!   verifier of `POST /v1/verify`.
 //! - [`error`]: [`ServiceError`], what an operation can fail with, in the caller's terms.
+//! - [`fault`]: faults (a store that is down) logged once per interval, not per request.
 //! - [`issuance`]: creating (presets, `Idempotency-Key`), listing, reading, editing,
 //!   revoking, regenerating and deleting keys; workspace association; bootstrap. Every change
 //!   goes through one read-modify-write that asks the core's lifecycle rules first.
@@ -29,6 +30,7 @@ pub mod audit;
 pub mod authentication;
 pub mod config;
 pub mod error;
+pub mod fault;
 pub mod groups;
 pub mod issuance;
 pub mod presets;

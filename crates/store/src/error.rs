@@ -16,6 +16,10 @@ pub enum StoreError {
     IdempotencyKeyUsed,
     #[error("the paging cursor is not valid")]
     InvalidCursor,
+    /// The store did not answer in time, could not be reached, or is throttling: the same
+    /// request may succeed later.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
     #[error("the storage backend failed: {0}")]
     Backend(String),
 }

@@ -11,6 +11,14 @@
 //! reaches every engine within `bound`, whether or not its poller ran (a frozen Lambda's does
 //! not), and a warm hit costs no read at all while the poller keeps up.
 //!
+//! # When the store is down
+//!
+//! A read that fails because the store is unavailable may be answered from an entry older
+//! than the bound, while it is less than `bound + stale_if_error` old: the only time the
+//! revocation bound stretches, and only by that window. An entry the change feed or a local
+//! change evicted is gone, so a change the engine has seen is never served stale. Without a
+//! usable entry the read fails, and the decision answers `UNAVAILABLE`.
+//!
 //! Usage is counted in memory per key and written with [`UsageStore::record_usage`](keyward_store::UsageStore::record_usage) at most once per
 //! `usage_flush` interval (see the `usage` module).
 
@@ -25,11 +33,12 @@ use keyward_core::decision::Code;
 use keyward_core::hash::{KeyHash, Pepper};
 use keyward_core::key::ApiKey;
 use keyward_core::token::{Prefix, Token};
-use keyward_store::Store;
+use keyward_store::{Store, StoreError};
 
 use super::lock;
 use super::usage::UsageBuffer;
-use crate::error::ServiceError;
+use crate::error::{STORE_RETRY_AFTER_SECS, ServiceError};
+use crate::fault::FAULTS;
 
 /// How the engine trades freshness for cost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +49,9 @@ pub struct EngineConfig {
     pub cache_capacity: usize,
     /// How often buffered usage is written.
     pub usage_flush: Duration,
+    /// How long past the bound a cached entry may still answer while the store is
+    /// unavailable (zero: never).
+    pub stale_if_error: Duration,
 }
 
 impl Default for EngineConfig {
@@ -48,6 +60,7 @@ impl Default for EngineConfig {
             revocation_bound: Duration::from_secs(5),
             cache_capacity: 100_000,
             usage_flush: Duration::from_secs(10),
+            stale_if_error: Duration::from_secs(60),
         }
     }
 }
@@ -58,6 +71,8 @@ pub struct Resolved {
     pub key: Option<Arc<ApiKey>>,
     /// Whether the cache answered (no store read).
     pub cached: bool,
+    /// Whether the entry was past the bound, served because the store is unavailable.
+    pub stale: bool,
 }
 
 /// Counters, for tests, logs and `keyward bench`.
@@ -136,13 +151,18 @@ impl Engine {
     }
 
     /// The cached entry for `hash`, if it is still within the freshness bound.
-    fn cached(&self, hash: &KeyHash, now: Instant) -> Option<Option<Arc<ApiKey>>> {
+    /// The cached entry for `hash`, if what it knows is less than `max_age` old.
+    fn cached(
+        &self,
+        hash: &KeyHash,
+        now: Instant,
+        max_age: Duration,
+    ) -> Option<Option<Arc<ApiKey>>> {
         let synced = lock(&self.inner.sync).at;
         let cache = lock(&self.inner.cache);
         let entry = cache.get(hash)?;
         let known_as_of = synced.map_or(entry.fetched, |s| s.max(entry.fetched));
-        (now.duration_since(known_as_of) < self.inner.config.revocation_bound)
-            .then(|| entry.key.clone())
+        (now.duration_since(known_as_of) < max_age).then(|| entry.key.clone())
     }
 
     fn remember(&self, hash: KeyHash, key: Option<Arc<ApiKey>>, fetched: Instant) {
@@ -167,23 +187,47 @@ impl Engine {
             return Ok(Resolved {
                 key: None,
                 cached: false,
+                stale: false,
             });
         };
         let hash = self.inner.pepper.hash(&token);
         let now = Instant::now();
-        if let Some(key) = self.cached(&hash, now) {
+        let config = &self.inner.config;
+        if let Some(key) = self.cached(&hash, now, config.revocation_bound) {
             c.cache_hits.fetch_add(1, Ordering::Relaxed);
-            return Ok(Resolved { key, cached: true });
+            return Ok(Resolved {
+                key,
+                cached: true,
+                stale: false,
+            });
         }
         c.key_reads.fetch_add(1, Ordering::Relaxed);
-        let key = self
-            .inner
-            .store
-            .find_key_by_hash(&hash)
-            .await?
-            .map(Arc::new);
-        self.remember(hash, key.clone(), now);
-        Ok(Resolved { key, cached: false })
+        match self.inner.store.find_key_by_hash(&hash).await {
+            Ok(key) => {
+                let key = key.map(Arc::new);
+                self.remember(hash, key.clone(), now);
+                Ok(Resolved {
+                    key,
+                    cached: false,
+                    stale: false,
+                })
+            }
+            Err(StoreError::Unavailable(cause)) => {
+                FAULTS.report("the store is unavailable to verification", &cause);
+                let window = config.revocation_bound + config.stale_if_error;
+                match self.cached(&hash, now, window) {
+                    Some(key) if !config.stale_if_error.is_zero() => Ok(Resolved {
+                        key,
+                        cached: true,
+                        stale: true,
+                    }),
+                    _ => Err(ServiceError::Unavailable {
+                        retry_after_secs: STORE_RETRY_AFTER_SECS,
+                    }),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Counts a decided verification of `key` (once, after the decision, by its outcome) and
@@ -197,7 +241,7 @@ impl Engine {
     ) {
         self.inner.usage.count(key, code, ip, at);
         if let Err(e) = self.inner.usage.flush_if_due(&*self.inner.store).await {
-            tracing::warn!(error = %e, "usage flush failed");
+            FAULTS.report("usage flush failed", &e);
         }
     }
 
@@ -256,10 +300,10 @@ impl Engine {
             loop {
                 interval.tick().await;
                 if let Err(e) = engine.sync().await {
-                    tracing::warn!(error = %e, "change feed sync failed");
+                    FAULTS.report("change feed sync failed", &e);
                 }
                 if let Err(e) = engine.inner.usage.flush_if_due(&*engine.inner.store).await {
-                    tracing::warn!(error = %e, "usage flush failed");
+                    FAULTS.report("usage flush failed", &e);
                 }
             }
         })

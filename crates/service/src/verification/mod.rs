@@ -162,7 +162,21 @@ impl Verifier {
             )
         });
         let access = self.requirement(p, &mut steps);
-        let resolved = self.engine.resolve(p.token.as_deref()).await?;
+        let resolved = match self.engine.resolve(p.token.as_deref()).await {
+            Ok(resolved) => resolved,
+            Err(ServiceError::Unavailable { .. }) => {
+                // Fail closed: nothing usable is cached and the store cannot say.
+                steps.add(|| "key: the store is unavailable and nothing usable is cached".into());
+                steps.add(|| "decision: UNAVAILABLE (HTTP 503)".into());
+                return Ok(Decided {
+                    code: Code::Unavailable,
+                    key: None,
+                    cached: false,
+                    steps: steps.0.unwrap_or_default(),
+                });
+            }
+            Err(e) => return Err(e),
+        };
         let now = Utc::now();
         let code = decide(resolved.key.as_deref(), &access, now);
         steps.add(|| match &resolved.key {
@@ -170,10 +184,10 @@ impl Verifier {
                 "key: {} ({}), {}",
                 k.id,
                 k.name,
-                if resolved.cached {
-                    "from the cache"
-                } else {
-                    "read from the store"
+                match (resolved.cached, resolved.stale) {
+                    (true, false) => "from the cache",
+                    (true, true) => "from the cache past its bound (the store is unavailable)",
+                    (false, _) => "read from the store",
                 }
             ),
             None if p.token.is_some() => {

@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use keyward_core::audit::Account;
 
 use super::items::*;
-use super::{DynamoStore, backend, bump};
+use super::{DynamoStore, bump, request_error};
 use crate::error::StoreResult;
 use crate::port::AccountStore;
 
@@ -29,7 +29,7 @@ impl AccountStore for DynamoStore {
         match result {
             Ok(_) => Ok(true),
             Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
-            Err(e) => Err(backend("creating the account", e)),
+            Err(e) => Err(request_error("creating the account", e)),
         }
     }
 

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use keyward_core::audit::AuditEntry;
 
 use super::items::*;
-use super::{DynamoStore, backend, bump, s};
+use super::{DynamoStore, bump, request_error, s};
 use crate::cursor;
 use crate::error::StoreResult;
 use crate::port::{AuditLog, Page, page_limit};
@@ -37,7 +37,7 @@ impl AuditLog for DynamoStore {
         let out = q
             .send()
             .await
-            .map_err(|e| backend("listing audit entries", e))?;
+            .map_err(|e| request_error("listing audit entries", e))?;
         let mut entries: Vec<AuditEntry> = out
             .items
             .unwrap_or_default()

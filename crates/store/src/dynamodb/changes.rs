@@ -8,7 +8,7 @@ use keyward_core::hash::KeyHash;
 use keyward_core::usage::KeyChange;
 
 use super::items::*;
-use super::{DynamoStore, backend, bump, s};
+use super::{DynamoStore, bump, request_error, s};
 use crate::error::{StoreError, StoreResult};
 use crate::port::ChangeFeed;
 
@@ -39,7 +39,7 @@ impl ChangeFeed for DynamoStore {
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .map_err(|e| backend("reading key changes", e))?;
+                .map_err(|e| request_error("reading key changes", e))?;
             for item in out.items.unwrap_or_default() {
                 let c: ChangeItem = from_item(item)?;
                 let hash = KeyHash::from_hex(&c.hash)

@@ -13,7 +13,7 @@ use keyward_core::idempotency::IdempotencyRecord;
 use keyward_core::key::ApiKey;
 
 use super::items::*;
-use super::{DynamoStore, backend, bump, s};
+use super::{DynamoStore, build_error, bump, request_error, s};
 use crate::cursor;
 use crate::error::{StoreError, StoreResult};
 use crate::port::{KeyQuery, KeyStore, Page, page_limit};
@@ -47,7 +47,7 @@ impl DynamoStore {
                     .set_keys(Some(std::mem::take(&mut pending)))
                     .consistent_read(true)
                     .build()
-                    .map_err(|e| backend("building a batch read", e))?;
+                    .map_err(|e| build_error("building a batch read", e))?;
                 bump(&self.calls.batch_get_item);
                 let out = self
                     .client
@@ -55,7 +55,7 @@ impl DynamoStore {
                     .request_items(&self.table, request)
                     .send()
                     .await
-                    .map_err(|e| backend("reading keys", e))?;
+                    .map_err(|e| request_error("reading keys", e))?;
                 for item in out
                     .responses
                     .unwrap_or_default()
@@ -106,7 +106,10 @@ impl DynamoStore {
             None => q.key_condition_expression("#pk = :pk"),
         };
         bump(&self.calls.query);
-        let out = q.send().await.map_err(|e| backend("listing keys", e))?;
+        let out = q
+            .send()
+            .await
+            .map_err(|e| request_error("listing keys", e))?;
         let items = out.items.unwrap_or_default();
         let keys = if query.workspace.is_some() {
             let ids: Vec<String> = items
@@ -150,7 +153,7 @@ impl KeyStore for DynamoStore {
                     AttributeValue::N(Utc::now().timestamp().to_string()),
                 )
                 .build()
-                .map_err(|e| backend("building a put", e))?;
+                .map_err(|e| build_error("building a put", e))?;
             items.push(TransactWriteItem::builder().put(put).build());
         }
         let first = items.len();

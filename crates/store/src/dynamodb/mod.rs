@@ -85,8 +85,40 @@ pub struct DynamoStore {
     calls: Arc<Calls>,
 }
 
-fn backend<E: std::error::Error + 'static>(what: &str, e: E) -> StoreError {
+/// A request that could not be built: a bug on this side.
+fn build_error<E: std::error::Error + 'static>(what: &str, e: E) -> StoreError {
     StoreError::Backend(format!("{what}: {}", DisplayErrorContext(e)))
+}
+
+/// A request DynamoDB did not answer: unavailable when it may succeed later (a timeout, no
+/// connection, throttling, a server error), a backend failure otherwise.
+fn request_error<E, R>(what: &str, e: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let transient = match &e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(s) => matches!(
+            s.err().code(),
+            Some(
+                "ThrottlingException"
+                    | "ProvisionedThroughputExceededException"
+                    | "RequestLimitExceeded"
+                    | "InternalServerError"
+                    | "ServiceUnavailable"
+            )
+        ),
+        _ => false,
+    };
+    let message = format!("{what}: {}", DisplayErrorContext(&e));
+    if transient {
+        StoreError::Unavailable(message)
+    } else {
+        StoreError::Backend(message)
+    }
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -141,7 +173,7 @@ impl DynamoStore {
             .set_item(Some(item))
             .set_condition_expression(condition.map(str::to_owned))
             .build()
-            .map_err(|e| backend("building a put", e))?;
+            .map_err(|e| build_error("building a put", e))?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
@@ -174,7 +206,7 @@ impl DynamoStore {
         let update = b
             .update_expression(format!("SET {}", sets.join(", ")))
             .build()
-            .map_err(|e| backend("building an update", e))?;
+            .map_err(|e| build_error("building an update", e))?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
@@ -199,7 +231,7 @@ impl DynamoStore {
                 .expression_attribute_names("#v", VERSION)
                 .expression_attribute_values(":expected", AttributeValue::N(v.to_string()));
         }
-        let delete = b.build().map_err(|e| backend("building a delete", e))?;
+        let delete = b.build().map_err(|e| build_error("building a delete", e))?;
         Ok(TransactWriteItem::builder().delete(delete).build())
     }
 
@@ -250,7 +282,7 @@ impl DynamoStore {
                 tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
                 continue;
             }
-            return Err(backend("writing a transaction", err));
+            return Err(request_error("writing a transaction", err));
         }
     }
 
@@ -265,7 +297,7 @@ impl DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| backend("reading an item", e))?;
+            .map_err(|e| request_error("reading an item", e))?;
         Ok(out.item)
     }
 
@@ -293,7 +325,7 @@ impl DynamoStore {
                 q = q.limit(i32::try_from(limit + 1 - out_items.len()).unwrap_or(i32::MAX));
             }
             bump(&self.calls.query);
-            let out = q.send().await.map_err(|e| backend("querying", e))?;
+            let out = q.send().await.map_err(|e| request_error("querying", e))?;
             out_items.extend(out.items.unwrap_or_default());
             let full = limit.is_some_and(|l| out_items.len() > l);
             match out.last_evaluated_key {

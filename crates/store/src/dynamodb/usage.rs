@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use keyward_core::usage::{DayCount, UsageDelta};
 
 use super::items::*;
-use super::{DynamoStore, backend, bump, s};
+use super::{DynamoStore, bump, request_error, s};
 use crate::error::{StoreError, StoreResult};
 use crate::port::UsageStore;
 
@@ -39,7 +39,7 @@ impl UsageStore for DynamoStore {
             match updated {
                 Ok(_) => {}
                 Err(e) if e.code() == Some("ConditionalCheckFailedException") => continue,
-                Err(e) => return Err(backend("recording usage", e)),
+                Err(e) => return Err(request_error("recording usage", e)),
             }
             let day = d.last_used_at.date_naive();
             let ttl = (d.last_used_at + chrono::Duration::days(USAGE_RETENTION_DAYS)).timestamp();
@@ -56,7 +56,7 @@ impl UsageStore for DynamoStore {
                     .expression_attribute_values(":ttl", AttributeValue::N(ttl.to_string()))
                     .send()
                     .await
-                    .map_err(|e| backend("counting usage", e))?;
+                    .map_err(|e| request_error("counting usage", e))?;
             }
         }
         Ok(())
@@ -84,7 +84,7 @@ impl UsageStore for DynamoStore {
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .map_err(|e| backend("reading usage", e))?;
+                .map_err(|e| request_error("reading usage", e))?;
             for item in out.items.unwrap_or_default() {
                 let date = match item.get(SK) {
                     Some(AttributeValue::S(sk)) => sk.trim_start_matches("DAY#").parse().ok(),

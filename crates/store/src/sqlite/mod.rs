@@ -94,6 +94,10 @@ CREATE TABLE IF NOT EXISTS usage_days (
 );
 ";
 
+/// The longest one store call may take before it answers `Unavailable`: within the 5 s a
+/// request that needs the store is promised an answer in (docs/operations.md).
+pub const OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
+
 /// The SQLite adapter. Cheap to clone; clones share one connection.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -134,21 +138,29 @@ impl SqliteStore {
         })
     }
 
-    /// Runs `f` with the connection on the blocking pool.
+    /// Runs `f` with the connection on the blocking pool, answering `Unavailable` when it
+    /// does not finish within [`OPERATION_TIMEOUT`] (a disk that hangs, a lock held too long;
+    /// the call itself still runs to its end).
     async fn with<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     {
         let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || {
+        let task = tokio::task::spawn_blocking(move || {
             let mut guard = conn
                 .lock()
                 .map_err(|_| StoreError::Backend("the connection lock was poisoned".into()))?;
             f(&mut guard)
-        })
-        .await
-        .map_err(|e| StoreError::Backend(format!("storage task failed: {e}")))?
+        });
+        match tokio::time::timeout(OPERATION_TIMEOUT, task).await {
+            Ok(done) => {
+                done.map_err(|e| StoreError::Backend(format!("storage task failed: {e}")))?
+            }
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "the database did not answer within {OPERATION_TIMEOUT:?}"
+            ))),
+        }
     }
 }
 
