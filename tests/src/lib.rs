@@ -55,6 +55,11 @@ impl Backend {
         let endpoint = std::env::var("KEYWARD_TEST_DYNAMODB_ENDPOINT").unwrap_or_else(|_| {
             panic!("KEYWARD_TEST_DYNAMODB_ENDPOINT is not set: run ./scripts/test, which starts DynamoDB Local")
         });
+        Backend::dynamodb_at(&endpoint)
+    }
+
+    /// A fresh table on the DynamoDB (Local) at `endpoint`.
+    pub fn dynamodb_at(endpoint: &str) -> Backend {
         let table = format!("kw-e2e-{}", keyward_core::id::new_id("t").unwrap());
         let location = format!("dynamodb://{table}?endpoint={endpoint}");
         let out = Command::new(keyward_bin())
@@ -194,6 +199,7 @@ pub struct Reply {
     pub status: u16,
     pub content_type: String,
     pub etag: Option<String>,
+    pub retry_after: Option<String>,
     pub text: String,
 }
 
@@ -230,8 +236,11 @@ pub struct Client {
 
 impl Client {
     pub fn new(base: &str) -> Client {
+        // Far above any answer keyward promises (5 s with the store down), so a hang fails the
+        // test instead of stalling it.
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
             .build()
             .into();
         Client {
@@ -267,12 +276,14 @@ impl Client {
         };
         let content_type = header("content-type").unwrap_or_default();
         let etag = header("etag");
+        let retry_after = header("retry-after");
         let status = resp.status().as_u16();
         let text = resp.body_mut().read_to_string().unwrap_or_default();
         Reply {
             status,
             content_type,
             etag,
+            retry_after,
             text,
         }
     }
@@ -374,4 +385,75 @@ pub fn read_tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 /// Whether `needle` occurs anywhere in `haystack`.
 pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A DynamoDB Local of a test's own, which the test may pause (SIGSTOP) and resume, as a store
+/// that hangs. It runs the jar `./scripts/test` installed (`KEYWARD_TEST_DYNAMODB_JAR_DIR`).
+#[derive(Debug)]
+pub struct PrivateDynamo {
+    child: Child,
+    pub endpoint: String,
+}
+
+impl PrivateDynamo {
+    pub fn start() -> PrivateDynamo {
+        let dir = std::env::var("KEYWARD_TEST_DYNAMODB_JAR_DIR").unwrap_or_else(|_| {
+            panic!("KEYWARD_TEST_DYNAMODB_JAR_DIR is not set: run ./scripts/test, which installs DynamoDB Local")
+        });
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let child = Command::new("java")
+            .current_dir(&dir)
+            .args([
+                "-Djava.library.path=./DynamoDBLocal_lib",
+                "-jar",
+                "DynamoDBLocal.jar",
+            ])
+            .args(["-inMemory", "-port", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "DynamoDB Local did not start"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        PrivateDynamo {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill {signal} failed");
+    }
+
+    /// Freezes the process: connections open, requests are never answered.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+}
+
+impl Drop for PrivateDynamo {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

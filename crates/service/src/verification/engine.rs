@@ -17,7 +17,10 @@
 //! than the bound, while it is less than `bound + stale_if_error` old: the only time the
 //! revocation bound stretches, and only by that window. An entry the change feed or a local
 //! change evicted is gone, so a change the engine has seen is never served stale. Without a
-//! usable entry the read fails, and the decision answers `UNAVAILABLE`.
+//! usable entry the read fails, and the decision answers `UNAVAILABLE`. After a read fails,
+//! the engine stops asking the store for [`PROBE_INTERVAL`] (one request then probes it, and a
+//! successful change-feed sync ends the outage at once): during an outage verifications answer
+//! at once, not each after the store's full timeout.
 //!
 //! Usage is counted in memory per key and written with [`UsageStore::record_usage`](keyward_store::UsageStore::record_usage) at most once per
 //! `usage_flush` interval (see the `usage` module).
@@ -39,6 +42,9 @@ use super::lock;
 use super::usage::UsageBuffer;
 use crate::error::{STORE_RETRY_AFTER_SECS, ServiceError};
 use crate::fault::FAULTS;
+
+/// How long after a failed store read verifications answer without asking the store again.
+pub const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How the engine trades freshness for cost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +122,8 @@ struct Inner {
     config: EngineConfig,
     cache: Mutex<HashMap<KeyHash, Entry>>,
     sync: Mutex<Sync>,
+    /// When a store read last failed as unavailable, while the outage lasts.
+    down_since: Mutex<Option<Instant>>,
     usage: UsageBuffer,
     counters: Counters,
 }
@@ -140,6 +148,7 @@ impl Engine {
                 prefix,
                 config,
                 cache: Mutex::new(HashMap::new()),
+                down_since: Mutex::new(None),
                 sync: Mutex::new(Sync {
                     at: None,
                     wall: Utc::now(),
@@ -201,9 +210,14 @@ impl Engine {
                 stale: false,
             });
         }
+        let down = *lock(&self.inner.down_since);
+        if down.is_some_and(|since| now.duration_since(since) < PROBE_INTERVAL) {
+            return self.while_down(&hash, now);
+        }
         c.key_reads.fetch_add(1, Ordering::Relaxed);
         match self.inner.store.find_key_by_hash(&hash).await {
             Ok(key) => {
+                *lock(&self.inner.down_since) = None;
                 let key = key.map(Arc::new);
                 self.remember(hash, key.clone(), now);
                 Ok(Resolved {
@@ -214,19 +228,27 @@ impl Engine {
             }
             Err(StoreError::Unavailable(cause)) => {
                 FAULTS.report("the store is unavailable to verification", &cause);
-                let window = config.revocation_bound + config.stale_if_error;
-                match self.cached(&hash, now, window) {
-                    Some(key) if !config.stale_if_error.is_zero() => Ok(Resolved {
-                        key,
-                        cached: true,
-                        stale: true,
-                    }),
-                    _ => Err(ServiceError::Unavailable {
-                        retry_after_secs: STORE_RETRY_AFTER_SECS,
-                    }),
-                }
+                *lock(&self.inner.down_since) = Some(Instant::now());
+                self.while_down(&hash, now)
             }
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The answer while the store is unavailable: a cached entry within the stale-if-error
+    /// window, or `Unavailable`.
+    fn while_down(&self, hash: &KeyHash, now: Instant) -> Result<Resolved, ServiceError> {
+        let config = &self.inner.config;
+        let window = config.revocation_bound + config.stale_if_error;
+        match self.cached(hash, now, window) {
+            Some(key) if !config.stale_if_error.is_zero() => Ok(Resolved {
+                key,
+                cached: true,
+                stale: true,
+            }),
+            _ => Err(ServiceError::Unavailable {
+                retry_after_secs: STORE_RETRY_AFTER_SECS,
+            }),
         }
     }
 
@@ -274,6 +296,7 @@ impl Engine {
         }
         let mut s = lock(&self.inner.sync);
         s.at = Some(started);
+        *lock(&self.inner.down_since) = None;
         s.wall = started_wall;
         Ok(dropped)
     }
