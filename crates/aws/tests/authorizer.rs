@@ -389,6 +389,34 @@ async fn a_request_the_route_policy_refuses_is_not_a_valid_use() {
     assert_eq!(stored.request_count, 1, "only the allowed request is a use");
 }
 
+/// With the store unreachable and nothing cached, the authorizer answers an error (API Gateway
+/// answers 500), never an allow and never a hang.
+#[tokio::test]
+async fn an_unreachable_store_fails_closed() {
+    let location =
+        keyward_store::DynamoLocation::parse("dynamodb://gone?endpoint=http://127.0.0.1:9")
+            .unwrap();
+    let store = Arc::new(keyward_store::conformance::local_store(&location));
+    let app = App::new(store, Pepper::generate().unwrap(), Settings::default());
+    let a = Authorizer::new(
+        Verifier::new(app.engine().clone(), Some(policy())),
+        HttpApiResponse::Simple,
+    );
+    let token = keyward_core::token::Token::generate(&keyward_core::token::Prefix::live()).unwrap();
+    let event = with_token(
+        fixture("example-apigw-v2-custom-authorizer-v2-request.json"),
+        token.expose(),
+        false,
+    );
+    let started = std::time::Instant::now();
+    let err = a
+        .handle(&serde_json::to_vec(&event).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type, "AuthorizerError");
+    assert!(started.elapsed() < std::time::Duration::from_secs(6));
+}
+
 #[test]
 fn broken_events_are_errors() {
     for bad in [
