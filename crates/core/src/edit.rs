@@ -19,7 +19,9 @@ use crate::validation::{FieldError, ValidationErrors, Warning};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateKeyRequest {
-    /// 1 to 128 characters, unique in the account.
+    /// 1 to 128 characters, stored in NFC and unique in the account after NFKC case folding
+    /// (`CI-Bot` and `ci-bot` are one name); no control, bidirectional or invisible characters;
+    /// letters of one script (Unicode UTS #39: single-script or highly restrictive).
     pub name: Option<String>,
     /// At most 1024 characters.
     pub description: Option<String>,

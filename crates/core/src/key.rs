@@ -25,9 +25,8 @@ use crate::validation::{FieldError, ValidationErrors, Warning};
 // most 1024 bytes, transactions of at most 100 items, and numbers between 1e-130 and 1e126 in
 // magnitude. SQLite holds the record as JSON text and has no tighter limit.
 
-/// A name's length in characters (after NFC): its NFC form is a DynamoDB index sort key, at
-/// most 512 bytes of UTF-8.
-pub const MAX_NAME_LEN: usize = 128;
+/// Names (of keys and groups) have their own rules, in [`crate::name`].
+pub use crate::name::{MAX_NAME_KEY_BYTES, MAX_NAME_LEN, validate_name};
 pub const MAX_DESCRIPTION_LEN: usize = 1024;
 /// Each scope is bounded by the pattern limits of [`crate::permission`], so 64 scopes stay
 /// under about 50 KB of record.
@@ -188,7 +187,9 @@ impl ApiKey {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyRequest {
-    /// Required: 1 to 128 characters, unique in the account.
+    /// Required. 1 to 128 characters, stored in NFC and unique in the account after NFKC case
+    /// folding (`CI-Bot` and `ci-bot` are one name); no control, bidirectional or invisible
+    /// characters; letters of one script (Unicode UTS #39: single-script or highly restrictive).
     pub name: Option<String>,
     /// At most 1024 characters.
     pub description: Option<String>,
@@ -354,20 +355,6 @@ fn check<T>(errors: &mut Vec<FieldError>, result: Result<T, Vec<FieldError>>) ->
 
 fn one(field: &str, message: impl Into<String>) -> Vec<FieldError> {
     vec![FieldError::new(field, message)]
-}
-
-pub fn validate_name(name: Option<&str>) -> Result<String, Vec<FieldError>> {
-    let name = name.map(str::trim).unwrap_or_default();
-    if name.is_empty() {
-        return Err(one("name", "a name is required"));
-    }
-    if name.chars().count() > MAX_NAME_LEN {
-        return Err(one("name", format!("at most {MAX_NAME_LEN} characters")));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(one("name", "control characters are not allowed"));
-    }
-    Ok(name.to_owned())
 }
 
 pub fn validate_description(description: Option<&str>) -> Result<String, Vec<FieldError>> {

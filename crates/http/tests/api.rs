@@ -250,6 +250,35 @@ async fn names_are_unique_and_a_clash_is_409_naming_the_field() {
         .await;
     assert_eq!(s, StatusCode::CONFLICT);
     assert_eq!(b["errors"][0]["field"], "name");
+    // Look-alike spellings are the same name.
+    for look_alike in ["DUP", "\u{ff24}\u{ff35}\u{ff30}"] {
+        let (s, b) = h
+            .admin(
+                "POST",
+                "/v1/keys",
+                Some(json!({"name": look_alike, "scopes": ["read"]})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CONFLICT, "{b}");
+        assert!(
+            b["detail"]
+                .as_str()
+                .unwrap()
+                .contains("only in case, width"),
+            "{b}"
+        );
+    }
+    let (s, b) = h
+        .admin(
+            "POST",
+            "/v1/keys",
+            Some(json!({"name": "d\u{200D}up", "scopes": ["read"]})),
+        )
+        .await;
+    assert_eq!(
+        (s, &b["errors"][0]["field"]),
+        (StatusCode::BAD_REQUEST, &json!("name"))
+    );
 }
 
 /// `{"a": {"a": ... 1}}`, `levels` objects deep.
