@@ -59,6 +59,8 @@ keyward_e2e::on_both_stores!(
     sharing_groups_and_membership,
     presets_builtin_and_defined,
     audit_and_usage_are_readable,
+    input_limits_are_the_same_on_both_stores,
+    look_alike_names_are_one_name_on_both_stores,
 );
 
 fn status_rules_follow_the_product_notes(backend: &Backend) {
@@ -636,4 +638,138 @@ fn audit_and_usage_are_readable(backend: &Backend) {
     .unwrap();
     assert_eq!(served, committed);
     drop(e.server);
+}
+
+/// `{"a": {"a": ... 1}}`, `levels` objects deep.
+fn nested(levels: usize) -> Value {
+    let mut v = json!(1);
+    for _ in 0..levels {
+        v = json!({ "a": v });
+    }
+    v
+}
+
+/// Input a store could choke on (DynamoDB: 32 nesting levels, number range, empty attribute
+/// names) is refused by the core's rules before any store call: the same 400 on both stores.
+fn input_limits_are_the_same_on_both_stores(backend: &Backend) {
+    let e = env(backend);
+    for metadata in [
+        nested(31),
+        nested(11),
+        json!({"n": 1e200}),
+        json!({"n": [1e-200]}),
+        json!({"": true}),
+        json!({"pad": "x".repeat(5000)}),
+    ] {
+        let r = e.admin.post(
+            "/v1/keys",
+            &json!({"name": "limits", "scopes": ["read"], "metadata": metadata}),
+        );
+        assert_eq!(
+            (r.status, r.problem_fields()),
+            (400, vec!["metadata".to_owned()]),
+            "{}",
+            r.text
+        );
+    }
+    assert_eq!(
+        e.admin.get("/v1/keys?q=limits").json()["items"],
+        json!([]),
+        "nothing was written"
+    );
+    // The most a request may carry is stored and read back whole on both stores.
+    let most: serde_json::Map<String, Value> = (0..99)
+        .map(|i| (format!("k{i}"), json!(i)))
+        .chain([("deep".to_owned(), nested(9))])
+        .collect();
+    let (id, _) = created(&e.admin.post(
+        "/v1/keys",
+        &json!({"name": "limits", "scopes": ["read"], "metadata": most,
+                "description": "d".repeat(1024), "workspaces": (0..40).map(|i| format!("ws_{i}")).collect::<Vec<_>>()}),
+    ));
+    let r = e.admin.patch(
+        &format!("/v1/keys/{id}"),
+        &json!({"metadata": nested(31)}),
+        None,
+    );
+    assert_eq!(
+        (r.status, r.problem_fields()),
+        (400, vec!["metadata".to_owned()])
+    );
+    let record = e.admin.get(&format!("/v1/keys/{id}")).json();
+    assert_eq!(record["metadata"], Value::Object(most));
+    assert_eq!(record["version"], 1);
+}
+
+/// Names that display alike are one name: stored in NFC, compared after NFKC case folding,
+/// refused when they hide characters or mix scripts like a spoof. The same on both stores.
+fn look_alike_names_are_one_name_on_both_stores(backend: &Backend) {
+    let e = env(backend);
+    let create = |name: &str| {
+        e.admin
+            .post("/v1/keys", &json!({"name": name, "scopes": ["read"]}))
+    };
+    let (id, _) = created(&create("ci-bot"));
+    let (_, _) = created(&create("cafe\u{301}"));
+    for look_alike in [
+        "CI-Bot",
+        "\u{ff43}\u{ff49}-\u{ff42}\u{ff4f}\u{ff54}",
+        "caf\u{e9}",
+        "CAFE\u{301}",
+    ] {
+        let r = create(look_alike);
+        assert_eq!(
+            (r.status, r.problem_fields()),
+            (409, vec!["name".to_owned()]),
+            "{look_alike:?}: {}",
+            r.text
+        );
+    }
+    let listed = e.admin.get("/v1/keys?q=caf").json();
+    assert_eq!(listed["items"][0]["name"], "caf\u{e9}", "stored in NFC");
+    for (hostile, says) in [
+        ("ci-bot\u{202E}", "bidirectional"),
+        ("ci\u{200B}bot", "invisible"),
+        ("p\u{430}ypal", "mixes scripts (Latin, Cyrillic)"),
+    ] {
+        let r = create(hostile);
+        assert_eq!(
+            (r.status, r.problem_fields()),
+            (400, vec!["name".to_owned()]),
+            "{}",
+            r.text
+        );
+        assert!(r.text.contains(says), "{}", r.text);
+    }
+    for single_script in ["Сервис оплаты", "本番環境のキー"] {
+        let (id, _) = created(&create(single_script));
+        assert_eq!(
+            e.admin.get(&format!("/v1/keys/{id}")).json()["name"],
+            single_script
+        );
+    }
+    // A rename into a look-alike is refused; respelling one's own name is not.
+    let (other, _) = created(&create("other"));
+    let r = e.admin.patch(
+        &format!("/v1/keys/{other}"),
+        &json!({"name": "CI-BOT"}),
+        None,
+    );
+    assert_eq!(r.status, 409, "{}", r.text);
+    let r = e
+        .admin
+        .patch(&format!("/v1/keys/{id}"), &json!({"name": "CI-Bot"}), None);
+    assert_eq!((r.status, r.json()["name"].as_str()), (200, Some("CI-Bot")));
+    // Groups follow the same rule.
+    assert_eq!(
+        e.admin
+            .post("/v1/groups", &json!({"name": "Platform"}))
+            .status,
+        201
+    );
+    let r = e.admin.post("/v1/groups", &json!({"name": "PLATFORM"}));
+    assert_eq!(
+        (r.status, r.problem_fields()),
+        (409, vec!["name".to_owned()])
+    );
 }

@@ -400,3 +400,93 @@ fn concurrent_creates_with_one_name_admit_exactly_one(backend: &Backend) {
     );
     assert_eq!(names(&admin.get("/v1/keys?q=contended")), ["contended"]);
 }
+
+/// A DynamoDB table written before names were folded (claims under raw spellings, look-alikes
+/// among them): `keyward store init` upgrades it and says what it did, and `keyward serve`
+/// keeps serving the old keys while refusing new look-alikes.
+#[test]
+fn an_old_dynamodb_table_is_upgraded_by_store_init_and_keeps_working() {
+    use keyward_core::audit::AuditEntry;
+    use keyward_core::group::CreateGroupRequest;
+    use keyward_store::conformance::{LegacyNames, local_store, sample_key};
+
+    let backend = Backend::dynamodb();
+    let Backend::DynamoDb { location, .. } = &backend else {
+        unreachable!()
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        &tmp.path().join("d"),
+        &tmp.path().join("log"),
+        &backend.serve_args(),
+    );
+    let admin = server.client().with_key(&server.root_key().unwrap());
+    let store = local_store(&keyward_store::DynamoLocation::parse(location).unwrap());
+    let mut ids = Vec::new();
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let audit = |id: &str| {
+            AuditEntry::new("default", "old", "x", Some(id), None, json!({}), now()).unwrap()
+        };
+        for name in ["Deploy-Bot", "deploy-bot"] {
+            let (mut key, hash) = sample_key("default", json!({"name": "x"}));
+            key.name = name.to_owned();
+            store
+                .insert_legacy_key(&key, &hash, &audit(&key.id))
+                .await
+                .unwrap();
+            ids.push(key.id);
+        }
+        let ops = CreateGroupRequest {
+            name: Some("Ops".into()),
+            description: None,
+        }
+        .into_group("default", "old", now())
+        .unwrap()
+        .unwrap();
+        store
+            .insert_legacy_group(&ops, &audit(&ops.id))
+            .await
+            .unwrap();
+    });
+
+    let out = std::process::Command::new(keyward_e2e::keyward_bin())
+        .args(["store", "init", "--store", location])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("moved to folded form (written by an older keyward): 2"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("left on their old claim") && stdout.contains(": 1 (rename"),
+        "{stdout}"
+    );
+
+    assert_eq!(
+        names(&admin.get("/v1/keys?q=deploy")),
+        ["Deploy-Bot", "deploy-bot"]
+    );
+    for (path, body) in [
+        (
+            "/v1/keys",
+            json!({"name": "DEPLOY-BOT", "scopes": ["read"]}),
+        ),
+        ("/v1/groups", json!({"name": "OPS"})),
+    ] {
+        assert_eq!(admin.post(path, &body).status, 409, "{body}");
+    }
+    let r = admin.patch(
+        &format!("/v1/keys/{}", ids[0]),
+        &json!({"name": "deploy-bot-old"}),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(admin.delete(&format!("/v1/keys/{}", ids[1])).status, 204);
+    create(&admin, json!({"name": "DEPLOY-BOT", "scopes": ["read"]}));
+}
+
+fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}

@@ -1,4 +1,5 @@
-//! `keyward store init`: create the DynamoDB table (idempotent).
+//! `keyward store init`: create the DynamoDB table, or bring one written by an older keyward up
+//! to date (idempotent).
 
 use clap::{Args, Subcommand};
 use keyward_aws::sdk;
@@ -9,7 +10,8 @@ use crate::error::CliError;
 
 #[derive(Debug, Subcommand)]
 pub enum StoreCommand {
-    /// Create the DynamoDB table (on-demand billing, streams and TTL on). Idempotent.
+    /// Create the DynamoDB table (on-demand billing, streams and TTL on), or upgrade an
+    /// existing one (name claims under folded names). Idempotent.
     Init(InitArgs),
 }
 
@@ -34,6 +36,19 @@ pub async fn run(command: StoreCommand) -> Result<(), CliError> {
                 InitOutcome::AlreadyExisted => "already exists; left as it is",
             };
             println!("keyward: table {} {what}", location.table);
+            let names = store.upgrade_names().await?;
+            if names.folded > 0 {
+                println!(
+                    "keyward: name claims moved to folded form (written by an older keyward): {}",
+                    names.folded
+                );
+            }
+            if names.kept > 0 {
+                println!(
+                    "keyward: names left on their old claim, because another key or group has a name that differs only in case, width or Unicode form: {} (rename one of each pair)",
+                    names.kept
+                );
+            }
             Ok(())
         }
     }

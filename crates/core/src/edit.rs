@@ -19,15 +19,25 @@ use crate::validation::{FieldError, ValidationErrors, Warning};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateKeyRequest {
+    /// 1 to 128 characters, stored in NFC and unique in the account after NFKC case folding
+    /// (`CI-Bot` and `ci-bot` are one name); no control, bidirectional or invisible characters;
+    /// letters of one script (Unicode UTS #39: single-script or highly restrictive).
     pub name: Option<String>,
+    /// At most 1024 characters.
     pub description: Option<String>,
+    /// The whole new list: at least one, at most 64.
     pub scopes: Option<Vec<ScopeInput>>,
+    /// The whole new list: at most 100 ranges.
     pub allowed_cidrs: Option<Vec<String>>,
     pub rate_limit_per_minute: Option<i64>,
     #[serde(default, deserialize_with = "present")]
     #[schemars(with = "Option<DateTime<Utc>>")]
     pub expires_at: Option<Option<DateTime<Utc>>>,
     pub active: Option<bool>,
+    /// Replaces the whole object, with the limits of create: at most 4096 bytes as JSON;
+    /// nested at most 10 levels (this object is level 1); at most 100 keys in an object and
+    /// 100 items in an array; keys of 1 to 128 characters; numbers 0 or between 1e-130 and
+    /// 1e126 in magnitude.
     pub metadata: Option<Map<String, Value>>,
 }
 

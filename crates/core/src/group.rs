@@ -6,7 +6,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::id::new_id;
-use crate::key::{validate_description, validate_name};
+use crate::key::validate_description;
+use crate::name::validate_name;
 use crate::token::TokenError;
 use crate::validation::{FieldError, ValidationErrors};
 
@@ -24,6 +25,9 @@ pub struct Group {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateGroupRequest {
+    /// Required. 1 to 128 characters, stored in NFC and unique in the account after NFKC case
+    /// folding (`Ops` and `OPS` are one name); no control, bidirectional or invisible
+    /// characters; letters of one script (Unicode UTS #39: single-script or highly restrictive).
     pub name: Option<String>,
     pub description: Option<String>,
 }

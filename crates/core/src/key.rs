@@ -18,14 +18,39 @@ use crate::preset::Presets;
 use crate::token::{Token, TokenError};
 use crate::validation::{FieldError, ValidationErrors, Warning};
 
-pub const MAX_NAME_LEN: usize = 128;
+// Input limits. Every one is a rule of the core, checked before any store is called, so both
+// stores refuse the same input with the same 400. The binding store limits are DynamoDB's: an
+// item of at most 400 KB (a key record is stored twice, as the record and as its hash copy,
+// each well under 100 KB at these limits), attributes nested at most 32 levels, sort keys of at
+// most 1024 bytes, transactions of at most 100 items, and numbers between 1e-130 and 1e126 in
+// magnitude. SQLite holds the record as JSON text and has no tighter limit.
+
+/// Names (of keys and groups) have their own rules, in [`crate::name`].
+pub use crate::name::{MAX_NAME_KEY_BYTES, MAX_NAME_LEN, validate_name};
 pub const MAX_DESCRIPTION_LEN: usize = 1024;
+/// Each scope is bounded by the pattern limits of [`crate::permission`], so 64 scopes stay
+/// under about 50 KB of record.
 pub const MAX_SCOPES: usize = 64;
 /// Keeps the largest key change (rename plus a full swap of workspaces) within one DynamoDB
 /// transaction of at most 100 items.
 pub const MAX_WORKSPACES: usize = 40;
+/// Groups live in the record only (no item per membership), so this bounds its size.
 pub const MAX_GROUPS: usize = 100;
+/// The whole of `metadata`, serialised as JSON.
 pub const MAX_METADATA_BYTES: usize = 4096;
+/// Levels of nesting in `metadata`, the metadata object itself being level 1. DynamoDB refuses
+/// an item nested deeper than 32 levels (metadata is a top-level attribute of the record), so 10
+/// stays far inside it, whatever the store.
+pub const MAX_METADATA_DEPTH: usize = 10;
+/// Entries in one metadata object (keys) or array (items).
+pub const MAX_METADATA_ENTRIES: usize = 100;
+/// A metadata key's length in characters; keys are never empty (DynamoDB refuses empty
+/// attribute names in maps).
+pub const MAX_METADATA_KEY_LEN: usize = 128;
+/// Numbers in metadata are 0 or of a magnitude in `[1e-130, 1e126)`, DynamoDB's number range
+/// (a JSON number outside it is refused by DynamoDB and kept by SQLite).
+pub const METADATA_NUMBER_MIN: f64 = 1e-130;
+pub const METADATA_NUMBER_LIMIT: f64 = 1e126;
 
 /// A key's lifecycle state. `expired` is derived from `expires_at`; `revoked` is final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -162,15 +187,29 @@ impl ApiKey {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyRequest {
+    /// Required. 1 to 128 characters, stored in NFC and unique in the account after NFKC case
+    /// folding (`CI-Bot` and `ci-bot` are one name); no control, bidirectional or invisible
+    /// characters; letters of one script (Unicode UTS #39: single-script or highly restrictive).
     pub name: Option<String>,
+    /// At most 1024 characters.
     pub description: Option<String>,
+    /// A preset whose scopes the key gets, before its own.
     pub preset: Option<String>,
+    /// At least one (with the preset's), at most 64.
     pub scopes: Option<Vec<ScopeInput>>,
+    /// At most 40 workspace ids.
     pub workspaces: Option<Vec<String>>,
+    /// At most 100 sharing group ids.
     pub groups: Option<Vec<String>>,
+    /// At most 100 ranges; none means every address.
     pub allowed_cidrs: Option<Vec<String>>,
     pub rate_limit_per_minute: Option<i64>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// A JSON object of your own, kept with the key. Limits (the same on every store): at most
+    /// 4096 bytes as JSON; nested at most 10 levels (this object is level 1); at most 100 keys
+    /// in an object and 100 items in an array; keys of 1 to 128 characters; numbers 0 or
+    /// between 1e-130 and 1e126 in magnitude. A request over a limit is refused with 400 naming
+    /// `metadata` and the limit.
     pub metadata: Option<Map<String, Value>>,
 }
 
@@ -318,20 +357,6 @@ fn one(field: &str, message: impl Into<String>) -> Vec<FieldError> {
     vec![FieldError::new(field, message)]
 }
 
-pub fn validate_name(name: Option<&str>) -> Result<String, Vec<FieldError>> {
-    let name = name.map(str::trim).unwrap_or_default();
-    if name.is_empty() {
-        return Err(one("name", "a name is required"));
-    }
-    if name.chars().count() > MAX_NAME_LEN {
-        return Err(one("name", format!("at most {MAX_NAME_LEN} characters")));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(one("name", "control characters are not allowed"));
-    }
-    Ok(name.to_owned())
-}
-
 pub fn validate_description(description: Option<&str>) -> Result<String, Vec<FieldError>> {
     let d = description.unwrap_or_default();
     if d.chars().count() > MAX_DESCRIPTION_LEN {
@@ -435,20 +460,132 @@ pub fn validate_expiry(
     }
 }
 
+/// The metadata rules: size, depth, entries per object or array, key length, number range.
+/// Every broken limit is reported once, on the field `metadata`, with the place it was found.
 pub fn validate_metadata(
     metadata: Option<Map<String, Value>>,
 ) -> Result<Map<String, Value>, Vec<FieldError>> {
     let metadata = metadata.unwrap_or_default();
+    let mut found = MetadataProblems::default();
+    walk_object(&metadata, &mut String::from("metadata"), 1, &mut found);
     let size = serde_json::to_vec(&metadata)
         .map(|v| v.len())
         .unwrap_or(usize::MAX);
     if size > MAX_METADATA_BYTES {
-        return Err(one(
-            "metadata",
-            format!("at most {MAX_METADATA_BYTES} bytes of JSON"),
+        found.size = Some(format!(
+            "is {size} bytes of JSON; at most {MAX_METADATA_BYTES} bytes"
         ));
     }
-    Ok(metadata)
+    let errors: Vec<FieldError> = [
+        found.depth,
+        found.entries,
+        found.key,
+        found.number,
+        found.size,
+    ]
+    .into_iter()
+    .flatten()
+    .map(|message| FieldError::new("metadata", message))
+    .collect();
+    if errors.is_empty() {
+        Ok(metadata)
+    } else {
+        Err(errors)
+    }
+}
+
+/// The first place each metadata limit was broken.
+#[derive(Default)]
+struct MetadataProblems {
+    depth: Option<String>,
+    entries: Option<String>,
+    key: Option<String>,
+    number: Option<String>,
+    size: Option<String>,
+}
+
+/// Keeps a path in a message short.
+fn short_path(path: &str) -> String {
+    const MAX: usize = 80;
+    if path.chars().count() <= MAX {
+        path.to_owned()
+    } else {
+        format!("{}…", path.chars().take(MAX).collect::<String>())
+    }
+}
+
+fn walk_object(
+    object: &Map<String, Value>,
+    path: &mut String,
+    depth: usize,
+    found: &mut MetadataProblems,
+) {
+    if object.len() > MAX_METADATA_ENTRIES && found.entries.is_none() {
+        found.entries = Some(format!(
+            "{} has {} keys; at most {MAX_METADATA_ENTRIES} keys in one object",
+            short_path(path),
+            object.len()
+        ));
+    }
+    for (key, value) in object {
+        let chars = key.chars().count();
+        if (chars == 0 || chars > MAX_METADATA_KEY_LEN) && found.key.is_none() {
+            found.key = Some(format!(
+                "{} has a key of {chars} characters; keys are 1 to {MAX_METADATA_KEY_LEN} characters",
+                short_path(path)
+            ));
+        }
+        let len = path.len();
+        path.push('.');
+        path.extend(key.chars().take(32));
+        walk_value(value, path, depth, found);
+        path.truncate(len);
+    }
+}
+
+/// `depth` is the level of the container holding `value`.
+fn walk_value(value: &Value, path: &mut String, depth: usize, found: &mut MetadataProblems) {
+    let nested = depth + 1;
+    match value {
+        Value::Object(_) | Value::Array(_) if nested > MAX_METADATA_DEPTH => {
+            // Deeper levels are not walked: the depth is already refused.
+            if found.depth.is_none() {
+                found.depth = Some(format!(
+                    "{} is nested more than {MAX_METADATA_DEPTH} levels deep; at most {MAX_METADATA_DEPTH} levels (the metadata object is level 1)",
+                    short_path(path)
+                ));
+            }
+        }
+        Value::Object(object) => walk_object(object, path, nested, found),
+        Value::Array(items) => {
+            if items.len() > MAX_METADATA_ENTRIES && found.entries.is_none() {
+                found.entries = Some(format!(
+                    "{} has {} items; at most {MAX_METADATA_ENTRIES} items in one array",
+                    short_path(path),
+                    items.len()
+                ));
+            }
+            for (i, item) in items.iter().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                walk_value(item, path, nested, found);
+                path.truncate(len);
+            }
+        }
+        Value::Number(n) => {
+            let out_of_range = n.as_f64().is_some_and(|f| {
+                let f = f.abs();
+                f >= METADATA_NUMBER_LIMIT || (f != 0.0 && f < METADATA_NUMBER_MIN)
+            });
+            if out_of_range && found.number.is_none() {
+                found.number = Some(format!(
+                    "{} is {n}; numbers are 0 or between 1e-130 and 1e126 in magnitude",
+                    short_path(path)
+                ));
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::String(_) => {}
+    }
 }
 
 #[cfg(test)]
@@ -565,6 +702,154 @@ mod tests {
         assert_eq!(fields(e), ["metadata"]);
         let e = draft(serde_json::json!({"name": "a\u{7}b", "scopes": ["read"]})).unwrap_err();
         assert_eq!(fields(e), ["name"]);
+    }
+
+    /// Metadata `levels` deep: the metadata object holding `{"a": {"a": ... 1}}`.
+    fn nested(levels: usize) -> Map<String, Value> {
+        let mut v = serde_json::json!(1);
+        for _ in 0..levels {
+            v = serde_json::json!({ "a": v });
+        }
+        match v {
+            Value::Object(m) => m,
+            _ => unreachable!("an object was built"),
+        }
+    }
+
+    fn metadata_errors(m: Value) -> Vec<FieldError> {
+        let Value::Object(m) = m else {
+            panic!("metadata is an object")
+        };
+        validate_metadata(Some(m)).unwrap_err()
+    }
+
+    #[test]
+    fn metadata_depth_is_limited_to_ten_levels() {
+        assert!(validate_metadata(Some(nested(MAX_METADATA_DEPTH))).is_ok());
+        for levels in [MAX_METADATA_DEPTH + 1, 31, 200] {
+            let e = validate_metadata(Some(nested(levels))).unwrap_err();
+            assert_eq!(e.len(), 1, "{e:?}");
+            assert_eq!(e[0].field, "metadata");
+            assert!(
+                e[0].message.contains("at most 10 levels"),
+                "{}",
+                e[0].message
+            );
+        }
+        // Arrays count as levels too.
+        let mut v = serde_json::json!([]);
+        for _ in 0..MAX_METADATA_DEPTH {
+            v = serde_json::json!([v]);
+        }
+        let e = metadata_errors(serde_json::json!({ "list": v }));
+        assert!(e[0].message.starts_with("metadata.list[0]"), "{e:?}");
+    }
+
+    #[test]
+    fn metadata_entries_and_keys_are_limited() {
+        let wide: Map<String, Value> = (0..=MAX_METADATA_ENTRIES)
+            .map(|i| (format!("k{i}"), Value::Null))
+            .collect();
+        let e = validate_metadata(Some(wide)).unwrap_err();
+        assert_eq!(
+            e[0].message,
+            "metadata has 101 keys; at most 100 keys in one object"
+        );
+        let e = metadata_errors(serde_json::json!({"tags": vec![0; MAX_METADATA_ENTRIES + 1]}));
+        assert_eq!(
+            e[0].message,
+            "metadata.tags has 101 items; at most 100 items in one array"
+        );
+        assert!(
+            validate_metadata(Some(
+                (0..MAX_METADATA_ENTRIES)
+                    .map(|i| (format!("k{i}"), Value::Null))
+                    .collect()
+            ))
+            .is_ok()
+        );
+        let e = metadata_errors(serde_json::json!({"": 1}));
+        assert!(e[0].message.contains("keys are 1 to 128 characters"));
+        let long = "k".repeat(MAX_METADATA_KEY_LEN + 1);
+        let e = metadata_errors(serde_json::json!({"outer": {long: 1}}));
+        assert!(
+            e[0].message
+                .starts_with("metadata.outer has a key of 129 characters")
+        );
+        let ok = "k".repeat(MAX_METADATA_KEY_LEN);
+        assert!(validate_metadata(Some(Map::from_iter([(ok, Value::Null)]))).is_ok());
+    }
+
+    #[test]
+    fn metadata_numbers_stay_in_dynamodb_range() {
+        for ok in [
+            serde_json::json!(0),
+            serde_json::json!(-0.0),
+            serde_json::json!(u64::MAX),
+            serde_json::json!(i64::MIN),
+            serde_json::json!(1.5),
+            serde_json::json!(9.99e125),
+            serde_json::json!(-1e-130),
+        ] {
+            assert!(
+                validate_metadata(Some(Map::from_iter([("n".to_owned(), ok.clone())]))).is_ok(),
+                "{ok}"
+            );
+        }
+        for bad in [1e126, -1e200, 1e-131, f64::MAX, f64::MIN_POSITIVE] {
+            let e = metadata_errors(serde_json::json!({"n": [bad]}));
+            assert_eq!(e.len(), 1);
+            assert!(
+                e[0].message.starts_with("metadata.n[0] is ")
+                    && e[0]
+                        .message
+                        .ends_with("between 1e-130 and 1e126 in magnitude"),
+                "{}",
+                e[0].message
+            );
+        }
+    }
+
+    #[test]
+    fn every_broken_metadata_limit_is_reported_once() {
+        let e = metadata_errors(serde_json::json!({
+            "": 1e300,
+            "b": 1e300,
+            "deep": nested(MAX_METADATA_DEPTH + 5),
+            "pad": "x".repeat(MAX_METADATA_BYTES),
+        }));
+        let messages: Vec<_> = e.iter().map(|f| f.message.as_str()).collect();
+        assert_eq!(messages.len(), 4, "{messages:?}");
+        assert!(e.iter().all(|f| f.field == "metadata"));
+        assert!(messages[0].contains("levels"));
+        assert!(messages[1].contains("characters"));
+        assert!(messages[2].contains("magnitude"));
+        assert!(messages[3].contains("bytes"));
+        // Through the create rules, the same answer.
+        let e = draft(serde_json::json!({"name": "x", "scopes": ["read"], "metadata": nested(31)}))
+            .unwrap_err();
+        assert_eq!(fields(e), ["metadata"]);
+    }
+
+    #[test]
+    fn the_schema_states_the_limits_the_rules_apply() {
+        let create = serde_json::to_value(schemars::schema_for!(CreateKeyRequest)).unwrap();
+        let edit =
+            serde_json::to_value(schemars::schema_for!(crate::edit::UpdateKeyRequest)).unwrap();
+        for schema in [create, edit] {
+            let text = schema["properties"]["metadata"]["description"]
+                .as_str()
+                .unwrap()
+                .replace('\n', " ");
+            for limit in [
+                MAX_METADATA_BYTES,
+                MAX_METADATA_DEPTH,
+                MAX_METADATA_ENTRIES,
+                MAX_METADATA_KEY_LEN,
+            ] {
+                assert!(text.contains(&format!(" {limit} ")), "{limit}: {text}");
+            }
+        }
     }
 
     #[test]

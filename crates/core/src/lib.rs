@@ -11,7 +11,10 @@
 //! - [`route`]: route policies: which permission and workspace each API route needs.
 //! - [`cidr`]: per-key source allowlists, IPv4 and IPv6 matched independently.
 //! - [`id`]: the one id rule (keys, groups, workspaces, accounts, presets) and new ids.
-//! - [`key`]: the key record, status derivation and every validation rule of a create request.
+//! - [`key`]: the key record, status derivation, every validation rule of a create request,
+//!   and the input limits (sizes, depths, counts) that keep both stores alike.
+//! - [`name`]: the name rule of keys and groups: NFC, no invisible or reordering characters,
+//!   no mixed-script spoofs (UTS #39), and the folded key two names collide by.
 //! - [`lifecycle`]: what may happen to an existing key and who may do it: revoked is final,
 //!   no lock-out, the workspace and group caps.
 //! - [`edit`]: what a `PATCH` may change, with the same validators as create, and its warnings.
@@ -43,6 +46,7 @@ pub mod id;
 pub mod idempotency;
 pub mod key;
 pub mod lifecycle;
+pub mod name;
 pub mod permission;
 pub mod preset;
 pub mod route;

@@ -49,11 +49,13 @@ fn problem_of(e: ServiceError) -> Problem {
             409,
             "name-taken",
             "Name already in use",
-            format!("a {what} named '{name}' already exists"),
+            format!(
+                "a {what} named '{name}', or one that differs from it only in case, width or Unicode form, already exists"
+            ),
         )
         .with_errors(vec![FieldError::new(
             "name",
-            "already in use in this account",
+            "already in use in this account (names are compared after NFKC case folding)",
         )]),
         E::Conflict(msg) => Problem::new(409, "conflict", "Conflict", msg),
         E::Unprocessable(msg) => Problem::new(422, "unprocessable", "Unprocessable request", msg),

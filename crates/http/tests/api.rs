@@ -250,6 +250,95 @@ async fn names_are_unique_and_a_clash_is_409_naming_the_field() {
         .await;
     assert_eq!(s, StatusCode::CONFLICT);
     assert_eq!(b["errors"][0]["field"], "name");
+    // Look-alike spellings are the same name.
+    for look_alike in ["DUP", "\u{ff24}\u{ff35}\u{ff30}"] {
+        let (s, b) = h
+            .admin(
+                "POST",
+                "/v1/keys",
+                Some(json!({"name": look_alike, "scopes": ["read"]})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CONFLICT, "{b}");
+        assert!(
+            b["detail"]
+                .as_str()
+                .unwrap()
+                .contains("only in case, width"),
+            "{b}"
+        );
+    }
+    let (s, b) = h
+        .admin(
+            "POST",
+            "/v1/keys",
+            Some(json!({"name": "d\u{200D}up", "scopes": ["read"]})),
+        )
+        .await;
+    assert_eq!(
+        (s, &b["errors"][0]["field"]),
+        (StatusCode::BAD_REQUEST, &json!("name"))
+    );
+}
+
+/// `{"a": {"a": ... 1}}`, `levels` objects deep.
+fn nested(levels: usize) -> Value {
+    let mut v = json!(1);
+    for _ in 0..levels {
+        v = json!({ "a": v });
+    }
+    v
+}
+
+#[tokio::test]
+async fn metadata_over_a_limit_is_a_400_naming_metadata_and_changes_nothing() {
+    let h = Harness::new().await;
+    let cases = [
+        (nested(31), "at most 10 levels"),
+        (json!({"n": 1e200}), "between 1e-130 and 1e126"),
+        (json!({"": 1}), "keys are 1 to 128 characters"),
+        (
+            json!({"tags": (0..101).collect::<Vec<_>>()}),
+            "at most 100 items in one array",
+        ),
+        (json!({"pad": "x".repeat(5000)}), "at most 4096 bytes"),
+    ];
+    for (metadata, says) in &cases {
+        let (s, b) = h
+            .admin(
+                "POST",
+                "/v1/keys",
+                Some(json!({"name": "meta", "scopes": ["read"], "metadata": metadata})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+        assert_eq!(b["errors"][0]["field"], "metadata", "{b}");
+        let message = b["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{message}");
+    }
+    let (s, b) = h.admin("GET", "/v1/keys?q=meta", None).await;
+    assert_eq!(
+        (s, b["items"].as_array().unwrap().len()),
+        (StatusCode::OK, 0)
+    );
+
+    // At the limits: accepted, and an edit over one is refused and leaves the record alone.
+    let (id, _) = h
+        .create(json!({"name": "meta", "scopes": ["read"], "metadata": nested(10)}))
+        .await;
+    for (metadata, _) in &cases {
+        let (s, b) = h
+            .admin(
+                "PATCH",
+                &format!("/v1/keys/{id}"),
+                Some(json!({"metadata": metadata})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+        assert_eq!(b["errors"][0]["field"], "metadata");
+    }
+    let (_, b) = h.admin("GET", &format!("/v1/keys/{id}"), None).await;
+    assert_eq!((&b["metadata"], &b["version"]), (&nested(10), &json!(1)));
 }
 
 #[tokio::test]

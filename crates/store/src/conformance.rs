@@ -79,6 +79,26 @@ pub fn local_store(location: &DynamoLocation) -> DynamoStore {
     DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), &location.table)
 }
 
+/// What the check of stores written by an older keyward needs beyond the port: writing records
+/// exactly the way keyward wrote them before names were folded (claimed by their raw spelling),
+/// and the upgrade each adapter gives such a store (SQLite: the schema-4 migration of `open`;
+/// DynamoDB: `upgrade_names`, run by `keyward store init`).
+#[async_trait::async_trait]
+pub trait LegacyNames: Store {
+    async fn insert_legacy_key(
+        &self,
+        key: &ApiKey,
+        hash: &KeyHash,
+        audit: &AuditEntry,
+    ) -> crate::StoreResult<()>;
+    async fn insert_legacy_group(
+        &self,
+        group: &Group,
+        audit: &AuditEntry,
+    ) -> crate::StoreResult<()>;
+    async fn upgrade_legacy_names(&self) -> crate::StoreResult<()>;
+}
+
 /// Generates one `#[tokio::test]` per conformance check for the store `$make` builds.
 #[macro_export]
 macro_rules! conformance_tests {
@@ -103,7 +123,13 @@ macro_rules! conformance_tests {
             presets_are_put_listed_replaced_and_deleted,
             usage_is_counted_per_key_and_per_day,
             an_edit_never_loses_usage_recorded_meanwhile,
-            changes_name_the_hashes_that_stopped_meaning_what_they_meant
+            changes_name_the_hashes_that_stopped_meaning_what_they_meant,
+            look_alike_names_collide,
+            concurrent_look_alike_creates_admit_exactly_one,
+            renames_claim_and_release_folded_names,
+            look_alike_group_names_collide,
+            names_in_any_single_script_are_kept_as_written,
+            names_written_before_folding_keep_working
         );
     };
     (@each $make:expr; $($name:ident),*) => {
@@ -918,6 +944,345 @@ pub async fn changes_name_the_hashes_that_stopped_meaning_what_they_meant(store:
             .unwrap(),
     );
     assert!(!later.contains(&edited_hash));
+}
+
+/// The names of every key of `acc`, in listing order.
+async fn key_names(store: &dyn Store, acc: &str) -> Vec<String> {
+    store
+        .list_keys(acc, &KeyQuery::all(Utc::now()))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|k| k.name)
+        .collect()
+}
+
+async fn try_insert(store: &dyn Store, key: &ApiKey, hash: &KeyHash) -> crate::StoreResult<()> {
+    store
+        .insert_key(key, hash, &audit(key, "key.created"), None)
+        .await
+}
+
+fn taken(result: crate::StoreResult<()>, what: &str) {
+    assert!(
+        matches!(result, Err(StoreError::NameTaken(_))),
+        "{what}: {result:?}"
+    );
+}
+
+/// A key named `name` as it stands, past the name rule (as an older keyward or a bug might have
+/// written it): the store folds whatever it is given.
+fn raw_named(acc: &str, name: &str) -> (ApiKey, KeyHash) {
+    let (mut key, hash) = sample_key(acc, json!({"name": "placeholder"}));
+    key.name = name.to_owned();
+    (key, hash)
+}
+
+pub async fn look_alike_names_collide(store: &dyn Store) {
+    let acc = account();
+    insert(store, &acc, json!({"name": "ci-bot"})).await;
+    insert(store, &acc, json!({"name": "caf\u{e9}"})).await;
+    insert(store, &acc, json!({"name": "Stra\u{df}e"})).await;
+    for look_alike in [
+        "CI-Bot",
+        "CI-BOT",
+        "\u{ff23}\u{ff29}-\u{ff42}\u{ff4f}\u{ff54}",
+        "cafe\u{301}",
+        "CAF\u{c9}",
+        "STRASSE",
+        "strasse",
+    ] {
+        let (key, hash) = raw_named(&acc, look_alike);
+        taken(try_insert(store, &key, &hash).await, look_alike);
+        assert_eq!(
+            store.find_key_by_hash(&hash).await.unwrap(),
+            None,
+            "no orphan"
+        );
+    }
+    // Different names stay different, and names are per account.
+    for other in ["ci_bot", "ci-bot-2", "cafe"] {
+        insert(store, &acc, json!({ "name": other })).await;
+    }
+    insert(store, &account(), json!({"name": "CI-BOT"})).await;
+    let page = store
+        .list_keys(&acc, &KeyQuery::all(Utc::now()))
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 6);
+    assert!(
+        page.items.iter().any(|k| k.name == "caf\u{e9}"),
+        "NFC as written"
+    );
+}
+
+pub async fn concurrent_look_alike_creates_admit_exactly_one(store: &dyn Store) {
+    let acc = account();
+    let spellings = [
+        "race",
+        "RACE",
+        "Race",
+        "rACE",
+        "\u{ff52}\u{ff41}\u{ff43}\u{ff45}",
+        "\u{ff32}ace",
+    ];
+    let attempts: Vec<_> = (0..12)
+        .map(|i| raw_named(&acc, spellings[i % spellings.len()]))
+        .collect();
+    let results = futures_join_all(
+        attempts
+            .iter()
+            .map(|(key, hash)| async move { try_insert(store, key, hash).await }),
+    )
+    .await;
+    let won = results.iter().filter(|r| r.is_ok()).count();
+    let lost = results
+        .iter()
+        .filter(|r| matches!(r, Err(StoreError::NameTaken(_))))
+        .count();
+    assert_eq!((won, lost), (1, 11), "{results:?}");
+}
+
+pub async fn renames_claim_and_release_folded_names(store: &dyn Store) {
+    let acc = account();
+    let (first, _) = insert(store, &acc, json!({"name": "First"})).await;
+    let (second, _) = insert(store, &acc, json!({"name": "second"})).await;
+    // Renaming into another key's name in another spelling is refused.
+    let clash = edited(&second, |k| k.name = "FIRST".into());
+    taken(
+        store
+            .update_key(&clash, 1, None, &audit(&clash, "key.updated"))
+            .await,
+        "rename into a look-alike",
+    );
+    // A key may change how its own name is spelled; the claim stays its own.
+    let respelled = edited(&first, |k| k.name = "FIRST".into());
+    store
+        .update_key(&respelled, 1, None, &audit(&respelled, "key.updated"))
+        .await
+        .unwrap();
+    let (dup, hash) = raw_named(&acc, "first");
+    taken(
+        try_insert(store, &dup, &hash).await,
+        "respelled name still claimed",
+    );
+    // A rename releases the folded claim it held: any spelling of it is free again.
+    let moved = edited(&respelled, |k| k.name = "third".into());
+    store
+        .update_key(&moved, 2, None, &audit(&moved, "key.updated"))
+        .await
+        .unwrap();
+    insert(store, &acc, json!({"name": "fIrSt"})).await;
+    // A delete releases it too.
+    store
+        .delete_key(&acc, &second.id, None, &audit(&second, "key.deleted"))
+        .await
+        .unwrap();
+    insert(store, &acc, json!({"name": "SECOND"})).await;
+    let (third, hash) = raw_named(&acc, "THIRD");
+    taken(
+        try_insert(store, &third, &hash).await,
+        "the renamed key holds third",
+    );
+}
+
+pub async fn look_alike_group_names_collide(store: &dyn Store) {
+    let acc = account();
+    let platform = group(&acc, "Platform");
+    store
+        .insert_group(&platform, &group_audit(&platform, "group.created"))
+        .await
+        .unwrap();
+    for look_alike in [
+        "platform",
+        "PLATFORM",
+        "\u{ff50}\u{ff4c}\u{ff41}\u{ff54}\u{ff46}\u{ff4f}\u{ff52}\u{ff4d}",
+    ] {
+        let g = group(&acc, look_alike);
+        let err = store
+            .insert_group(&g, &group_audit(&g, "group.created"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::NameTaken(_)),
+            "{look_alike}: {err:?}"
+        );
+    }
+    store
+        .delete_group(&acc, &platform.id, &group_audit(&platform, "group.deleted"))
+        .await
+        .unwrap();
+    let again = group(&acc, "PLATFORM");
+    store
+        .insert_group(&again, &group_audit(&again, "group.created"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_group(&acc, &again.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .name,
+        "PLATFORM"
+    );
+}
+
+pub async fn names_in_any_single_script_are_kept_as_written(store: &dyn Store) {
+    let acc = account();
+    let names = [
+        "Сервис оплаты",
+        "本番環境のキー",
+        "서비스 키",
+        "Ελληνικά",
+        "ci nightly",
+    ];
+    let mut ids = Vec::new();
+    for name in names {
+        let (key, _) = insert(store, &acc, json!({ "name": name })).await;
+        ids.push(key.id);
+    }
+    for (id, name) in ids.iter().zip(names) {
+        assert_eq!(store.get_key(&acc, id).await.unwrap().unwrap().name, name);
+    }
+    let listed: Vec<_> = store
+        .list_keys(&acc, &KeyQuery::all(Utc::now()))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|k| k.name)
+        .collect();
+    let mut sorted: Vec<_> = names.iter().map(|n| n.to_string()).collect();
+    sorted.sort();
+    assert_eq!(listed, sorted);
+    let (upper, hash) = raw_named(&acc, "СЕРВИС ОПЛАТЫ");
+    taken(
+        try_insert(store, &upper, &hash).await,
+        "Cyrillic case variant",
+    );
+}
+
+/// A store written before names were folded: keys and groups claimed by their raw spelling,
+/// look-alikes among them. They load, list, verify, edit, rename and delete as before; after
+/// the adapter's upgrade, new look-alikes of them collide; renames and deletes release the
+/// claim each record actually holds.
+pub async fn names_written_before_folding_keep_working<S: LegacyNames>(store: &S) {
+    let acc = account();
+    let legacy = |name: &str| {
+        let (key, hash) = raw_named(&acc, name);
+        let entry = audit(&key, "key.created");
+        async move {
+            store.insert_legacy_key(&key, &hash, &entry).await.unwrap();
+            (key, hash)
+        }
+    };
+    // "Build-Bot" and "build-bot" could both be written then; "cafe\u{301}" kept its NFD.
+    let (upper, upper_hash) = legacy("Build-Bot").await;
+    let (lower, _) = legacy("build-bot").await;
+    let (nfd, _) = legacy("cafe\u{301}").await;
+    let (tidy, _) = legacy("Tidy").await;
+    let ops = Group {
+        name: "Ops".into(),
+        ..group(&acc, "placeholder")
+    };
+    store
+        .insert_legacy_group(&ops, &group_audit(&ops, "group.created"))
+        .await
+        .unwrap();
+
+    // Everything reads as before.
+    assert_eq!(
+        store.get_key(&acc, &upper.id).await.unwrap(),
+        Some(upper.clone())
+    );
+    assert_eq!(
+        store.find_key_by_hash(&upper_hash).await.unwrap(),
+        Some(upper.clone())
+    );
+    assert_eq!(
+        key_names(store, &acc).await,
+        ["Build-Bot", "Tidy", "build-bot", "cafe\u{301}"]
+    );
+    assert_eq!(
+        store.get_group(&acc, &ops.id).await.unwrap(),
+        Some(ops.clone())
+    );
+
+    // An old record is deleted (before any upgrade) and frees its name.
+    store
+        .delete_key(&acc, &tidy.id, Some(1), &audit(&tidy, "key.deleted"))
+        .await
+        .unwrap();
+    insert(store, &acc, json!({"name": "tidy"})).await;
+
+    store.upgrade_legacy_names().await.unwrap();
+    store.upgrade_legacy_names().await.unwrap();
+
+    // After the upgrade, new look-alikes of the old names collide.
+    for (look_alike, of) in [
+        ("CAF\u{c9}", "the NFD name"),
+        ("caf\u{e9}", "the NFD name"),
+        ("build-BOT", "the pair"),
+    ] {
+        let (key, hash) = raw_named(&acc, look_alike);
+        taken(try_insert(store, &key, &hash).await, of);
+    }
+    let g = group(&acc, "OPS");
+    let err = store
+        .insert_group(&g, &group_audit(&g, "group.created"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NameTaken(_)), "{err:?}");
+    assert_eq!(
+        key_names(store, &acc).await,
+        ["Build-Bot", "build-bot", "cafe\u{301}", "tidy"],
+        "still as written"
+    );
+
+    // An edit that keeps the name leaves the claim alone, even the kept look-alike's.
+    let described = edited(&upper, |k| k.description = "still here".into());
+    store
+        .update_key(&described, 1, None, &audit(&described, "key.updated"))
+        .await
+        .unwrap();
+    // Renames release the claim each record holds, folded or raw, and claim the new folded name.
+    let renamed = edited(&lower, |k| k.name = "bot-two".into());
+    store
+        .update_key(&renamed, 1, None, &audit(&renamed, "key.updated"))
+        .await
+        .unwrap();
+    let renamed = edited(&described, |k| k.name = "Bot-One".into());
+    store
+        .update_key(&renamed, 2, None, &audit(&renamed, "key.updated"))
+        .await
+        .unwrap();
+    insert(store, &acc, json!({"name": "BUILD-BOT"})).await;
+    let (dup, hash) = raw_named(&acc, "bot-one");
+    taken(
+        try_insert(store, &dup, &hash).await,
+        "the renamed old key's new name",
+    );
+    let respelled = edited(&nfd, |k| k.name = "Caf\u{e9}".into());
+    store
+        .update_key(&respelled, 1, None, &audit(&respelled, "key.updated"))
+        .await
+        .unwrap();
+    store
+        .delete_key(&acc, &nfd.id, None, &audit(&nfd, "key.deleted"))
+        .await
+        .unwrap();
+    insert(store, &acc, json!({"name": "caf\u{e9}"})).await;
+    store
+        .delete_group(&acc, &ops.id, &group_audit(&ops, "group.deleted"))
+        .await
+        .unwrap();
+    let g = group(&acc, "ops");
+    store
+        .insert_group(&g, &group_audit(&g, "group.created"))
+        .await
+        .unwrap();
 }
 
 /// Runs futures concurrently on the current task (no extra dependency for one helper).

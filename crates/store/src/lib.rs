@@ -17,7 +17,13 @@
 //!   configuration is not loaded here: each process loads it once and hands the client in.
 //! - [`prelude`]: every trait of the port, for callers that hold a concrete adapter type.
 //! - `conformance` (feature `conformance`): the behaviours every adapter must have, written
-//!   once against the port and run by each adapter's tests.
+//!   once against the port and run by each adapter's tests; with `LegacyNames`, the way each
+//!   adapter wrote records before names were folded, so the suite proves old stores keep
+//!   working.
+//!
+//! Names are unique per account by their folded form (`keyward_core::name::name_key`): each
+//! adapter claims it atomically with the write (SQLite: a unique index; DynamoDB: a claim item
+//! in the transaction) and keeps the NFC name in the record.
 //!
 //! # Why the port looks like this
 //!

@@ -242,3 +242,135 @@ async fn an_unreachable_endpoint_is_unavailable_not_a_panic() {
         "a store that cannot be reached may answer later: {err:?}"
     );
 }
+
+/// The sort keys of every name claim (keys' and groups') in the table.
+async fn claims(store: &DynamoStore) -> Vec<String> {
+    let out = store
+        .client()
+        .scan()
+        .table_name(store.table())
+        .send()
+        .await
+        .unwrap();
+    let mut sks: Vec<String> = out
+        .items
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|i| match i.get("sk") {
+            Some(AttributeValue::S(sk)) if sk.starts_with("NAME#") || sk.starts_with("GNAME#") => {
+                Some(sk.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    sks.sort();
+    sks
+}
+
+/// What only the item layout shows of a table written before names were folded: which claim
+/// items exist. Renames and deletes release the raw claim an old record holds (no orphan), and
+/// `upgrade_names` moves raw claims to folded ones, keeping a look-alike's raw claim.
+#[tokio::test]
+async fn old_raw_claims_are_moved_or_released_never_orphaned() {
+    use keyward_core::group::{CreateGroupRequest, Group};
+    use keyward_store::conformance::LegacyNames;
+    use keyward_store::dynamodb::NameUpgrade;
+    use keyward_store::prelude::*;
+
+    let store = store().await;
+    let acc = "acc_old";
+    let entry =
+        |id: &str| AuditEntry::new(acc, "t", "x", Some(id), None, json!({}), Utc::now()).unwrap();
+    let legacy = |name: &str| {
+        let (mut key, hash) = sample_key(acc, json!({"name": "placeholder"}));
+        key.name = name.to_owned();
+        (key, hash)
+    };
+    let (upper, h1) = legacy("CI");
+    let (lower, h2) = legacy("ci");
+    let (gone, h3) = legacy("Gone");
+    let (moved, h4) = legacy("Moved");
+    for (key, hash) in [(&upper, &h1), (&lower, &h2), (&gone, &h3), (&moved, &h4)] {
+        store
+            .insert_legacy_key(key, hash, &entry(&key.id))
+            .await
+            .unwrap();
+    }
+    let ops: Group = CreateGroupRequest {
+        name: Some("Ops".into()),
+        description: None,
+    }
+    .into_group(acc, "t", Utc::now())
+    .unwrap()
+    .unwrap();
+    store
+        .insert_legacy_group(&ops, &entry(&ops.id))
+        .await
+        .unwrap();
+    assert_eq!(
+        claims(&store).await,
+        ["GNAME#Ops", "NAME#CI", "NAME#Gone", "NAME#Moved", "NAME#ci"]
+    );
+
+    // Before any upgrade: an old name already in folded form is its folded claim.
+    let (dup, hash) = sample_key(acc, json!({"name": "CI"}));
+    assert!(matches!(
+        store.insert_key(&dup, &hash, &entry(&dup.id), None).await,
+        Err(StoreError::NameTaken(_))
+    ));
+    // A delete and a rename of old records release their raw claims.
+    store
+        .delete_key(acc, &gone.id, None, &entry(&gone.id))
+        .await
+        .unwrap();
+    let mut next = moved.clone();
+    next.name = "Moved-Again".into();
+    next.version = 2;
+    store
+        .update_key(&next, 1, None, &entry(&moved.id))
+        .await
+        .unwrap();
+    assert_eq!(
+        claims(&store).await,
+        ["GNAME#Ops", "NAME#CI", "NAME#ci", "NAME#moved-again"]
+    );
+
+    // The upgrade folds what it can, keeps the look-alike's raw claim, and is idempotent.
+    assert_eq!(
+        store.upgrade_names().await.unwrap(),
+        NameUpgrade { folded: 2, kept: 1 }
+    );
+    assert_eq!(
+        claims(&store).await,
+        ["GNAME#ops", "NAME#CI", "NAME#ci", "NAME#moved-again"]
+    );
+    assert_eq!(
+        store.upgrade_names().await.unwrap(),
+        NameUpgrade { folded: 0, kept: 1 }
+    );
+    // The kept record goes on working, and its first rename claims a folded name.
+    assert_eq!(
+        store.get_key(acc, &upper.id).await.unwrap(),
+        Some(upper.clone())
+    );
+    let mut next = upper.clone();
+    next.name = "ci-upper".into();
+    next.version = 2;
+    store
+        .update_key(&next, 1, None, &entry(&upper.id))
+        .await
+        .unwrap();
+    store
+        .delete_group(acc, &ops.id, &entry(&ops.id))
+        .await
+        .unwrap();
+    assert_eq!(
+        claims(&store).await,
+        ["NAME#ci", "NAME#ci-upper", "NAME#moved-again"]
+    );
+    assert_eq!(
+        store.upgrade_names().await.unwrap(),
+        NameUpgrade::default(),
+        "nothing left to fold"
+    );
+}

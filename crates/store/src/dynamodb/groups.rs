@@ -1,4 +1,4 @@
-//! Sharing groups: the group item and its name claim, written together.
+//! Sharing groups: the group item and its name claim (under the folded name), written together.
 
 use async_trait::async_trait;
 use keyward_core::audit::AuditEntry;
@@ -14,14 +14,9 @@ use crate::port::{GroupStore, Page, page_limit};
 impl GroupStore for DynamoStore {
     async fn insert_group(&self, group: &Group, audit: &AuditEntry) -> StoreResult<()> {
         const NOT_EXISTS: Option<&str> = Some("attribute_not_exists(pk)");
-        let claim = GroupNameItem {
-            pk: account_pk(&group.account),
-            sk: group_name_sk(&group.name),
-            group_id: group.id.clone(),
-        };
         let items = vec![
             self.put(to_item(&GroupItem::new(group))?, NOT_EXISTS)?,
-            self.put(to_item(&claim)?, NOT_EXISTS)?,
+            self.put(to_item(&GroupNameItem::new(group))?, NOT_EXISTS)?,
             self.put(to_item(&AuditItem::new(audit))?, None)?,
         ];
         match self.transact(items).await? {
@@ -73,16 +68,15 @@ impl GroupStore for DynamoStore {
     }
 
     async fn delete_group(&self, account: &str, id: &str, audit: &AuditEntry) -> StoreResult<()> {
-        let group = self
-            .get_group(account, id)
+        let group: GroupItem = self
+            .get_item(key_of(account_pk(account), group_sk(id)))
             .await?
+            .map(from_item)
+            .transpose()?
             .ok_or(StoreError::NotFound)?;
         let items = vec![
             self.delete_if(key_of(account_pk(account), group_sk(id)), None, true)?,
-            self.delete(
-                key_of(account_pk(account), group_name_sk(&group.name)),
-                None,
-            )?,
+            self.delete(key_of(account_pk(account), group.claim_sk()), None)?,
             self.put(to_item(&AuditItem::new(audit))?, None)?,
         ];
         match self.transact(items).await? {

@@ -5,15 +5,20 @@
 //! | account | `ACC#<account>` | `ACCOUNT` | |
 //! | key record | `ACC#<account>` | `KEY#<id>` | gsi1: `ACC#<account>#KEYS` / `<name>` |
 //! | hash lookup (a copy of the record) | `HASH#<hmac hex>` | `KEY` | |
-//! | name claim | `ACC#<account>` | `NAME#<name>` | |
+//! | name claim | `ACC#<account>` | `NAME#<folded name>` | |
 //! | workspace membership | `ACC#<account>` | `WS#<ws>#<id>` | gsi2: `ACC#<account>#WS#<ws>` / `<name>` |
 //! | audit entry | `ACC#<account>#AUDIT` | `<micros, 20 digits>#<id>` | |
 //! | idempotency record (TTL) | `ACC#<account>` | `IDEM#<idempotency key>` | |
 //! | sharing group | `ACC#<account>` | `GROUP#<id>` | |
-//! | group name claim | `ACC#<account>` | `GNAME#<name>` | |
+//! | group name claim | `ACC#<account>` | `GNAME#<folded name>` | |
 //! | preset | `ACC#<account>` | `PRESET#<name>` | |
 //! | key change (TTL) | `CHANGES` | `<micros, 20 digits>#<random>` | |
 //! | usage per day (TTL) | `ACC#<account>#USAGE#<key id, or empty for the account>` | `DAY#<yyyy-mm-dd>` | |
+//!
+//! A name is claimed by its folded form ([`keyward_core::name::name_key`]), so look-alike
+//! spellings collide in the transaction that writes them; the record keeps the NFC name and, in
+//! `name_key`, the folded name its claim is under. A record without `name_key` was written
+//! before names were folded: its claim is under its raw name (see [`KeyItem::claim_sk`]).
 //!
 //! docs/dynamodb.md explains the access patterns and their costs.
 
@@ -25,6 +30,7 @@ use keyward_core::group::Group;
 use keyward_core::hash::KeyHash;
 use keyward_core::idempotency::IdempotencyRecord;
 use keyward_core::key::ApiKey;
+use keyward_core::name::name_key;
 use keyward_core::preset::Preset;
 use serde::{Deserialize, Serialize};
 
@@ -154,11 +160,16 @@ pub struct KeyItem {
     pub gsi1sk: String,
     /// The current lookup hash, so a regeneration or delete can remove the old hash item.
     pub hash: String,
+    /// The folded name this key's claim is under; absent on a record written before names were
+    /// folded, whose claim is under its raw name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_key: Option<String>,
     #[serde(flatten)]
     pub key: ApiKey,
 }
 
 impl KeyItem {
+    /// The record of a key whose claim is under its folded name.
     pub fn new(key: &ApiKey, hash: &KeyHash) -> Self {
         Self {
             pk: account_pk(&key.account),
@@ -166,8 +177,15 @@ impl KeyItem {
             gsi1pk: keys_gsi_pk(&key.account),
             gsi1sk: key.name.clone(),
             hash: hash.to_hex(),
+            name_key: Some(name_key(&key.name)),
             key: key.clone(),
         }
+    }
+
+    /// The sort key of the name claim this record holds: its folded name, or, for a record
+    /// written before names were folded, its raw name.
+    pub fn claim_sk(&self) -> String {
+        name_sk(self.name_key.as_deref().unwrap_or(&self.key.name))
     }
 }
 
@@ -199,10 +217,11 @@ pub struct NameItem {
 }
 
 impl NameItem {
+    /// The claim on `key`'s folded name.
     pub fn new(key: &ApiKey) -> Self {
         Self {
             pk: account_pk(&key.account),
-            sk: name_sk(&key.name),
+            sk: name_sk(&name_key(&key.name)),
             key_id: key.id.clone(),
         }
     }
@@ -271,6 +290,9 @@ impl IdempotencyItem {
 pub struct GroupItem {
     pub pk: String,
     pub sk: String,
+    /// As on [`KeyItem`]: the folded name the claim is under, absent on older records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_key: Option<String>,
     #[serde(flatten)]
     pub group: Group,
 }
@@ -280,8 +302,14 @@ impl GroupItem {
         Self {
             pk: account_pk(&group.account),
             sk: group_sk(&group.id),
+            name_key: Some(name_key(&group.name)),
             group: group.clone(),
         }
+    }
+
+    /// The sort key of the name claim this group holds (see [`KeyItem::claim_sk`]).
+    pub fn claim_sk(&self) -> String {
+        group_name_sk(self.name_key.as_deref().unwrap_or(&self.group.name))
     }
 }
 
@@ -291,6 +319,17 @@ pub struct GroupNameItem {
     pub pk: String,
     pub sk: String,
     pub group_id: String,
+}
+
+impl GroupNameItem {
+    /// The claim on `group`'s folded name.
+    pub fn new(group: &Group) -> Self {
+        Self {
+            pk: account_pk(&group.account),
+            sk: group_name_sk(&name_key(&group.name)),
+            group_id: group.id.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -215,11 +215,17 @@ impl KeyStore for DynamoStore {
         let old_hash = KeyHash::from_hex(&current.hash)
             .ok_or_else(|| StoreError::Backend("corrupt hash on a key item".into()))?;
         let hash = new_hash.copied().unwrap_or(old_hash);
-        let mut items = vec![self.update_except(
-            to_item(&KeyItem::new(key, &hash))?,
-            &USAGE_ATTRIBUTES,
-            expected_version,
-        )?];
+        let renamed = current.key.name != key.name;
+        // A rename moves the claim to the folded new name (when that differs from the claim
+        // held); otherwise the record keeps the claim it has, even one under a raw name.
+        let held = current.claim_sk();
+        let mut record = KeyItem::new(key, &hash);
+        if !renamed {
+            record.name_key.clone_from(&current.name_key);
+        }
+        let wanted = record.claim_sk();
+        let mut items =
+            vec![self.update_except(to_item(&record)?, &USAGE_ATTRIBUTES, expected_version)?];
         let mut new_name_at = None;
         if new_hash.is_some() {
             items.push(self.delete(key_of(hash_pk(&old_hash), HASH_SK), None)?);
@@ -230,12 +236,8 @@ impl KeyStore for DynamoStore {
         } else {
             items.push(self.put(to_item(&HashItem::new(key, &hash))?, None)?);
         }
-        let renamed = current.key.name != key.name;
-        if renamed {
-            items.push(self.delete(
-                key_of(account_pk(&key.account), name_sk(&current.key.name)),
-                None,
-            )?);
+        if wanted != held {
+            items.push(self.delete(key_of(account_pk(&key.account), held), None)?);
             new_name_at = Some(items.len());
             items.push(self.put(
                 to_item(&NameItem::new(key))?,
@@ -289,10 +291,7 @@ impl KeyStore for DynamoStore {
                 Some(current.key.version),
             )?,
             self.delete(key_of(hash_pk(&hash), HASH_SK), None)?,
-            self.delete(
-                key_of(account_pk(account), name_sk(&current.key.name)),
-                None,
-            )?,
+            self.delete(key_of(account_pk(account), current.claim_sk()), None)?,
         ];
         for ws in &current.key.workspaces {
             items.push(self.delete(key_of(account_pk(account), member_sk(ws, id)), None)?);

@@ -3,6 +3,8 @@
 //!
 //! - [`items`]: the table layout and item shapes.
 //! - [`table`]: creating the table (`keyward store init`).
+//! - [`upgrade`]: bringing a table written by an older keyward up to date (`keyward store
+//!   init`): name claims under folded names.
 //! - this file: the store, its request counters, and the building blocks every concern uses
 //!   (conditional puts, updates and deletes, transactions with retry, reads).
 //! - one file per port trait: `accounts`, `keys` (with idempotency records and the index
@@ -15,6 +17,7 @@
 
 pub mod items;
 pub mod table;
+pub mod upgrade;
 
 mod accounts;
 mod audit;
@@ -37,6 +40,7 @@ use self::items::*;
 use crate::error::{StoreError, StoreResult};
 
 pub use table::InitOutcome;
+pub use upgrade::NameUpgrade;
 
 /// How often a transaction cancelled by a concurrent one is retried (the SDK does not).
 const TRANSACTION_ATTEMPTS: u32 = 8;
@@ -50,6 +54,8 @@ pub struct Calls {
     pub query: AtomicU64,
     pub batch_get_item: AtomicU64,
     pub transact_write_items: AtomicU64,
+    /// Only the upgrade of `keyward store init` scans; nothing a request does.
+    pub scan: AtomicU64,
 }
 
 /// A snapshot of [`Calls`].
@@ -61,11 +67,12 @@ pub struct CallCounts {
     pub query: u64,
     pub batch_get_item: u64,
     pub transact_write_items: u64,
+    pub scan: u64,
 }
 
 impl CallCounts {
     pub fn reads(&self) -> u64 {
-        self.get_item + self.query + self.batch_get_item
+        self.get_item + self.query + self.batch_get_item + self.scan
     }
 
     pub fn writes(&self) -> u64 {
@@ -156,6 +163,7 @@ impl DynamoStore {
             query: c.query.load(Ordering::Relaxed),
             batch_get_item: c.batch_get_item.load(Ordering::Relaxed),
             transact_write_items: c.transact_write_items.load(Ordering::Relaxed),
+            scan: c.scan.load(Ordering::Relaxed),
         }
     }
 

@@ -1,8 +1,9 @@
-//! Sharing groups in the `groups` table; the schema keeps names unique per account.
+//! Sharing groups in the `groups` table; the schema keeps folded names unique per account.
 
 use async_trait::async_trait;
 use keyward_core::audit::AuditEntry;
 use keyward_core::group::Group;
+use keyward_core::name::name_key;
 use rusqlite::{ErrorCode, params};
 
 use super::audit::insert_audit;
@@ -18,8 +19,14 @@ impl GroupStore for SqliteStore {
         self.with(move |c| {
             let tx = c.transaction().map_err(backend)?;
             tx.execute(
-                "INSERT INTO groups (account, id, name, record) VALUES (?1, ?2, ?3, ?4)",
-                params![group.account, group.id, group.name, to_json(&group)?],
+                "INSERT INTO groups (account, id, name, record, name_key) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    group.account,
+                    group.id,
+                    group.name,
+                    to_json(&group)?,
+                    name_key(&group.name)
+                ],
             )
             .map_err(|e| match &e {
                 rusqlite::Error::SqliteFailure(err, _)

@@ -7,6 +7,7 @@ use keyward_core::audit::AuditEntry;
 use keyward_core::hash::KeyHash;
 use keyward_core::idempotency::IdempotencyRecord;
 use keyward_core::key::{ApiKey, KeyStatus};
+use keyward_core::name::name_key;
 use rusqlite::{ErrorCode, OptionalExtension, Transaction, params};
 
 use super::audit::insert_audit;
@@ -22,7 +23,9 @@ fn write_error(e: rusqlite::Error, key: &ApiKey) -> StoreError {
         && err.code == ErrorCode::ConstraintViolation
     {
         let msg = msg.as_deref().unwrap_or_default();
-        if msg.contains("keys.name") || msg.contains("key_name_unique") {
+        // The folded claim (`keys.account, keys.name_key`) or, for a key written before names
+        // were folded, the raw one (`keys.account, keys.name`).
+        if msg.contains("keys.name_key") || msg.contains("keys.name") {
             return StoreError::NameTaken(key.name.clone());
         }
         if msg.contains("keys.account, keys.id") {
@@ -94,8 +97,8 @@ impl KeyStore for SqliteStore {
                 }
             }
             tx.execute(
-                "INSERT INTO keys (account, id, name, name_lc, hash, status, expires_at, version, record)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO keys (account, id, name, name_lc, hash, status, expires_at, version, record, name_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![
                     key.account,
                     key.id,
@@ -106,6 +109,7 @@ impl KeyStore for SqliteStore {
                     key.expires_at.map(micros),
                     key.version,
                     to_json(&key)?,
+                    name_key(&key.name),
                 ],
             )
             .map_err(|e| write_error(e, &key))?;
@@ -152,8 +156,12 @@ impl KeyStore for SqliteStore {
             let old_hash = current_hash(&tx, &key.account, &key.id)?;
             let n = tx
                 .execute(
+                    // A rename claims the folded new name; otherwise the claim stays as it is
+                    // (NULL for a key that could not claim its folded name when the store was
+                    // upgraded: it keeps its raw one).
                     "UPDATE keys SET name = ?3, name_lc = ?4, status = ?5, expires_at = ?6,
                          version = ?7, hash = COALESCE(?9, hash),
+                         name_key = CASE WHEN name = ?3 THEN name_key ELSE ?11 END,
                          record = json_set(?8,
                              '$.request_count', json_extract(record, '$.request_count'),
                              '$.last_used_at', json_extract(record, '$.last_used_at'),
@@ -170,6 +178,7 @@ impl KeyStore for SqliteStore {
                         to_json(&key)?,
                         new_hash.as_ref().map(|h| h.as_bytes().to_vec()),
                         expected_version,
+                        name_key(&key.name),
                     ],
                 )
                 .map_err(|e| write_error(e, &key))?;

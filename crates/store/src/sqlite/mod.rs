@@ -2,7 +2,9 @@
 //!
 //! The key record is stored as JSON beside the few columns that are queried or constrained
 //! (name, status, expiry, version, hash), so the record's shape has one definition: the domain
-//! type. Uniqueness of names per account and of hashes is enforced by the schema itself.
+//! type. Uniqueness of names per account and of hashes is enforced by the schema itself: a
+//! name is claimed by its folded key (`name_key`, [`keyward_core::name::name_key`]) in a unique
+//! index, so look-alike spellings collide atomically while the record keeps the NFC name.
 //! rusqlite is synchronous, so each call runs on the blocking pool behind one connection.
 //!
 //! This file holds the schema, the connection and the helpers every table uses; each port trait
@@ -22,14 +24,16 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension};
+use keyward_core::name::name_key;
+use rusqlite::{Connection, OptionalExtension, Transaction};
 
 use crate::error::{StoreError, StoreResult};
 use crate::port::Page;
 
 /// 1: accounts, keys, audit. 2: idempotency, groups, presets, usage. 3: key changes.
-/// Each version only adds tables, created in place.
-const SCHEMA_VERSION: i64 = 3;
+/// 4: `name_key` on keys and groups, unique per account (see [`migrate_names`]).
+/// Each version only adds tables, columns and indexes, created in place.
+const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS accounts (
@@ -46,6 +50,9 @@ CREATE TABLE IF NOT EXISTS keys (
     expires_at INTEGER,
     version    INTEGER NOT NULL,
     record     TEXT NOT NULL,
+    -- The folded name this key claims (NULL: a key written before version 4 that could not
+    -- claim its folded name; it keeps the claim on its raw name below).
+    name_key   TEXT,
     PRIMARY KEY (account, id),
     CONSTRAINT key_name_unique UNIQUE (account, name)
 );
@@ -68,6 +75,7 @@ CREATE TABLE IF NOT EXISTS groups (
     id         TEXT NOT NULL,
     name       TEXT NOT NULL,
     record     TEXT NOT NULL,
+    name_key   TEXT,
     PRIMARY KEY (account, id),
     CONSTRAINT group_name_unique UNIQUE (account, name)
 );
@@ -97,6 +105,13 @@ CREATE TABLE IF NOT EXISTS usage_days (
 /// The longest one store call may take before it answers `Unavailable`: within the 5 s a
 /// request that needs the store is promised an answer in (docs/operations.md).
 pub const OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
+
+/// Created once the `name_key` columns exist (a database of version 3 gains them in
+/// [`migrate_names`]); NULLs never collide, so rows not yet folded do not stand in the way.
+const NAME_KEY_INDEXES: &str = "
+CREATE UNIQUE INDEX IF NOT EXISTS keys_name_key ON keys (account, name_key);
+CREATE UNIQUE INDEX IF NOT EXISTS groups_name_key ON groups (account, name_key);
+";
 
 /// The SQLite adapter. Cheap to clone; clones share one connection.
 #[derive(Debug, Clone)]
@@ -130,9 +145,15 @@ impl SqliteStore {
                 "the database has schema version {version}, newer than this keyward ({SCHEMA_VERSION}); upgrade keyward"
             )));
         }
-        conn.execute_batch(SCHEMA).map_err(backend)?;
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+        let mut conn = conn;
+        let tx = conn.transaction().map_err(backend)?;
+        tx.execute_batch(SCHEMA).map_err(backend)?;
+        if version < 4 {
+            migrate_names(&tx)?;
+        }
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(backend)?;
+        tx.commit().map_err(backend)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -162,6 +183,70 @@ impl SqliteStore {
             ))),
         }
     }
+}
+
+/// Version 4: names are claimed by their folded key. A database written before has keys and
+/// groups claimed by their raw spelling (`UNIQUE (account, name)`): each gains the `name_key`
+/// column, and each row, oldest first, claims its folded name unless an older row already holds
+/// it. A row that cannot (an old store may hold look-alikes such as `CI` and `ci`) keeps
+/// `name_key` NULL: it goes on working under its raw name, which the old constraint still
+/// guards, until it is renamed (which claims the folded new name) or deleted.
+fn migrate_names(tx: &Transaction<'_>) -> StoreResult<()> {
+    for table in ["keys", "groups"] {
+        let has_column = tx
+            .prepare(&format!(
+                "SELECT 1 FROM pragma_table_info('{table}') WHERE name = 'name_key'"
+            ))
+            .and_then(|mut s| s.exists([]))
+            .map_err(backend)?;
+        if !has_column {
+            tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN name_key TEXT"))
+                .map_err(backend)?;
+        }
+    }
+    tx.execute_batch(NAME_KEY_INDEXES).map_err(backend)?;
+    for table in ["keys", "groups"] {
+        fold_unclaimed_names(tx, table)?;
+    }
+    Ok(())
+}
+
+/// Gives every row of `table` without a `name_key` its folded name unless another row of the
+/// account holds it (the unique index refuses it): names already in folded form first (their
+/// raw claim was their folded one all along), then the others, oldest first. Answers how many
+/// rows were left on their raw name.
+pub(crate) fn fold_unclaimed_names(tx: &Transaction<'_>, table: &str) -> StoreResult<usize> {
+    let mut rows: Vec<(i64, String)> = {
+        let mut stmt = tx
+            .prepare(&format!(
+                "SELECT rowid, name FROM {table} WHERE name_key IS NULL ORDER BY rowid"
+            ))
+            .map_err(backend)?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(backend)?
+            .collect::<Result<_, _>>()
+            .map_err(backend)?
+    };
+    let mut folded: Vec<(i64, String, bool)> = rows
+        .drain(..)
+        .map(|(rowid, name)| {
+            let key = name_key(&name);
+            let already = key == name;
+            (rowid, key, already)
+        })
+        .collect();
+    folded.sort_by_key(|(rowid, _, already)| (!already, *rowid));
+    let mut left = 0;
+    for (rowid, key, _) in folded {
+        let n = tx
+            .execute(
+                &format!("UPDATE OR IGNORE {table} SET name_key = ?1 WHERE rowid = ?2"),
+                rusqlite::params![key, rowid],
+            )
+            .map_err(backend)?;
+        left += usize::from(n == 0);
+    }
+    Ok(left)
 }
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
@@ -220,9 +305,212 @@ fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
 
+/// Writing records exactly as keyward did before names were folded (schema 3: no `name_key`),
+/// for the conformance check that such a database keeps working.
+#[cfg(feature = "conformance")]
+mod legacy {
+    use async_trait::async_trait;
+    use keyward_core::audit::AuditEntry;
+    use keyward_core::group::Group;
+    use keyward_core::hash::KeyHash;
+    use keyward_core::key::ApiKey;
+    use rusqlite::params;
+
+    use super::audit::insert_audit;
+    use super::{SqliteStore, backend, fold_unclaimed_names, micros, to_json};
+    use crate::conformance::LegacyNames;
+    use crate::error::{StoreError, StoreResult};
+
+    fn taken(e: rusqlite::Error, name: &str) -> StoreError {
+        match &e {
+            rusqlite::Error::SqliteFailure(err, _)
+                if err.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                StoreError::NameTaken(name.to_owned())
+            }
+            _ => backend(e),
+        }
+    }
+
+    #[async_trait]
+    impl LegacyNames for SqliteStore {
+        async fn insert_legacy_key(
+            &self,
+            key: &ApiKey,
+            hash: &KeyHash,
+            audit: &AuditEntry,
+        ) -> StoreResult<()> {
+            let (key, hash, audit) = (key.clone(), *hash, audit.clone());
+            self.with(move |c| {
+                let tx = c.transaction().map_err(backend)?;
+                tx.execute(
+                    "INSERT INTO keys (account, id, name, name_lc, hash, status, expires_at, version, record)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![
+                        key.account,
+                        key.id,
+                        key.name,
+                        key.name.to_lowercase(),
+                        hash.as_bytes().as_slice(),
+                        key.status.as_str(),
+                        key.expires_at.map(micros),
+                        key.version,
+                        to_json(&key)?,
+                    ],
+                )
+                .map_err(|e| taken(e, &key.name))?;
+                insert_audit(&tx, &audit)?;
+                tx.commit().map_err(backend)
+            })
+            .await
+        }
+
+        async fn insert_legacy_group(&self, group: &Group, audit: &AuditEntry) -> StoreResult<()> {
+            let (group, audit) = (group.clone(), audit.clone());
+            self.with(move |c| {
+                let tx = c.transaction().map_err(backend)?;
+                tx.execute(
+                    "INSERT INTO groups (account, id, name, record) VALUES (?1, ?2, ?3, ?4)",
+                    params![group.account, group.id, group.name, to_json(&group)?],
+                )
+                .map_err(|e| taken(e, &group.name))?;
+                insert_audit(&tx, &audit)?;
+                tx.commit().map_err(backend)
+            })
+            .await
+        }
+
+        async fn upgrade_legacy_names(&self) -> StoreResult<()> {
+            self.with(|c| {
+                let tx = c.transaction().map_err(backend)?;
+                fold_unclaimed_names(&tx, "keys")?;
+                fold_unclaimed_names(&tx, "groups")?;
+                tx.commit().map_err(backend)
+            })
+            .await
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The tables of schema 3 that names live in, as keyward created them then.
+    const SCHEMA_3_NAMED: &str = "
+        CREATE TABLE keys (
+            account TEXT NOT NULL, id TEXT NOT NULL, name TEXT NOT NULL, name_lc TEXT NOT NULL,
+            hash BLOB NOT NULL UNIQUE, status TEXT NOT NULL, expires_at INTEGER,
+            version INTEGER NOT NULL, record TEXT NOT NULL,
+            PRIMARY KEY (account, id), CONSTRAINT key_name_unique UNIQUE (account, name));
+        CREATE TABLE groups (
+            account TEXT NOT NULL, id TEXT NOT NULL, name TEXT NOT NULL, record TEXT NOT NULL,
+            PRIMARY KEY (account, id), CONSTRAINT group_name_unique UNIQUE (account, name));
+        PRAGMA user_version = 3;";
+
+    #[tokio::test]
+    async fn a_version_3_database_is_migrated_to_folded_names_on_open() {
+        use crate::conformance::sample_key;
+        use crate::port::{GroupStore, KeyStore};
+        use keyward_core::audit::AuditEntry;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyward.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(SCHEMA_3_NAMED).unwrap();
+        // Written as schema 3 did: "Build-Bot" first, then its look-alike "build-bot".
+        let mut keys = Vec::new();
+        for name in ["Build-Bot", "build-bot", "cafe\u{301}"] {
+            let (mut key, hash) = sample_key("acc", serde_json::json!({"name": "x"}));
+            key.name = name.to_owned();
+            conn.execute(
+                "INSERT INTO keys (account, id, name, name_lc, hash, status, expires_at, version, record)
+                 VALUES ('acc', ?1, ?2, ?3, ?4, 'active', NULL, 1, ?5)",
+                rusqlite::params![
+                    key.id,
+                    key.name,
+                    key.name.to_lowercase(),
+                    hash.as_bytes().as_slice(),
+                    serde_json::to_string(&key).unwrap()
+                ],
+            )
+            .unwrap();
+            keys.push(key);
+        }
+        conn.execute(
+            "INSERT INTO groups (account, id, name, record) VALUES ('acc', 'grp_1', 'Ops',
+             '{\"id\":\"grp_1\",\"account\":\"acc\",\"name\":\"Ops\",\"description\":\"\",\"created_at\":\"2025-01-01T00:00:00Z\",\"created_by\":\"t\"}')",
+            [],
+        )
+        .unwrap();
+        drop(conn);
+
+        let store = SqliteStore::open(&path).unwrap();
+        let folded: Vec<(String, Option<String>)> = store
+            .with(|c| {
+                let mut stmt = c
+                    .prepare("SELECT name, name_key FROM keys ORDER BY rowid")
+                    .map_err(backend)?;
+                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(backend)?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(backend)
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            folded,
+            [
+                ("Build-Bot".to_owned(), None),
+                ("build-bot".to_owned(), Some("build-bot".to_owned())),
+                ("cafe\u{301}".to_owned(), Some("caf\u{e9}".to_owned())),
+            ],
+            "a name already folded keeps its claim; its look-alike stays on its raw name"
+        );
+        // The old records load; new look-alikes collide; the group's name is folded too.
+        assert_eq!(
+            store.get_key("acc", &keys[0].id).await.unwrap(),
+            Some(keys[0].clone())
+        );
+        let audit = |id: &str| {
+            AuditEntry::new(
+                "acc",
+                "t",
+                "x",
+                Some(id),
+                None,
+                serde_json::json!({}),
+                Utc::now(),
+            )
+            .unwrap()
+        };
+        let (mut look_alike, hash) = sample_key("acc", serde_json::json!({"name": "x"}));
+        look_alike.name = "CAF\u{c9}".into();
+        let err = store
+            .insert_key(&look_alike, &hash, &audit(&look_alike.id), None)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::NameTaken(_)), "{err:?}");
+        let group = keyward_core::group::CreateGroupRequest {
+            name: Some("OPS".into()),
+            description: None,
+        }
+        .into_group("acc", "t", Utc::now())
+        .unwrap()
+        .unwrap();
+        let err = store
+            .insert_group(&group, &audit(&group.id))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::NameTaken(_)), "{err:?}");
+        drop(store);
+        // Opening again changes nothing.
+        let again = SqliteStore::open(&path).unwrap();
+        assert_eq!(
+            again.get_key("acc", &keys[1].id).await.unwrap(),
+            Some(keys[1].clone())
+        );
+    }
 
     #[test]
     fn refuses_a_database_from_a_newer_keyward() {
