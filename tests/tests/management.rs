@@ -61,6 +61,7 @@ keyward_e2e::on_both_stores!(
     audit_and_usage_are_readable,
     input_limits_are_the_same_on_both_stores,
     look_alike_names_are_one_name_on_both_stores,
+    a_revoked_key_frees_its_name,
 );
 
 fn status_rules_follow_the_product_notes(backend: &Backend) {
@@ -771,5 +772,55 @@ fn look_alike_names_are_one_name_on_both_stores(backend: &Backend) {
     assert_eq!(
         (r.status, r.problem_fields()),
         (409, vec!["name".to_owned()])
+    );
+}
+
+/// A revoked key keeps its name for history but frees it: a new key may take it at once (in
+/// any spelling), and the revoked one still shows under it.
+fn a_revoked_key_frees_its_name(backend: &Backend) {
+    let e = env(backend);
+    let create = |name: &str| {
+        e.admin
+            .post("/v1/keys", &json!({"name": name, "scopes": ["read"]}))
+    };
+    let (old, old_key) = created(&create("nightly"));
+    assert_eq!(create("nightly").status, 409, "taken while live");
+    let r = e.admin.post(&format!("/v1/keys/{old}/revoke"), &json!({}));
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    let (new, new_key) = created(&create("nightly"));
+    assert_ne!(new, old);
+    assert_eq!(verify(&e, &new_key, json!({})), (200, "VALID".into()));
+    assert_eq!(verify(&e, &old_key, json!({})), (401, "REVOKED".into()));
+    let r = create("NIGHTLY");
+    assert_eq!(
+        (r.status, r.problem_fields()),
+        (409, vec!["name".to_owned()]),
+        "the new key holds it"
+    );
+    let shown = e.admin.get(&format!("/v1/keys/{old}")).json();
+    assert_eq!(
+        (shown["name"].as_str(), shown["status"].as_str()),
+        (Some("nightly"), Some("revoked"))
+    );
+    let revoked = e.admin.get("/v1/keys?status=revoked").json();
+    assert_eq!(revoked["items"][0]["id"], old.as_str());
+    // Deleting the revoked key leaves the new one's name claimed.
+    assert_eq!(e.admin.delete(&format!("/v1/keys/{old}")).status, 204);
+    assert_eq!(create("Nightly").status, 409);
+    // Another key may be renamed into a revoked key's name too.
+    let r = e.admin.post(&format!("/v1/keys/{new}/revoke"), &json!({}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let (other, _) = created(&create("other"));
+    let r = e.admin.patch(
+        &format!("/v1/keys/{other}"),
+        &json!({"name": "Nightly"}),
+        None,
+    );
+    assert_eq!(
+        (r.status, r.json()["name"].as_str()),
+        (200, Some("Nightly")),
+        "{}",
+        r.text
     );
 }

@@ -81,8 +81,9 @@ pub fn local_store(location: &DynamoLocation) -> DynamoStore {
 
 /// What the check of stores written by an older keyward needs beyond the port: writing records
 /// exactly the way keyward wrote them before names were folded (claimed by their raw spelling),
-/// and the upgrade each adapter gives such a store (SQLite: the schema-4 migration of `open`;
-/// DynamoDB: `upgrade_names`, run by `keyward store init`).
+/// revoking them as it did before a revoke freed the name, and the upgrade each adapter gives
+/// such a store (SQLite: the schema migrations of `open`; DynamoDB: `upgrade_names`, run by
+/// `keyward store init`).
 #[async_trait::async_trait]
 pub trait LegacyNames: Store {
     async fn insert_legacy_key(
@@ -94,6 +95,14 @@ pub trait LegacyNames: Store {
     async fn insert_legacy_group(
         &self,
         group: &Group,
+        audit: &AuditEntry,
+    ) -> crate::StoreResult<()>;
+    /// Revokes `key` (the revoked record, at `expected_version + 1`) the way keyward did
+    /// before a revoke freed the name: the record changes, its name claim stays.
+    async fn revoke_legacy_key(
+        &self,
+        revoked: &ApiKey,
+        expected_version: u64,
         audit: &AuditEntry,
     ) -> crate::StoreResult<()>;
     async fn upgrade_legacy_names(&self) -> crate::StoreResult<()>;
@@ -129,7 +138,10 @@ macro_rules! conformance_tests {
             renames_claim_and_release_folded_names,
             look_alike_group_names_collide,
             names_in_any_single_script_are_kept_as_written,
-            names_written_before_folding_keep_working
+            names_written_before_folding_keep_working,
+            revoking_a_key_frees_its_name,
+            a_revoked_key_never_takes_a_name_back,
+            keys_revoked_before_the_upgrade_free_their_names
         );
     };
     (@each $make:expr; $($name:ident),*) => {
@@ -1283,6 +1295,263 @@ pub async fn names_written_before_folding_keep_working<S: LegacyNames>(store: &S
         .insert_group(&g, &group_audit(&g, "group.created"))
         .await
         .unwrap();
+}
+
+/// `key` revoked, as the service writes it (one version on).
+fn revoked(key: &ApiKey) -> ApiKey {
+    edited(key, |k| k.status = KeyStatus::Revoked)
+}
+
+async fn revoke(store: &dyn Store, key: &ApiKey) -> ApiKey {
+    let next = revoked(key);
+    store
+        .update_key(&next, key.version, None, &audit(&next, "key.revoked"))
+        .await
+        .unwrap();
+    next
+}
+
+/// Every key of `acc` in any status, as (name, id), in listing order.
+async fn all_keys(store: &dyn Store, acc: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let query = KeyQuery {
+            cursor,
+            limit: 200,
+            ..KeyQuery::all(Utc::now())
+        };
+        let page = store.list_keys(acc, &query).await.unwrap();
+        out.extend(page.items.into_iter().map(|k| (k.name, k.id)));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => return out,
+        }
+    }
+}
+
+/// A revoked key keeps its name for history but frees it: a new key (in any spelling that folds
+/// to it) or a rename of another key may take it at once; several revoked keys may share it;
+/// deleting the revoked one leaves the new owner's claim alone.
+pub async fn revoking_a_key_frees_its_name(store: &dyn Store) {
+    let acc = account();
+    let (old, old_hash) = insert(
+        store,
+        &acc,
+        json!({"name": "Deploy", "workspaces": ["ws_1"]}),
+    )
+    .await;
+    let (dup, hash) = raw_named(&acc, "deploy");
+    taken(try_insert(store, &dup, &hash).await, "a live key's name");
+    let old = revoke(store, &old).await;
+
+    // A look-alike spelling of the revoked name is free at once.
+    let (new, _) = insert(store, &acc, json!({"name": "deploy"})).await;
+    for spelling in ["Deploy", "DEPLOY"] {
+        let (dup, hash) = raw_named(&acc, spelling);
+        taken(try_insert(store, &dup, &hash).await, "the new key holds it");
+    }
+    // The revoked record keeps its name: it loads, is found by its hash, lists and is audited.
+    let stored = store.get_key(&acc, &old.id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.name.as_str(), stored.status),
+        ("Deploy", KeyStatus::Revoked)
+    );
+    assert_eq!(
+        store
+            .find_key_by_hash(&old_hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .name,
+        "Deploy"
+    );
+    let revoked_only = KeyQuery {
+        status: Some(KeyStatus::Revoked),
+        ..KeyQuery::all(Utc::now())
+    };
+    let listed = store.list_keys(&acc, &revoked_only).await.unwrap().items;
+    assert_eq!(listed, std::slice::from_ref(&old));
+    let in_ws = KeyQuery {
+        workspace: Some("ws_1".into()),
+        ..KeyQuery::all(Utc::now())
+    };
+    assert_eq!(
+        store.list_keys(&acc, &in_ws).await.unwrap().items,
+        std::slice::from_ref(&old)
+    );
+    let trail = store.list_audit(&acc, None, 10).await.unwrap().items;
+    assert!(
+        trail
+            .iter()
+            .any(|e| e.action == "key.revoked" && e.target.as_deref() == Some(old.id.as_str())),
+        "{trail:?}"
+    );
+
+    // Deleting the revoked key leaves the new key's claim intact.
+    store
+        .delete_key(
+            &acc,
+            &old.id,
+            Some(old.version),
+            &audit(&old, "key.deleted"),
+        )
+        .await
+        .unwrap();
+    let (dup, hash) = raw_named(&acc, "DePloy");
+    taken(
+        try_insert(store, &dup, &hash).await,
+        "the new key still holds it after the old one is deleted",
+    );
+
+    // Two revoked keys may share a name, beside a live one.
+    let new = revoke(store, &new).await;
+    let (third, _) = insert(store, &acc, json!({"name": "deploy"})).await;
+    revoke(store, &third).await;
+    let (fourth, _) = insert(store, &acc, json!({"name": "Deploy"})).await;
+    let mut ids = vec![new.id.clone(), third.id.clone(), fourth.id.clone()];
+    ids.sort();
+    let mut listed: Vec<String> = all_keys(store, &acc)
+        .await
+        .into_iter()
+        .map(|(name, id)| {
+            assert_eq!(name.to_lowercase(), "deploy");
+            id
+        })
+        .collect();
+    listed.sort();
+    assert_eq!(listed, ids, "all three list");
+
+    // A rename of another key may take a revoked key's name.
+    let fourth = revoke(store, &fourth).await;
+    let (other, _) = insert(store, &acc, json!({"name": "other"})).await;
+    let renamed = edited(&other, |k| k.name = "DEPLOY".into());
+    store
+        .update_key(&renamed, 1, None, &audit(&renamed, "key.updated"))
+        .await
+        .unwrap();
+    let (dup, hash) = raw_named(&acc, "deploy");
+    taken(
+        try_insert(store, &dup, &hash).await,
+        "the renamed key holds it",
+    );
+    // And deleting every revoked one leaves that claim alone too.
+    for key in [&new, &fourth] {
+        store
+            .delete_key(&acc, &key.id, None, &audit(key, "key.deleted"))
+            .await
+            .unwrap();
+    }
+    let (dup, hash) = raw_named(&acc, "Deploy");
+    taken(
+        try_insert(store, &dup, &hash).await,
+        "the renamed key holds it",
+    );
+    insert(store, &acc, json!({"name": "other"})).await;
+}
+
+/// A revoked key claims nothing: edits that only tidy up (leaving a group) take no name back,
+/// and a name freed by a revoke and taken by another key stays that key's.
+pub async fn a_revoked_key_never_takes_a_name_back(store: &dyn Store) {
+    let acc = account();
+    let (key, _) = insert(
+        store,
+        &acc,
+        json!({"name": "tidy", "groups": ["grp_a", "grp_b"]}),
+    )
+    .await;
+    let key = revoke(store, &key).await;
+    let (taker, _) = insert(store, &acc, json!({"name": "Tidy"})).await;
+    let left = edited(&key, |k| k.groups = vec!["grp_b".into()]);
+    store
+        .update_key(&left, key.version, None, &audit(&left, "key.updated"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_key(&acc, &key.id).await.unwrap(),
+        Some(left.clone())
+    );
+    // The taker still holds the name: renaming it away frees it for a new key.
+    let (dup, hash) = raw_named(&acc, "TIDY");
+    taken(try_insert(store, &dup, &hash).await, "the taker holds it");
+    let moved = edited(&taker, |k| k.name = "elsewhere".into());
+    store
+        .update_key(&moved, 1, None, &audit(&moved, "key.updated"))
+        .await
+        .unwrap();
+    insert(store, &acc, json!({"name": "TIDY"})).await;
+}
+
+/// Keys revoked by a keyward that kept their claims (written and revoked the old way, before
+/// and after names were folded) free their names once the adapter's upgrade has run; a revoked
+/// one deleted before the upgrade frees its name with the delete; the upgrade never frees a
+/// name a live key holds, and is idempotent.
+pub async fn keys_revoked_before_the_upgrade_free_their_names<S: LegacyNames>(store: &S) {
+    let acc = account();
+    let legacy = |name: &str| {
+        let (key, hash) = raw_named(&acc, name);
+        let entry = audit(&key, "key.created");
+        async move {
+            store.insert_legacy_key(&key, &hash, &entry).await.unwrap();
+            key
+        }
+    };
+    let revoke_old_way = |key: ApiKey| async move {
+        let next = revoked(&key);
+        store
+            .revoke_legacy_key(&next, key.version, &audit(&next, "key.revoked"))
+            .await
+            .unwrap();
+        next
+    };
+    // Written before names were folded, then revoked: in folded form, and not.
+    let old = revoke_old_way(legacy("old-bot").await).await;
+    let old_upper = revoke_old_way(legacy("Old-Upper").await).await;
+    // Written with a folded claim, then revoked by a keyward that kept it.
+    let (mid, _) = insert(store, &acc, json!({"name": "Mid-Bot"})).await;
+    let mid = revoke_old_way(mid).await;
+    // Revoked the old way and deleted before the upgrade: the delete frees the name.
+    let gone = revoke_old_way(legacy("gone-bot").await).await;
+    store
+        .delete_key(&acc, &gone.id, None, &audit(&gone, "key.deleted"))
+        .await
+        .unwrap();
+    insert(store, &acc, json!({"name": "gone-bot"})).await;
+    // A live key's name is never freed by the upgrade.
+    legacy("live-bot").await;
+
+    store.upgrade_legacy_names().await.unwrap();
+    store.upgrade_legacy_names().await.unwrap();
+
+    for name in ["OLD-BOT", "old-upper", "mid-bot"] {
+        insert(store, &acc, json!({ "name": name })).await;
+    }
+    for name in ["old-bot", "Old-Upper", "Mid-Bot", "GONE-BOT", "Live-Bot"] {
+        let (dup, hash) = raw_named(&acc, name);
+        taken(try_insert(store, &dup, &hash).await, name);
+    }
+    for (key, name) in [
+        (&old, "old-bot"),
+        (&old_upper, "Old-Upper"),
+        (&mid, "Mid-Bot"),
+    ] {
+        let stored = store.get_key(&acc, &key.id).await.unwrap().unwrap();
+        assert_eq!(
+            (stored.name.as_str(), stored.status),
+            (name, KeyStatus::Revoked)
+        );
+    }
+    // Deleting the old revoked keys now leaves the new owners' claims alone.
+    for key in [&old, &old_upper, &mid] {
+        store
+            .delete_key(&acc, &key.id, None, &audit(key, "key.deleted"))
+            .await
+            .unwrap();
+    }
+    for name in ["old-bot", "OLD-UPPER", "mid-BOT"] {
+        let (dup, hash) = raw_named(&acc, name);
+        taken(try_insert(store, &dup, &hash).await, name);
+    }
 }
 
 /// Runs futures concurrently on the current task (no extra dependency for one helper).

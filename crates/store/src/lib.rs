@@ -21,9 +21,10 @@
 //!   adapter wrote records before names were folded, so the suite proves old stores keep
 //!   working.
 //!
-//! Names are unique per account by their folded form (`keyward_core::name::name_key`): each
-//! adapter claims it atomically with the write (SQLite: a unique index; DynamoDB: a claim item
-//! in the transaction) and keeps the NFC name in the record.
+//! Names are unique per account by their folded form (`keyward_core::name::name_key`) among
+//! keys that are not revoked: each adapter claims it atomically with the write (SQLite: a
+//! partial unique index that revoked rows leave; DynamoDB: a claim item in the transaction,
+//! deleted by the revoke's) and keeps the NFC name in the record, revoked or not.
 //!
 //! # Why the port looks like this
 //!

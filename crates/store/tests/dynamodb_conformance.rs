@@ -338,7 +338,11 @@ async fn old_raw_claims_are_moved_or_released_never_orphaned() {
     // The upgrade folds what it can, keeps the look-alike's raw claim, and is idempotent.
     assert_eq!(
         store.upgrade_names().await.unwrap(),
-        NameUpgrade { folded: 2, kept: 1 }
+        NameUpgrade {
+            folded: 2,
+            kept: 1,
+            released: 0
+        }
     );
     assert_eq!(
         claims(&store).await,
@@ -346,7 +350,11 @@ async fn old_raw_claims_are_moved_or_released_never_orphaned() {
     );
     assert_eq!(
         store.upgrade_names().await.unwrap(),
-        NameUpgrade { folded: 0, kept: 1 }
+        NameUpgrade {
+            folded: 0,
+            kept: 1,
+            released: 0
+        }
     );
     // The kept record goes on working, and its first rename claims a folded name.
     assert_eq!(
@@ -373,4 +381,98 @@ async fn old_raw_claims_are_moved_or_released_never_orphaned() {
         NameUpgrade::default(),
         "nothing left to fold"
     );
+}
+
+/// What only the item layout shows of revocation: a revoke deletes the key's claim item in its
+/// transaction; claims that keys revoked by an older keyward still hold are released by
+/// `upgrade_names` (idempotently), never a claim a new key has taken since.
+#[tokio::test]
+async fn revokes_release_claims_and_the_upgrade_releases_old_ones() {
+    use keyward_core::key::KeyStatus;
+    use keyward_store::conformance::LegacyNames;
+    use keyward_store::dynamodb::NameUpgrade;
+
+    let store = store().await;
+    let acc = "acc_revoked";
+    let entry =
+        |id: &str| AuditEntry::new(acc, "t", "x", Some(id), None, json!({}), Utc::now()).unwrap();
+    let named = |name: &str| {
+        let (mut key, hash) = sample_key(acc, json!({"name": "placeholder"}));
+        key.name = name.to_owned();
+        (key, hash)
+    };
+    let revoked = |key: &keyward_core::key::ApiKey| {
+        let mut next = key.clone();
+        next.status = KeyStatus::Revoked;
+        next.version += 1;
+        next
+    };
+    // Revoked now: the claim goes in the revoke's transaction.
+    let (now, h) = named("Now");
+    store
+        .insert_key(&now, &h, &entry(&now.id), None)
+        .await
+        .unwrap();
+    assert_eq!(claims(&store).await, ["NAME#now"]);
+    store
+        .update_key(&revoked(&now), 1, None, &entry(&now.id))
+        .await
+        .unwrap();
+    assert!(claims(&store).await.is_empty());
+    // Revoked the old way: before names were folded (raw claim), and after (folded claim).
+    let (raw, h) = named("Raw");
+    store
+        .insert_legacy_key(&raw, &h, &entry(&raw.id))
+        .await
+        .unwrap();
+    store
+        .revoke_legacy_key(&revoked(&raw), 1, &entry(&raw.id))
+        .await
+        .unwrap();
+    let (folded, h) = named("Folded");
+    store
+        .insert_key(&folded, &h, &entry(&folded.id), None)
+        .await
+        .unwrap();
+    store
+        .revoke_legacy_key(&revoked(&folded), 1, &entry(&folded.id))
+        .await
+        .unwrap();
+    let (live, h) = named("Live");
+    store
+        .insert_key(&live, &h, &entry(&live.id), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        claims(&store).await,
+        ["NAME#Raw", "NAME#folded", "NAME#live"]
+    );
+    let upgrade = store.upgrade_names().await.unwrap();
+    assert_eq!(
+        upgrade,
+        NameUpgrade {
+            folded: 0,
+            kept: 0,
+            released: 2
+        }
+    );
+    assert_eq!(claims(&store).await, ["NAME#live"]);
+    assert_eq!(store.upgrade_names().await.unwrap(), NameUpgrade::default());
+    // The revoked records are untouched: no claim comes back, and their names stay.
+    assert_eq!(
+        store.get_key(acc, &raw.id).await.unwrap().unwrap().name,
+        "Raw"
+    );
+    // A new key takes the freed name; deleting the revoked one leaves its claim.
+    let (again, h) = named("now");
+    store
+        .insert_key(&again, &h, &entry(&again.id), None)
+        .await
+        .unwrap();
+    store
+        .delete_key(acc, &now.id, None, &entry(&now.id))
+        .await
+        .unwrap();
+    assert_eq!(claims(&store).await, ["NAME#live", "NAME#now"]);
+    assert_eq!(store.upgrade_names().await.unwrap(), NameUpgrade::default());
 }

@@ -18,7 +18,9 @@
 //! A name is claimed by its folded form ([`keyward_core::name::name_key`]), so look-alike
 //! spellings collide in the transaction that writes them; the record keeps the NFC name and, in
 //! `name_key`, the folded name its claim is under. A record without `name_key` was written
-//! before names were folded: its claim is under its raw name (see [`KeyItem::claim_sk`]).
+//! before names were folded: its claim is under its raw name (see [`KeyItem::claim_sk`]). A
+//! revoked key holds no claim (its revoke deleted it) but keeps its name in the record and in
+//! gsi1, so several revoked keys, and one live key, may share a name.
 //!
 //! docs/dynamodb.md explains the access patterns and their costs.
 
@@ -29,7 +31,7 @@ use keyward_core::audit::{Account, AuditEntry};
 use keyward_core::group::Group;
 use keyward_core::hash::KeyHash;
 use keyward_core::idempotency::IdempotencyRecord;
-use keyward_core::key::ApiKey;
+use keyward_core::key::{ApiKey, KeyStatus};
 use keyward_core::name::name_key;
 use keyward_core::preset::Preset;
 use serde::{Deserialize, Serialize};
@@ -182,10 +184,19 @@ impl KeyItem {
         }
     }
 
-    /// The sort key of the name claim this record holds: its folded name, or, for a record
-    /// written before names were folded, its raw name.
+    /// The sort key of the name claim this record holds while it is not revoked: its folded
+    /// name, or, for a record written before names were folded, its raw name.
     pub fn claim_sk(&self) -> String {
         name_sk(self.name_key.as_deref().unwrap_or(&self.key.name))
+    }
+
+    /// The claim this record holds: [`claim_sk`](Self::claim_sk) unless the key is revoked (a
+    /// revoke releases it). A key revoked by a keyward that kept the claim may still hold it
+    /// until `keyward store init` releases it ([`DynamoStore::upgrade_names`]); deletes check.
+    ///
+    /// [`DynamoStore::upgrade_names`]: crate::DynamoStore::upgrade_names
+    pub fn live_claim_sk(&self) -> Option<String> {
+        (self.key.status != KeyStatus::Revoked).then(|| self.claim_sk())
     }
 }
 
@@ -208,13 +219,18 @@ impl HashItem {
     }
 }
 
-/// The claim on a name within an account; its existence is what makes names unique.
+/// The claim on a name within an account; its existence is what makes names unique. Only keys
+/// that are not revoked hold one: a revoke deletes it.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct NameItem {
     pub pk: String,
     pub sk: String,
     pub key_id: String,
 }
+
+/// The attribute of a [`NameItem`] naming the key that holds it: conditions on it make sure a
+/// release never deletes a claim another key holds.
+pub const CLAIM_KEY_ID: &str = "key_id";
 
 impl NameItem {
     /// The claim on `key`'s folded name.

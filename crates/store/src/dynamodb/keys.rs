@@ -19,6 +19,18 @@ use crate::error::{StoreError, StoreResult};
 use crate::port::{KeyQuery, KeyStore, Page, page_limit};
 
 impl DynamoStore {
+    /// The claim a revoked record's name was under, if that claim still names this key (a key
+    /// revoked by a keyward that kept claims, not yet released by `store init`).
+    pub(super) async fn claim_still_held(&self, record: &KeyItem) -> StoreResult<Option<String>> {
+        let sk = record.claim_sk();
+        let claim = self
+            .get_item(key_of(record.pk.clone(), sk.clone()))
+            .await?
+            .map(from_item::<NameItem>)
+            .transpose()?;
+        Ok(claim.filter(|c| c.key_id == record.key.id).map(|_| sk))
+    }
+
     /// The key record item, read consistently.
     async fn get_key_item(&self, account: &str, id: &str) -> StoreResult<Option<KeyItem>> {
         let item = self
@@ -217,55 +229,72 @@ impl KeyStore for DynamoStore {
         let hash = new_hash.copied().unwrap_or(old_hash);
         let renamed = current.key.name != key.name;
         // A rename moves the claim to the folded new name (when that differs from the claim
-        // held); otherwise the record keeps the claim it has, even one under a raw name.
-        let held = current.claim_sk();
+        // held); otherwise the record keeps the claim it has, even one under a raw name. A
+        // revoke releases the claim (a revoked key holds none), so the name is free at once.
+        let held = current.live_claim_sk();
         let mut record = KeyItem::new(key, &hash);
         if !renamed {
             record.name_key.clone_from(&current.name_key);
         }
-        let wanted = record.claim_sk();
-        let mut items =
-            vec![self.update_except(to_item(&record)?, &USAGE_ATTRIBUTES, expected_version)?];
-        let mut new_name_at = None;
-        if new_hash.is_some() {
-            items.push(self.delete(key_of(hash_pk(&old_hash), HASH_SK), None)?);
-            items.push(self.put(
-                to_item(&HashItem::new(key, &hash))?,
-                Some("attribute_not_exists(pk)"),
-            )?);
-        } else {
-            items.push(self.put(to_item(&HashItem::new(key, &hash))?, None)?);
-        }
-        if wanted != held {
-            items.push(self.delete(key_of(account_pk(&key.account), held), None)?);
-            new_name_at = Some(items.len());
-            items.push(self.put(
-                to_item(&NameItem::new(key))?,
-                Some("attribute_not_exists(pk)"),
-            )?);
-        }
-        let before: BTreeSet<&String> = current.key.workspaces.iter().collect();
-        let after: BTreeSet<&String> = key.workspaces.iter().collect();
-        for ws in before.difference(&after) {
-            items.push(self.delete(
-                key_of(account_pk(&key.account), member_sk(ws, &key.id)),
-                None,
-            )?);
-        }
-        for ws in &after {
-            if renamed || !before.contains(ws) {
-                items.push(self.put(to_item(&MemberItem::new(key, ws))?, None)?);
+        let wanted = record.live_claim_sk();
+        // Whether to release `held`: yes, unless the release found another key holding it
+        // (only a table damaged by hand; the change must still land, a revoke above all).
+        let mut release = true;
+        loop {
+            let mut items =
+                vec![self.update_except(to_item(&record)?, &USAGE_ATTRIBUTES, expected_version)?];
+            let (mut released_at, mut new_name_at) = (None, None);
+            if new_hash.is_some() {
+                items.push(self.delete(key_of(hash_pk(&old_hash), HASH_SK), None)?);
+                items.push(self.put(
+                    to_item(&HashItem::new(key, &hash))?,
+                    Some("attribute_not_exists(pk)"),
+                )?);
+            } else {
+                items.push(self.put(to_item(&HashItem::new(key, &hash))?, None)?);
             }
-        }
-        items.push(self.change(&old_hash)?);
-        items.push(self.put(to_item(&AuditItem::new(audit))?, None)?);
-        match self.transact(items).await? {
-            None => Ok(()),
-            Some(0) => Err(StoreError::VersionConflict),
-            Some(i) if Some(i) == new_name_at => Err(StoreError::NameTaken(key.name.clone())),
-            Some(_) => Err(StoreError::Backend(
-                "the new lookup hash is already in use".into(),
-            )),
+            if wanted != held {
+                if let Some(held) = held.clone().filter(|_| release) {
+                    released_at = Some(items.len());
+                    items.push(self.release_claim(&key.account, held, &key.id)?);
+                }
+                if let Some(wanted) = wanted.clone() {
+                    let claim = NameItem {
+                        pk: account_pk(&key.account),
+                        sk: wanted,
+                        key_id: key.id.clone(),
+                    };
+                    new_name_at = Some(items.len());
+                    items.push(self.put(to_item(&claim)?, Some("attribute_not_exists(pk)"))?);
+                }
+            }
+            let before: BTreeSet<&String> = current.key.workspaces.iter().collect();
+            let after: BTreeSet<&String> = key.workspaces.iter().collect();
+            for ws in before.difference(&after) {
+                items.push(self.delete(
+                    key_of(account_pk(&key.account), member_sk(ws, &key.id)),
+                    None,
+                )?);
+            }
+            for ws in &after {
+                if renamed || !before.contains(ws) {
+                    items.push(self.put(to_item(&MemberItem::new(key, ws))?, None)?);
+                }
+            }
+            items.push(self.change(&old_hash)?);
+            items.push(self.put(to_item(&AuditItem::new(audit))?, None)?);
+            return match self.transact(items).await? {
+                None => Ok(()),
+                Some(0) => Err(StoreError::VersionConflict),
+                Some(i) if Some(i) == released_at => {
+                    release = false;
+                    continue;
+                }
+                Some(i) if Some(i) == new_name_at => Err(StoreError::NameTaken(key.name.clone())),
+                Some(_) => Err(StoreError::Backend(
+                    "the new lookup hash is already in use".into(),
+                )),
+            };
         }
     }
 
@@ -285,22 +314,39 @@ impl KeyStore for DynamoStore {
         }
         let hash = KeyHash::from_hex(&current.hash)
             .ok_or_else(|| StoreError::Backend("corrupt hash on a key item".into()))?;
-        let mut items = vec![
-            self.delete(
-                key_of(account_pk(account), key_sk(id)),
-                Some(current.key.version),
-            )?,
-            self.delete(key_of(hash_pk(&hash), HASH_SK), None)?,
-            self.delete(key_of(account_pk(account), current.claim_sk()), None)?,
-        ];
-        for ws in &current.key.workspaces {
-            items.push(self.delete(key_of(account_pk(account), member_sk(ws, id)), None)?);
-        }
-        items.push(self.change(&hash)?);
-        items.push(self.put(to_item(&AuditItem::new(audit))?, None)?);
-        match self.transact(items).await? {
-            None => Ok(()),
-            Some(_) => Err(StoreError::VersionConflict),
+        // A live key's claim goes with it. A revoked key's claim went with its revoke, and its
+        // name may now be another key's; only a key revoked by an older keyward (before `store
+        // init` released it) still holds it, which one read of the claim tells.
+        let mut claim = match current.live_claim_sk() {
+            Some(sk) => Some(sk),
+            None => self.claim_still_held(&current).await?,
+        };
+        loop {
+            let mut items = vec![
+                self.delete(
+                    key_of(account_pk(account), key_sk(id)),
+                    Some(current.key.version),
+                )?,
+                self.delete(key_of(hash_pk(&hash), HASH_SK), None)?,
+            ];
+            let released_at = claim.as_ref().map(|_| items.len());
+            if let Some(sk) = claim.clone() {
+                items.push(self.release_claim(account, sk, id)?);
+            }
+            for ws in &current.key.workspaces {
+                items.push(self.delete(key_of(account_pk(account), member_sk(ws, id)), None)?);
+            }
+            items.push(self.change(&hash)?);
+            items.push(self.put(to_item(&AuditItem::new(audit))?, None)?);
+            return match self.transact(items).await? {
+                None => Ok(()),
+                // The claim is another key's by now: delete the rest, leave it.
+                Some(i) if Some(i) == released_at => {
+                    claim = None;
+                    continue;
+                }
+                Some(_) => Err(StoreError::VersionConflict),
+            };
         }
     }
 

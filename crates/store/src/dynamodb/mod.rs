@@ -4,7 +4,7 @@
 //! - [`items`]: the table layout and item shapes.
 //! - [`table`]: creating the table (`keyward store init`).
 //! - [`upgrade`]: bringing a table written by an older keyward up to date (`keyward store
-//!   init`): name claims under folded names.
+//!   init`): name claims under folded names, and none held by revoked keys.
 //! - this file: the store, its request counters, and the building blocks every concern uses
 //!   (conditional puts, updates and deletes, transactions with retry, reads).
 //! - one file per port trait: `accounts`, `keys` (with idempotency records and the index
@@ -13,7 +13,8 @@
 //!
 //! Writes that touch several items (record, hash copy, name claim, memberships, audit entry)
 //! are one `TransactWriteItems`, guarded by conditions: the name claim must not exist, the
-//! record must still be at the expected version. Listing reads a GSI, never `Scan`.
+//! record must still be at the expected version, a released claim must still be the key's.
+//! Listing reads a GSI, never `Scan`.
 
 pub mod items;
 pub mod table;
@@ -240,6 +241,25 @@ impl DynamoStore {
                 .expression_attribute_values(":expected", AttributeValue::N(v.to_string()));
         }
         let delete = b.build().map_err(|e| build_error("building a delete", e))?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    /// Deletes the name claim `sk` of `account` unless another key than `key_id` holds it (an
+    /// absent claim is no failure): a release that can never take a name from its new owner.
+    fn release_claim(
+        &self,
+        account: &str,
+        sk: String,
+        key_id: &str,
+    ) -> StoreResult<TransactWriteItem> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_of(account_pk(account), sk)))
+            .condition_expression("attribute_not_exists(pk) OR #owner = :owner")
+            .expression_attribute_names("#owner", CLAIM_KEY_ID)
+            .expression_attribute_values(":owner", s(key_id))
+            .build()
+            .map_err(|e| build_error("building a delete", e))?;
         Ok(TransactWriteItem::builder().delete(delete).build())
     }
 

@@ -14,8 +14,15 @@
 //! another record already holds the folded name (look-alikes such as `CI` and `ci` written
 //! before), the record keeps its raw claim and is counted as kept: both keep working, and the
 //! first rename of either claims a folded name. It is idempotent, and safe beside live writers.
+//!
+//! Revoked keys used to keep their claims too; a revoke now releases it, so the name is free
+//! for a new key. The same scan finds key records that are revoked and releases the claim each
+//! still holds (read first, then deleted on condition that it still names the key, so a claim a
+//! new key has taken since is never touched). Such a record is never folded: a revoked key
+//! claims nothing. A delete of such a key before the upgrade releases its claim itself.
 
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use keyward_core::key::KeyStatus;
 use keyward_core::name::{MAX_NAME_KEY_BYTES, name_key};
 
 use super::items::*;
@@ -29,19 +36,25 @@ pub struct NameUpgrade {
     pub folded: usize,
     /// Records left on their raw claim: another record holds their folded name.
     pub kept: usize,
+    /// Claims released because the key that held them is revoked.
+    pub released: usize,
 }
 
 /// What became of one record.
 enum Folded {
     Yes,
     Kept,
-    /// The record changed meanwhile (a rename notes `name_key` itself); nothing to do.
+    /// The record changed meanwhile (a rename notes `name_key` itself), or a revoked record
+    /// holds no claim any more; nothing to do.
     Moved,
+    /// A revoked key's claim, released.
+    Released,
 }
 
 impl DynamoStore {
-    /// Moves every name claim written before names were folded to the folded name (see the
-    /// module documentation). A scan of the table, once per `keyward store init`.
+    /// Moves every name claim written before names were folded to the folded name, and
+    /// releases every claim a revoked key still holds (see the module documentation). A scan
+    /// of the table, once per `keyward store init`.
     pub async fn upgrade_names(&self) -> StoreResult<NameUpgrade> {
         let mut outcome = NameUpgrade::default();
         let mut start = None;
@@ -52,12 +65,15 @@ impl DynamoStore {
                 .scan()
                 .table_name(&self.table)
                 .filter_expression(
-                    "(begins_with(#sk, :key) OR begins_with(#sk, :group)) AND attribute_not_exists(#nk)",
+                    "(begins_with(#sk, :key) AND (attribute_not_exists(#nk) OR #st = :revoked))
+                     OR (begins_with(#sk, :group) AND attribute_not_exists(#nk))",
                 )
                 .expression_attribute_names("#sk", SK)
                 .expression_attribute_names("#nk", "name_key")
+                .expression_attribute_names("#st", "status")
                 .expression_attribute_values(":key", s("KEY#"))
                 .expression_attribute_values(":group", s(GROUP_PREFIX))
+                .expression_attribute_values(":revoked", s(KeyStatus::Revoked.as_str()))
                 .consistent_read(true)
                 .set_exclusive_start_key(start.take())
                 .send()
@@ -67,13 +83,19 @@ impl DynamoStore {
                 let is_key =
                     matches!(item.get(SK), Some(AttributeValue::S(sk)) if sk.starts_with("KEY#"));
                 let result = if is_key {
-                    self.fold_key_claim(from_item(item)?).await?
+                    let record: KeyItem = from_item(item)?;
+                    if record.live_claim_sk().is_none() {
+                        self.release_revoked_claim(&record).await?
+                    } else {
+                        self.fold_key_claim(record).await?
+                    }
                 } else {
                     self.fold_group_claim(from_item(item)?).await?
                 };
                 match result {
                     Folded::Yes => outcome.folded += 1,
                     Folded::Kept => outcome.kept += 1,
+                    Folded::Released => outcome.released += 1,
                     Folded::Moved => {}
                 }
             }
@@ -83,6 +105,19 @@ impl DynamoStore {
             }
         }
         Ok(outcome)
+    }
+
+    /// Releases the claim a revoked record still holds, if it still names this key.
+    async fn release_revoked_claim(&self, record: &KeyItem) -> StoreResult<Folded> {
+        let Some(sk) = self.claim_still_held(record).await? else {
+            return Ok(Folded::Moved);
+        };
+        let release = self.release_claim(&record.key.account, sk, &record.key.id)?;
+        match self.transact(vec![release]).await? {
+            None => Ok(Folded::Released),
+            // Another key took the name meanwhile: the claim was not this key's to release.
+            Some(_) => Ok(Folded::Moved),
+        }
     }
 
     async fn fold_key_claim(&self, record: KeyItem) -> StoreResult<Folded> {
@@ -165,7 +200,9 @@ impl DynamoStore {
                 .expression_attribute_values(":v", AttributeValue::N(v.to_string())),
             None => b.condition_expression("attribute_exists(pk) AND attribute_not_exists(#nk)"),
         };
-        let update = b.build().map_err(|e| build_error("building an update", e))?;
+        let update = b
+            .build()
+            .map_err(|e| build_error("building an update", e))?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
 }
@@ -234,6 +271,34 @@ mod legacy {
                 None => Ok(()),
                 Some(1) => Err(StoreError::NameTaken(group.name.clone())),
                 Some(_) => Err(StoreError::AlreadyExists),
+            }
+        }
+
+        async fn revoke_legacy_key(
+            &self,
+            revoked: &ApiKey,
+            expected_version: u64,
+            audit: &AuditEntry,
+        ) -> StoreResult<()> {
+            let current: KeyItem = match self
+                .get_item(key_of(account_pk(&revoked.account), key_sk(&revoked.id)))
+                .await?
+            {
+                Some(item) => from_item(item)?,
+                None => return Err(StoreError::NotFound),
+            };
+            let hash = keyward_core::hash::KeyHash::from_hex(&current.hash)
+                .ok_or_else(|| StoreError::Backend("corrupt hash".into()))?;
+            let mut record = KeyItem::new(revoked, &hash);
+            record.name_key = current.name_key;
+            let items = vec![
+                self.update_except(to_item(&record)?, &USAGE_ATTRIBUTES, expected_version)?,
+                self.put(to_item(&HashItem::new(revoked, &hash))?, None)?,
+                self.put(to_item(&AuditItem::new(audit))?, None)?,
+            ];
+            match self.transact(items).await? {
+                None => Ok(()),
+                Some(_) => Err(StoreError::VersionConflict),
             }
         }
 

@@ -75,12 +75,24 @@ impl KeyQuery {
 ///
 /// Records come back with their status as of the read (see [`ApiKey::as_of`]) where the method
 /// says so; the hash never comes back at all.
+///
+/// # Names
+///
+/// A name is unique per account among keys that are not revoked, by its folded form
+/// ([`keyward_core::name::name_key`]): a key claims its name while it is not revoked. Revoking
+/// a key (an [`update_key`](Self::update_key) to [`KeyStatus::Revoked`] from another status)
+/// releases the claim in the same transaction, so a new key, or a rename of another key, may
+/// take the name at once, in any spelling that folds to it. The revoked record keeps its name
+/// for history: it still loads, lists and shows in the audit log under it, and several revoked
+/// keys may share one name. Deleting a revoked key never touches a claim another key now holds.
+/// (That a revoked key is never renamed or edited is a rule of the core, checked before the
+/// store is called.)
 #[async_trait]
 pub trait KeyStore: Send + Sync {
     /// Inserts a new key under its lookup hash, with its audit entry and (for an
     /// `Idempotency-Key` request) its idempotency record, atomically. Fails with `NameTaken`
-    /// when the account already has a key of that name, and `IdempotencyKeyUsed` when a live
-    /// record for the same idempotency key exists.
+    /// when the account already has a key of that name (folded) that is not revoked, and
+    /// `IdempotencyKeyUsed` when a live record for the same idempotency key exists.
     async fn insert_key(
         &self,
         key: &ApiKey,
@@ -105,6 +117,9 @@ pub trait KeyStore: Send + Sync {
     /// it to a new lookup hash (regeneration), with its audit entry, atomically. Usage fields
     /// (`request_count`, `last_used_at`, `last_used_ip`) are kept as stored: they belong to
     /// [`UsageStore::record_usage`], which may have run since the key was read.
+    ///
+    /// A rename claims the new name (`NameTaken` when a key that is not revoked holds it) and
+    /// releases the old one; a revoke releases the name (see [Names](Self#names)).
     async fn update_key(
         &self,
         key: &ApiKey,
@@ -113,8 +128,8 @@ pub trait KeyStore: Send + Sync {
         audit: &AuditEntry,
     ) -> StoreResult<()>;
 
-    /// Removes the key (and its hash and name) if it exists and, when given, is still at
-    /// `expected_version`, with its audit entry, atomically.
+    /// Removes the key (and its hash, and its name claim if it still holds one) if it exists
+    /// and, when given, is still at `expected_version`, with its audit entry, atomically.
     async fn delete_key(
         &self,
         account: &str,

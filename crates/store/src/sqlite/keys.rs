@@ -158,7 +158,8 @@ impl KeyStore for SqliteStore {
                 .execute(
                     // A rename claims the folded new name; otherwise the claim stays as it is
                     // (NULL for a key that could not claim its folded name when the store was
-                    // upgraded: it keeps its raw one).
+                    // upgraded: it keeps its raw one). A revoke moves the row out of the
+                    // partial name indexes: the name is free once this commits.
                     "UPDATE keys SET name = ?3, name_lc = ?4, status = ?5, expires_at = ?6,
                          version = ?7, hash = COALESCE(?9, hash),
                          name_key = CASE WHEN name = ?3 THEN name_key ELSE ?11 END,

@@ -4,7 +4,9 @@
 //! (name, status, expiry, version, hash), so the record's shape has one definition: the domain
 //! type. Uniqueness of names per account and of hashes is enforced by the schema itself: a
 //! name is claimed by its folded key (`name_key`, [`keyward_core::name::name_key`]) in a unique
-//! index, so look-alike spellings collide atomically while the record keeps the NFC name.
+//! index, so look-alike spellings collide atomically while the record keeps the NFC name. The
+//! name indexes are partial (`WHERE status != 'revoked'`): a revoke frees the name in the same
+//! statement that writes the status, and a revoked row keeps its name for history.
 //! rusqlite is synchronous, so each call runs on the blocking pool behind one connection.
 //!
 //! This file holds the schema, the connection and the helpers every table uses; each port trait
@@ -32,29 +34,15 @@ use crate::port::Page;
 
 /// 1: accounts, keys, audit. 2: idempotency, groups, presets, usage. 3: key changes.
 /// 4: `name_key` on keys and groups, unique per account (see [`migrate_names`]).
-/// Each version only adds tables, columns and indexes, created in place.
-const SCHEMA_VERSION: i64 = 4;
+/// 5: key names are unique only among keys that are not revoked (see
+/// [`migrate_revoked_names`]). Versions up to 4 only added tables, columns and indexes; 5
+/// rebuilds `keys` once, to drop a table constraint SQLite cannot alter.
+const SCHEMA_VERSION: i64 = 5;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS accounts (
     id         TEXT PRIMARY KEY,
     record     TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS keys (
-    account    TEXT NOT NULL,
-    id         TEXT NOT NULL,
-    name       TEXT NOT NULL,
-    name_lc    TEXT NOT NULL,
-    hash       BLOB NOT NULL UNIQUE,
-    status     TEXT NOT NULL,
-    expires_at INTEGER,
-    version    INTEGER NOT NULL,
-    record     TEXT NOT NULL,
-    -- The folded name this key claims (NULL: a key written before version 4 that could not
-    -- claim its folded name; it keeps the claim on its raw name below).
-    name_key   TEXT,
-    PRIMARY KEY (account, id),
-    CONSTRAINT key_name_unique UNIQUE (account, name)
 );
 CREATE TABLE IF NOT EXISTS audit (
     account    TEXT NOT NULL,
@@ -106,10 +94,39 @@ CREATE TABLE IF NOT EXISTS usage_days (
 /// request that needs the store is promised an answer in (docs/operations.md).
 pub const OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
 
+/// The `keys` table under `table` (`keys`, or the copy [`migrate_revoked_names`] builds).
+/// Names are not constrained here but by [`NAME_INDEXES`], which only revoked keys escape.
+fn keys_table(table: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {table} (
+    account    TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    name_lc    TEXT NOT NULL,
+    hash       BLOB NOT NULL UNIQUE,
+    status     TEXT NOT NULL,
+    expires_at INTEGER,
+    version    INTEGER NOT NULL,
+    record     TEXT NOT NULL,
+    -- The folded name this key claims (NULL: a key written before version 4 that could not
+    -- claim its folded name; it keeps the claim on its raw name, keys_live_name).
+    name_key   TEXT,
+    PRIMARY KEY (account, id)
+);"
+    )
+}
+
 /// Created once the `name_key` columns exist (a database of version 3 gains them in
 /// [`migrate_names`]); NULLs never collide, so rows not yet folded do not stand in the way.
-const NAME_KEY_INDEXES: &str = "
-CREATE UNIQUE INDEX IF NOT EXISTS keys_name_key ON keys (account, name_key);
+/// A key's name is claimed (folded, and raw for rows written before version 4) only while it
+/// is not revoked: a revoked key keeps its name for history but frees it. `keys_by_name` serves
+/// the listing's order, which the partial indexes cannot.
+const NAME_INDEXES: &str = "
+CREATE UNIQUE INDEX IF NOT EXISTS keys_live_name_key ON keys (account, name_key)
+    WHERE status != 'revoked';
+CREATE UNIQUE INDEX IF NOT EXISTS keys_live_name ON keys (account, name)
+    WHERE status != 'revoked';
+CREATE INDEX IF NOT EXISTS keys_by_name ON keys (account, name);
 CREATE UNIQUE INDEX IF NOT EXISTS groups_name_key ON groups (account, name_key);
 ";
 
@@ -147,7 +164,15 @@ impl SqliteStore {
         }
         let mut conn = conn;
         let tx = conn.transaction().map_err(backend)?;
+        tx.execute_batch(&keys_table("keys")).map_err(backend)?;
         tx.execute_batch(SCHEMA).map_err(backend)?;
+        if version < 4 {
+            add_name_key_columns(&tx)?;
+        }
+        if version < 5 {
+            migrate_revoked_names(&tx)?;
+        }
+        tx.execute_batch(NAME_INDEXES).map_err(backend)?;
         if version < 4 {
             migrate_names(&tx)?;
         }
@@ -189,9 +214,20 @@ impl SqliteStore {
 /// groups claimed by their raw spelling (`UNIQUE (account, name)`): each gains the `name_key`
 /// column, and each row, oldest first, claims its folded name unless an older row already holds
 /// it. A row that cannot (an old store may hold look-alikes such as `CI` and `ci`) keeps
-/// `name_key` NULL: it goes on working under its raw name, which the old constraint still
-/// guards, until it is renamed (which claims the folded new name) or deleted.
+/// `name_key` NULL: it goes on working under its raw name, which `keys_live_name` still guards
+/// (for groups, the old constraint), until it is renamed (which claims the folded new name) or
+/// deleted.
+///
+/// Runs after [`migrate_revoked_names`], so revoked rows take no folded claim from a live one.
 fn migrate_names(tx: &Transaction<'_>) -> StoreResult<()> {
+    for table in ["keys", "groups"] {
+        fold_unclaimed_names(tx, table)?;
+    }
+    Ok(())
+}
+
+/// The `name_key` columns of version 4, on a database that predates them.
+fn add_name_key_columns(tx: &Transaction<'_>) -> StoreResult<()> {
     for table in ["keys", "groups"] {
         let has_column = tx
             .prepare(&format!(
@@ -204,11 +240,38 @@ fn migrate_names(tx: &Transaction<'_>) -> StoreResult<()> {
                 .map_err(backend)?;
         }
     }
-    tx.execute_batch(NAME_KEY_INDEXES).map_err(backend)?;
-    for table in ["keys", "groups"] {
-        fold_unclaimed_names(tx, table)?;
-    }
     Ok(())
+}
+
+/// Version 5: a revoked key frees its name. Before, `keys` claimed names for every row, revoked
+/// or not: by the table constraint `key_name_unique UNIQUE (account, name)` and the index
+/// `keys_name_key`. SQLite cannot make a table constraint partial, so a table that has it is
+/// rebuilt without it (copy, drop, rename, in the caller's transaction: all or nothing), and
+/// the full index is dropped; [`NAME_INDEXES`] then claims both names only for rows that are not
+/// revoked. Keys revoked before the upgrade free their names with it.
+fn migrate_revoked_names(tx: &Transaction<'_>) -> StoreResult<()> {
+    let old_table: Option<String> = tx
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'keys'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(backend)?;
+    if old_table.is_some_and(|sql| sql.contains("key_name_unique")) {
+        const COLUMNS: &str =
+            "account, id, name, name_lc, hash, status, expires_at, version, record, name_key";
+        tx.execute_batch(&format!(
+            "{}
+             INSERT INTO keys_v5 (rowid, {COLUMNS}) SELECT rowid, {COLUMNS} FROM keys;
+             DROP TABLE keys;
+             ALTER TABLE keys_v5 RENAME TO keys;",
+            keys_table("keys_v5")
+        ))
+        .map_err(backend)?;
+    }
+    tx.execute_batch("DROP INDEX IF EXISTS keys_name_key")
+        .map_err(backend)
 }
 
 /// Gives every row of `table` without a `name_key` its folded name unless another row of the
@@ -380,6 +443,39 @@ mod legacy {
             .await
         }
 
+        async fn revoke_legacy_key(
+            &self,
+            revoked: &ApiKey,
+            expected_version: u64,
+            audit: &AuditEntry,
+        ) -> StoreResult<()> {
+            // The statement is the one keyward always ran; what frees the name is the schema.
+            let (key, audit) = (revoked.clone(), audit.clone());
+            self.with(move |c| {
+                let tx = c.transaction().map_err(backend)?;
+                let n = tx
+                    .execute(
+                        "UPDATE keys SET status = ?3, version = ?4, record = ?5
+                         WHERE account = ?1 AND id = ?2 AND version = ?6",
+                        params![
+                            key.account,
+                            key.id,
+                            key.status.as_str(),
+                            key.version,
+                            to_json(&key)?,
+                            expected_version,
+                        ],
+                    )
+                    .map_err(backend)?;
+                if n == 0 {
+                    return Err(StoreError::VersionConflict);
+                }
+                insert_audit(&tx, &audit)?;
+                tx.commit().map_err(backend)
+            })
+            .await
+        }
+
         async fn upgrade_legacy_names(&self) -> StoreResult<()> {
             self.with(|c| {
                 let tx = c.transaction().map_err(backend)?;
@@ -510,6 +606,155 @@ mod tests {
             again.get_key("acc", &keys[1].id).await.unwrap(),
             Some(keys[1].clone())
         );
+    }
+
+    /// A database of `version` (3 or 4) holding a revoked key named `name`, with `name_key`
+    /// where version 4 had it, and a live key named `live`; at `path`.
+    fn old_database_with_a_revoked_key(
+        path: &Path,
+        version: i64,
+    ) -> (keyward_core::key::ApiKey, keyward_core::key::ApiKey) {
+        use crate::conformance::sample_key;
+        let conn = Connection::open(path).unwrap();
+        conn.execute_batch(SCHEMA_3_NAMED).unwrap();
+        if version == 4 {
+            conn.execute_batch(
+                "ALTER TABLE keys ADD COLUMN name_key TEXT;
+                 ALTER TABLE groups ADD COLUMN name_key TEXT;
+                 CREATE UNIQUE INDEX keys_name_key ON keys (account, name_key);
+                 CREATE UNIQUE INDEX groups_name_key ON groups (account, name_key);
+                 PRAGMA user_version = 4;",
+            )
+            .unwrap();
+        }
+        let mut out = Vec::new();
+        for (name, status) in [("Retired-Bot", "revoked"), ("live", "active")] {
+            let (mut key, hash) = sample_key("acc", serde_json::json!({"name": "x"}));
+            key.name = name.to_owned();
+            key.status = keyward_core::key::KeyStatus::parse(status).unwrap();
+            let columns = if version == 4 { ", name_key" } else { "" };
+            let folded = if version == 4 { ", ?6" } else { "" };
+            let mut params: Vec<Box<dyn rusqlite::ToSql>> = vec![
+                Box::new(key.id.clone()),
+                Box::new(key.name.clone()),
+                Box::new(key.name.to_lowercase()),
+                Box::new(hash.as_bytes().to_vec()),
+                Box::new(serde_json::to_string(&key).unwrap()),
+            ];
+            if version == 4 {
+                params.push(Box::new(name_key(&key.name)));
+            }
+            conn.execute(
+                &format!(
+                    "INSERT INTO keys (account, id, name, name_lc, hash, status, expires_at, version, record{columns})
+                     VALUES ('acc', ?1, ?2, ?3, ?4, '{status}', NULL, 1, ?5{folded})"
+                ),
+                rusqlite::params_from_iter(params.iter().map(|p| p.as_ref())),
+            )
+            .unwrap();
+            out.push(key);
+        }
+        let live = out.pop().unwrap();
+        (out.pop().unwrap(), live)
+    }
+
+    /// Versions 3 and 4 claimed names for revoked keys too (a table constraint on the raw name,
+    /// a full index on the folded one); opening such a database frees them, keeps every row,
+    /// and still guards the names of live keys.
+    #[tokio::test]
+    async fn opening_an_old_database_frees_the_names_of_revoked_keys() {
+        use crate::conformance::sample_key;
+        use crate::port::KeyStore;
+        use keyward_core::audit::AuditEntry;
+        use keyward_core::key::{ApiKey, KeyStatus};
+
+        for version in [3, 4] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("keyward.db");
+            let (retired, live) = old_database_with_a_revoked_key(&path, version);
+            let store = SqliteStore::open(&path).unwrap();
+            let audit = |id: &str| {
+                AuditEntry::new(
+                    "acc",
+                    "t",
+                    "x",
+                    Some(id),
+                    None,
+                    serde_json::json!({}),
+                    Utc::now(),
+                )
+                .unwrap()
+            };
+            let named = |name: &str| {
+                let (mut key, hash) = sample_key("acc", serde_json::json!({"name": "x"}));
+                key.name = name.to_owned();
+                (key, hash)
+            };
+            // The revoked key's name is free, in its own spelling and in a look-alike.
+            for name in ["Retired-Bot", "RETIRED-BOT"] {
+                let (key, hash) = named(name);
+                store
+                    .insert_key(&key, &hash, &audit(&key.id), None)
+                    .await
+                    .unwrap_or_else(|e| panic!("version {version}, {name}: {e:?}"));
+                let revoked = ApiKey {
+                    status: KeyStatus::Revoked,
+                    version: 2,
+                    ..key.clone()
+                };
+                store
+                    .update_key(&revoked, 1, None, &audit(&key.id))
+                    .await
+                    .unwrap();
+            }
+            // A live key's name is still guarded, raw and folded.
+            for name in ["live", "LIVE"] {
+                let (key, hash) = named(name);
+                let err = store
+                    .insert_key(&key, &hash, &audit(&key.id), None)
+                    .await
+                    .unwrap_err();
+                assert!(
+                    matches!(err, StoreError::NameTaken(_)),
+                    "{version}: {err:?}"
+                );
+            }
+            // Every row is kept as it was.
+            assert_eq!(
+                store.get_key("acc", &retired.id).await.unwrap(),
+                Some(retired.clone())
+            );
+            assert_eq!(
+                store.get_key("acc", &live.id).await.unwrap(),
+                Some(live.clone())
+            );
+            let (sql, version_now): (String, i64) = store
+                .with(|c| {
+                    let sql = c
+                        .query_row(
+                            "SELECT group_concat(sql, ';') FROM sqlite_master WHERE tbl_name = 'keys'",
+                            [],
+                            |r| r.get(0),
+                        )
+                        .map_err(backend)?;
+                    let v = c
+                        .pragma_query_value(None, "user_version", |r| r.get(0))
+                        .map_err(backend)?;
+                    Ok((sql, v))
+                })
+                .await
+                .unwrap();
+            assert_eq!(version_now, SCHEMA_VERSION);
+            assert!(!sql.contains("key_name_unique"), "{sql}");
+            assert!(!sql.contains("keys_name_key "), "{sql}");
+            drop(store);
+            // Opening again changes nothing.
+            let again = SqliteStore::open(&path).unwrap();
+            assert_eq!(
+                again.get_key("acc", &retired.id).await.unwrap(),
+                Some(retired)
+            );
+        }
     }
 
     #[test]
