@@ -43,6 +43,12 @@ pub async fn run(command: StoreCommand) -> Result<(), CliError> {
                     names.folded
                 );
             }
+            if names.released > 0 {
+                println!(
+                    "keyward: names of revoked keys freed (revoked by an older keyward): {}",
+                    names.released
+                );
+            }
             if names.kept > 0 {
                 println!(
                     "keyward: names left on their old claim, because another key or group has a name that differs only in case, width or Unicode form: {} (rename one of each pair)",
