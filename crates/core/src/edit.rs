@@ -6,28 +6,42 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
-use crate::cidr::CidrList;
+use crate::cidr::{CidrList, CidrText, MAX_CIDRS};
 use crate::key::{
-    ApiKey, KeyRules, KeyStatus, validate_description, validate_expiry, validate_metadata,
-    validate_name, validate_rate_limit, validate_scopes,
+    ApiKey, KeyRules, KeyStatus, MAX_DESCRIPTION_LEN, MAX_SCOPES, NameText, RATE_LIMIT_MAX,
+    RATE_LIMIT_MIN, metadata_description, validate_description, validate_expiry, validate_metadata,
+    validate_name, validate_rate_limit, validate_scopes, whole_number,
 };
 use crate::permission::ScopeInput;
 use crate::validation::{FieldError, ValidationErrors, Warning};
 
-/// The body of `PATCH /v1/keys/{id}`: absent fields stay as they are. `expires_at: null`
-/// removes the expiry; `active` deactivates (`false`) or reactivates (`true`) the key.
+/// The body of `PATCH /v1/keys/{id}`: absent (or `null`) fields stay as they are, except
+/// `expires_at: null`, which removes the expiry; `active` deactivates (`false`) or reactivates
+/// (`true`) the key. Each field has the rule it has on create.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateKeyRequest {
+    #[schemars(with = "Option<NameText>")]
     pub name: Option<String>,
+    #[schemars(length(max = MAX_DESCRIPTION_LEN))]
     pub description: Option<String>,
+    /// Replaces the scopes; duplicates are dropped.
+    #[schemars(length(min = 1, max = MAX_SCOPES))]
     pub scopes: Option<Vec<ScopeInput>>,
+    /// Replaces the source ranges; empty admits every address.
+    #[schemars(with = "Option<Vec<CidrText>>", length(max = MAX_CIDRS))]
     pub allowed_cidrs: Option<Vec<String>>,
+    /// Requests per minute, within the deployment's bounds (these are the defaults).
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schemars(with = "Option<i64>", range(min = RATE_LIMIT_MIN, max = RATE_LIMIT_MAX))]
     pub rate_limit_per_minute: Option<i64>,
+    /// Must be in the future; `null` removes the expiry.
     #[serde(default, deserialize_with = "present")]
     #[schemars(with = "Option<DateTime<Utc>>")]
     pub expires_at: Option<Option<DateTime<Utc>>>,
+    /// `true` on an expired key needs a new `expires_at` too.
     pub active: Option<bool>,
+    #[schemars(description = metadata_description())]
     pub metadata: Option<Map<String, Value>>,
 }
 
