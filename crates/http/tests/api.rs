@@ -624,6 +624,47 @@ async fn requests_the_document_calls_valid_are_accepted() {
     assert_eq!(s, StatusCode::OK, "{b}");
 }
 
+/// A precondition is weighed last (RFC 9110, 13.2.2): an edit refused without `If-Match` is
+/// refused the same with a stale one, not answered 412 (schemathesis's
+/// `negative_data_rejection` found an invalid body answered 412).
+#[tokio::test]
+async fn a_stale_if_match_does_not_hide_what_is_wrong_with_the_edit() {
+    let h = Harness::new().await;
+    let (id, _) = h
+        .create(json!({"name": "guarded", "scopes": ["read"]}))
+        .await;
+    let too_long = json!({"description": "x".repeat(2000)});
+    let (s, _, b) = h.send(patch_if_match(&h, &id, "\"7\"", &too_long)).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    assert_eq!(b["errors"][0]["field"], "description");
+    h.admin("POST", &format!("/v1/keys/{id}/revoke"), None)
+        .await;
+    let (s, _, b) = h
+        .send(patch_if_match(
+            &h,
+            &id,
+            "\"1\"",
+            &json!({"description": "x"}),
+        ))
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::CONFLICT,
+        "revoked is final, whatever the ETag: {b}"
+    );
+    // A stale ETag on a valid edit, even one that changes nothing, is still 412.
+    let (other, _) = h.create(json!({"name": "other", "scopes": ["read"]})).await;
+    let (s, _, b) = h
+        .send(patch_if_match(
+            &h,
+            &other,
+            "\"7\"",
+            &json!({"name": "other"}),
+        ))
+        .await;
+    assert_eq!(s, StatusCode::PRECONDITION_FAILED, "{b}");
+}
+
 /// What the document calls invalid is refused, by field, even where a lenient parser would
 /// have guessed: `If-Match` and usage days are read exactly as their patterns say.
 #[tokio::test]
