@@ -11,6 +11,8 @@ pub struct KeyUsage {
     pub key_id: String,
     pub request_count: u64,
     pub last_used_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    #[schemars(schema_with = "keyward_core::cidr::ip_address_or_null")]
     pub last_used_ip: Option<std::net::IpAddr>,
     pub from: NaiveDate,
     pub to: NaiveDate,

@@ -22,6 +22,8 @@ pub struct AuditEntry {
     pub action: String,
     /// The key (or other resource) acted on.
     pub target: Option<String>,
+    #[serde(default)]
+    #[schemars(schema_with = "crate::cidr::ip_address_or_null")]
     pub source_ip: Option<IpAddr>,
     pub details: Value,
 }

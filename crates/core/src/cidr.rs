@@ -36,6 +36,73 @@ impl JsonSchema for CidrList {
     }
 }
 
+/// A range as a client should write it for [`CidrList::parse`], as a pattern: an IPv4 or IPv6
+/// address in its standard text form (RFC 3986 `IPv4address` / `IPv6address`), optionally
+/// with a prefix length. Everything it matches parses; the parser also forgives a few
+/// spellings it leaves out (whitespace around, leading zeros in an IPv4 range).
+pub fn cidr_pattern() -> String {
+    let (v4, v6) = (ipv4_pattern(), ipv6_pattern());
+    format!("^(?:{v4}(?:/(?:3[0-2]|[12]?[0-9]))?|{v6}(?:/(?:12[0-8]|1[01][0-9]|[1-9]?[0-9]))?)$")
+}
+
+/// The schema of an optional IP address as text (`IpAddr`, or a field parsed as one): the
+/// standard formats `ipv4` or `ipv6`, or `null`.
+pub fn ip_address_or_null(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "anyOf": [
+            {"type": "string", "format": "ipv4"},
+            {"type": "string", "format": "ipv6"},
+            {"type": "null"}
+        ]
+    })
+}
+
+/// The schema of one range, the `Cidr` component of the OpenAPI document. Only a schema: the
+/// request fields stay `String` until [`CidrList::parse`] reads them.
+#[derive(Debug)]
+pub struct CidrText;
+
+impl JsonSchema for CidrText {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Cidr".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": cidr_pattern(),
+            "description": "An IPv4 or IPv6 address (one host) or CIDR range.",
+            "examples": ["10.0.0.0/8", "2001:db8::/32", "192.0.2.7"]
+        })
+    }
+}
+
+/// An IPv4 address: four decimal octets, no leading zeros (an unanchored group).
+fn ipv4_pattern() -> String {
+    let octet = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])";
+    format!(r"(?:{octet}(?:\.{octet}){{3}})")
+}
+
+/// An IPv6 address as RFC 3986 writes its grammar: eight groups, `::` for one or more zero
+/// groups, the last two groups optionally an IPv4 address (an unanchored group).
+fn ipv6_pattern() -> String {
+    let h = "[0-9A-Fa-f]{1,4}";
+    let ls32 = format!("(?:{h}:{h}|{})", ipv4_pattern());
+    let before = |n: usize| format!("(?:(?:{h}:){{0,{n}}}{h})?");
+    let forms = [
+        format!("(?:{h}:){{6}}{ls32}"),
+        format!("::(?:{h}:){{5}}{ls32}"),
+        format!("(?:{h})?::(?:{h}:){{4}}{ls32}"),
+        format!("{}::(?:{h}:){{3}}{ls32}", before(1)),
+        format!("{}::(?:{h}:){{2}}{ls32}", before(2)),
+        format!("{}::{h}:{ls32}", before(3)),
+        format!("{}::{ls32}", before(4)),
+        format!("{}::{h}", before(5)),
+        format!("{}::", before(6)),
+    ];
+    format!("(?:{})", forms.join("|"))
+}
+
 impl CidrList {
     /// Parses ranges (a bare address means a single host), normalising host bits away. Wildcard
     /// ranges are accepted with a warning.
@@ -169,7 +236,70 @@ mod tests {
         assert!(CidrList::parse("allowed_cidrs", &many).is_err());
     }
 
+    #[test]
+    fn the_pattern_matches_only_what_parses() {
+        let pattern = crate::pattern::tests::compile(&cidr_pattern());
+        for ok in [
+            "10.0.0.0/8",
+            "255.255.255.255",
+            "0.0.0.0/0",
+            "::",
+            "::/0",
+            "::1",
+            "2001:db8::/32",
+            "1:2:3:4:5:6:7:8/128",
+            "1:2:3:4:5:6:7::",
+            "::ffff:10.1.2.3",
+            "1:2:3:4:5:6:1.2.3.4/96",
+            "fe80::1:2:3:4:5",
+        ] {
+            assert!(pattern.is_match(ok), "{ok}");
+            assert!(CidrList::parse("f", &[ok.to_owned()]).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "10.0.0.0/33",
+            "256.0.0.0",
+            "10.0.0",
+            "1.2.3.4.5",
+            "2001:db8::/129",
+            "1:2:3:4:5:6:7:8:9",
+            "1::2::3",
+            "12345::",
+            "1:2:3:4:5:6:7::8:9",
+            ":::",
+            "fe80::1%eth0",
+            "banana",
+        ] {
+            assert!(!pattern.is_match(bad), "{bad}");
+            assert!(CidrList::parse("f", &[bad.to_owned()]).is_err(), "{bad}");
+        }
+    }
+
     proptest! {
+        #[test]
+        fn addresses_and_ranges_in_standard_form_match_the_pattern(
+            v4: u32, v6: u128, len4 in 0u8..=32, len6 in 0u8..=128, form in 0usize..4,
+        ) {
+            let text = match form {
+                0 => Ipv4Addr::from(v4).to_string(),
+                1 => format!("{}/{len4}", Ipv4Addr::from(v4)),
+                2 => Ipv6Addr::from(v6).to_string(),
+                _ => format!("{}/{len6}", Ipv6Addr::from(v6 >> (v6 % 128))),
+            };
+            let pattern = crate::pattern::tests::compile(&cidr_pattern());
+            prop_assert!(pattern.is_match(&text), "{}", text);
+            prop_assert!(CidrList::parse("f", &[text]).is_ok());
+        }
+
+        #[test]
+        fn whatever_the_pattern_matches_parses(s in "[0-9a-f:.]{1,12}(/[0-9]{1,3})?") {
+            let pattern = crate::pattern::tests::compile(&cidr_pattern());
+            if pattern.is_match(&s) {
+                prop_assert!(CidrList::parse("f", std::slice::from_ref(&s)).is_ok(), "{}", s);
+            }
+        }
+
         #[test]
         fn an_ipv4_range_contains_exactly_its_addresses(a: u32, len in 0u8..=32, probe: u32) {
             let net = ipnet::Ipv4Net::new(Ipv4Addr::from(a), len).unwrap().trunc();

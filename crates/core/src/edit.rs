@@ -6,38 +6,47 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
-use crate::cidr::CidrList;
+use crate::cidr::{CidrList, CidrText, MAX_CIDRS};
 use crate::key::{
-    ApiKey, KeyRules, KeyStatus, validate_description, validate_expiry, validate_metadata,
-    validate_name, validate_rate_limit, validate_scopes,
+    ApiKey, KeyRules, KeyStatus, MAX_DESCRIPTION_LEN, MAX_SCOPES, NameText, RATE_LIMIT_MAX,
+    RATE_LIMIT_MIN, metadata_description, validate_description, validate_expiry, validate_metadata,
+    validate_name, validate_rate_limit, validate_scopes, whole_number,
 };
 use crate::permission::ScopeInput;
 use crate::validation::{FieldError, ValidationErrors, Warning};
 
-/// The body of `PATCH /v1/keys/{id}`: absent fields stay as they are. `expires_at: null`
-/// removes the expiry; `active` deactivates (`false`) or reactivates (`true`) the key.
+/// The body of `PATCH /v1/keys/{id}`: absent (or `null`) fields stay as they are, except
+/// `expires_at: null`, which removes the expiry; `active` deactivates (`false`) or reactivates
+/// (`true`) the key. Each field has the rule it has on create.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateKeyRequest {
     /// 1 to 128 characters, stored in NFC and unique in the account after NFKC case folding
     /// (`CI-Bot` and `ci-bot` are one name); no control, bidirectional or invisible characters;
     /// letters of one script (Unicode UTS #39: single-script or highly restrictive).
+    #[schemars(with = "Option<NameText>")]
     pub name: Option<String>,
     /// At most 1024 characters.
+    #[schemars(length(max = MAX_DESCRIPTION_LEN))]
     pub description: Option<String>,
-    /// The whole new list: at least one, at most 64.
+    /// The whole new list, duplicates dropped: at least one, at most 64.
+    #[schemars(length(min = 1, max = MAX_SCOPES))]
     pub scopes: Option<Vec<ScopeInput>>,
-    /// The whole new list: at most 100 ranges.
+    /// The whole new list of source ranges, at most 100; empty admits every address.
+    #[schemars(with = "Option<Vec<CidrText>>", length(max = MAX_CIDRS))]
     pub allowed_cidrs: Option<Vec<String>>,
+    /// Requests per minute, within the deployment's bounds (these are the defaults).
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schemars(with = "Option<i64>", range(min = RATE_LIMIT_MIN, max = RATE_LIMIT_MAX))]
     pub rate_limit_per_minute: Option<i64>,
+    /// Must be in the future; `null` removes the expiry.
     #[serde(default, deserialize_with = "present")]
     #[schemars(with = "Option<DateTime<Utc>>")]
     pub expires_at: Option<Option<DateTime<Utc>>>,
+    /// `true` on an expired key needs a new `expires_at` too.
     pub active: Option<bool>,
-    /// Replaces the whole object, with the limits of create: at most 4096 bytes as JSON;
-    /// nested at most 10 levels (this object is level 1); at most 100 keys in an object and
-    /// 100 items in an array; keys of 1 to 128 characters; numbers 0 or between 1e-130 and
-    /// 1e126 in magnitude.
+    /// Replaces the whole object.
+    #[schemars(description = metadata_description())]
     pub metadata: Option<Map<String, Value>>,
 }
 

@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::id::new_id;
-use crate::key::validate_description;
+use crate::key::{MAX_DESCRIPTION_LEN, NameText, validate_description};
 use crate::name::validate_name;
 use crate::token::TokenError;
 use crate::validation::{FieldError, ValidationErrors};
@@ -21,14 +21,16 @@ pub struct Group {
     pub created_by: String,
 }
 
-/// The body of `POST /v1/groups`.
+/// The body of `POST /v1/groups`, with the name and description rules of a key.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateGroupRequest {
     /// Required. 1 to 128 characters, stored in NFC and unique in the account after NFKC case
     /// folding (`Ops` and `OPS` are one name); no control, bidirectional or invisible
     /// characters; letters of one script (Unicode UTS #39: single-script or highly restrictive).
+    #[schemars(required, with = "NameText")]
     pub name: Option<String>,
+    #[schemars(length(max = MAX_DESCRIPTION_LEN))]
     pub description: Option<String>,
 }
 

@@ -52,7 +52,12 @@ pub fn fingerprint(body: &[u8]) -> String {
         .collect()
 }
 
-/// A usable `Idempotency-Key`: 1 to 255 visible ASCII characters.
+/// [`valid_idempotency_key`] as a pattern.
+pub fn idempotency_key_pattern() -> String {
+    format!(r"^[\x21-\x7e]{{1,{MAX_IDEMPOTENCY_KEY_LEN}}}$")
+}
+
+/// A usable `Idempotency-Key`: 1 to [`MAX_IDEMPOTENCY_KEY_LEN`] visible ASCII characters.
 pub fn valid_idempotency_key(key: &str) -> bool {
     !key.is_empty()
         && key.len() <= MAX_IDEMPOTENCY_KEY_LEN
@@ -76,5 +81,13 @@ mod tests {
                 && !valid_idempotency_key("a b")
                 && !valid_idempotency_key(&"x".repeat(256))
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_pattern_states_the_rule(s in "[ -~\u{7f}\u{e9}]{0,3}|[!-~]{250,260}") {
+            let pattern = crate::pattern::tests::compile(&idempotency_key_pattern());
+            proptest::prop_assert_eq!(pattern.is_match(&s), valid_idempotency_key(&s), "{:?}", s);
+        }
     }
 }

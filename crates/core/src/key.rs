@@ -7,12 +7,16 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::de::{Error as _, Unexpected};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
-use crate::cidr::CidrList;
-use crate::id::{check_id, new_id};
+use crate::cidr::{CidrList, CidrText, MAX_CIDRS};
+use crate::id::{IdText, check_id, new_id};
+use crate::pattern;
 use crate::permission::{Scope, ScopeInput};
 use crate::preset::Presets;
 use crate::token::{Token, TokenError};
@@ -52,6 +56,38 @@ pub const MAX_METADATA_KEY_LEN: usize = 128;
 pub const METADATA_NUMBER_MIN: f64 = 1e-130;
 pub const METADATA_NUMBER_LIMIT: f64 = 1e126;
 
+/// The rate limit bounds and default of a deployment that sets none (see [`KeyRules`]).
+pub const RATE_LIMIT_MIN: u32 = 1;
+pub const RATE_LIMIT_MAX: u32 = 600;
+pub const RATE_LIMIT_DEFAULT: u32 = 60;
+
+/// A name as [`validate_name`] accepts it, as a pattern: 1 to [`MAX_NAME_LEN`] characters once
+/// trimmed, none of them a control character.
+pub fn name_pattern() -> String {
+    pattern::trimmed_text(MAX_NAME_LEN)
+}
+
+/// The schema of a key's or group's name, the `Name` component of the OpenAPI document. Only a
+/// schema: name fields stay `String`.
+#[derive(Debug)]
+pub struct NameText;
+
+impl JsonSchema for NameText {
+    fn schema_name() -> Cow<'static, str> {
+        "Name".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "pattern": name_pattern(),
+            "description": format!(
+                "1 to {MAX_NAME_LEN} characters once whitespace around is trimmed, no control characters; unique in the account."
+            ),
+        })
+    }
+}
+
 /// A key's lifecycle state. `expired` is derived from `expires_at`; `revoked` is final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -63,6 +99,9 @@ pub enum KeyStatus {
 }
 
 impl KeyStatus {
+    /// Every status, in the order they are documented.
+    pub const ALL: [KeyStatus; 4] = [Self::Active, Self::Inactive, Self::Expired, Self::Revoked];
+
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Active => "active",
@@ -94,9 +133,9 @@ pub struct KeyRules {
 impl Default for KeyRules {
     fn default() -> Self {
         Self {
-            rate_limit_min: 1,
-            rate_limit_max: 600,
-            rate_limit_default: 60,
+            rate_limit_min: RATE_LIMIT_MIN,
+            rate_limit_max: RATE_LIMIT_MAX,
+            rate_limit_default: RATE_LIMIT_DEFAULT,
         }
     }
 }
@@ -122,6 +161,8 @@ pub struct ApiKey {
     pub created_by: String,
     pub updated_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    #[schemars(schema_with = "crate::cidr::ip_address_or_null")]
     pub last_used_ip: Option<IpAddr>,
     pub request_count: u64,
     pub version: u64,
@@ -183,34 +224,92 @@ impl ApiKey {
 }
 
 /// The fields of a create request, exactly as a client may send them. Every field is optional
-/// at this level so that a missing one is reported by name by [`KeyDraft::from_request`].
+/// at this level so that a missing one is reported by name by [`KeyDraft::from_request`]; the
+/// schema states the rules [`KeyDraft::from_request`] applies, field by field.
+///
+/// A key needs at least one scope: its own `scopes`, or a `preset` that grants some.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(
+    description = "The body of `POST /v1/keys`. A key needs at least one scope: its own `scopes`, or a `preset` that grants some. Every broken rule is reported, by field."
+)]
+#[schemars(extend("anyOf" = [
+    {"required": ["scopes"], "properties": {"scopes": {"type": "array", "minItems": 1}}},
+    {"required": ["preset"], "properties": {"preset": {"type": "string"}}},
+]))]
 pub struct CreateKeyRequest {
     /// Required. 1 to 128 characters, stored in NFC and unique in the account after NFKC case
     /// folding (`CI-Bot` and `ci-bot` are one name); no control, bidirectional or invisible
     /// characters; letters of one script (Unicode UTS #39: single-script or highly restrictive).
+    #[schemars(required, with = "NameText")]
     pub name: Option<String>,
     /// At most 1024 characters.
+    #[schemars(length(max = MAX_DESCRIPTION_LEN))]
     pub description: Option<String>,
-    /// A preset whose scopes the key gets, before its own.
+    /// A built-in preset or one the account defined; its scopes come first.
+    #[schemars(with = "Option<IdText>")]
     pub preset: Option<String>,
-    /// At least one (with the preset's), at most 64.
+    /// Duplicates (also of the preset's scopes) are dropped; at least one (with the preset's),
+    /// at most 64.
+    #[schemars(length(max = MAX_SCOPES))]
     pub scopes: Option<Vec<ScopeInput>>,
     /// At most 40 workspace ids.
+    #[schemars(with = "Option<Vec<IdText>>", length(max = MAX_WORKSPACES))]
     pub workspaces: Option<Vec<String>>,
-    /// At most 100 sharing group ids.
+    /// At most 100 sharing group ids, each of which must exist.
+    #[schemars(with = "Option<Vec<IdText>>", length(max = MAX_GROUPS))]
     pub groups: Option<Vec<String>>,
-    /// At most 100 ranges; none means every address.
+    /// At most 100 source ranges (a bare address is one host); none means every address.
+    #[schemars(with = "Option<Vec<CidrText>>", length(max = MAX_CIDRS))]
     pub allowed_cidrs: Option<Vec<String>>,
+    /// Requests per minute, within the deployment's bounds (these are the defaults).
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schemars(
+        with = "Option<i64>",
+        range(min = RATE_LIMIT_MIN, max = RATE_LIMIT_MAX),
+        extend("default" = RATE_LIMIT_DEFAULT)
+    )]
     pub rate_limit_per_minute: Option<i64>,
+    /// Must be in the future.
     pub expires_at: Option<DateTime<Utc>>,
-    /// A JSON object of your own, kept with the key. Limits (the same on every store): at most
-    /// 4096 bytes as JSON; nested at most 10 levels (this object is level 1); at most 100 keys
-    /// in an object and 100 items in an array; keys of 1 to 128 characters; numbers 0 or
-    /// between 1e-130 and 1e126 in magnitude. A request over a limit is refused with 400 naming
-    /// `metadata` and the limit.
+    #[schemars(description = metadata_description())]
     pub metadata: Option<Map<String, Value>>,
+}
+
+/// The metadata rule, which no schema keyword states (a size in bytes of serialised JSON).
+pub fn metadata_description() -> String {
+    format!(
+        "A JSON object of your own, kept with the key. Limits (the same on every store): at most \
+         {MAX_METADATA_BYTES} bytes as JSON; nested at most {MAX_METADATA_DEPTH} levels (this \
+         object is level 1); at most {MAX_METADATA_ENTRIES} keys in an object and \
+         {MAX_METADATA_ENTRIES} items in an array; keys of 1 to {MAX_METADATA_KEY_LEN} \
+         characters; numbers 0 or between {METADATA_NUMBER_MIN:e} and {METADATA_NUMBER_LIMIT:e} \
+         in magnitude. A request over a limit is refused with 400 naming `metadata` and the limit."
+    )
+}
+
+/// An optional JSON integer, also when written with a zero fraction (`60.0`): the document
+/// promises JSON Schema's `integer`, which counts such numbers as integers. One too large for
+/// an `i64` saturates, for the field's own range rule to refuse by name.
+pub(crate) fn whole_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(i) = n.as_i64() {
+        return Ok(Some(i));
+    }
+    if n.is_u64() {
+        return Ok(Some(i64::MAX));
+    }
+    match n.as_f64() {
+        // `as` saturates at the bounds of i64.
+        Some(f) if f.is_finite() && f.fract() == 0.0 => Ok(Some(f as i64)),
+        Some(f) => Err(D::Error::invalid_type(Unexpected::Float(f), &"an integer")),
+        None => Err(D::Error::invalid_type(
+            Unexpected::Other("a number"),
+            &"an integer",
+        )),
+    }
 }
 
 /// A validated create request: everything a key needs but its identity and secret.
@@ -368,13 +467,17 @@ pub fn validate_description(description: Option<&str>) -> Result<String, Vec<Fie
     Ok(d.to_owned())
 }
 
-/// Normalises scopes (a preset's, then explicit ones), dropping duplicates; at least one.
-/// Errors name the explicit scope by its index in the request.
+/// Normalises scopes (a preset's, then explicit ones), dropping duplicates; at least one, and
+/// at most [`MAX_SCOPES`] given and in all. Errors name the explicit scope by its index in the
+/// request.
 fn collect_scopes(
     preset: Vec<Scope>,
     explicit: &[ScopeInput],
     has_preset: bool,
 ) -> Result<Vec<Scope>, Vec<FieldError>> {
+    if explicit.len() > MAX_SCOPES {
+        return Err(one("scopes", format!("at most {MAX_SCOPES} scopes")));
+    }
     let mut errors = Vec::new();
     let mut seen = BTreeSet::new();
     let mut scopes = Vec::new();
@@ -848,6 +951,53 @@ mod tests {
                 MAX_METADATA_KEY_LEN,
             ] {
                 assert!(text.contains(&format!(" {limit} ")), "{limit}: {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_rate_limit_is_a_json_integer_with_or_without_a_zero_fraction() {
+        let rate = |v: serde_json::Value| {
+            serde_json::from_value::<CreateKeyRequest>(
+                serde_json::json!({"rate_limit_per_minute": v}),
+            )
+            .map(|r| r.rate_limit_per_minute)
+        };
+        assert_eq!(rate(serde_json::json!(60)).unwrap(), Some(60));
+        assert_eq!(rate(serde_json::json!(60.0)).unwrap(), Some(60));
+        assert_eq!(rate(serde_json::json!(null)).unwrap(), None);
+        assert_eq!(rate(serde_json::json!(u64::MAX)).unwrap(), Some(i64::MAX));
+        assert_eq!(rate(serde_json::json!(-1e300)).unwrap(), Some(i64::MIN));
+        assert!(rate(serde_json::json!(60.5)).is_err());
+        assert!(rate(serde_json::json!("60")).is_err());
+        let absent: CreateKeyRequest = serde_json::from_value(serde_json::json!({})).unwrap();
+        assert_eq!(absent.rate_limit_per_minute, None);
+    }
+
+    #[test]
+    fn scopes_are_counted_as_given_and_in_all() {
+        let many = vec!["read"; MAX_SCOPES + 1];
+        let e = draft(serde_json::json!({"name": "x", "scopes": many})).unwrap_err();
+        assert_eq!(fields(e), ["scopes"]);
+        let (d, _) =
+            draft(serde_json::json!({"name": "x", "scopes": vec!["read"; MAX_SCOPES]})).unwrap();
+        assert_eq!(d.scopes.len(), 1, "duplicates are dropped");
+    }
+
+    proptest::proptest! {
+        /// The pattern states what a pattern can of the name rule: every valid name matches
+        /// it, and on plain text (where no Unicode rule applies) it is the rule.
+        #[test]
+        fn the_name_pattern_states_the_rule(
+            s in "[ \t\u{3000}\u{85}\u{7}a\u{e9}]{0,4}|[ a\u{e9}]{125,131}"
+        ) {
+            let pattern = crate::pattern::tests::compile(&name_pattern());
+            let valid = validate_name(Some(&s)).is_ok();
+            if valid {
+                proptest::prop_assert!(pattern.is_match(&s), "{:?}", s);
+            }
+            if s.chars().all(|c| c == ' ' || c == 'a' || c == '\t' || c == '\u{7}') {
+                proptest::prop_assert_eq!(pattern.is_match(&s), valid, "{:?}", s);
             }
         }
     }

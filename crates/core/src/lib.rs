@@ -27,6 +27,8 @@
 //!   changes verifiers follow to keep their caches correct.
 //! - [`audit`]: audit entries and accounts.
 //! - [`validation`]: per-field errors and warnings, the one shape every rule reports in.
+//! - [`pattern`]: what the rules' regular expressions share; each rule's own pattern (for the
+//!   OpenAPI document) lives beside its validator, built from the same constants.
 //!
 //! # Why the hot path looks like this
 //!
@@ -47,6 +49,7 @@ pub mod idempotency;
 pub mod key;
 pub mod lifecycle;
 pub mod name;
+pub mod pattern;
 pub mod permission;
 pub mod preset;
 pub mod route;

@@ -13,10 +13,14 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::pattern;
+
 /// Longest accepted resource pattern, in bytes.
 pub const MAX_PATTERN_LEN: usize = 256;
 /// Most segments in a resource pattern.
 pub const MAX_PATTERN_SEGMENTS: usize = 16;
+/// Longest name or id segment of a resource path.
+pub const MAX_SEGMENT_LEN: usize = 128;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum PermissionError {
@@ -60,6 +64,16 @@ pub enum Action {
 }
 
 impl Action {
+    /// Every action, in the order they are documented.
+    pub const ALL: [Action; 6] = [
+        Self::Discover,
+        Self::Read,
+        Self::Write,
+        Self::Execute,
+        Self::Admin,
+        Self::All,
+    ];
+
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Discover => "discover",
@@ -130,14 +144,15 @@ impl ResourcePattern {
         Self { segments }
     }
 
+    /// Parses a pattern as a client writes it: [`resource_glob_pattern`] states the same rule.
     pub fn parse(s: &str) -> Result<Self, PermissionError> {
-        let trimmed = s.trim_matches('/');
-        if trimmed.is_empty() {
-            return Ok(Self::everything());
-        }
         let bad = || PermissionError::BadPattern(truncate(s));
         if s.len() > MAX_PATTERN_LEN {
             return Err(bad());
+        }
+        let trimmed = s.trim_matches('/');
+        if trimmed.is_empty() {
+            return Ok(Self::everything());
         }
         let segments = trimmed
             .split('/')
@@ -322,6 +337,8 @@ enum Kind {
 }
 
 impl Kind {
+    const ALL: [Kind; 4] = [Self::Org, Self::Namespace, Self::Project, Self::Agent];
+
     fn parse(s: &str) -> Result<Self, PermissionError> {
         Ok(match s {
             "org" => Self::Org,
@@ -376,12 +393,56 @@ pub const TOGGLE_COLLECTIONS: &[&str] = &[
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum ScopeInput {
-    Text(String),
+    /// An action (`read`), a resource type toggle (`agents`), or a role on a resource type or
+    /// on one resource (`agent:editor`, `agent/ag_1:viewer`); whitespace around is ignored.
+    Text(#[schemars(regex(pattern = text_scope_pattern()))] String),
     Explicit {
+        #[schemars(with = "Action")]
         action: String,
+        /// A resource pattern: `/`-separated names and ids, `*` for one segment, `**` for
+        /// any number; empty or absent means everything.
         #[serde(default)]
+        #[schemars(regex(pattern = resource_glob_pattern()), length(max = MAX_PATTERN_LEN))]
         resource: Option<String>,
     },
+}
+
+/// The text spellings of a scope that [`Scope::parse`] accepts, as a pattern built from the same
+/// tables (actions, toggles, and each resource type's roles).
+pub fn text_scope_pattern() -> String {
+    let mut spellings: Vec<String> = Action::ALL
+        .iter()
+        .map(|a| pattern::escape(a.as_str()))
+        .collect();
+    spellings.extend(TOGGLE_COLLECTIONS.iter().map(|c| pattern::escape(c)));
+    let id = pattern::segment(MAX_SEGMENT_LEN);
+    for kind in Kind::ALL {
+        let roles: Vec<&str> = kind.valid_roles().iter().map(|r| r.as_str()).collect();
+        let one = if kind == Kind::Org {
+            String::new()
+        } else {
+            format!("(?:/{id})?")
+        };
+        spellings.push(format!("{}{one}:(?:{})", kind.name(), roles.join("|")));
+    }
+    let w = pattern::WHITESPACE;
+    format!("^[{w}]*(?:{})[{w}]*$", spellings.join("|"))
+}
+
+/// What [`ResourcePattern::parse`] accepts (with [`MAX_PATTERN_LEN`] as a separate length
+/// rule): segments that are names or the wildcards `*` and `**`, slashes around ignored.
+pub fn resource_glob_pattern() -> String {
+    segments(&format!(r"(?:\*\*?|{})", pattern::segment(MAX_SEGMENT_LEN)))
+}
+
+/// A concrete resource path (no wildcards), as `POST /v1/verify` takes one.
+pub fn resource_path_pattern() -> String {
+    segments(&pattern::segment(MAX_SEGMENT_LEN))
+}
+
+fn segments(segment: &str) -> String {
+    let more = MAX_PATTERN_SEGMENTS - 1;
+    format!("^/*(?:{segment}(?:/{segment}){{0,{more}}})?/*$")
 }
 
 impl From<&str> for ScopeInput {
@@ -487,10 +548,11 @@ pub fn scopes_allow(scopes: &[Scope], action: Action, resource: &str) -> bool {
     scopes.iter().any(|s| s.allows(action, resource))
 }
 
-/// A name or id segment: 1 to 128 of letters, digits, `_`, `-`, `.` (not `.` or `..`).
+/// A name or id segment: 1 to [`MAX_SEGMENT_LEN`] of letters, digits, `_`, `-`, `.` (not `.`
+/// or `..`).
 pub fn is_name(s: &str) -> bool {
     !s.is_empty()
-        && s.len() <= 128
+        && s.len() <= MAX_SEGMENT_LEN
         && s != "."
         && s != ".."
         && s.bytes()
@@ -694,7 +756,60 @@ mod tests {
         }
     }
 
+    #[test]
+    fn every_documented_spelling_matches_the_patterns() {
+        let text = crate::pattern::tests::compile(&text_scope_pattern());
+        for ok in [
+            "read",
+            " * ",
+            "agents",
+            "org:member",
+            "namespace/ns_1:admin",
+            "agent:executor",
+            "project/p.1:owner",
+        ] {
+            assert!(text.is_match(ok), "{ok}");
+        }
+        for bad in [
+            "org/o1:admin",
+            "agent:admin",
+            "agent/:viewer",
+            "agent/..:viewer",
+            "reed",
+        ] {
+            assert!(!text.is_match(bad), "{bad}");
+        }
+        let glob = crate::pattern::tests::compile(&resource_glob_pattern());
+        for ok in ["", "/", "**", "agents/*", "/workspaces/ws_1/projects/**/"] {
+            assert!(glob.is_match(ok), "{ok}");
+        }
+        let path = crate::pattern::tests::compile(&resource_path_pattern());
+        assert!(path.is_match("agents/ag_1") && !path.is_match("agents/*"));
+    }
+
     proptest! {
+        #[test]
+        fn the_text_scope_pattern_states_what_parses(
+            s in "[ \t]?(read|admin|\\*|\\*\\*|agents|keys|org|agent|project|namespace|widget)(/[a-z.]{0,3})?(:(viewer|admin|member|owner|executor|discoverer|editor|x|)){0,2}[ \t]?|\\PC{0,12}"
+        ) {
+            let pattern = crate::pattern::tests::compile(&text_scope_pattern());
+            let parsed = Scope::parse(&ScopeInput::Text(s.clone()));
+            prop_assert_eq!(pattern.is_match(&s), parsed.is_ok(), "{:?}", s);
+        }
+
+        #[test]
+        fn the_resource_patterns_state_what_parses(
+            s in "/{0,2}(([a-z.]{1,3}|\\*{1,3}|)/{1,2}){0,17}[a-z*.]{0,2}/{0,2}|[a-z]{120,130}(/[a-z]{120,130})?|/{250,260}"
+        ) {
+            let glob = crate::pattern::tests::compile(&resource_glob_pattern());
+            let parsed = ResourcePattern::parse(&s).is_ok();
+            prop_assert_eq!(glob.is_match(&s) && s.len() <= MAX_PATTERN_LEN, parsed, "{:?}", s);
+            // `POST /v1/verify` takes a concrete path: a pattern whose segments are all names.
+            let path = crate::pattern::tests::compile(&resource_path_pattern());
+            let concrete = s.split('/').filter(|x| !x.is_empty()).all(is_name);
+            prop_assert_eq!(path.is_match(&s) && s.len() <= MAX_PATTERN_LEN, parsed && concrete, "{:?}", s);
+        }
+
         #[test]
         fn matcher_agrees_with_reference(
             pat in proptest::collection::vec(segment(), 1..6),

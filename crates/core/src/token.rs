@@ -25,6 +25,15 @@ pub const MAX_TOKEN_LEN: usize = MAX_PREFIX_LEN + 1 + RANDOM_LEN + CHECKSUM_LEN;
 /// The regex secret scanners use for the default prefixes.
 pub const SCANNER_REGEX: &str = r"\bkw_(live|test)_[0-9A-Za-z]{38}\b";
 
+/// The shape [`Token::parse`] checks before the checksum, as a pattern (with [`MAX_TOKEN_LEN`]
+/// as a separate length rule): the prefix, `_`, and the random and checksum characters.
+pub fn token_pattern() -> String {
+    format!(
+        "^[a-z0-9]+(?:_[a-z0-9]+)?_[0-9A-Za-z]{{{}}}$",
+        RANDOM_LEN + CHECKSUM_LEN
+    )
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum TokenError {
     #[error(
@@ -203,6 +212,26 @@ pub fn random_base62(len: usize) -> Result<String, TokenError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_match_their_pattern() {
+        let pattern = crate::pattern::tests::compile(&token_pattern());
+        for prefix in [
+            Prefix::live(),
+            Prefix::parse("a").unwrap(),
+            Prefix::parse("x_9").unwrap(),
+        ] {
+            let token = Token::generate(&prefix).unwrap();
+            assert!(pattern.is_match(token.expose()));
+        }
+        for bad in [
+            "kw_live_short",
+            "_kw_live_0123456789012345678901234567890123456",
+            "kw__x",
+        ] {
+            assert!(!pattern.is_match(bad), "{bad}");
+        }
+    }
     use proptest::prelude::*;
 
     fn live() -> Prefix {

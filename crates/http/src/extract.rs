@@ -107,6 +107,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     Ok(value)
 }
 
+/// Items per page when a listing's `limit` is absent.
+pub const DEFAULT_PAGE_SIZE: usize = 50;
+
 /// The query string as a name-to-value map, each name once. Handlers [`take`](Self::take)
 /// what they know and [`finish`](Self::finish) refuses the rest by name.
 #[derive(Debug, Default)]
@@ -129,18 +132,18 @@ impl QueryMap {
         }
     }
 
-    /// `limit`, 1 to the store's page maximum, 50 when absent.
+    /// `limit`, 1 to the store's page maximum, [`DEFAULT_PAGE_SIZE`] when absent.
     pub fn limit(&mut self, errors: &mut Vec<FieldError>) -> usize {
         let max = keyward_store::port::MAX_PAGE_SIZE;
         match self.take("limit").map(|v| v.parse::<usize>()) {
-            None => 50,
+            None => DEFAULT_PAGE_SIZE,
             Some(Ok(n)) if (1..=max).contains(&n) => n,
             Some(_) => {
                 errors.push(FieldError::new(
                     "limit",
                     format!("an integer from 1 to {max}"),
                 ));
-                50
+                DEFAULT_PAGE_SIZE
             }
         }
     }
@@ -196,10 +199,35 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathPar
     }
 }
 
+/// What [`IfMatch`] accepts, for the OpenAPI document: `*`, or one ETag of this API (a
+/// version in quotes, optionally weak).
+pub const IF_MATCH_PATTERN: &str = r#"^(\*|(W/)?"[0-9]+")$"#;
+
 /// `If-Match: "<version>"` (or `W/"<version>"`), the version a change is conditional on;
 /// `*` or no header means any version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IfMatch(pub Option<u64>);
+
+impl IfMatch {
+    /// Parses a header value by [`IF_MATCH_PATTERN`]. An ETag too large to be a version is
+    /// well formed but matches no key: it stands for a version no key reaches (versions count
+    /// up from 1), so the edit answers 412 like any other stale ETag.
+    pub fn parse(value: &str) -> Option<Self> {
+        let value = value.trim();
+        if value == "*" {
+            return Some(IfMatch(None));
+        }
+        let digits = value
+            .strip_prefix("W/")
+            .unwrap_or(value)
+            .strip_prefix('"')?
+            .strip_suffix('"')?;
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some(IfMatch(Some(digits.parse().unwrap_or(u64::MAX))))
+    }
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     type Rejection = HttpError;
@@ -208,22 +236,13 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
         let Some(value) = parts.headers.get(header::IF_MATCH) else {
             return Ok(IfMatch(None));
         };
-        let text = value.to_str().unwrap_or_default().trim();
-        if text == "*" {
-            return Ok(IfMatch(None));
-        }
-        text.trim_start_matches("W/")
-            .strip_prefix('"')
-            .and_then(|t| t.strip_suffix('"'))
-            .and_then(|t| t.parse().ok())
-            .map(|v| IfMatch(Some(v)))
-            .ok_or_else(|| {
-                Problem::invalid(vec![FieldError::new(
-                    "If-Match",
-                    "an ETag from this API, such as \"3\"",
-                )])
-                .into()
-            })
+        value.to_str().ok().and_then(IfMatch::parse).ok_or_else(|| {
+            Problem::invalid(vec![FieldError::new(
+                "If-Match",
+                "an ETag from this API, such as \"3\"",
+            )])
+            .into()
+        })
     }
 }
 
@@ -293,6 +312,39 @@ mod tests {
         assert_eq!(presented_key(&h), None);
         h.insert("x-api-key", "xyz".parse().unwrap());
         assert_eq!(presented_key(&h), Some("xyz"));
+    }
+
+    #[test]
+    fn if_match_is_read_exactly_as_its_pattern_says() {
+        let pattern = regex_lite::Regex::new(IF_MATCH_PATTERN).unwrap();
+        for text in [
+            "*",
+            "\"3\"",
+            "W/\"3\"",
+            "\"0\"",
+            "\"99999999999999999999999\"",
+            "",
+            "3",
+            "\"\"",
+            "\"+3\"",
+            "W/W/\"3\"",
+            "w/\"3\"",
+            "\"3\", \"4\"",
+            "\"3",
+            "**",
+            "\"3 \"",
+        ] {
+            assert_eq!(
+                IfMatch::parse(text).is_some(),
+                pattern.is_match(text),
+                "{text}"
+            );
+        }
+        assert_eq!(IfMatch::parse("W/\"7\""), Some(IfMatch(Some(7))));
+        assert_eq!(
+            IfMatch::parse("\"99999999999999999999999\""),
+            Some(IfMatch(Some(u64::MAX)))
+        );
     }
 
     #[test]

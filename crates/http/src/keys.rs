@@ -28,6 +28,9 @@ pub(crate) fn listing<T>(page: Page<T>) -> Listing<T> {
     }
 }
 
+/// The shape of [`etag`], for the OpenAPI document.
+pub const ETAG_PATTERN: &str = r#"^"[0-9]+"$"#;
+
 /// The `ETag` of a record: its version, so `If-Match` can guard edits.
 pub fn etag(key: &ApiKey) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{}\"", key.version))

@@ -1,18 +1,35 @@
 //! The OpenAPI 3.1 document, generated from the route table and the request and response
 //! types (schemars writes JSON Schema 2020-12, the dialect of OpenAPI 3.1).
+//!
+//! What a schema can state, it states: lengths, patterns, enums, ranges, array sizes, formats
+//! and `additionalProperties: false`, each from the rule that enforces it. What no schema can
+//! state (a time, two fields together, stored state) is in descriptions, and listed in
+//! `docs/api-contract.md`.
 
 use axum::Json;
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
 use keyward_api::problem::Problem;
-use keyward_core::id::ID_PATTERN;
+use keyward_core::token::{MAX_TOKEN_LEN, token_pattern};
 
-use crate::router::{Auth, Endpoint, ParamSchema, endpoints};
+use crate::router::{Auth, Endpoint, Param, endpoints, id_schema};
 
-/// The schema of an id, by the core's rule.
-fn id_schema() -> Value {
-    json!({"type": "string", "pattern": ID_PATTERN})
+/// A header of an answer, as the document describes it.
+fn response_header((_, description, schema): &Param) -> Value {
+    json!({"description": description, "required": true, "schema": schema.to_value()})
+}
+
+/// How a key is presented, with the token's shape (the checksum is checked too).
+fn security_schemes() -> Value {
+    let shape = format!(
+        "A key of this deployment: `<prefix>_<random><checksum>`, matching `{}`, at most {MAX_TOKEN_LEN} characters.",
+        token_pattern()
+    );
+    json!({
+        "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": shape},
+        "bearer": {"type": "http", "scheme": "bearer", "description": shape},
+    })
 }
 
 fn reason(status: u16) -> &'static str {
@@ -56,14 +73,10 @@ pub fn document() -> Value {
             )
             .collect();
         parameters.extend(doc.query.iter().map(|(name, description, schema)| {
-            let schema = match schema {
-                ParamSchema::Json(text) => serde_json::from_str(text).unwrap_or_else(|_| json!({"type": "string"})),
-                ParamSchema::Id => id_schema(),
-            };
-            json!({"name": name, "in": "query", "required": false, "description": description, "schema": schema})
+            json!({"name": name, "in": "query", "required": false, "description": description, "schema": schema.to_value()})
         }));
-        parameters.extend(doc.headers.iter().map(|(name, description)| {
-            json!({"name": name, "in": "header", "required": false, "description": description, "schema": {"type": "string"}})
+        parameters.extend(doc.headers.iter().map(|(name, description, schema)| {
+            json!({"name": name, "in": "header", "required": false, "description": description, "schema": schema.to_value()})
         }));
 
         let mut responses = Map::new();
@@ -75,6 +88,31 @@ pub fn document() -> Value {
             success["content"] = json!({"text/plain": {"schema": {"type": "string"}}});
         } else if path == "/v1/openapi.json" {
             success["content"] = json!({"application/json": {"schema": {"type": "object"}}});
+        }
+        if !doc.response_headers.is_empty() {
+            success["headers"] = doc
+                .response_headers
+                .iter()
+                .map(|h| (h.0.to_owned(), response_header(h)))
+                .collect::<Map<_, _>>()
+                .into();
+        }
+        if !doc.links.is_empty() {
+            success["links"] = doc
+                .links
+                .iter()
+                .map(|(operation, parameters)| {
+                    let parameters: Map<String, Value> = parameters
+                        .iter()
+                        .map(|(name, expression)| ((*name).to_owned(), json!(expression)))
+                        .collect();
+                    (
+                        (*operation).to_owned(),
+                        json!({"operationId": operation, "parameters": parameters}),
+                    )
+                })
+                .collect::<Map<_, _>>()
+                .into();
         }
         responses.insert(ok.to_string(), success);
         let mut problems: Vec<u16> = doc.also.to_vec();
@@ -95,8 +133,16 @@ pub fn document() -> Value {
             if status == ok {
                 continue;
             }
+            let mut headers = Map::new();
             let content = if status == 200 && body.is_some() {
-                // 200 beside 201: the same body (an Idempotency-Key replay).
+                // 200 beside 201: the same body (an Idempotency-Key replay), without Location.
+                for h in doc.response_headers.iter().filter(|h| h.0 != "Location") {
+                    headers.insert(h.0.to_owned(), response_header(h));
+                }
+                headers.insert(
+                    "Idempotent-Replayed".to_owned(),
+                    json!({"description": "This answers an earlier create.", "required": true, "schema": {"const": "true"}}),
+                );
                 json!({"application/json": {"schema": body.map(|s| s(&mut generator))}})
             } else if path == "/v1/verify" && matches!(status, 401 | 403 | 503) {
                 // The verified key's answer, or a problem with the caller's own key (or with
@@ -110,10 +156,11 @@ pub fn document() -> Value {
             } else {
                 json!({"application/problem+json": {"schema": problem.clone()}})
             };
-            responses.insert(
-                status.to_string(),
-                json!({"description": reason(status), "content": content}),
-            );
+            let mut response = json!({"description": reason(status), "content": content});
+            if !headers.is_empty() {
+                response["headers"] = headers.into();
+            }
+            responses.insert(status.to_string(), response);
         }
 
         let mut operation = json!({
@@ -147,10 +194,7 @@ pub fn document() -> Value {
         "paths": paths,
         "components": {
             "schemas": schemas,
-            "securitySchemes": {
-                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
-                "bearer": {"type": "http", "scheme": "bearer"},
-            },
+            "securitySchemes": security_schemes(),
         },
     })
 }

@@ -1,5 +1,9 @@
 //! The routes of the management API: one table that builds both the Router and the OpenAPI
 //! document, so every route is documented and every documented route is served.
+//!
+//! Parameters and headers carry their schemas here, built from the rule that checks them (the
+//! core's id pattern, the store's page size, the `If-Match` parser's pattern), so the document
+//! changes when a rule does. Body schemas come from the wire types' own attributes.
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -13,11 +17,19 @@ use keyward_api::presets::{Preset, PresetListing, PresetRequest};
 use keyward_api::problem::Problem;
 use keyward_api::usage::{AccountUsage, KeyUsage};
 use keyward_api::verify::{VerifyRequest, VerifyResult};
+use keyward_core::id::id_pattern;
+use keyward_core::idempotency::idempotency_key_pattern;
+use keyward_core::key::KeyStatus;
 use keyward_service::App;
+use keyward_service::usage::{DEFAULT_USAGE_DAYS, MAX_USAGE_DAYS};
+use keyward_store::port::MAX_PAGE_SIZE;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde_json::{Value, json};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::extract::{DEFAULT_PAGE_SIZE, IF_MATCH_PATTERN};
+use crate::keys::ETAG_PATTERN;
 use crate::problem::{HttpError, respond};
 use crate::{audit, groups, keys, openapi, presets, verify};
 
@@ -43,7 +55,11 @@ pub struct Doc {
     /// Query parameters.
     pub query: &'static [Param],
     /// Request headers it reads.
-    pub headers: &'static [(&'static str, &'static str)],
+    pub headers: &'static [Param],
+    /// Headers every success answer carries.
+    pub response_headers: &'static [Param],
+    /// Operations a success answer leads to (OpenAPI `links`).
+    pub links: &'static [Link],
 }
 
 /// One route: method, path, handler and documentation.
@@ -67,43 +83,107 @@ pub enum Auth {
     None,
 }
 
-/// A query parameter: name, description and schema.
+/// A parameter or header: name, description and schema.
 pub type Param = (&'static str, &'static str, ParamSchema);
 
-/// The JSON Schema of a parameter.
+/// The JSON Schema of a parameter or header.
 #[derive(Debug, Clone, Copy)]
 pub enum ParamSchema {
     /// Written out, as JSON.
     Json(&'static str),
-    /// The core's id rule.
-    Id,
+    /// Built from the rule that checks the value.
+    Rule(fn() -> Value),
+}
+
+impl ParamSchema {
+    pub fn to_value(self) -> Value {
+        match self {
+            Self::Json(text) => {
+                serde_json::from_str(text).unwrap_or_else(|_| json!({"type": "string"}))
+            }
+            Self::Rule(schema) => schema(),
+        }
+    }
+}
+
+/// A link: the operation a success answer leads to, and that operation's parameters as runtime
+/// expressions (`$response.body#/id`, `$request.path.id`, `$response.header.ETag`); a parameter
+/// named `header.X` is the header `X`.
+pub type Link = (&'static str, &'static [(&'static str, &'static str)]);
+
+/// The core's id rule: every path parameter, and the id filters.
+pub fn id_schema() -> Value {
+    json!({"type": "string", "pattern": id_pattern()})
+}
+
+/// A cursor as the store writes one (`crates/store/src/cursor.rs`): the last item's sort
+/// fields, hex-encoded, at most 4096 characters. Only one a previous page of the same listing
+/// answered is accepted.
+fn cursor_schema() -> Value {
+    json!({"type": "string", "pattern": "^(?:[0-9A-Fa-f]{2}){1,2048}$"})
+}
+
+fn limit_schema() -> Value {
+    json!({"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": DEFAULT_PAGE_SIZE})
+}
+
+fn key_status_schema() -> Value {
+    let mut statuses: Vec<&str> = KeyStatus::ALL.iter().map(|s| s.as_str()).collect();
+    statuses.push("all");
+    json!({"type": "string", "enum": statuses, "default": "active"})
+}
+
+/// A day of a usage range; what the range as a whole must be is said on `from`.
+fn from_day_schema() -> Value {
+    json!({
+        "type": "string",
+        "format": "date",
+        "description": format!(
+            "Default: {} days before `to`. Not after `to`; a range covers at most {MAX_USAGE_DAYS} days.",
+            DEFAULT_USAGE_DAYS - 1
+        ),
+    })
+}
+
+fn to_day_schema() -> Value {
+    json!({"type": "string", "format": "date", "description": "Default: today (UTC)."})
+}
+
+fn if_match_schema() -> Value {
+    json!({"type": "string", "pattern": IF_MATCH_PATTERN})
+}
+
+fn etag_schema() -> Value {
+    json!({"type": "string", "pattern": ETAG_PATTERN})
+}
+
+fn idempotency_key_schema() -> Value {
+    json!({"type": "string", "pattern": idempotency_key_pattern()})
 }
 
 const CURSOR: Param = (
     "cursor",
     "Where the previous page ended (its next_cursor).",
-    ParamSchema::Json(r#"{"type": "string", "pattern": "^([0-9a-f]{2})+$"}"#),
+    ParamSchema::Rule(cursor_schema),
 );
-const LIMIT: Param = (
-    "limit",
-    "Items per page (default 50).",
-    ParamSchema::Json(r#"{"type": "integer", "minimum": 1, "maximum": 200}"#),
-);
+const LIMIT: Param = ("limit", "Items per page.", ParamSchema::Rule(limit_schema));
 const PAGE: &[Param] = &[CURSOR, LIMIT];
 const KEY_LIST: &[Param] = &[
     (
         "status",
-        "Which keys by status (default active).",
-        ParamSchema::Json(
-            r#"{"type": "string", "enum": ["active", "inactive", "expired", "revoked", "all"]}"#,
-        ),
+        "Which keys by status.",
+        ParamSchema::Rule(key_status_schema),
     ),
     (
         "workspace",
         "Only keys associated with this workspace.",
-        ParamSchema::Id,
+        ParamSchema::Rule(id_schema),
     ),
-    ("group", "Only keys in this sharing group.", ParamSchema::Id),
+    (
+        "group",
+        "Only keys in this sharing group.",
+        ParamSchema::Rule(id_schema),
+    ),
     (
         "q",
         "Only keys whose name contains this, in any case.",
@@ -113,17 +193,50 @@ const KEY_LIST: &[Param] = &[
     LIMIT,
 ];
 const DAYS: &[Param] = &[
-    (
-        "from",
-        "First day (default: 29 days before `to`); a range covers at most 400 days.",
-        ParamSchema::Json(r#"{"type": "string", "format": "date"}"#),
-    ),
-    (
-        "to",
-        "Last day (default: today, UTC).",
-        ParamSchema::Json(r#"{"type": "string", "format": "date"}"#),
-    ),
+    ("from", "First day.", ParamSchema::Rule(from_day_schema)),
+    ("to", "Last day.", ParamSchema::Rule(to_day_schema)),
 ];
+
+/// The version of the key answered, for `If-Match`.
+const ETAG: Param = (
+    "ETag",
+    "The key's version, for If-Match.",
+    ParamSchema::Rule(etag_schema),
+);
+const KEY_RECORD: &[Param] = &[ETAG];
+
+/// Where a new key's id is in a create answer, and where it is in a request for the key.
+const NEW_KEY: &[(&str, &str)] = &[("id", "$response.body#/key/id")];
+const SAME_KEY: &[(&str, &str)] = &[("id", "$request.path.id")];
+const NEW_GROUP: &[(&str, &str)] = &[("id", "$response.body#/id")];
+const KEY_CREATED: &[Link] = &[
+    ("getKey", NEW_KEY),
+    ("updateKey", NEW_KEY),
+    ("deleteKey", NEW_KEY),
+    ("revokeKey", NEW_KEY),
+    ("regenerateKey", NEW_KEY),
+    ("addKeyWorkspace", NEW_KEY),
+    ("removeKeyWorkspace", NEW_KEY),
+    ("getKeyUsage", NEW_KEY),
+    ("addGroupMember", &[("key_id", "$response.body#/key/id")]),
+    ("removeGroupMember", &[("key_id", "$response.body#/key/id")]),
+];
+const KEY_READ: &[Link] = &[(
+    "updateKey",
+    &[
+        ("id", "$request.path.id"),
+        ("header.If-Match", "$response.header.ETag"),
+    ],
+)];
+const KEY_EDITED: &[Link] = &[("getKey", SAME_KEY), ("revokeKey", SAME_KEY)];
+const GROUP_CREATED: &[Link] = &[
+    ("getGroup", NEW_GROUP),
+    ("deleteGroup", NEW_GROUP),
+    ("listGroupMembers", NEW_GROUP),
+    ("addGroupMember", NEW_GROUP),
+    ("removeGroupMember", NEW_GROUP),
+];
+const PRESET_PUT: &[Link] = &[("deletePreset", &[("name", "$response.body#/name")])];
 
 fn doc(id: &'static str, summary: &'static str) -> Doc {
     Doc {
@@ -135,6 +248,8 @@ fn doc(id: &'static str, summary: &'static str) -> Doc {
         also: &[],
         query: &[],
         headers: &[],
+        response_headers: &[],
+        links: &[],
     }
 }
 
@@ -172,7 +287,17 @@ pub fn endpoints() -> Vec<Endpoint> {
                 headers: &[(
                     "Idempotency-Key",
                     "Makes a retried create answer the first key instead of making another.",
+                    ParamSchema::Rule(idempotency_key_schema),
                 )],
+                response_headers: &[
+                    ETAG,
+                    (
+                        "Location",
+                        "Where the new key is.",
+                        ParamSchema::Json(r#"{"type": "string", "format": "uri-reference"}"#),
+                    ),
+                ],
+                links: KEY_CREATED,
                 ..doc(
                     "createKey",
                     "Create a key; the secret is in this response only",
@@ -196,6 +321,8 @@ pub fn endpoints() -> Vec<Endpoint> {
             Doc {
                 success: (200, Some(schema::<ApiKey>)),
                 also: &[404],
+                response_headers: KEY_RECORD,
+                links: KEY_READ,
                 ..doc("getKey", "Read a key (with an ETag of its version)")
             },
         ),
@@ -207,7 +334,13 @@ pub fn endpoints() -> Vec<Endpoint> {
                 request: Some(schema::<UpdateKeyRequest>),
                 success: (200, Some(schema::<EditedKey>)),
                 also: &[404, 409, 412],
-                headers: &[("If-Match", "The ETag last read; a stale one answers 412.")],
+                headers: &[(
+                    "If-Match",
+                    "The ETag last read; a stale one answers 412.",
+                    ParamSchema::Rule(if_match_schema),
+                )],
+                response_headers: KEY_RECORD,
+                links: KEY_EDITED,
                 ..doc(
                     "updateKey",
                     "Edit a key: name, description, scopes, ranges, rate limit, expiry, active, metadata",
@@ -231,6 +364,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             Doc {
                 success: (200, Some(schema::<ApiKey>)),
                 also: &[404, 409],
+                response_headers: KEY_RECORD,
                 ..doc("revokeKey", "Revoke a key for good")
             },
         ),
@@ -241,6 +375,8 @@ pub fn endpoints() -> Vec<Endpoint> {
             Doc {
                 success: (200, Some(schema::<KeyWithSecret>)),
                 also: &[404, 409],
+                response_headers: KEY_RECORD,
+                links: KEY_EDITED,
                 ..doc(
                     "regenerateKey",
                     "Issue a new secret for the key; the old one stops at once",
@@ -254,6 +390,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             Doc {
                 success: (200, Some(schema::<ApiKey>)),
                 also: &[404, 409],
+                response_headers: KEY_RECORD,
                 ..doc("addKeyWorkspace", "Associate the key with a workspace")
             },
         ),
@@ -264,6 +401,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             Doc {
                 success: (200, Some(schema::<ApiKey>)),
                 also: &[404, 409],
+                response_headers: KEY_RECORD,
                 ..doc(
                     "removeKeyWorkspace",
                     "End the key's association with a workspace",
@@ -299,6 +437,7 @@ pub fn endpoints() -> Vec<Endpoint> {
                 request: Some(schema::<CreateGroupRequest>),
                 success: (201, Some(schema::<Group>)),
                 also: &[409],
+                links: GROUP_CREATED,
                 ..doc("createGroup", "Create a sharing group")
             },
         ),
@@ -383,6 +522,7 @@ pub fn endpoints() -> Vec<Endpoint> {
                 request: Some(schema::<PresetRequest>),
                 success: (200, Some(schema::<Preset>)),
                 also: &[409],
+                links: PRESET_PUT,
                 ..doc("putPreset", "Define or replace a preset")
             },
         ),

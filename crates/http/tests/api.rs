@@ -650,3 +650,131 @@ async fn an_admin_key_cannot_lock_itself_out() {
     );
     assert_eq!(h.send(req).await.0, StatusCode::OK);
 }
+
+/// A PATCH of `body` with `If-Match: etag`, as the root key.
+fn patch_if_match(h: &Harness, id: &str, etag: &str, body: &Value) -> Request<Body> {
+    let mut req = h.req(
+        "PATCH",
+        &format!("/v1/keys/{id}"),
+        Some(&h.root),
+        Some(body),
+    );
+    req.headers_mut()
+        .insert(header::IF_MATCH, etag.parse().unwrap());
+    req
+}
+
+/// Requests the OpenAPI document calls valid are accepted (schemathesis's
+/// `positive_data_acceptance` found these refused).
+#[tokio::test]
+async fn requests_the_document_calls_valid_are_accepted() {
+    let h = Harness::new().await;
+    // JSON Schema's `integer`, which the document promises, counts 60.0 as an integer.
+    let (s, b) = h
+        .admin(
+            "POST",
+            "/v1/keys",
+            Some(json!({"name": "whole", "scopes": ["read"], "rate_limit_per_minute": 60.0})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let id = b["key"]["id"].as_str().unwrap().to_owned();
+    let (s, b) = h
+        .admin(
+            "PATCH",
+            &format!("/v1/keys/{id}"),
+            Some(json!({"rate_limit_per_minute": 120.0})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["rate_limit_per_minute"], 120);
+    let (s, b) = h
+        .admin(
+            "PATCH",
+            &format!("/v1/keys/{id}"),
+            Some(json!({"rate_limit_per_minute": 1.5})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    assert_eq!(b["errors"][0]["field"], "rate_limit_per_minute");
+
+    // An ETag of the documented shape that no version has is stale (412), not malformed (400).
+    let edit = json!({"description": "x"});
+    let (s, _, b) = h
+        .send(patch_if_match(
+            &h,
+            &id,
+            "\"99999999999999999999999\"",
+            &edit,
+        ))
+        .await;
+    assert_eq!(s, StatusCode::PRECONDITION_FAILED, "{b}");
+    let (s, _, b) = h.send(patch_if_match(&h, &id, "W/\"2\"", &edit)).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+}
+
+/// A precondition is weighed last (RFC 9110, 13.2.2): an edit refused without `If-Match` is
+/// refused the same with a stale one, not answered 412 (schemathesis's
+/// `negative_data_rejection` found an invalid body answered 412).
+#[tokio::test]
+async fn a_stale_if_match_does_not_hide_what_is_wrong_with_the_edit() {
+    let h = Harness::new().await;
+    let (id, _) = h
+        .create(json!({"name": "guarded", "scopes": ["read"]}))
+        .await;
+    let too_long = json!({"description": "x".repeat(2000)});
+    let (s, _, b) = h.send(patch_if_match(&h, &id, "\"7\"", &too_long)).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    assert_eq!(b["errors"][0]["field"], "description");
+    h.admin("POST", &format!("/v1/keys/{id}/revoke"), None)
+        .await;
+    let (s, _, b) = h
+        .send(patch_if_match(
+            &h,
+            &id,
+            "\"1\"",
+            &json!({"description": "x"}),
+        ))
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::CONFLICT,
+        "revoked is final, whatever the ETag: {b}"
+    );
+    // A stale ETag on a valid edit, even one that changes nothing, is still 412.
+    let (other, _) = h.create(json!({"name": "other", "scopes": ["read"]})).await;
+    let (s, _, b) = h
+        .send(patch_if_match(
+            &h,
+            &other,
+            "\"7\"",
+            &json!({"name": "other"}),
+        ))
+        .await;
+    assert_eq!(s, StatusCode::PRECONDITION_FAILED, "{b}");
+}
+
+/// What the document calls invalid is refused, by field, even where a lenient parser would
+/// have guessed: `If-Match` and usage days are read exactly as their patterns say.
+#[tokio::test]
+async fn requests_the_document_calls_invalid_are_refused() {
+    let h = Harness::new().await;
+    let (id, _) = h
+        .create(json!({"name": "strict", "scopes": ["read"]}))
+        .await;
+    let edit = json!({"description": "x"});
+    for etag in ["", "1", "\"+1\"", "W/W/\"1\"", "\"1\", \"2\""] {
+        let (s, _, b) = h.send(patch_if_match(&h, &id, etag, &edit)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{etag}: {b}");
+        assert_eq!(b["errors"][0]["field"], "If-Match", "{etag}");
+    }
+    for (query, field) in [
+        ("from=2026-1-5", "from"),
+        ("to=%2B2026-01-05", "to"),
+        ("to=2026-02-30", "to"),
+    ] {
+        let (s, b) = h.admin("GET", &format!("/v1/usage?{query}"), None).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{query}: {b}");
+        assert_eq!(b["errors"][0]["field"], field, "{query}");
+    }
+}

@@ -51,12 +51,75 @@ fn the_document_is_openapi_3_1_with_unique_operations() {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), count, "operation ids are unique");
+    // Every link leads to an operation, and names parameters that operation has.
+    let operations: Vec<&serde_json::Value> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|ops| ops.as_object().unwrap().values())
+        .collect();
+    let mut links = 0;
+    for op in &operations {
+        for response in op["responses"].as_object().unwrap().values() {
+            let Some(found) = response.get("links") else {
+                continue;
+            };
+            for link in found.as_object().unwrap().values() {
+                links += 1;
+                let target = operations
+                    .iter()
+                    .find(|o| o["operationId"] == link["operationId"])
+                    .unwrap_or_else(|| panic!("no operation {}", link["operationId"]));
+                for name in link["parameters"].as_object().unwrap().keys() {
+                    let (place, name) = name.split_once('.').unwrap_or(("path", name));
+                    assert!(
+                        target["parameters"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .any(|p| p["name"] == name && p["in"] == place),
+                        "{} has no {place} parameter {name}",
+                        link["operationId"]
+                    );
+                }
+            }
+        }
+    }
+    assert!(links > 10, "creates link to what they create");
     // Every schema reference resolves.
     let text = doc.to_string();
     let schemas = doc["components"]["schemas"].as_object().unwrap();
     for part in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
         let name = part.split('"').next().unwrap();
         assert!(schemas.contains_key(name), "unresolved $ref {name}");
+    }
+}
+
+/// Every `pattern` of the document, wherever it is.
+fn patterns(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                match (k.as_str(), v) {
+                    ("pattern", serde_json::Value::String(p)) => out.push(p.clone()),
+                    _ => patterns(v, out),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| patterns(v, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn every_pattern_is_anchored_and_compiles() {
+    let mut all = Vec::new();
+    patterns(&document(), &mut all);
+    assert!(all.len() > 10, "the document states its patterns");
+    for p in all {
+        // JSON Schema patterns match anywhere; an unanchored one would state nothing.
+        assert!(p.starts_with('^') && p.ends_with('$'), "{p}");
+        regex_lite::Regex::new(&p).unwrap_or_else(|e| panic!("{p}: {e}"));
     }
 }
 

@@ -133,7 +133,9 @@ impl App {
     /// The read-modify-write every key change goes through. The core's lifecycle rules for
     /// `op` are checked first (who may make it, and whether the key's state allows it); `edit`
     /// sees the stored record and answers the change, or `None` when there is nothing to do.
-    /// `if_match` pins the version the caller saw.
+    /// `if_match` pins the version the caller saw. It is weighed last, as RFC 9110 (13.2.2)
+    /// says: a request refused without the condition (404, 409, an invalid edit's 400) is
+    /// refused the same with it, never answered 412.
     pub(crate) async fn change_key<F>(
         &self,
         actor: &Actor,
@@ -155,11 +157,12 @@ impl App {
                 .get_key(&actor.account, id)
                 .await?
                 .ok_or(ServiceError::NotFound("key"))?;
+            op.check_state(&current)?;
+            let change = edit(&current)?;
             if if_match.is_some_and(|v| v != current.version) {
                 return Err(ServiceError::PreconditionFailed);
             }
-            op.check_state(&current)?;
-            let Some(change) = edit(&current)? else {
+            let Some(change) = change else {
                 return Ok(current.as_of(now));
             };
             let mut next = change.key;

@@ -31,7 +31,7 @@ impl DayRange {
         let mut errors = Vec::new();
         let mut day = |field: &str, v: Option<&str>, default: NaiveDate| match v {
             None => default,
-            Some(s) => s.parse().unwrap_or_else(|_| {
+            Some(s) => parse_day(s).unwrap_or_else(|| {
                 errors.push(FieldError::new(field, "a date as YYYY-MM-DD"));
                 default
             }),
@@ -53,6 +53,22 @@ impl DayRange {
             Err(ValidationErrors(errors))
         }
     }
+}
+
+/// A day exactly as RFC 3339 writes a `full-date` (the OpenAPI format `date`): `YYYY-MM-DD`,
+/// a real calendar day. chrono alone would also take `2026-1-5`, a sign or spaces around.
+fn parse_day(s: &str) -> Option<NaiveDate> {
+    let shape = s.len() == 10
+        && s.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    shape
+        .then(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+        .flatten()
 }
 
 impl App {
@@ -113,5 +129,17 @@ mod tests {
         assert!(DayRange::parse(Some("yesterday"), None, today).is_err());
         assert!(DayRange::parse(Some("2020-01-01"), None, today).is_err());
         assert!(DayRange::parse(Some("2026-11-23"), Some("2026-11-23"), today).is_ok());
+        for not_a_full_date in [
+            "2026-11-2",
+            "+2026-11-23",
+            " 2026-11-23",
+            "2026-02-30",
+            "2026/11/23",
+        ] {
+            assert!(
+                DayRange::parse(None, Some(not_a_full_date), today).is_err(),
+                "{not_a_full_date}"
+            );
+        }
     }
 }
