@@ -32,12 +32,23 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1500);
 /// The longest a whole call may take, retries included.
 pub const OPERATION_TIMEOUT: Duration = Duration::from_millis(4000);
 
-/// The process's AWS configuration.
-pub async fn load() -> SdkConfig {
+/// The process's AWS configuration. `region`, when the process knows it (a `dynamodb://`
+/// location's `region=`), spares the chain's lookup; a location with a local endpoint
+/// (DynamoDB Local) names one too, so a laptop never asks the instance metadata service.
+pub async fn load(location: &DynamoLocation) -> SdkConfig {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .build_https();
-    aws_config::defaults(BehaviorVersion::latest())
+    let region = match (&location.region, &location.endpoint) {
+        (Some(region), _) => Some(region.clone()),
+        (None, Some(_)) if std::env::var_os("AWS_REGION").is_none() => Some("us-east-1".into()),
+        _ => None,
+    };
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(region) = region {
+        loader = loader.region(Region::new(region));
+    }
+    loader
         .http_client(http)
         .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
         .timeout_config(
@@ -69,9 +80,6 @@ pub fn dynamodb(sdk: &SdkConfig, location: &DynamoLocation) -> DynamoStore {
                 None,
                 "keyward-local",
             ));
-        }
-        if location.region.is_none() && sdk.region().is_none() {
-            config = config.region(Region::new("us-east-1"));
         }
     }
     DynamoStore::new(

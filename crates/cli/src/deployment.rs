@@ -150,7 +150,8 @@ impl<O> DeploymentArgs<O> {
                 &self.config.data_dir.join(SQLITE_FILE),
             )?)),
             StoreLocation::Dynamo(location) => {
-                let store = keyward_aws::sdk::dynamodb(&keyward_aws::sdk::load().await, location);
+                let store =
+                    keyward_aws::sdk::dynamodb(&keyward_aws::sdk::load(location).await, location);
                 store.check().await?;
                 Ok(Arc::new(store))
             }

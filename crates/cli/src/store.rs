@@ -30,7 +30,7 @@ pub async fn run(command: StoreCommand) -> Result<(), CliError> {
                 .config
                 .require_dynamodb()
                 .map_err(|e| CliError::Input(e.to_string()))?;
-            let store = sdk::dynamodb(&sdk::load().await, location);
+            let store = sdk::dynamodb(&sdk::load(location).await, location);
             let what = match store.init().await? {
                 InitOutcome::Created => "created",
                 InitOutcome::AlreadyExisted => "already exists; left as it is",

@@ -15,8 +15,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env()?;
     let policy = config.require_route_policy()?;
-    let sdk = sdk::load().await;
-    let store = sdk::dynamodb(&sdk, config.require_dynamodb()?);
+    let location = config.require_dynamodb()?;
+    let sdk = sdk::load(location).await;
+    let store = sdk::dynamodb(&sdk, location);
     let engine = Engine::new(
         Arc::new(store),
         Arc::new(config.require_pepper()?),

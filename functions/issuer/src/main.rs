@@ -11,8 +11,9 @@ use keyward_service::config::Config;
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = Config::from_env()?;
-    let sdk = sdk::load().await;
-    let store = sdk::dynamodb(&sdk, config.require_dynamodb()?);
+    let location = config.require_dynamodb()?;
+    let sdk = sdk::load(location).await;
+    let store = sdk::dynamodb(&sdk, location);
     let app = App::with_engine(
         Arc::new(store),
         config.require_pepper()?,
