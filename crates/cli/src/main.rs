@@ -5,6 +5,7 @@ mod bench;
 mod deployment;
 mod error;
 mod logging;
+mod open_files;
 mod serve;
 mod store;
 
