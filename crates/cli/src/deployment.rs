@@ -19,7 +19,7 @@ use keyward_service::config::{
     ROUTE_POLICY_FILE, STALE_IF_ERROR_MS, STORE, VARIABLES, VERIFY_ACCESS,
 };
 use keyward_store::location::SQLITE_FILE;
-use keyward_store::{SqliteStore, Store, StoreLocation};
+use keyward_store::{DynamoLocation, DynamoStore, SqliteStore, Store, StoreLocation};
 
 use crate::error::CliError;
 
@@ -141,6 +141,11 @@ fn flagged(e: keyward_service::config::ConfigError) -> String {
         .unwrap_or(text)
 }
 
+/// The DynamoDB store at `location`, on the AWS configuration loaded for it (once per command).
+async fn dynamodb(location: &DynamoLocation) -> DynamoStore {
+    keyward_aws::sdk::dynamodb(&keyward_aws::sdk::load(location).await, location)
+}
+
 impl<O> DeploymentArgs<O> {
     /// Opens the store: SQLite in the data directory, or a DynamoDB table that must exist
     /// already (`keyward store init`).
@@ -150,15 +155,107 @@ impl<O> DeploymentArgs<O> {
                 &self.config.data_dir.join(SQLITE_FILE),
             )?)),
             StoreLocation::Dynamo(location) => {
-                let store =
-                    keyward_aws::sdk::dynamodb(&keyward_aws::sdk::load(location).await, location);
+                let store = dynamodb(location).await;
                 store.check().await?;
                 Ok(Arc::new(store))
             }
         }
     }
 
-    /// The services over this deployment's store, with its pepper.
+    /// The services over an existing deployment, creating nothing: for the commands that read
+    /// one (`authorize`). A mistyped `--data-dir` or `--store` must not answer as an empty
+    /// deployment (every key `NOT_FOUND`) and leave a fresh pepper and database behind. A
+    /// deployment is its store (the database file, or a keyward table), its pepper
+    /// (`KEYWARD_PEPPER` or the pepper file), and its account record, written by the first
+    /// `keyward serve`.
+    pub async fn open_existing(&self) -> Result<App, CliError> {
+        let config = &self.config;
+        let dir = &config.data_dir;
+        let account = &config.settings.account;
+        let place = match &config.store {
+            StoreLocation::Sqlite => format!("--data-dir {}", dir.display()),
+            StoreLocation::Dynamo(location) => format!("--store dynamodb://{}", location.table),
+        };
+        let create = format!(
+            "`keyward serve {place} --account {account}` creates a deployment on its first start"
+        );
+        let missing = |missing: String, fix: String| CliError::NoDeployment {
+            place: place.clone(),
+            missing,
+            fix,
+        };
+        // The store is checked first, opened only once the pepper is known to be there too:
+        // opening the SQLite database writes beside it.
+        let db = dir.join(SQLITE_FILE);
+        let dynamo = match &config.store {
+            StoreLocation::Sqlite => {
+                let check = format!("Check --data-dir ({DATA_DIR}); {create}");
+                if !dir.is_dir() {
+                    return Err(missing("the directory does not exist".into(), check));
+                }
+                if !db.is_file() {
+                    return Err(missing(format!("no database ({})", db.display()), check));
+                }
+                None
+            }
+            StoreLocation::Dynamo(location) => {
+                let store = dynamodb(location).await;
+                if let Err(e) = store.check().await {
+                    return Err(missing(e.to_string(), format!("Check --store ({STORE})")));
+                }
+                Some(store)
+            }
+        };
+        let pepper = match &config.pepper {
+            Some(pepper) => pepper.clone(),
+            None => {
+                let path = dir.join(PEPPER_FILE);
+                match fs::read_to_string(&path) {
+                    Ok(text) => Pepper::from_hex(&text)
+                        .map_err(|source| CliError::BadPepper { path, source })?,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        return Err(missing(
+                            format!(
+                                "no pepper file ({}) and {PEPPER} is not set",
+                                path.display()
+                            ),
+                            format!(
+                                "Without its pepper no stored key can be verified: point \
+                                 --data-dir ({DATA_DIR}) at the directory that holds it, or set \
+                                 {PEPPER}"
+                            ),
+                        ));
+                    }
+                    Err(source) => {
+                        return Err(CliError::Io {
+                            action: "reading the pepper file",
+                            path,
+                            source,
+                        });
+                    }
+                }
+            }
+        };
+        let store: Arc<dyn Store> = match dynamo {
+            Some(table) => Arc::new(table),
+            None => Arc::new(SqliteStore::open(&db)?),
+        };
+        if store.get_account(account).await?.is_none() {
+            return Err(missing(
+                format!("no account '{account}'"),
+                format!("Check --account ({ACCOUNT}); {create}"),
+            ));
+        }
+        Ok(App::with_engine(
+            store,
+            pepper,
+            config.settings.clone(),
+            config.engine,
+        ))
+    }
+
+    /// The services over this deployment's store, with its pepper; creates the data directory
+    /// and the pepper on the first start (`serve`).
     pub async fn open(&self) -> Result<App, CliError> {
         let dir = &self.config.data_dir;
         fs::DirBuilder::new()

@@ -16,6 +16,13 @@ pub enum CliError {
         "{0} holds a database but no pepper file; without the pepper no stored key can be verified. Restore the pepper file, or start with an empty --data-dir"
     )]
     MissingPepper(PathBuf),
+    #[error("{place} holds no keyward deployment: {missing}. {fix}")]
+    NoDeployment {
+        /// The flag and value that name the deployment.
+        place: String,
+        missing: String,
+        fix: String,
+    },
     #[error("the pepper file {path} is unusable: {source}")]
     BadPepper {
         path: PathBuf,

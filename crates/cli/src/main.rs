@@ -5,6 +5,7 @@ mod bench;
 mod deployment;
 mod error;
 mod logging;
+mod open_files;
 mod serve;
 mod store;
 
@@ -33,7 +34,8 @@ struct Cli {
 enum Command {
     /// Run the whole system in one process on the embedded store.
     Serve(serve::ServeArgs),
-    /// Run the authorizer on an event file and explain its decision step by step.
+    /// Run the authorizer on an event file (at most 1 MiB) against an existing deployment and
+    /// explain its decision step by step.
     Authorize(authorize::AuthorizeArgs),
     /// Measure verification against its floor.
     #[command(subcommand)]

@@ -2,17 +2,24 @@
 //!
 //! The data directory holds the SQLite database and the pepper (mode 0600). The first start
 //! bootstraps the account and prints a root admin key once; later starts print none.
+//!
+//! Both listeners (the management API and the local gateway) are served by
+//! [`keyward_http::serve()`] within the same [`Limits`], set by the flags of [`LimitArgs`];
+//! docs/serving.md has the figures.
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use clap::Args;
 
 use keyward_http::gateway::gateway_router;
+use keyward_http::serve::{Limit, Limits};
 use keyward_service::verification::Verifier;
 
 use crate::deployment::{DeploymentArgs, ForServe};
 use crate::error::CliError;
+use crate::open_files::{self, Listeners};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -35,9 +42,81 @@ pub struct ServeArgs {
     /// Where the local gateway listens; port 0 picks a free one.
     #[arg(long, env = "KEYWARD_GATEWAY_LISTEN", default_value = "127.0.0.1:8081")]
     gateway_listen: SocketAddr,
+
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// The serving limits, the same for both listeners (docs/serving.md).
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// Connections served at once on each listener; beyond it a connection is answered 503
+    /// with Retry-After and closed
+    #[arg(
+        long,
+        env = "KEYWARD_MAX_CONNECTIONS",
+        value_name = "N",
+        default_value_t = Limits::DEFAULT.max_connections
+    )]
+    max_connections: usize,
+
+    /// Time a connection has to send a complete request head, from accept and after each
+    /// response, in milliseconds (at most 30000)
+    #[arg(
+        long,
+        env = "KEYWARD_HEADER_TIMEOUT_MS",
+        value_name = "MS",
+        default_value_t = millis(Limits::DEFAULT.header_read_timeout)
+    )]
+    header_timeout_ms: u64,
+
+    /// Time a kept-alive connection may stay silent after a response, in milliseconds (at most
+    /// the header timeout)
+    #[arg(
+        long,
+        env = "KEYWARD_IDLE_TIMEOUT_MS",
+        value_name = "MS",
+        default_value_t = millis(Limits::DEFAULT.idle_timeout)
+    )]
+    idle_timeout_ms: u64,
+
+    /// Time a request has to be answered before it gets 503, in milliseconds
+    #[arg(
+        long,
+        env = "KEYWARD_REQUEST_TIMEOUT_MS",
+        value_name = "MS",
+        default_value_t = millis(Limits::DEFAULT.request_timeout)
+    )]
+    request_timeout_ms: u64,
+}
+
+const fn millis(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+impl LimitArgs {
+    /// The limits, checked, with a refusal that names the flag and its variable.
+    fn limits(&self) -> Result<Limits, CliError> {
+        let limits = Limits {
+            max_connections: self.max_connections,
+            header_read_timeout: Duration::from_millis(self.header_timeout_ms),
+            idle_timeout: Duration::from_millis(self.idle_timeout_ms),
+            request_timeout: Duration::from_millis(self.request_timeout_ms),
+        };
+        limits.check().map_err(|e| {
+            let (flag, variable) = match e.limit {
+                Limit::MaxConnections => ("max-connections", "KEYWARD_MAX_CONNECTIONS"),
+                Limit::HeaderReadTimeout => ("header-timeout-ms", "KEYWARD_HEADER_TIMEOUT_MS"),
+                Limit::IdleTimeout => ("idle-timeout-ms", "KEYWARD_IDLE_TIMEOUT_MS"),
+                Limit::RequestTimeout => ("request-timeout-ms", "KEYWARD_REQUEST_TIMEOUT_MS"),
+            };
+            CliError::Input(format!("--{flag} ({variable}) is invalid: {}", e.reason))
+        })
+    }
 }
 
 pub async fn run(args: ServeArgs) -> Result<(), CliError> {
+    let limits = args.limits.limits()?;
     let mut listen = args.listen;
     if let Some(port) = args.port {
         listen.set_port(port);
@@ -52,6 +131,12 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
             ));
         }
     };
+    let listeners = if gateway.is_some() {
+        Listeners::ApiAndGateway
+    } else {
+        Listeners::Api
+    };
+    let limits = open_files::fit(limits, listeners);
     let app = args.deployment.open().await?;
 
     if let Some(root) = app.bootstrap().await? {
@@ -65,6 +150,7 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         );
     }
 
+    let mut gateway_task = None;
     if let Some((upstream, policy)) = gateway {
         let verifier = Verifier::new(app.engine().clone(), Some(policy));
         let gateway_shutdown = shutdown_signal();
@@ -84,17 +170,12 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
             let _ = out.flush();
         }
         let router = gateway_router(verifier, upstream);
-        tokio::spawn(async move {
-            let served = axum::serve(
-                gateway,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(gateway_shutdown)
-            .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "the gateway stopped");
-            }
-        });
+        gateway_task = Some(tokio::spawn(keyward_http::serve(
+            gateway,
+            router,
+            limits,
+            gateway_shutdown,
+        )));
     }
     let shutdown = shutdown_signal();
     let listener = tokio::net::TcpListener::bind(listen)
@@ -109,16 +190,26 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         let _ = writeln!(out, "keyward: listening on http://{bound}");
         let _ = out.flush();
     }
-    tracing::info!(%bound, "serving");
+    tracing::info!(
+        %bound,
+        max_connections = limits.max_connections,
+        header_timeout_ms = limits.header_read_timeout.as_millis(),
+        idle_timeout_ms = limits.idle_timeout.as_millis(),
+        request_timeout_ms = limits.request_timeout.as_millis(),
+        "serving"
+    );
     let _poller = app.engine().spawn_background();
     let router = keyward_http::router(app);
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-    .map_err(CliError::Serve)?;
+    let served = keyward_http::serve(listener, router, limits, shutdown).await;
+    // The gateway heard the same signal; let its requests in flight finish too.
+    if let Some(task) = gateway_task {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "the gateway stopped"),
+            Err(e) => tracing::error!(error = %e, "the gateway stopped"),
+        }
+    }
+    served.map_err(|e| CliError::Input(e.to_string()))?;
     tracing::info!("stopped");
     Ok(())
 }

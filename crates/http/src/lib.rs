@@ -11,6 +11,8 @@
 //! - [`keys`], [`groups`], [`presets`], [`audit`], [`verify`]: the handlers, thin translations
 //!   between HTTP and [`keyward_service::App`]; bodies are the wire types of `keyward-api`.
 //! - [`gateway`]: the local gateway: the verifier in front of a local service.
+//! - [`serve`](mod@serve): the serving loop of both (`keyward serve`): a connection cap, header-read,
+//!   idle and request timeouts, refusal with 503 beyond the cap, graceful shutdown.
 //! - [`openapi`]: the OpenAPI 3.1 document, generated from the route table and the types.
 //!
 //! Request and response bodies are never logged: they carry secrets (a created key, a key to
@@ -25,7 +27,9 @@ pub mod openapi;
 pub mod presets;
 pub mod problem;
 pub mod router;
+pub mod serve;
 pub mod verify;
 
 pub use extract::ClientIp;
 pub use router::router;
+pub use serve::{Limits, serve};
