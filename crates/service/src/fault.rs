@@ -1,59 +1,72 @@
 //! Faults logged once per interval, not once per request: while a store is down every request
-//! meets the same fault, and a log line each would bury the one that matters (and cost as much
-//! as the requests).
+//! meets the same fault, and during a connection flood every connection meets the same
+//! refusal; a log line each would bury the one that matters (and cost as much as the requests).
+//! Every recurring fault of the process is counted by a [`Throttle`].
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// How often the same kind of fault is logged at most.
+/// How often a recurring fault is logged at most.
 pub const LOG_INTERVAL: Duration = Duration::from_secs(10);
 
-/// The process's fault log.
-pub static FAULTS: FaultLog = FaultLog::new(LOG_INTERVAL);
+/// The process's log of store faults.
+pub static FAULTS: FaultLog = FaultLog(Throttle::new(LOG_INTERVAL));
 
-/// A rate-limited warning: the first fault of an interval is logged with how many were left
-/// unlogged since the last line.
+/// Counts the occurrences of one fault and says when to log them.
 #[derive(Debug)]
-pub struct FaultLog {
+pub struct Throttle {
     interval: Duration,
     state: Mutex<State>,
 }
 
 #[derive(Debug)]
 struct State {
-    last: Option<Instant>,
-    suppressed: u64,
+    last_logged: Option<Instant>,
+    unlogged: u64,
 }
 
-impl FaultLog {
+impl Throttle {
     pub const fn new(interval: Duration) -> Self {
         Self {
             interval,
             state: Mutex::new(State {
-                last: None,
-                suppressed: 0,
+                last_logged: None,
+                unlogged: 0,
             }),
         }
     }
 
-    /// Records a fault; answers whether it was logged.
-    pub fn report(&self, what: &str, error: &dyn std::fmt::Display) -> bool {
-        let now = Instant::now();
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if state
-            .last
-            .is_some_and(|last| now.duration_since(last) < self.interval)
-        {
-            state.suppressed += 1;
-            return false;
+    /// Counts one occurrence. When a line is due (the first occurrence, then at most once per
+    /// interval) answers how many occurred since the last line, this one included.
+    pub fn tick(&self) -> Option<u64> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.unlogged += 1;
+        let due = state
+            .last_logged
+            .is_none_or(|at| at.elapsed() >= self.interval);
+        if due {
+            state.last_logged = Some(Instant::now());
+            Some(std::mem::take(&mut state.unlogged))
+        } else {
+            None
         }
-        let suppressed = std::mem::take(&mut state.suppressed);
-        state.last = Some(now);
-        drop(state);
+    }
+}
+
+/// A rate-limited warning for faults of the store.
+#[derive(Debug)]
+pub struct FaultLog(Throttle);
+
+impl FaultLog {
+    /// Records a fault; answers whether it was logged (with the count since the last line).
+    pub fn report(&self, what: &str, error: &dyn std::fmt::Display) -> bool {
+        let Some(count) = self.0.tick() else {
+            return false;
+        };
         tracing::warn!(
             error = %error,
-            suppressed,
-            interval_s = self.interval.as_secs(),
+            count,
+            interval_s = self.0.interval.as_secs(),
             "{what}"
         );
         true
@@ -65,18 +78,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_first_is_logged_then_one_line_per_interval_with_the_count() {
+        let t = Throttle::new(Duration::from_millis(50));
+        assert_eq!(t.tick(), Some(1));
+        assert_eq!(t.tick(), None);
+        assert_eq!(t.tick(), None);
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(t.tick(), Some(3));
+        assert_eq!(t.tick(), None);
+    }
+
+    #[test]
     fn a_storm_of_faults_is_one_line_per_interval() {
-        let log = FaultLog::new(Duration::from_millis(200));
+        let log = FaultLog(Throttle::new(Duration::from_millis(200)));
         let logged = (0..1000)
             .filter(|_| log.report("store unavailable", &"timeout"))
             .count();
         assert_eq!(logged, 1);
         std::thread::sleep(Duration::from_millis(250));
         assert!(log.report("store unavailable", &"timeout"));
-        assert_eq!(
-            log.state.lock().unwrap().suppressed,
-            0,
-            "the count restarts"
-        );
     }
 }

@@ -27,8 +27,8 @@ use tower::ServiceExt;
 use super::activity::{Activity, InFlight, Verdict, Watched};
 use super::limits::Limits;
 use super::slots::Slot;
-use super::throttle::Throttle;
 use crate::problem::respond;
+use keyward_service::fault::Throttle;
 
 /// What every connection of one listener shares.
 #[derive(Debug)]

@@ -13,7 +13,7 @@
 //!   newcomer refused (`refusal`: 503, `Retry-After`, close), so the backlog never fills with
 //!   clients that would only time out. When accepting itself fails (out of file descriptors:
 //!   `EMFILE`), the loop backs off (10 ms doubling to 1 s) and logs once per interval
-//!   (`throttle`), never spins.
+//!   (a `Throttle` of `keyward_service::fault`, the one home of that rule), never spins.
 //! - **Each connection** runs hyper's HTTP/1 server with its header-read timeout, each request
 //!   under the request timeout, and a watchdog (`activity`) for the idle keep-alive timeout
 //!   and for clients that stop reading their answers.
@@ -29,7 +29,6 @@ mod connection;
 mod limits;
 mod refusal;
 mod slots;
-mod throttle;
 
 use std::future::Future;
 use std::io;
@@ -48,9 +47,9 @@ pub use slots::ROOM_WAIT;
 
 use activity::Activity;
 use connection::{Shared, serve_connection};
+use keyward_service::fault::{LOG_INTERVAL, Throttle};
 use refusal::Refusal;
 use slots::Slots;
-use throttle::{LOG_INTERVAL, Throttle};
 
 /// Connections waiting at once for a slot they made room for; beyond it, a connection at a
 /// full cap is refused. Each holds a descriptor for at most [`ROOM_WAIT`].

@@ -18,7 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
-use super::throttle::{LOG_INTERVAL, Throttle};
+use keyward_service::fault::{LOG_INTERVAL, Throttle};
 
 /// Refused connections answered at once, each for at most [`REFUSAL_LINGER`].
 pub const REFUSING_AT_ONCE: usize = 64;
