@@ -37,7 +37,12 @@ impl DayRange {
             }),
         };
         let to = day("to", to, today);
-        let from = day("from", from, to - Duration::days(DEFAULT_USAGE_DAYS - 1));
+        // Saturating: a `to` in the first days chrono can represent has no 30 days before it
+        // (`to - days` would panic on such a request).
+        let default_from = to
+            .checked_sub_signed(Duration::days(DEFAULT_USAGE_DAYS - 1))
+            .unwrap_or(NaiveDate::MIN);
+        let from = day("from", from, default_from);
         if errors.is_empty() && from > to {
             errors.push(FieldError::new("from", "must not be after 'to'"));
         }
@@ -113,5 +118,9 @@ mod tests {
         assert!(DayRange::parse(Some("yesterday"), None, today).is_err());
         assert!(DayRange::parse(Some("2020-01-01"), None, today).is_err());
         assert!(DayRange::parse(Some("2026-11-23"), Some("2026-11-23"), today).is_ok());
+        // The earliest date there is: a request with it as `to` used to panic.
+        let first = NaiveDate::MIN.to_string();
+        let r = DayRange::parse(None, Some(&first), today).unwrap();
+        assert_eq!((r.from, r.to), (NaiveDate::MIN, NaiveDate::MIN));
     }
 }
