@@ -40,6 +40,7 @@ use keyward_core::token::{
 };
 use keyward_core::validation::FieldError;
 use keyward_http::extract::{IfMatch, QueryMap, parse_json};
+use keyward_http::keys::etag;
 use keyward_service::usage::{DayRange, MAX_USAGE_DAYS};
 use keyward_service::verification::request::presented;
 use keyward_service::verification::{Presented, Target};
@@ -691,8 +692,13 @@ pub fn request_parts(data: &[u8]) {
             let text = header.as_ref().unwrap().to_str().unwrap().trim();
             assert!(text.ends_with('"'), "a version from {text:?}");
             // The ETag this API writes for that version reads back as it.
-            let etag = format!("\"{v}\"");
-            let request = Request::builder().header(header::IF_MATCH, etag).body(());
+            let key = ApiKey {
+                version: v,
+                ..sample_key().clone()
+            };
+            let request = Request::builder()
+                .header(header::IF_MATCH, etag(&key))
+                .body(());
             let (mut etag_parts, ()) = request.unwrap().into_parts();
             let again = ready(IfMatch::from_request_parts(&mut etag_parts, &()));
             assert!(matches!(again, Ok(IfMatch(Some(w))) if w == v));
