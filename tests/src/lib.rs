@@ -1,7 +1,12 @@
 //! End-to-end harness: runs the real `keyward` binary as a separate process and talks to it
 //! over HTTP, the way an operator or a CI job would.
+//!
+//! [`fuzz_checks`] holds what the fuzz targets in `fuzz/` assert, so that
+//! `tests/fuzz_corpus.rs` replays their committed corpora in every `cargo test`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed check panics
+
+pub mod fuzz_checks;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};

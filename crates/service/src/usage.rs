@@ -37,7 +37,12 @@ impl DayRange {
             }),
         };
         let to = day("to", to, today);
-        let from = day("from", from, to - Duration::days(DEFAULT_USAGE_DAYS - 1));
+        // Saturating: a `to` in the first days chrono can represent has no 30 days before it
+        // (`to - days` would panic on such a request).
+        let default_from = to
+            .checked_sub_signed(Duration::days(DEFAULT_USAGE_DAYS - 1))
+            .unwrap_or(NaiveDate::MIN);
+        let from = day("from", from, default_from);
         if errors.is_empty() && from > to {
             errors.push(FieldError::new("from", "must not be after 'to'"));
         }
@@ -141,5 +146,11 @@ mod tests {
                 "{not_a_full_date}"
             );
         }
+        // The earliest date there is: a request with it as `to` used to panic; it is not a
+        // YYYY-MM-DD date, and the earliest that is has its 30 days before it.
+        let first = NaiveDate::MIN.to_string();
+        assert!(DayRange::parse(None, Some(&first), today).is_err());
+        let r = DayRange::parse(None, Some("0000-01-01"), today).unwrap();
+        assert_eq!(r.to - r.from, Duration::days(DEFAULT_USAGE_DAYS - 1));
     }
 }
