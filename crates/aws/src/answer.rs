@@ -65,17 +65,11 @@ impl Answer {
         let principal = allowed.map_or_else(|| "anonymous".to_owned(), |k| k.id.clone());
         let allow = allowed.is_some();
         match (kind, format) {
-            (EventKind::Token | EventKind::Request, _) => {
-                if code.http_status() == 401 {
-                    return Self::Unauthorized;
-                }
-                let mut response = ApiGatewayCustomAuthorizerResponse::<Context>::default();
-                response.principal_id = Some(principal);
-                response.policy_document = policy(allow, arn);
-                response.context = context;
-                Self::Respond(Box::new(Response::Policy(response)))
+            // Only a REST API turns the `Unauthorized` error into 401; an HTTP API would answer 500.
+            (EventKind::Token | EventKind::Request, _) if code.http_status() == 401 => {
+                Self::Unauthorized
             }
-            (EventKind::HttpApiV1, _) => {
+            (EventKind::Token | EventKind::Request | EventKind::HttpApiV1, _) => {
                 let mut response = ApiGatewayCustomAuthorizerResponse::<Context>::default();
                 response.principal_id = Some(principal);
                 response.policy_document = policy(allow, arn);

@@ -208,33 +208,18 @@ impl<O> DeploymentArgs<O> {
         };
         let pepper = match &config.pepper {
             Some(pepper) => pepper.clone(),
-            None => {
-                let path = dir.join(PEPPER_FILE);
-                match fs::read_to_string(&path) {
-                    Ok(text) => Pepper::from_hex(&text)
-                        .map_err(|source| CliError::BadPepper { path, source })?,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        return Err(missing(
-                            format!(
-                                "no pepper file ({}) and {PEPPER} is not set",
-                                path.display()
-                            ),
-                            format!(
-                                "Without its pepper no stored key can be verified: point \
-                                 --data-dir ({DATA_DIR}) at the directory that holds it, or set \
-                                 {PEPPER}"
-                            ),
-                        ));
-                    }
-                    Err(source) => {
-                        return Err(CliError::Io {
-                            action: "reading the pepper file",
-                            path,
-                            source,
-                        });
-                    }
-                }
-            }
+            None => read_pepper_file(dir)?.ok_or_else(|| {
+                missing(
+                    format!(
+                        "no pepper file ({}) and {PEPPER} is not set",
+                        dir.join(PEPPER_FILE).display()
+                    ),
+                    format!(
+                        "Without its pepper no stored key can be verified: point \
+                         --data-dir ({DATA_DIR}) at the directory that holds it, or set {PEPPER}"
+                    ),
+                )
+            })?,
         };
         let store: Arc<dyn Store> = match dynamo {
             Some(table) => Arc::new(table),
@@ -281,38 +266,47 @@ impl<O> DeploymentArgs<O> {
     }
 }
 
-/// Reads the pepper file, or creates it (mode 0600) on the very first start.
-fn load_or_create_pepper_file(dir: &Path) -> Result<Pepper, CliError> {
+/// The data directory's pepper file, or `None` when there is none.
+fn read_pepper_file(dir: &Path) -> Result<Option<Pepper>, CliError> {
     let path = dir.join(PEPPER_FILE);
     match fs::read_to_string(&path) {
-        Ok(text) => Pepper::from_hex(&text).map_err(|source| CliError::BadPepper { path, source }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if dir.join(SQLITE_FILE).exists() {
-                return Err(CliError::MissingPepper(dir.to_path_buf()));
-            }
-            let pepper = Pepper::generate().map_err(|source| CliError::BadPepper {
-                path: path.clone(),
-                source,
-            })?;
-            let io = |source| CliError::Io {
-                action: "writing the pepper file",
-                path: path.clone(),
-                source,
-            };
-            let mut file = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
-                .map_err(io)?;
-            file.write_all(pepper.to_hex().as_bytes()).map_err(io)?;
-            file.sync_all().map_err(io)?;
-            Ok(pepper)
-        }
+        Ok(text) => Pepper::from_hex(&text)
+            .map(Some)
+            .map_err(|source| CliError::BadPepper { path, source }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(CliError::Io {
             action: "reading the pepper file",
             path,
             source,
         }),
     }
+}
+
+/// Reads the pepper file, or creates it (mode 0600) on the very first start.
+fn load_or_create_pepper_file(dir: &Path) -> Result<Pepper, CliError> {
+    if let Some(pepper) = read_pepper_file(dir)? {
+        return Ok(pepper);
+    }
+    if dir.join(SQLITE_FILE).exists() {
+        return Err(CliError::MissingPepper(dir.to_path_buf()));
+    }
+    let path = dir.join(PEPPER_FILE);
+    let pepper = Pepper::generate().map_err(|source| CliError::BadPepper {
+        path: path.clone(),
+        source,
+    })?;
+    let io = |source| CliError::Io {
+        action: "writing the pepper file",
+        path: path.clone(),
+        source,
+    };
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(io)?;
+    file.write_all(pepper.to_hex().as_bytes()).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    Ok(pepper)
 }

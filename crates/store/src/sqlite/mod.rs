@@ -491,6 +491,7 @@ mod legacy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use keyward_core::audit::AuditEntry;
 
     /// The tables of schema 3 that names live in, as keyward created them then.
     const SCHEMA_3_NAMED: &str = "
@@ -504,11 +505,24 @@ mod tests {
             PRIMARY KEY (account, id), CONSTRAINT group_name_unique UNIQUE (account, name));
         PRAGMA user_version = 3;";
 
+    /// An audit entry about `id` in the test account.
+    fn audit(id: &str) -> AuditEntry {
+        AuditEntry::new(
+            "acc",
+            "t",
+            "x",
+            Some(id),
+            None,
+            serde_json::json!({}),
+            Utc::now(),
+        )
+        .unwrap()
+    }
+
     #[tokio::test]
     async fn a_version_3_database_is_migrated_to_folded_names_on_open() {
         use crate::conformance::sample_key;
         use crate::port::{GroupStore, KeyStore};
-        use keyward_core::audit::AuditEntry;
 
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keyward.db");
@@ -568,18 +582,6 @@ mod tests {
             store.get_key("acc", &keys[0].id).await.unwrap(),
             Some(keys[0].clone())
         );
-        let audit = |id: &str| {
-            AuditEntry::new(
-                "acc",
-                "t",
-                "x",
-                Some(id),
-                None,
-                serde_json::json!({}),
-                Utc::now(),
-            )
-            .unwrap()
-        };
         let (mut look_alike, hash) = sample_key("acc", serde_json::json!({"name": "x"}));
         look_alike.name = "CAF\u{c9}".into();
         let err = store
@@ -665,7 +667,6 @@ mod tests {
     async fn opening_an_old_database_frees_the_names_of_revoked_keys() {
         use crate::conformance::sample_key;
         use crate::port::KeyStore;
-        use keyward_core::audit::AuditEntry;
         use keyward_core::key::{ApiKey, KeyStatus};
 
         for version in [3, 4] {
@@ -673,18 +674,6 @@ mod tests {
             let path = dir.path().join("keyward.db");
             let (retired, live) = old_database_with_a_revoked_key(&path, version);
             let store = SqliteStore::open(&path).unwrap();
-            let audit = |id: &str| {
-                AuditEntry::new(
-                    "acc",
-                    "t",
-                    "x",
-                    Some(id),
-                    None,
-                    serde_json::json!({}),
-                    Utc::now(),
-                )
-                .unwrap()
-            };
             let named = |name: &str| {
                 let (mut key, hash) = sample_key("acc", serde_json::json!({"name": "x"}));
                 key.name = name.to_owned();
