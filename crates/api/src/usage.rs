@@ -1,11 +1,12 @@
 //! Usage on the wire.
 
 use chrono::{DateTime, NaiveDate, Utc};
-pub use keyward_core::usage::DayCount;
+pub use keyward_core::usage::DayUsage;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// Usage of one key.
+/// Usage of one key: lifetime figures (every verification that resolved to it, whatever the
+/// outcome) and its days in the range, by outcome.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct KeyUsage {
     pub key_id: String,
@@ -16,15 +17,16 @@ pub struct KeyUsage {
     pub last_used_ip: Option<std::net::IpAddr>,
     pub from: NaiveDate,
     pub to: NaiveDate,
-    pub days: Vec<DayCount>,
+    /// Days with requests, oldest first.
+    pub days: Vec<DayUsage>,
 }
 
-/// Usage of the whole account.
+/// Usage of the whole account: its days in the range, by outcome.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AccountUsage {
     pub account: String,
     pub from: NaiveDate,
     pub to: NaiveDate,
-    pub total: u64,
-    pub days: Vec<DayCount>,
+    /// Days with requests, oldest first.
+    pub days: Vec<DayUsage>,
 }

@@ -15,12 +15,13 @@ use keyward_core::edit::UpdateKeyRequest;
 use keyward_core::hash::Pepper;
 use keyward_core::key::CreateKeyRequest;
 use keyward_core::route::{RoutePolicy, RoutePolicySpec};
+use keyward_service::aggregation::Aggregator;
 use keyward_service::app::Actor;
 use keyward_service::config::HttpApiResponse;
 use keyward_service::issuance::CreateOutcome;
 use keyward_service::verification::Verifier;
 use keyward_service::{App, Settings};
-use keyward_store::{KeyStore, SqliteStore};
+use keyward_store::{KeyStore, SqliteStore, UsageStore};
 use serde_json::{Value, json};
 
 const FIXTURES: [&str; 7] = [
@@ -370,12 +371,24 @@ async fn a_request_the_route_policy_refuses_is_not_a_valid_use() {
         assert_eq!(code, keyward_core::decision::Code::PermissionDenied);
         assert!(!allowed(&answer));
     }
-    w.app.engine().flush_usage().await.unwrap();
-    let stored = w.store.get_key("default", &id).await.unwrap().unwrap();
+    let outcomes = async || {
+        w.app.engine().flush_usage().await.unwrap();
+        Aggregator::new(w.store.clone())
+            .apply_pending()
+            .await
+            .unwrap();
+        let today = chrono::Utc::now().date_naive();
+        let days = w
+            .store
+            .usage_days("default", Some(&id), today, today)
+            .await
+            .unwrap();
+        days.first().map(|d| (d.valid, d.rate_limited, d.denied))
+    };
     assert_eq!(
-        (stored.request_count, stored.last_used_at),
-        (0, None),
-        "refused requests are not uses"
+        outcomes().await,
+        Some((0, 0, 3)),
+        "refused requests are denials, not uses"
     );
 
     let mut inside = outside.clone();
@@ -384,9 +397,16 @@ async fn a_request_the_route_policy_refuses_is_not_a_valid_use() {
     let (answer, code) = answer(&a, inside).await;
     assert_eq!(code, keyward_core::decision::Code::Valid);
     assert!(allowed(&answer));
-    w.app.engine().flush_usage().await.unwrap();
+    assert_eq!(
+        outcomes().await,
+        Some((1, 0, 3)),
+        "only the allowed request is a valid use"
+    );
     let stored = w.store.get_key("default", &id).await.unwrap().unwrap();
-    assert_eq!(stored.request_count, 1, "only the allowed request is a use");
+    assert_eq!(
+        stored.request_count, 4,
+        "every verification of the key is a request"
+    );
 }
 
 /// With the store unreachable and nothing cached, the authorizer answers an error (API Gateway

@@ -23,8 +23,11 @@
 //! - [`context`]: what the protected backend learns of an allowed (or denied) request.
 //! - [`group`]: sharing groups.
 //! - [`idempotency`]: `Idempotency-Key` records (never holding a secret).
-//! - [`usage`]: usage deltas flushed by verifiers, per-day counts read back, and the key
-//!   changes verifiers follow to keep their caches correct.
+//! - [`rate`]: rate-limit windows (UTC minutes), budgets by purpose and the sizing of the
+//!   leases engines take from them.
+//! - [`usage`]: outcomes, the usage records engines flush and the aggregator applies once,
+//!   per-day figures read back, and the key changes verifiers follow to keep their caches
+//!   correct.
 //! - [`audit`]: audit entries and accounts.
 //! - [`validation`]: per-field errors and warnings, the one shape every rule reports in.
 //! - [`pattern`]: what the rules' regular expressions share; each rule's own pattern (for the
@@ -52,6 +55,7 @@ pub mod name;
 pub mod pattern;
 pub mod permission;
 pub mod preset;
+pub mod rate;
 pub mod route;
 pub mod token;
 pub mod usage;

@@ -18,7 +18,6 @@ use keyward_api::problem::Problem;
 use keyward_core::context::Context;
 use keyward_core::credential;
 use keyward_core::decision::Code;
-use keyward_service::error::STORE_RETRY_AFTER_SECS;
 use keyward_service::verification::{Explain, Presented, Target, Verifier};
 
 use crate::extract::{ClientIp, text_headers};
@@ -72,7 +71,7 @@ fn presented(request: &Request, peer: Option<IpAddr>) -> Presented<'_> {
     }
 }
 
-fn denial(code: Code) -> Response {
+fn denial(code: Code, retry_after_secs: Option<u32>) -> Response {
     let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::FORBIDDEN);
     let (slug, title) = match status {
         StatusCode::UNAUTHORIZED => ("unauthenticated", "Unauthorized"),
@@ -89,11 +88,10 @@ fn denial(code: Code) -> Response {
     if let Ok(v) = HeaderValue::from_str(code.as_str()) {
         response.headers_mut().insert("x-keyward-code", v);
     }
-    if code == Code::Unavailable {
-        response.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from(STORE_RETRY_AFTER_SECS),
-        );
+    if let Some(secs) = retry_after_secs {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     response
 }
@@ -110,7 +108,7 @@ async fn forward(
     };
     let key = match (decided.code, decided.key) {
         (Code::Valid, Some(key)) => key,
-        (code, _) => return denial(code),
+        (code, _) => return denial(code, decided.retry_after_secs),
     };
     let headers = request.headers_mut();
     let forged: Vec<HeaderName> = headers

@@ -46,7 +46,7 @@ fn reason(status: u16) -> &'static str {
         413 => "Request body too large",
         415 => "The body must be application/json",
         422 => "The Idempotency-Key was used with another body",
-        429 => "Rate limited",
+        429 => "Rate limited: the key's budget for this UTC minute is spent",
         503 => {
             "The store cannot answer now (or a write met too many concurrent writers); retry after Retry-After seconds"
         }
@@ -117,8 +117,9 @@ pub fn document() -> Value {
         responses.insert(ok.to_string(), success);
         let mut problems: Vec<u16> = doc.also.to_vec();
         if doc.auth != Auth::None {
-            // Every call that authenticates reads the store, which may be unavailable.
-            problems.extend([401, 403, 503]);
+            // Every call that authenticates reads the store, which may be unavailable, and
+            // spends the key's management budget.
+            problems.extend([401, 403, 429, 503]);
         }
         if doc.request.is_some() || !doc.query.is_empty() || path.contains('{') {
             problems.push(400);
@@ -144,18 +145,26 @@ pub fn document() -> Value {
                     json!({"description": "This answers an earlier create.", "required": true, "schema": {"const": "true"}}),
                 );
                 json!({"application/json": {"schema": body.map(|s| s(&mut generator))}})
-            } else if path == "/v1/verify" && matches!(status, 401 | 403 | 503) {
+            } else if path == "/v1/verify" && matches!(status, 401 | 403 | 429 | 503) {
                 // The verified key's answer, or a problem with the caller's own key (or with
-                // the store while authenticating it).
+                // the store while authenticating it, or its management budget).
                 json!({
                     "application/json": {"schema": body.map(|s| s(&mut generator))},
                     "application/problem+json": {"schema": problem.clone()},
                 })
-            } else if path == "/v1/verify" && status == 429 {
-                json!({"application/json": {"schema": body.map(|s| s(&mut generator))}})
             } else {
                 json!({"application/problem+json": {"schema": problem.clone()}})
             };
+            if matches!(status, 429 | 503) {
+                headers.insert(
+                    "Retry-After".to_owned(),
+                    json!({
+                        "description": "Whole seconds to wait before retrying: to the next UTC minute when rate limited.",
+                        "required": true,
+                        "schema": {"type": "integer", "minimum": 1}
+                    }),
+                );
+            }
             let mut response = json!({"description": reason(status), "content": content});
             if !headers.is_empty() {
                 response["headers"] = headers.into();

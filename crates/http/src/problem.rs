@@ -65,6 +65,14 @@ fn problem_of(e: ServiceError) -> Problem {
             "Service unavailable",
             format!("the key store cannot answer now; retry in {retry_after_secs} s"),
         ),
+        E::RateLimited { retry_after_secs } => Problem::new(
+            429,
+            "rate-limited",
+            "Too many requests",
+            format!(
+                "this key made as many management calls this minute as the deployment allows; retry in {retry_after_secs} s"
+            ),
+        ),
         E::PreconditionFailed => Problem::new(
             412,
             "precondition-failed",
@@ -104,9 +112,10 @@ pub fn respond(problem: Problem) -> Response {
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
         let retry_after = match &self {
-            Self::Service(ServiceError::Unavailable { retry_after_secs }) => {
-                Some(*retry_after_secs)
-            }
+            Self::Service(
+                ServiceError::Unavailable { retry_after_secs }
+                | ServiceError::RateLimited { retry_after_secs },
+            ) => Some(*retry_after_secs),
             _ => None,
         };
         let mut response = respond(self.problem());

@@ -8,9 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use keyward_api::problem::Problem;
 use keyward_api::verify::{VerifyRequest, VerifyResult};
-use keyward_core::decision::Code;
 use keyward_service::App;
-use keyward_service::error::STORE_RETRY_AFTER_SECS;
 use keyward_service::settings::VerifyAccess;
 use keyward_service::verification::{Explain, request};
 
@@ -56,11 +54,10 @@ pub async fn verify(
         rate_limit_per_minute: grants.map(|k| k.rate_limit_per_minute),
     };
     let mut response = (status, Json(body)).into_response();
-    if decided.code == Code::Unavailable {
-        response.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from(STORE_RETRY_AFTER_SECS),
-        );
+    if let Some(secs) = decided.retry_after_secs {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     Ok(response)
 }

@@ -1,17 +1,21 @@
 //! Authenticating a caller by the key it presents in its headers: an admin key for management
 //! calls, a verifier key for the details of `POST /v1/verify`. The key is always read from the
 //! store (no cache), so a revocation or deactivation stops its calls at once, and it is judged
-//! by the core's decision table like any other key.
+//! by the core's decision table like any other key. Each key's management calls are limited
+//! per UTC minute by a deployment setting, from a budget of their own: an admin key's calls
+//! never spend what it may use to call the APIs it protects.
 
 use std::net::IpAddr;
 
 use keyward_core::decision::{AccessRequest, Code, Needs, decide};
 use keyward_core::key::ApiKey;
 use keyward_core::permission::Action;
+use keyward_core::rate::Purpose;
 use keyward_core::token::Token;
 
 use crate::app::{Actor, App};
-use crate::error::ServiceError;
+use crate::error::{STORE_RETRY_AFTER_SECS, ServiceError};
+use crate::verification::Spend;
 
 impl App {
     /// The key `presented` belongs to, if it is well formed, ours, and stored (always read
@@ -72,11 +76,14 @@ impl App {
             .find(|code| *code != Code::PermissionDenied)
             .unwrap_or(Code::PermissionDenied);
         match (code, key) {
-            (Code::Valid, Some(key)) => Ok(Actor {
-                account: key.account,
-                id: key.id,
-                source_ip,
-            }),
+            (Code::Valid, Some(key)) => {
+                self.spend_management_budget(&key, now).await?;
+                Ok(Actor {
+                    account: key.account,
+                    id: key.id,
+                    source_ip,
+                })
+            }
             (code, _) if code.http_status() == 401 => Err(ServiceError::Unauthenticated(
                 "the API key is not valid (unknown, revoked, expired or malformed)",
             )),
@@ -85,6 +92,31 @@ impl App {
                 "this API key may not be used from this address",
             )),
             _ => Err(ServiceError::Forbidden("this API key is not active")),
+        }
+    }
+}
+
+impl App {
+    /// Spends one management call of `key`, or refuses it: 429 past the limit, 503 when no
+    /// lease can be had (never admitted on credit).
+    async fn spend_management_budget(
+        &self,
+        key: &ApiKey,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), ServiceError> {
+        let limit = self.settings.management_rate_limit;
+        match self
+            .engine()
+            .spend(key, Purpose::Manage, limit, now)
+            .await?
+        {
+            Spend::Granted => Ok(()),
+            Spend::Limited { retry_after_secs } => {
+                Err(ServiceError::RateLimited { retry_after_secs })
+            }
+            Spend::Unavailable => Err(ServiceError::Unavailable {
+                retry_after_secs: STORE_RETRY_AFTER_SECS,
+            }),
         }
     }
 }

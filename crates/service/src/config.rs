@@ -15,7 +15,7 @@ use keyward_core::token::Prefix;
 use keyward_store::{DynamoLocation, StoreLocation};
 use thiserror::Error;
 
-use crate::settings::{Settings, VerifyAccess};
+use crate::settings::{MAX_MANAGEMENT_RATE_LIMIT, Settings, VerifyAccess};
 use crate::verification::EngineConfig;
 
 /// One setting: its environment variable, its flag (if the command offers one), its default for
@@ -44,6 +44,7 @@ pub const ROUTE_POLICY: &str = "KEYWARD_ROUTE_POLICY";
 pub const ROUTE_POLICY_FILE: &str = "KEYWARD_ROUTE_POLICY_FILE";
 pub const HTTP_API_RESPONSE: &str = "KEYWARD_HTTP_API_RESPONSE";
 pub const VERIFY_ACCESS: &str = "KEYWARD_VERIFY_ACCESS";
+pub const MANAGEMENT_RATE_LIMIT: &str = "KEYWARD_MANAGEMENT_RATE_LIMIT";
 
 /// Every setting of every keyward process.
 pub const VARIABLES: &[Variable] = &[
@@ -121,6 +122,14 @@ pub const VARIABLES: &[Variable] = &[
         default: Some("open"),
         help: "Who may call POST /v1/verify: `open` (anyone; denials show only their code) or \
                `verifier-key` (only callers presenting a key with read on keys/**).",
+    },
+    Variable {
+        name: MANAGEMENT_RATE_LIMIT,
+        flag: Some("management-rate-limit"),
+        value: "N",
+        default: Some("6000"),
+        help: "Management API calls each admin key may make per UTC minute (1 to 1000000); \
+               beyond it the API answers 429 with Retry-After.",
     },
     Variable {
         name: HTTP_API_RESPONSE,
@@ -219,6 +228,18 @@ impl Config {
                 ));
             }
         };
+        if let Some(n) = value(MANAGEMENT_RATE_LIMIT) {
+            settings.management_rate_limit = n
+                .parse()
+                .ok()
+                .filter(|n| (1..=MAX_MANAGEMENT_RATE_LIMIT).contains(n))
+                .ok_or_else(|| {
+                    invalid(
+                        MANAGEMENT_RATE_LIMIT,
+                        format!("'{n}' is not a number from 1 to {MAX_MANAGEMENT_RATE_LIMIT}"),
+                    )
+                })?;
+        }
         let mut engine = EngineConfig::default();
         if let Some(ms) = value(REVOCATION_BOUND_MS) {
             let ms: u64 = ms.parse().ok().filter(|ms| *ms > 0).ok_or_else(|| {

@@ -32,6 +32,9 @@ pub enum ServiceError {
     /// writers than it retries past: the same request may succeed after `retry_after_secs`.
     #[error("the service is unavailable; retry in {retry_after_secs} s")]
     Unavailable { retry_after_secs: u32 },
+    /// The caller's key made as many management calls this minute as it may.
+    #[error("too many requests with this key; retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u32 },
     #[error("internal error: {0}")]
     Internal(String),
 }

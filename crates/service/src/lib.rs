@@ -17,14 +17,17 @@
 //!   goes through one read-modify-write that asks the core's lifecycle rules first.
 //! - [`groups`]: sharing groups and their members.
 //! - [`presets`]: built-in and account-defined presets.
-//! - [`audit`], [`usage`]: reading the audit log and usage counts.
+//! - [`audit`], [`usage`]: reading the audit log and usage figures.
+//! - [`aggregation`]: rolling the usage records engines flush into per-key and per-account
+//!   figures, once each (the `aggregator` function's and `keyward serve`'s).
 //! - [`authentication`]: admitting a management call by its admin key.
 //! - [`verification`]: the one decision function of every verifying edge, the engine (cache
-//!   kept correct by the change feed) and the usage buffer.
+//!   kept correct by the change feed), the rate limiter (leased budgets) and the usage buffer.
 //!
 //! The same code serves `keyward serve` and the Lambda functions: only the Store adapter and
 //! the edge in front differ.
 
+pub mod aggregation;
 pub mod app;
 pub mod audit;
 pub mod authentication;

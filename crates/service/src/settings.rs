@@ -4,6 +4,11 @@ use keyward_core::key::KeyRules;
 use keyward_core::preset::Presets;
 use keyward_core::token::Prefix;
 
+/// Management calls each admin key may make per UTC minute, by default (DESIGN.md).
+pub const DEFAULT_MANAGEMENT_RATE_LIMIT: u32 = 6_000;
+/// The highest management limit a deployment may set.
+pub const MAX_MANAGEMENT_RATE_LIMIT: u32 = 1_000_000;
+
 /// Largest request body the API reads, by default.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 
@@ -21,6 +26,9 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Who may call `POST /v1/verify`.
     pub verify_access: VerifyAccess,
+    /// Management calls each key may make per UTC minute (its own budget: never spent from the
+    /// key's `rate_limit_per_minute`).
+    pub management_rate_limit: u32,
 }
 
 /// Who may call `POST /v1/verify`. Either way, a caller that presents a verifier key (`read` or
@@ -45,6 +53,7 @@ impl Default for Settings {
             presets: Presets::builtin(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             verify_access: VerifyAccess::Open,
+            management_rate_limit: DEFAULT_MANAGEMENT_RATE_LIMIT,
         }
     }
 }

@@ -1,5 +1,6 @@
-//! Reading usage: a key's lifetime count and last use, and per-day counts for a key or the
-//! whole account. Verifiers record usage in batches (see the verification engine).
+//! Reading usage: a key's lifetime count and last use, and per-day counts by outcome for a key
+//! or the whole account. Engines flush usage records in batches (see the verification engine);
+//! the aggregator rolls them up (`crate::aggregation`).
 
 use chrono::{Duration, NaiveDate};
 use keyward_api::usage::{AccountUsage, KeyUsage};
@@ -112,7 +113,6 @@ impl App {
             account: actor.account.clone(),
             from: range.from,
             to: range.to,
-            total: days.iter().map(|d| d.count).sum(),
             days,
         })
     }

@@ -62,10 +62,27 @@ async fn a_verification_costs_exactly_one_read() {
         (1, 1)
     );
     assert_eq!(
-        after.writes(),
-        before.writes(),
-        "verification writes nothing"
+        (
+            after.writes() - before.writes(),
+            after.update_item - before.update_item
+        ),
+        (1, 1),
+        "the first valid verification of a key in a minute leases a block of its rate limit: \
+         one conditional UpdateItem"
     );
+    let before = store.calls();
+    let again = app
+        .verifier()
+        .decide(&key_only(&secret), Explain::No)
+        .await
+        .unwrap();
+    assert_eq!(again.code, Code::Valid);
+    assert_eq!(
+        store.calls(),
+        before,
+        "the next verification is served by the cache and the lease: no read, no write"
+    );
+    let after = store.calls();
 
     let unknown = Token::generate(&Prefix::live()).unwrap();
     let verdict = app

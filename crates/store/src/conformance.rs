@@ -20,8 +20,9 @@ use keyward_core::id::new_id;
 use keyward_core::idempotency::IdempotencyRecord;
 use keyward_core::key::{ApiKey, CreateKeyRequest, KeyDraft, KeyRules, KeyStatus};
 use keyward_core::preset::{Preset, Presets};
+use keyward_core::rate::{Counter, Purpose, Window};
 use keyward_core::token::{Prefix, Token};
-use keyward_core::usage::UsageDelta;
+use keyward_core::usage::{Applied, DayUsage, KeyUse, Outcomes, UsageRecord};
 use serde_json::json;
 
 use crate::{DynamoLocation, DynamoStore, KeyQuery, Store, StoreError};
@@ -130,8 +131,12 @@ macro_rules! conformance_tests {
             groups_are_named_uniquely_listed_and_deleted,
             listing_filters_by_group,
             presets_are_put_listed_replaced_and_deleted,
-            usage_is_counted_per_key_and_per_day,
+            usage_rolls_up_per_key_and_per_day_by_outcome,
+            a_usage_record_is_applied_once_however_often_it_arrives,
+            the_latest_use_wins_whatever_order_records_arrive_in,
             an_edit_never_loses_usage_recorded_meanwhile,
+            leases_never_grant_more_than_the_limit,
+            concurrent_leases_share_the_limit_exactly,
             changes_name_the_hashes_that_stopped_meaning_what_they_meant,
             look_alike_names_collide,
             concurrent_look_alike_creates_admit_exactly_one,
@@ -806,17 +811,43 @@ pub async fn presets_are_put_listed_replaced_and_deleted(store: &dyn Store) {
     assert!(store.list_presets(&account()).await.unwrap().is_empty());
 }
 
-fn delta(key: &ApiKey, count: u64, at: chrono::DateTime<Utc>, ip: &str) -> UsageDelta {
-    UsageDelta {
-        account: key.account.clone(),
+fn uses(key: &ApiKey, valid: u64, at: chrono::DateTime<Utc>, ip: &str) -> KeyUse {
+    KeyUse {
         key_id: key.id.clone(),
-        count,
+        outcomes: Outcomes {
+            valid,
+            rate_limited: 1,
+            denied: 2,
+        },
         last_used_at: at,
         last_used_ip: Some(ip.parse().unwrap()),
     }
 }
 
-pub async fn usage_is_counted_per_key_and_per_day(store: &dyn Store) {
+fn record(acc: &str, at: chrono::DateTime<Utc>, keys: Vec<KeyUse>) -> UsageRecord {
+    UsageRecord {
+        id: keyward_core::id::new_id("usage").unwrap(),
+        account: acc.to_owned(),
+        day: at.date_naive(),
+        keys,
+    }
+}
+
+/// Writes `records` and applies each (as the aggregator does), expecting each applied now.
+async fn roll_up(store: &dyn Store, records: &[UsageRecord]) {
+    store.write_usage(records).await.unwrap();
+    for r in records {
+        assert_eq!(store.apply_usage(r).await.unwrap(), Applied::Now);
+    }
+}
+
+fn figures(days: &[DayUsage]) -> Vec<(chrono::NaiveDate, u64, u64, u64, u64)> {
+    days.iter()
+        .map(|d| (d.date, d.valid, d.rate_limited, d.denied, d.total))
+        .collect()
+}
+
+pub async fn usage_rolls_up_per_key_and_per_day_by_outcome(store: &dyn Store) {
     let acc = account();
     let (a, _) = insert(store, &acc, json!({"name": "busy"})).await;
     let (b, _) = insert(store, &acc, json!({"name": "quiet"})).await;
@@ -827,20 +858,24 @@ pub async fn usage_is_counted_per_key_and_per_day(store: &dyn Store) {
         .unwrap();
     let today = Utc::now();
     let yesterday = today - Duration::days(1);
-    store
-        .record_usage(&[
-            delta(&a, 5, yesterday, "10.0.0.1"),
-            delta(&b, 2, yesterday, "10.0.0.2"),
-            delta(&gone, 9, today, "10.0.0.9"),
-        ])
-        .await
-        .unwrap();
-    store
-        .record_usage(&[delta(&a, 3, today, "2001:db8::1")])
-        .await
-        .unwrap();
+    roll_up(
+        store,
+        &[
+            record(
+                &acc,
+                yesterday,
+                vec![
+                    uses(&a, 5, yesterday, "10.0.0.1"),
+                    uses(&b, 2, yesterday, "10.0.0.2"),
+                ],
+            ),
+            record(&acc, today, vec![uses(&gone, 9, today, "10.0.0.9")]),
+            record(&acc, today, vec![uses(&a, 3, today, "2001:db8::1")]),
+        ],
+    )
+    .await;
     let busy = store.get_key(&acc, &a.id).await.unwrap().unwrap();
-    assert_eq!(busy.request_count, 8);
+    assert_eq!(busy.request_count, 8 + 2 * 3, "every outcome is a request");
     assert_eq!(busy.last_used_ip, Some("2001:db8::1".parse().unwrap()));
     assert_eq!(
         busy.last_used_at.map(|t| t.timestamp_micros()),
@@ -852,38 +887,77 @@ pub async fn usage_is_counted_per_key_and_per_day(store: &dyn Store) {
         "a deleted key stays deleted"
     );
 
-    let (from, to) = (
-        yesterday.date_naive() - Duration::days(3),
-        today.date_naive(),
-    );
-    let days: Vec<_> = store
-        .usage_days(&acc, Some(&a.id), from, to)
-        .await
-        .unwrap()
-        .iter()
-        .map(|d| (d.date, d.count))
-        .collect();
-    assert_eq!(days, [(yesterday.date_naive(), 5), (today.date_naive(), 3)]);
-    let total: Vec<_> = store
-        .usage_days(&acc, None, from, to)
-        .await
-        .unwrap()
-        .iter()
-        .map(|d| (d.date, d.count))
-        .collect();
+    let (y, t) = (yesterday.date_naive(), today.date_naive());
+    let from = y - Duration::days(3);
+    let days = store.usage_days(&acc, Some(&a.id), from, t).await.unwrap();
+    assert_eq!(figures(&days), [(y, 5, 1, 2, 8), (t, 3, 1, 2, 6)]);
+    let account_days = store.usage_days(&acc, None, from, t).await.unwrap();
     assert_eq!(
-        total,
-        [(yesterday.date_naive(), 7), (today.date_naive(), 3)],
-        "deleted keys' uses are dropped"
+        figures(&account_days),
+        [(y, 7, 2, 4, 13), (t, 12, 2, 4, 18)],
+        "the account counts every use, a deleted key's too"
     );
-    let only_today = store.usage_days(&acc, Some(&a.id), to, to).await.unwrap();
+    let only_today = store.usage_days(&acc, Some(&a.id), t, t).await.unwrap();
     assert_eq!(only_today.len(), 1);
     assert!(
         store
-            .usage_days(&account(), None, from, to)
+            .usage_days(&account(), None, from, t)
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+pub async fn a_usage_record_is_applied_once_however_often_it_arrives(store: &dyn Store) {
+    let acc = account();
+    let (key, _) = insert(store, &acc, json!({"name": "redelivered"})).await;
+    let now = Utc::now();
+    let r = record(&acc, now, vec![uses(&key, 4, now, "10.0.0.4")]);
+    store.write_usage(std::slice::from_ref(&r)).await.unwrap();
+    let pending = store.pending_usage(10_000).await.unwrap();
+    assert!(
+        pending.contains(&r),
+        "a written record waits for the aggregator"
+    );
+    assert_eq!(store.apply_usage(&r).await.unwrap(), Applied::Now);
+    assert_eq!(store.apply_usage(&r).await.unwrap(), Applied::Before);
+    let stored = store.get_key(&acc, &key.id).await.unwrap().unwrap();
+    assert_eq!(stored.request_count, 7, "counted once");
+    let days = store
+        .usage_days(&acc, Some(&key.id), r.day, r.day)
+        .await
+        .unwrap();
+    assert_eq!(figures(&days), [(r.day, 4, 1, 2, 7)]);
+    assert!(
+        !store
+            .pending_usage(10_000)
+            .await
+            .unwrap()
+            .iter()
+            .any(|p| p.id == r.id),
+        "an applied record is no longer pending"
+    );
+}
+
+pub async fn the_latest_use_wins_whatever_order_records_arrive_in(store: &dyn Store) {
+    let acc = account();
+    let (key, _) = insert(store, &acc, json!({"name": "out-of-order"})).await;
+    let later = Utc::now();
+    let earlier = later - Duration::seconds(5);
+    roll_up(
+        store,
+        &[
+            record(&acc, later, vec![uses(&key, 1, later, "10.0.0.2")]),
+            record(&acc, earlier, vec![uses(&key, 1, earlier, "10.0.0.1")]),
+        ],
+    )
+    .await;
+    let stored = store.get_key(&acc, &key.id).await.unwrap().unwrap();
+    assert_eq!(stored.request_count, 8, "both records counted");
+    assert_eq!(stored.last_used_ip, Some("10.0.0.2".parse().unwrap()));
+    assert_eq!(
+        stored.last_used_at.map(|t| t.timestamp_micros()),
+        Some(later.timestamp_micros())
     );
 }
 
@@ -891,18 +965,73 @@ pub async fn an_edit_never_loses_usage_recorded_meanwhile(store: &dyn Store) {
     let acc = account();
     let (key, _) = insert(store, &acc, json!({"name": "edited-while-used"})).await;
     let read = store.get_key(&acc, &key.id).await.unwrap().unwrap();
-    store
-        .record_usage(&[delta(&key, 4, Utc::now(), "10.1.1.1")])
-        .await
-        .unwrap();
+    let now = Utc::now();
+    roll_up(
+        store,
+        &[record(&acc, now, vec![uses(&key, 4, now, "10.1.1.1")])],
+    )
+    .await;
     let next = edited(&read, |k| k.description = "edited".into());
     store
         .update_key(&next, read.version, None, &audit(&next, "key.updated"))
         .await
         .unwrap();
     let now = store.get_key(&acc, &key.id).await.unwrap().unwrap();
-    assert_eq!((now.description.as_str(), now.request_count), ("edited", 4));
+    assert_eq!((now.description.as_str(), now.request_count), ("edited", 7));
     assert!(now.last_used_at.is_some());
+}
+
+fn counter(acc: &str, key_id: &str, purpose: Purpose) -> Counter {
+    Counter {
+        account: acc.to_owned(),
+        key_id: key_id.to_owned(),
+        purpose,
+    }
+}
+
+pub async fn leases_never_grant_more_than_the_limit(store: &dyn Store) {
+    let acc = account();
+    let c = counter(&acc, "key_leased", Purpose::Verify);
+    let w = Window::of(Utc::now());
+    assert_eq!(store.leased(&c, w).await.unwrap(), 0);
+    let g = store.lease(&c, w, 10, 4).await.unwrap();
+    assert_eq!((g.granted, g.total), (4, 4));
+    let g = store.lease(&c, w, 10, 4).await.unwrap();
+    assert_eq!((g.granted, g.total), (4, 8));
+    let g = store.lease(&c, w, 10, 4).await.unwrap();
+    assert_eq!((g.granted, g.total), (2, 10), "what is left");
+    let g = store.lease(&c, w, 10, 4).await.unwrap();
+    assert_eq!((g.granted, g.total), (0, 10), "spent");
+    assert_eq!(store.leased(&c, w).await.unwrap(), 10);
+    // Another minute, another purpose and another key each have their own budget.
+    let next = Window(w.0 + 1);
+    assert_eq!(store.lease(&c, next, 10, 4).await.unwrap().granted, 4);
+    let manage = counter(&acc, "key_leased", Purpose::Manage);
+    assert_eq!(store.lease(&manage, w, 10, 10).await.unwrap().granted, 10);
+    let other = counter(&acc, "key_other", Purpose::Verify);
+    assert_eq!(store.lease(&other, w, 1, 4).await.unwrap().granted, 1);
+}
+
+pub async fn concurrent_leases_share_the_limit_exactly(store: &dyn Store) {
+    let acc = account();
+    let c = counter(&acc, "key_contended", Purpose::Verify);
+    let w = Window::of(Utc::now());
+    let takers = (0..8).map(|_| async {
+        let mut mine = 0;
+        loop {
+            let g = store.lease(&c, w, 100, 3).await.unwrap();
+            if g.granted == 0 {
+                return mine;
+            }
+            mine += g.granted;
+        }
+    });
+    let granted: u32 = futures_join_all(takers).await.into_iter().sum();
+    assert_eq!(
+        granted, 100,
+        "every use granted once, none beyond the limit"
+    );
+    assert_eq!(store.leased(&c, w).await.unwrap(), 100);
 }
 
 pub async fn changes_name_the_hashes_that_stopped_meaning_what_they_meant(store: &dyn Store) {

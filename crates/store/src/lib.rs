@@ -3,7 +3,7 @@
 //! # Layout
 //!
 //! - [`port`]: the port, one small trait per concern ([`AccountStore`], [`KeyStore`],
-//!   [`GroupStore`], [`PresetStore`], [`UsageStore`], [`ChangeFeed`], [`AuditLog`]), their
+//!   [`GroupStore`], [`PresetStore`], [`UsageStore`], [`LeaseStore`], [`ChangeFeed`], [`AuditLog`]), their
 //!   union [`Store`], and [`KeyQuery`] and [`Page`].
 //! - [`error`]: [`StoreError`], the domain meaning of every storage failure (name taken,
 //!   version conflict, not found), so no adapter's error type leaks upward.
@@ -52,8 +52,8 @@ pub use dynamodb::DynamoStore;
 pub use error::{StoreError, StoreResult};
 pub use location::{DynamoLocation, StoreLocation};
 pub use port::{
-    AccountStore, AuditLog, ChangeFeed, GroupStore, KeyQuery, KeyStore, Page, PresetStore, Store,
-    UsageStore,
+    AccountStore, AuditLog, ChangeFeed, GroupStore, KeyQuery, KeyStore, LeaseStore, Page,
+    PresetStore, Store, UsageStore,
 };
 pub use sqlite::SqliteStore;
 
@@ -62,6 +62,7 @@ pub use sqlite::SqliteStore;
 /// `dyn Store` needs only [`Store`].
 pub mod prelude {
     pub use crate::port::{
-        AccountStore, AuditLog, ChangeFeed, GroupStore, KeyStore, PresetStore, Store, UsageStore,
+        AccountStore, AuditLog, ChangeFeed, GroupStore, KeyStore, LeaseStore, PresetStore, Store,
+        UsageStore,
     };
 }

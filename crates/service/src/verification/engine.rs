@@ -22,8 +22,10 @@
 //! successful change-feed sync ends the outage at once): during an outage verifications answer
 //! at once, not each after the store's full timeout.
 //!
-//! Usage is counted in memory per key and written with [`UsageStore::record_usage`](keyward_store::UsageStore::record_usage) at most once per
-//! `usage_flush` interval (see the `usage` module).
+//! Usage is counted in memory per key and outcome and written as usage records
+//! ([`UsageStore::write_usage`](keyward_store::UsageStore::write_usage)) at most once per
+//! `usage_flush` interval (see the `usage` module). Rate-limit budgets are spent from leases
+//! the engine holds (see the `limiter` module).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -35,9 +37,12 @@ use chrono::{DateTime, Utc};
 use keyward_core::decision::Code;
 use keyward_core::hash::{KeyHash, Pepper};
 use keyward_core::key::ApiKey;
+use keyward_core::rate::{Counter, Purpose};
 use keyward_core::token::{Prefix, Token};
+use keyward_core::usage::Outcome;
 use keyward_store::{Store, StoreError};
 
+use super::limiter::{Limiter, Spend};
 use super::lock;
 use super::usage::UsageBuffer;
 use crate::error::{STORE_RETRY_AFTER_SECS, ServiceError};
@@ -88,8 +93,11 @@ pub struct EngineStats {
     pub cache_hits: u64,
     pub key_reads: u64,
     pub feed_reads: u64,
+    /// Flushes that wrote usage records, and the records written.
     pub usage_flushes: u64,
-    pub usage_deltas: u64,
+    pub usage_records: u64,
+    /// Rate-limit leases asked of the store.
+    pub leases: u64,
 }
 
 #[derive(Debug)]
@@ -125,6 +133,7 @@ struct Inner {
     /// When a store read last failed as unavailable, while the outage lasts.
     down_since: Mutex<Option<Instant>>,
     usage: UsageBuffer,
+    limiter: Limiter,
     counters: Counters,
 }
 
@@ -154,12 +163,12 @@ impl Engine {
                     wall: Utc::now(),
                 }),
                 usage: UsageBuffer::new(config.usage_flush),
+                limiter: Limiter::new(config.cache_capacity),
                 counters: Counters::default(),
             }),
         }
     }
 
-    /// The cached entry for `hash`, if it is still within the freshness bound.
     /// The cached entry for `hash`, if what it knows is less than `max_age` old.
     fn cached(
         &self,
@@ -261,10 +270,49 @@ impl Engine {
         ip: Option<IpAddr>,
         at: DateTime<Utc>,
     ) {
-        self.inner.usage.count(key, code, ip, at);
+        self.inner.usage.count(key, Outcome::of(code), ip, at);
         if let Err(e) = self.inner.usage.flush_if_due(&*self.inner.store).await {
             FAULTS.report("usage flush failed", &e);
         }
+    }
+
+    /// Spends one use of `key`'s `purpose` budget, limited to `limit` a minute (see the
+    /// `limiter` module).
+    pub(crate) async fn spend(
+        &self,
+        key: &ApiKey,
+        purpose: Purpose,
+        limit: u32,
+        at: DateTime<Utc>,
+    ) -> Result<Spend, ServiceError> {
+        self.inner
+            .limiter
+            .spend(
+                &*self.inner.store,
+                &key.account,
+                &key.id,
+                purpose,
+                limit,
+                at,
+            )
+            .await
+    }
+
+    /// What is left of `key`'s verification budget this minute, at most (nothing is spent).
+    pub(crate) async fn budget_left(
+        &self,
+        key: &ApiKey,
+        at: DateTime<Utc>,
+    ) -> Result<u32, ServiceError> {
+        let counter = Counter {
+            account: key.account.clone(),
+            key_id: key.id.clone(),
+            purpose: Purpose::Verify,
+        };
+        self.inner
+            .limiter
+            .left(&*self.inner.store, &counter, key.rate_limit_per_minute, at)
+            .await
     }
 
     /// Applies the store's change feed: every hash changed since the last sync (with overlap
@@ -307,7 +355,7 @@ impl Engine {
         lock(&self.inner.cache).retain(|_, e| e.key.as_ref().is_none_or(|k| k.id != key_id));
     }
 
-    /// Writes buffered usage now. Answers how many keys' usage was written.
+    /// Writes buffered usage now. Answers how many usage records were written.
     pub async fn flush_usage(&self) -> Result<usize, ServiceError> {
         self.inner.usage.flush(&*self.inner.store).await
     }
@@ -340,7 +388,8 @@ impl Engine {
             key_reads: c.key_reads.load(Ordering::Relaxed),
             feed_reads: c.feed_reads.load(Ordering::Relaxed),
             usage_flushes: self.inner.usage.flushes.load(Ordering::Relaxed),
-            usage_deltas: self.inner.usage.flushed_deltas.load(Ordering::Relaxed),
+            usage_records: self.inner.usage.flushed_records.load(Ordering::Relaxed),
+            leases: self.inner.limiter.leases.load(Ordering::Relaxed),
         }
     }
 }

@@ -6,17 +6,20 @@
 //! - this module: [`Presented`] (a request as any edge presents it), [`Verifier::decide`] (the
 //!   decision, with its explanation when asked) and [`Decided`].
 //! - [`engine`]: resolves a token to its key through a cache kept correct by the change feed.
-//! - `usage`: the usage buffer, counted after each decision and flushed in batches.
+//! - `limiter`: the rate limit: budgets per key and UTC minute, spent from leased blocks.
+//! - `usage`: the usage buffer, counted after each decision by outcome and flushed as records.
 //! - [`request`]: a `POST /v1/verify` body checked and turned into a [`Presented`] request.
 //!
 //! # One order, counted once
 //!
 //! [`Verifier::decide`] asks the route policy what the request needs (a request no route
 //! matches needs what no key has), resolves the key (at most one store read), applies the
-//! core's decision table, and only then counts the verification, by its outcome: a request the
-//! policy refuses is never counted as a valid use.
+//! core's decision table, spends the key's rate limit only when everything else allows the
+//! request, and only then counts the verification, by its outcome: a request the policy, a
+//! permission or the limit refuses is never counted as a valid use, and never spends budget.
 
 pub mod engine;
+mod limiter;
 pub mod request;
 mod usage;
 
@@ -24,14 +27,16 @@ use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use keyward_core::credential::KeySource;
 use keyward_core::decision::{AccessRequest, Code, Needs, decide};
 use keyward_core::key::ApiKey;
+use keyward_core::rate::Purpose;
 use keyward_core::route::{RoutePolicy, RouteRequest};
 
-use crate::error::ServiceError;
+use crate::error::{STORE_RETRY_AFTER_SECS, ServiceError};
 pub use engine::{Engine, EngineConfig, EngineStats, Resolved};
+pub use limiter::Spend;
 
 /// A request as an edge presents it for verification. Its text borrows from what the edge
 /// received where it can (the authorizer's event bytes, the gateway's request): on the hot path
@@ -76,10 +81,13 @@ impl Default for Target<'_> {
     }
 }
 
-/// Whether a decision writes down how it was reached (the hot path formats nothing).
+/// Whether a decision is live or explained (the hot path formats nothing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Explain {
+    /// A live decision: spends rate-limit budget and counts the use.
     No,
+    /// A dry run that writes down every step: it spends no budget and counts no use (it
+    /// reports the budget left instead), so explaining a request changes nothing.
     Steps,
 }
 
@@ -90,6 +98,9 @@ pub struct Decided {
     pub key: Option<Arc<ApiKey>>,
     /// Whether the key came from the cache (no store read).
     pub cached: bool,
+    /// How long the caller should wait before retrying, in whole seconds: to the next minute
+    /// when rate limited, the store's delay when unavailable.
+    pub retry_after_secs: Option<u32>,
     /// Every step, when asked for with [`Explain::Steps`].
     pub steps: Vec<String>,
 }
@@ -172,13 +183,14 @@ impl Verifier {
                     code: Code::Unavailable,
                     key: None,
                     cached: false,
+                    retry_after_secs: Some(STORE_RETRY_AFTER_SECS),
                     steps: steps.0.unwrap_or_default(),
                 });
             }
             Err(e) => return Err(e),
         };
         let now = Utc::now();
-        let code = decide(resolved.key.as_deref(), &access, now);
+        let mut code = decide(resolved.key.as_deref(), &access, now);
         steps.add(|| match &resolved.key {
             Some(k) => format!(
                 "key: {} ({}), {}",
@@ -195,16 +207,67 @@ impl Verifier {
             }
             None => "key: none presented".to_owned(),
         });
+        let mut retry_after_secs = None;
+        if let (Code::Valid, Some(key)) = (code, &resolved.key) {
+            (code, retry_after_secs) = self.limit(key, explain, now, &mut steps).await?;
+        }
+        if code == Code::Unavailable {
+            retry_after_secs = Some(STORE_RETRY_AFTER_SECS);
+        }
         steps.add(|| format!("decision: {} (HTTP {})", code.as_str(), code.http_status()));
-        if let Some(key) = &resolved.key {
+        if let (Some(key), Explain::No) = (&resolved.key, explain) {
             self.engine.count(key, code, p.source_ip, now).await;
         }
         Ok(Decided {
             code,
             key: resolved.key,
             cached: resolved.cached,
+            retry_after_secs,
             steps: steps.0.unwrap_or_default(),
         })
+    }
+
+    /// The last step, for a request everything else allows: the key's rate limit. Live, one
+    /// use is spent; explained, the budget left is read and nothing is spent.
+    async fn limit(
+        &self,
+        key: &ApiKey,
+        explain: Explain,
+        now: DateTime<Utc>,
+        steps: &mut Steps,
+    ) -> Result<(Code, Option<u32>), ServiceError> {
+        let limit = key.rate_limit_per_minute;
+        let retry = keyward_core::rate::Window::retry_after_secs(now);
+        if explain == Explain::Steps {
+            return Ok(match self.engine.budget_left(key, now).await {
+                Ok(0) => {
+                    steps.add(|| format!("rate limit: {limit} a minute, none left this minute"));
+                    (Code::RateLimited, Some(retry))
+                }
+                Ok(left) => {
+                    steps.add(|| {
+                        format!(
+                            "rate limit: {limit} a minute, at most {left} left this minute (nothing spent)"
+                        )
+                    });
+                    (Code::Valid, None)
+                }
+                Err(ServiceError::Unavailable { .. }) => {
+                    steps.add(|| {
+                        format!("rate limit: {limit} a minute; what is left is unknown (the store is unavailable)")
+                    });
+                    (Code::Valid, None)
+                }
+                Err(e) => return Err(e),
+            });
+        }
+        Ok(
+            match self.engine.spend(key, Purpose::Verify, limit, now).await? {
+                Spend::Granted => (Code::Valid, None),
+                Spend::Limited { retry_after_secs } => (Code::RateLimited, Some(retry_after_secs)),
+                Spend::Unavailable => (Code::Unavailable, Some(STORE_RETRY_AFTER_SECS)),
+            },
+        )
     }
 
     /// What the request needs from its key: stated by the caller, or found by the route policy.

@@ -13,7 +13,10 @@
 //! | group name claim | `ACC#<account>` | `GNAME#<folded name>` | |
 //! | preset | `ACC#<account>` | `PRESET#<name>` | |
 //! | key change (TTL) | `CHANGES` | `<micros, 20 digits>#<random>` | |
-//! | usage per day (TTL) | `ACC#<account>#USAGE#<key id, or empty for the account>` | `DAY#<yyyy-mm-dd>` | |
+//! | key usage per day (TTL) | `ACC#<account>#USAGE#<key id>` | `DAY#<yyyy-mm-dd>` | |
+//! | account usage per day, in shards (TTL) | `ACC#<account>#USAGE#` | `DAY#<yyyy-mm-dd>#<shard>` | |
+//! | usage record, until applied (TTL) | `USAGE#RECORDS#<shard>` | `REC#<record id>` | |
+//! | rate-limit lease (TTL) | `LEASE#<account>/<key id>/<purpose>` | `W#<minute>` | |
 //!
 //! A name is claimed by its folded form ([`keyward_core::name::name_key`]), so look-alike
 //! spellings collide in the transaction that writes them; the record keeps the NFC name and, in
@@ -129,11 +132,65 @@ pub fn usage_sk(date: chrono::NaiveDate) -> String {
     format!("DAY#{date}")
 }
 
+/// An account's day is kept in this many items, each written by the records whose id hashes
+/// to it: no single item takes every roll-up, and one query still reads a range.
+pub const ACCOUNT_DAY_SHARDS: u32 = 8;
+
+/// The account's day shard a record rolls into.
+pub fn account_day_sk(date: chrono::NaiveDate, record_id: &str) -> String {
+    format!("DAY#{date}#{}", shard_of(record_id, ACCOUNT_DAY_SHARDS))
+}
+
+/// Usage records are spread over this many partitions (and so over the stream's shards).
+pub const USAGE_RECORD_SHARDS: u32 = 16;
+/// The partition key prefix of usage records: the stream's filter and the aggregator use it.
+pub const USAGE_RECORD_PK_PREFIX: &str = "USAGE#RECORDS#";
+/// The attribute holding a usage record, as JSON.
+pub const USAGE_RECORD_ATTRIBUTE: &str = "record";
+/// A record not applied within a week is dropped by TTL (the stream keeps it a day).
+pub const USAGE_RECORD_RETENTION_DAYS: i64 = 7;
+
+pub fn usage_record_pk(record_id: &str) -> String {
+    format!(
+        "{USAGE_RECORD_PK_PREFIX}{}",
+        shard_of(record_id, USAGE_RECORD_SHARDS)
+    )
+}
+
+pub const USAGE_RECORD_SK_PREFIX: &str = "REC#";
+
+pub fn usage_record_sk(record_id: &str) -> String {
+    format!("{USAGE_RECORD_SK_PREFIX}{record_id}")
+}
+
+/// A stable shard of `id` (FNV-1a), the same in every process.
+fn shard_of(id: &str, shards: u32) -> u32 {
+    let hash = id.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    hash % shards
+}
+
+/// The partition of a rate-limit counter, and the sort key of one of its minutes.
+pub fn lease_pk(counter: &keyward_core::rate::Counter) -> String {
+    format!("LEASE#{}", counter.name())
+}
+
+pub fn lease_sk(window: keyward_core::rate::Window) -> String {
+    format!("W#{}", window.0)
+}
+
 /// Per-day usage is kept for about 13 months, then TTL removes it.
 pub const USAGE_RETENTION_DAYS: i64 = 400;
 
-/// The attributes of a key record that belong to usage recording, never to edits.
-pub const USAGE_ATTRIBUTES: [&str; 3] = ["request_count", "last_used_at", "last_used_ip"];
+/// The attributes of a key record that belong to usage recording, never to edits
+/// (`last_used_ms` orders `last_used_at`, which records may bring out of order).
+pub const USAGE_ATTRIBUTES: [&str; 4] = [
+    "request_count",
+    "last_used_at",
+    "last_used_ip",
+    "last_used_ms",
+];
 
 /// The partition of the change feed verifiers poll.
 pub const CHANGES_PK: &str = "CHANGES";

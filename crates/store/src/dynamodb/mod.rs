@@ -8,7 +8,7 @@
 //! - this file: the store, its request counters, and the building blocks every concern uses
 //!   (conditional puts, updates and deletes, transactions with retry, reads).
 //! - one file per port trait: `accounts`, `keys` (with idempotency records and the index
-//!   listing), `groups`, `presets`, `usage`, `changes` (the change feed, and the entry key edits
+//!   listing), `groups`, `presets`, `usage`, `leases`, `changes` (the change feed, and the entry key edits
 //!   add to their transaction) and `audit`.
 //!
 //! Writes that touch several items (record, hash copy, name claim, memberships, audit entry)
@@ -25,6 +25,7 @@ mod audit;
 mod changes;
 mod groups;
 mod keys;
+mod leases;
 mod presets;
 mod usage;
 
@@ -188,7 +189,7 @@ impl DynamoStore {
 
     /// Sets every attribute of `item` but its keys and `skip`, if the stored version is still
     /// `expected`: an edit that leaves usage counters to
-    /// [`UsageStore::record_usage`](crate::port::UsageStore::record_usage).
+    /// [`UsageStore::apply_usage`](crate::port::UsageStore::apply_usage).
     fn update_except(
         &self,
         item: Item,
@@ -266,6 +267,12 @@ impl DynamoStore {
     /// Runs a transaction, retrying when a concurrent transaction got in the way. Answers the
     /// index of the first item whose condition failed, if the transaction was refused so.
     async fn transact(&self, items: Vec<TransactWriteItem>) -> StoreResult<Option<usize>> {
+        Ok(self.transact_failures(items).await?.first().copied())
+    }
+
+    /// Runs a transaction like [`Self::transact`], answering the index of every item whose
+    /// condition failed (none: it was written).
+    async fn transact_failures(&self, items: Vec<TransactWriteItem>) -> StoreResult<Vec<usize>> {
         if items.len() > 100 {
             return Err(StoreError::Backend(format!(
                 "a change of {} items exceeds DynamoDB's transaction limit of 100",
@@ -283,7 +290,7 @@ impl DynamoStore {
                 .send()
                 .await;
             let err = match result {
-                Ok(_) => return Ok(None),
+                Ok(_) => return Ok(Vec::new()),
                 Err(e) => e,
             };
             if let SdkError::ServiceError(service) = &err
@@ -294,8 +301,11 @@ impl DynamoStore {
                     .iter()
                     .map(|r| r.code().unwrap_or("None"))
                     .collect();
-                if let Some(i) = codes.iter().position(|c| *c == "ConditionalCheckFailed") {
-                    return Ok(Some(i));
+                let failed: Vec<usize> = (0..codes.len())
+                    .filter(|i| codes[*i] == "ConditionalCheckFailed")
+                    .collect();
+                if !failed.is_empty() {
+                    return Ok(failed);
                 }
                 if codes.contains(&"TransactionConflict") && attempt < TRANSACTION_ATTEMPTS {
                     let jitter = u64::from(getrandom_u8()) % 20;

@@ -1,65 +1,207 @@
-//! Usage: counters on the key record (conditional on the key existing), and per-day counter
-//! items that expire.
+//! Usage: records in their own partitions until applied; lifetime figures on the key record;
+//! per-day figures by outcome in items that expire (the account's day in shards).
+//!
+//! A record is applied in one transaction that deletes it (on condition that it exists), so a
+//! stream that delivers it twice, or two aggregators that meet it, roll it up once.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
-use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::NaiveDate;
-use keyward_core::usage::{DayCount, UsageDelta};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use chrono::{Duration, NaiveDate};
+use keyward_core::usage::{Applied, DayUsage, KeyUse, Outcomes, UsageRecord};
 
 use super::items::*;
-use super::{DynamoStore, bump, request_error, s};
+use super::{DynamoStore, build_error, bump, request_error, s};
 use crate::error::{StoreError, StoreResult};
 use crate::port::UsageStore;
 
-#[async_trait]
-impl UsageStore for DynamoStore {
-    async fn record_usage(&self, deltas: &[UsageDelta]) -> StoreResult<()> {
-        for d in deltas {
-            let at = serde_dynamo::to_attribute_value(d.last_used_at)
-                .map_err(|e| StoreError::Backend(format!("encoding a time: {e}")))?;
-            let ip = d
-                .last_used_ip
-                .map_or(AttributeValue::Null(true), |ip| s(ip.to_string()));
-            bump(&self.calls.update_item);
-            let updated = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(key_of(account_pk(&d.account), key_sk(&d.key_id))))
-                .update_expression(
-                    "SET request_count = request_count + :n, last_used_at = :at, last_used_ip = :ip",
+/// How a key's record is updated by a roll-up. A condition that fails says which to try next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyUpdate {
+    /// Count, and take the last use unless a later one is stored.
+    CountAndLastUse,
+    /// Count only: a later use is stored already.
+    Count,
+    /// The key is gone: its uses count for the account only.
+    Gone,
+}
+
+fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+impl DynamoStore {
+    fn update(
+        &self,
+        b: aws_sdk_dynamodb::types::builders::UpdateBuilder,
+    ) -> StoreResult<TransactWriteItem> {
+        let update = b
+            .table_name(&self.table)
+            .build()
+            .map_err(|e| build_error("building an update", e))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Adds `o` to a day item (creating it), and pushes its expiry out.
+    fn add_day(
+        &self,
+        pk: String,
+        sk: String,
+        o: Outcomes,
+        ttl: i64,
+    ) -> StoreResult<TransactWriteItem> {
+        self.update(
+            Update::builder()
+                .set_key(Some(key_of(pk, sk)))
+                .update_expression("ADD valid :v, rate_limited :r, denied :d SET #ttl = :ttl")
+                .expression_attribute_names("#ttl", TTL)
+                .expression_attribute_values(":v", n(o.valid))
+                .expression_attribute_values(":r", n(o.rate_limited))
+                .expression_attribute_values(":d", n(o.denied))
+                .expression_attribute_values(":ttl", AttributeValue::N(ttl.to_string())),
+        )
+    }
+
+    fn update_key(
+        &self,
+        account: &str,
+        k: &KeyUse,
+        how: KeyUpdate,
+    ) -> StoreResult<TransactWriteItem> {
+        let b = Update::builder()
+            .set_key(Some(key_of(account_pk(account), key_sk(&k.key_id))))
+            .expression_attribute_values(":n", n(k.outcomes.total()));
+        let b = match how {
+            KeyUpdate::CountAndLastUse => {
+                let at = serde_dynamo::to_attribute_value(k.last_used_at)
+                    .map_err(|e| StoreError::Backend(format!("encoding a time: {e}")))?;
+                let ip = k
+                    .last_used_ip
+                    .map_or(AttributeValue::Null(true), |ip| s(ip.to_string()));
+                b.update_expression(
+                    "SET request_count = request_count + :n, last_used_at = :at, \
+                     last_used_ip = :ip, last_used_ms = :ms",
                 )
-                .condition_expression("attribute_exists(pk)")
-                .expression_attribute_values(":n", AttributeValue::N(d.count.to_string()))
+                .condition_expression(
+                    "attribute_exists(pk) AND (attribute_not_exists(last_used_ms) OR last_used_ms <= :ms)",
+                )
                 .expression_attribute_values(":at", at)
                 .expression_attribute_values(":ip", ip)
+                .expression_attribute_values(
+                    ":ms",
+                    AttributeValue::N(k.last_used_at.timestamp_millis().to_string()),
+                )
+            }
+            KeyUpdate::Count | KeyUpdate::Gone => b
+                .update_expression("SET request_count = request_count + :n")
+                .condition_expression("attribute_exists(pk)"),
+        };
+        self.update(b)
+    }
+}
+
+/// How many times a roll-up is rebuilt after a key's condition failed (each round settles at
+/// least one key, and a key settles within two rounds).
+const APPLY_ROUNDS: usize = 2 * keyward_core::usage::MAX_KEYS_PER_RECORD + 1;
+
+#[async_trait]
+impl UsageStore for DynamoStore {
+    async fn write_usage(&self, records: &[UsageRecord]) -> StoreResult<()> {
+        let expires =
+            (chrono::Utc::now() + Duration::days(USAGE_RECORD_RETENTION_DAYS)).timestamp();
+        for r in records {
+            let json = serde_json::to_string(r)
+                .map_err(|e| StoreError::Backend(format!("encoding a usage record: {e}")))?;
+            bump(&self.calls.put_item);
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(key_of(usage_record_pk(&r.id), usage_record_sk(&r.id))))
+                .item(USAGE_RECORD_ATTRIBUTE, s(json))
+                .item(TTL, AttributeValue::N(expires.to_string()))
                 .send()
-                .await;
-            match updated {
-                Ok(_) => {}
-                Err(e) if e.code() == Some("ConditionalCheckFailedException") => continue,
-                Err(e) => return Err(request_error("recording usage", e)),
-            }
-            let day = d.last_used_at.date_naive();
-            let ttl = (d.last_used_at + chrono::Duration::days(USAGE_RETENTION_DAYS)).timestamp();
-            for key_id in [Some(d.key_id.as_str()), None] {
-                bump(&self.calls.update_item);
-                self.client
-                    .update_item()
-                    .table_name(&self.table)
-                    .set_key(Some(key_of(usage_pk(&d.account, key_id), usage_sk(day))))
-                    .update_expression("ADD #count :n SET #ttl = :ttl")
-                    .expression_attribute_names("#count", "count")
-                    .expression_attribute_names("#ttl", TTL)
-                    .expression_attribute_values(":n", AttributeValue::N(d.count.to_string()))
-                    .expression_attribute_values(":ttl", AttributeValue::N(ttl.to_string()))
-                    .send()
-                    .await
-                    .map_err(|e| request_error("counting usage", e))?;
-            }
+                .await
+                .map_err(|e| request_error("writing usage", e))?;
         }
         Ok(())
+    }
+
+    async fn pending_usage(&self, limit: usize) -> StoreResult<Vec<UsageRecord>> {
+        let mut records = Vec::new();
+        for shard in 0..USAGE_RECORD_SHARDS {
+            if records.len() >= limit {
+                break;
+            }
+            let pk = format!("{USAGE_RECORD_PK_PREFIX}{shard}");
+            let (items, _) = self
+                .query_prefix(
+                    pk,
+                    USAGE_RECORD_SK_PREFIX,
+                    None,
+                    Some(limit - records.len()),
+                )
+                .await?;
+            for item in items {
+                records.push(usage_record_of(&item)?);
+            }
+        }
+        Ok(records)
+    }
+
+    async fn apply_usage(&self, record: &UsageRecord) -> StoreResult<Applied> {
+        let ttl = (record.day + Duration::days(USAGE_RETENTION_DAYS))
+            .and_hms_opt(0, 0, 0)
+            .map_or(0, |t| t.and_utc().timestamp());
+        let mut how = vec![KeyUpdate::CountAndLastUse; record.keys.len()];
+        for _ in 0..APPLY_ROUNDS {
+            // Item 0 consumes the record; then, per key still there, its record and its day;
+            // last, the account's day (which counts every use, of gone keys too).
+            let mut items = vec![self.delete_if(
+                key_of(usage_record_pk(&record.id), usage_record_sk(&record.id)),
+                None,
+                true,
+            )?];
+            let mut owners = vec![None];
+            for (i, k) in record.keys.iter().enumerate() {
+                if how[i] == KeyUpdate::Gone {
+                    continue;
+                }
+                items.push(self.update_key(&record.account, k, how[i])?);
+                owners.push(Some(i));
+                items.push(self.add_day(
+                    usage_pk(&record.account, Some(&k.key_id)),
+                    usage_sk(record.day),
+                    k.outcomes,
+                    ttl,
+                )?);
+                owners.push(None);
+            }
+            items.push(self.add_day(
+                usage_pk(&record.account, None),
+                account_day_sk(record.day, &record.id),
+                record.outcomes(),
+                ttl,
+            )?);
+            let failed = self.transact_failures(items).await?;
+            if failed.is_empty() {
+                return Ok(Applied::Now);
+            }
+            if failed.contains(&0) {
+                return Ok(Applied::Before);
+            }
+            for i in failed
+                .iter()
+                .filter_map(|f| owners.get(*f).copied().flatten())
+            {
+                how[i] = match how[i] {
+                    KeyUpdate::CountAndLastUse => KeyUpdate::Count,
+                    KeyUpdate::Count | KeyUpdate::Gone => KeyUpdate::Gone,
+                };
+            }
+        }
+        Err(StoreError::Backend(format!(
+            "usage record {} could not be applied: its keys kept changing",
+            record.id
+        )))
     }
 
     async fn usage_days(
@@ -68,8 +210,8 @@ impl UsageStore for DynamoStore {
         key_id: Option<&str>,
         from: NaiveDate,
         to: NaiveDate,
-    ) -> StoreResult<Vec<DayCount>> {
-        let mut days = Vec::new();
+    ) -> StoreResult<Vec<DayUsage>> {
+        let mut days: Vec<(NaiveDate, Outcomes)> = Vec::new();
         let mut start = None;
         loop {
             bump(&self.calls.query);
@@ -80,23 +222,17 @@ impl UsageStore for DynamoStore {
                 .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
                 .expression_attribute_values(":pk", s(usage_pk(account, key_id)))
                 .expression_attribute_values(":from", s(usage_sk(from)))
-                .expression_attribute_values(":to", s(usage_sk(to)))
+                // `~` sorts after the shard digits: the last day's shards are in range.
+                .expression_attribute_values(":to", s(format!("{}#~", usage_sk(to))))
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
                 .map_err(|e| request_error("reading usage", e))?;
             for item in out.items.unwrap_or_default() {
-                let date = match item.get(SK) {
-                    Some(AttributeValue::S(sk)) => sk.trim_start_matches("DAY#").parse().ok(),
-                    _ => None,
-                };
-                let count = match item.get("count") {
-                    Some(AttributeValue::N(n)) => n.parse().ok(),
-                    _ => None,
-                };
-                match (date, count) {
-                    (Some(date), Some(count)) => days.push(DayCount { date, count }),
-                    _ => return Err(StoreError::Backend("corrupt usage item".into())),
+                let (date, o) = day_of(&item)?;
+                match days.last_mut() {
+                    Some((d, sum)) if *d == date => sum.merge(o),
+                    _ => days.push((date, o)),
                 }
             }
             match out.last_evaluated_key {
@@ -104,6 +240,46 @@ impl UsageStore for DynamoStore {
                 None => break,
             }
         }
-        Ok(days)
+        Ok(days.into_iter().map(|(d, o)| DayUsage::new(d, o)).collect())
+    }
+}
+
+/// A day item: its date (the sort key's, before any shard) and its counts. An item written
+/// before usage had outcomes holds `count`, every one of them a valid use.
+fn day_of(item: &Item) -> StoreResult<(NaiveDate, Outcomes)> {
+    let corrupt = || StoreError::Backend("corrupt usage item".into());
+    let date = match item.get(SK) {
+        Some(AttributeValue::S(sk)) => sk
+            .strip_prefix("DAY#")
+            .and_then(|d| d.get(..10))
+            .and_then(|d| d.parse().ok()),
+        _ => None,
+    }
+    .ok_or_else(corrupt)?;
+    let count = |name: &str| -> StoreResult<u64> {
+        match item.get(name) {
+            None => Ok(0),
+            Some(AttributeValue::N(v)) => v.parse().map_err(|_| corrupt()),
+            Some(_) => Err(corrupt()),
+        }
+    };
+    Ok((
+        date,
+        Outcomes {
+            valid: count("valid")? + count("count")?,
+            rate_limited: count("rate_limited")?,
+            denied: count("denied")?,
+        },
+    ))
+}
+
+/// The usage record an item (or a stream image of it) holds.
+fn usage_record_of(item: &Item) -> StoreResult<UsageRecord> {
+    match item.get(USAGE_RECORD_ATTRIBUTE) {
+        Some(AttributeValue::S(json)) => serde_json::from_str(json)
+            .map_err(|e| StoreError::Backend(format!("corrupt usage record: {e}"))),
+        _ => Err(StoreError::Backend(
+            "corrupt usage record: no record attribute".into(),
+        )),
     }
 }

@@ -8,7 +8,9 @@
 //!   [`KeyQuery`] for listing.
 //! - [`GroupStore`] (`groups`): sharing groups.
 //! - [`PresetStore`] (`presets`): an account's own presets.
-//! - [`UsageStore`] (`usage`): batched use counts and per-day counters.
+//! - [`UsageStore`] (`usage`): the usage records engines flush and the figures they roll
+//!   into.
+//! - [`LeaseStore`] (`leases`): rate-limit budgets, leased in blocks per UTC minute.
 //! - [`ChangeFeed`] (`changes`): the lookup hashes that stopped meaning what they meant.
 //! - [`AuditLog`] (`audit`): reading the audit entries every mutation writes.
 //!
@@ -21,6 +23,7 @@ mod audit;
 mod changes;
 mod groups;
 mod keys;
+mod leases;
 mod presets;
 mod usage;
 
@@ -29,6 +32,7 @@ pub use audit::AuditLog;
 pub use changes::ChangeFeed;
 pub use groups::GroupStore;
 pub use keys::{KeyQuery, KeyStore, MAX_PAGE_SIZE, page_limit};
+pub use leases::LeaseStore;
 pub use presets::PresetStore;
 pub use usage::UsageStore;
 
@@ -52,6 +56,7 @@ pub trait Store:
     + GroupStore
     + PresetStore
     + UsageStore
+    + LeaseStore
     + ChangeFeed
     + AuditLog
     + Send
@@ -66,6 +71,7 @@ impl<T> Store for T where
         + GroupStore
         + PresetStore
         + UsageStore
+        + LeaseStore
         + ChangeFeed
         + AuditLog
         + Send

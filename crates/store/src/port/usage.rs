@@ -1,25 +1,36 @@
-//! Usage: how often and when each key was used, written in batches by verifiers.
+//! Usage: the records engines flush, rolled up once each into per-key and per-account figures.
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
-use keyward_core::usage::{DayCount, UsageDelta};
+use keyward_core::usage::{Applied, DayUsage, UsageRecord};
 
 use crate::error::StoreResult;
 
-/// Storage for use counts: each key's lifetime count and last use, and per-day counters.
+/// Storage for usage: records waiting to be rolled up, and the figures they roll into.
 #[async_trait]
 pub trait UsageStore: Send + Sync {
-    /// Adds batched uses to each key's lifetime count and last use, and to the per-day
-    /// counters of the key and the account. Uses of deleted keys are dropped.
-    async fn record_usage(&self, deltas: &[UsageDelta]) -> StoreResult<()>;
+    /// Stores records an engine flushed, for the aggregator (in AWS, the table's stream
+    /// delivers them; in one process, [`UsageStore::pending_usage`] finds them).
+    async fn write_usage(&self, records: &[UsageRecord]) -> StoreResult<()>;
 
-    /// Per-day request counts from `from` to `to` inclusive, for one key or (with `None`) the
-    /// whole account; days without requests are omitted.
+    /// Records written and not yet applied, oldest first where the store knows, at most
+    /// `limit`.
+    async fn pending_usage(&self, limit: usize) -> StoreResult<Vec<UsageRecord>>;
+
+    /// Rolls `record` up, atomically and at most once: each key's lifetime count and last use
+    /// (the latest wins, whatever the order records arrive in), each key's day by outcome and
+    /// the account's day by outcome; the record is consumed in the same write. A record
+    /// already applied changes nothing ([`Applied::Before`]). Uses of keys that no longer
+    /// exist count for the account only.
+    async fn apply_usage(&self, record: &UsageRecord) -> StoreResult<Applied>;
+
+    /// Per-day figures from `from` to `to` inclusive, for one key or (with `None`) the whole
+    /// account; days without requests are omitted.
     async fn usage_days(
         &self,
         account: &str,
         key_id: Option<&str>,
         from: NaiveDate,
         to: NaiveDate,
-    ) -> StoreResult<Vec<DayCount>>;
+    ) -> StoreResult<Vec<DayUsage>>;
 }

@@ -11,7 +11,7 @@
 //!
 //! This file holds the schema, the connection and the helpers every table uses; each port trait
 //! is implemented in the file of its concern: `accounts`, `keys` (with idempotency records),
-//! `groups`, `presets`, `usage`, `changes` (the change feed, and the writer key edits call) and
+//! `groups`, `presets`, `usage`, `leases`, `changes` (the change feed, and the writer key edits call) and
 //! `audit` (the log, and the writer every mutation calls).
 
 mod accounts;
@@ -19,6 +19,7 @@ mod audit;
 mod changes;
 mod groups;
 mod keys;
+mod leases;
 mod presets;
 mod usage;
 
@@ -37,7 +38,9 @@ use crate::port::Page;
 /// 5: key names are unique only among keys that are not revoked (see
 /// [`migrate_revoked_names`]). Versions up to 4 only added tables, columns and indexes; 5
 /// rebuilds `keys` once, to drop a table constraint SQLite cannot alter.
-const SCHEMA_VERSION: i64 = 5;
+/// 6: usage by outcome (`usage_days.count` becomes `valid`, beside `rate_limited` and
+/// `denied`), usage records waiting for the aggregator, and rate-limit leases.
+const SCHEMA_VERSION: i64 = 6;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS accounts (
@@ -80,13 +83,28 @@ CREATE TABLE IF NOT EXISTS key_changes (
     hash       BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS key_changes_at ON key_changes (at);
--- Per-day request counts; key_id '' holds the account's total.
+-- Per-day verifications by outcome; key_id '' holds the account's day.
 CREATE TABLE IF NOT EXISTS usage_days (
-    account    TEXT NOT NULL,
-    key_id     TEXT NOT NULL,
-    day        TEXT NOT NULL,
-    count      INTEGER NOT NULL,
+    account      TEXT NOT NULL,
+    key_id       TEXT NOT NULL,
+    day          TEXT NOT NULL,
+    valid        INTEGER NOT NULL,
+    rate_limited INTEGER NOT NULL DEFAULT 0,
+    denied       INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (account, key_id, day)
+);
+-- Usage records flushed by engines, until the aggregator applies (and deletes) them.
+CREATE TABLE IF NOT EXISTS usage_records (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    id         TEXT NOT NULL UNIQUE,
+    record     TEXT NOT NULL
+);
+-- Rate-limit budgets: how much of each counter's minute has been leased.
+CREATE TABLE IF NOT EXISTS rate_leases (
+    counter    TEXT NOT NULL,
+    window     INTEGER NOT NULL,
+    granted    INTEGER NOT NULL,
+    PRIMARY KEY (counter, window)
 );
 ";
 
@@ -164,6 +182,9 @@ impl SqliteStore {
         }
         let mut conn = conn;
         let tx = conn.transaction().map_err(backend)?;
+        if version < 6 {
+            usage::migrate_outcomes(&tx)?;
+        }
         tx.execute_batch(&keys_table("keys")).map_err(backend)?;
         tx.execute_batch(SCHEMA).map_err(backend)?;
         if version < 4 {

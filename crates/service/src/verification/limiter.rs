@@ -1,0 +1,208 @@
+//! The rate limiter: where "at most N in each UTC minute, across every engine" is enforced.
+//!
+//! Each budget (a key's verifications, or its management calls) is spent from a block leased
+//! from the store ([`LeaseStore::lease`](keyward_store::LeaseStore::lease)): the store never
+//! grants more than the limit in a window, so however many engines share a key, no more than N
+//! requests are admitted. Spending is in memory; a lease is one conditional write, taken when
+//! the block runs out, sized by the core ([`keyward_core::rate::next_block`]) from how fast the
+//! last one went. Once the store says the window is spent, the engine refuses until the next
+//! minute without asking again. When the store cannot grant a lease, the request is refused
+//! ([`Spend::Unavailable`]): never admitted on credit.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use keyward_core::rate::{Counter, Purpose, Window, first_block, next_block};
+use keyward_store::{Store, StoreError};
+
+use super::lock;
+use crate::error::ServiceError;
+use crate::fault::FAULTS;
+
+/// The answer for one request's share of a budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spend {
+    /// Admitted: one use of the budget spent.
+    Granted,
+    /// The window's budget is spent: refused until the next minute.
+    Limited { retry_after_secs: u32 },
+    /// No lease could be had (the store is unavailable): refused, never admitted on credit.
+    Unavailable,
+}
+
+/// One budget's state in this engine.
+#[derive(Debug)]
+struct State {
+    window: Window,
+    /// Uses leased and not yet spent, in `window`.
+    tokens: u32,
+    /// The store said `window` is spent.
+    spent: bool,
+    /// The size of the last lease, and when it was taken.
+    block: u32,
+    leased_at: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct Budget {
+    state: Mutex<State>,
+    /// Held while a lease is asked for, so concurrent requests wait for one lease, not each
+    /// take their own.
+    leasing: tokio::sync::Mutex<()>,
+}
+
+impl Budget {
+    fn new(window: Window) -> Self {
+        Self {
+            state: Mutex::new(State {
+                window,
+                tokens: 0,
+                spent: false,
+                block: 0,
+                leased_at: None,
+            }),
+            leasing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Spends a token held in memory, if the answer needs no store call.
+    fn spend_local(&self, window: Window, at: DateTime<Utc>) -> Option<Spend> {
+        let mut s = lock(&self.state);
+        if s.window != window {
+            s.window = window;
+            s.tokens = 0;
+            s.spent = false;
+        }
+        if s.tokens > 0 {
+            s.tokens -= 1;
+            Some(Spend::Granted)
+        } else if s.spent {
+            Some(Spend::Limited {
+                retry_after_secs: Window::retry_after_secs(at),
+            })
+        } else {
+            None
+        }
+    }
+}
+
+/// Budgets by key, one map per purpose (looked up by `&str`: no allocation per request).
+#[derive(Debug)]
+pub(crate) struct Limiter {
+    budgets: [Mutex<HashMap<String, Arc<Budget>>>; 2],
+    capacity: usize,
+    /// Lease requests sent to the store, for `keyward bench` and tests.
+    pub(crate) leases: AtomicU64,
+}
+
+const fn slot(purpose: Purpose) -> usize {
+    match purpose {
+        Purpose::Verify => 0,
+        Purpose::Manage => 1,
+    }
+}
+
+impl Limiter {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            budgets: [Mutex::default(), Mutex::default()],
+            capacity,
+            leases: AtomicU64::new(0),
+        }
+    }
+
+    fn budget(&self, key_id: &str, purpose: Purpose, window: Window) -> Arc<Budget> {
+        let mut budgets = lock(&self.budgets[slot(purpose)]);
+        if let Some(b) = budgets.get(key_id) {
+            return Arc::clone(b);
+        }
+        if budgets.len() >= self.capacity {
+            // Forget budgets of past windows (nothing they hold can be spent any more).
+            budgets.retain(|_, b| lock(&b.state).window == window);
+        }
+        let b = Arc::new(Budget::new(window));
+        budgets.insert(key_id.to_owned(), Arc::clone(&b));
+        b
+    }
+
+    /// Spends one use of the `purpose` budget of key `key_id` (limited to `limit` a minute) at
+    /// `at`: from memory when a lease has tokens left, otherwise by leasing the next block.
+    pub(crate) async fn spend(
+        &self,
+        store: &dyn Store,
+        account: &str,
+        key_id: &str,
+        purpose: Purpose,
+        limit: u32,
+        at: DateTime<Utc>,
+    ) -> Result<Spend, ServiceError> {
+        let window = Window::of(at);
+        let budget = self.budget(key_id, purpose, window);
+        if let Some(answer) = budget.spend_local(window, at) {
+            return Ok(answer);
+        }
+        let _leasing = budget.leasing.lock().await;
+        // Another request may have leased while this one waited.
+        if let Some(answer) = budget.spend_local(window, at) {
+            return Ok(answer);
+        }
+        let want = {
+            let s = lock(&budget.state);
+            match s.leased_at {
+                Some(then) if s.block > 0 => next_block(limit, s.block, then.elapsed()),
+                _ => first_block(limit),
+            }
+        };
+        let counter = Counter {
+            account: account.to_owned(),
+            key_id: key_id.to_owned(),
+            purpose,
+        };
+        self.leases.fetch_add(1, Ordering::Relaxed);
+        let grant = match store.lease(&counter, window, limit, want).await {
+            Ok(grant) => grant,
+            Err(StoreError::Unavailable(cause)) => {
+                FAULTS.report("the store is unavailable to rate limiting", &cause);
+                return Ok(Spend::Unavailable);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let limited = Spend::Limited {
+            retry_after_secs: Window::retry_after_secs(at),
+        };
+        let mut s = lock(&budget.state);
+        if s.window != window {
+            // The minute turned while the lease was asked for: the grant belongs to the old
+            // window, which this request is in; the rest of it is over and not kept.
+            return Ok(if grant.granted > 0 {
+                Spend::Granted
+            } else {
+                limited
+            });
+        }
+        if grant.granted == 0 {
+            s.spent = true;
+            return Ok(limited);
+        }
+        s.tokens = grant.granted - 1;
+        s.block = want;
+        s.leased_at = Some(Instant::now());
+        Ok(Spend::Granted)
+    }
+
+    /// What is left of a budget this minute as the store knows it, without spending any:
+    /// leases held by running engines count as spent, so this is "at most".
+    pub(crate) async fn left(
+        &self,
+        store: &dyn Store,
+        counter: &Counter,
+        limit: u32,
+        at: DateTime<Utc>,
+    ) -> Result<u32, ServiceError> {
+        let leased = store.leased(counter, Window::of(at)).await?;
+        Ok(limit.saturating_sub(leased))
+    }
+}
