@@ -11,6 +11,8 @@
 //! - [`authorizer`]: [`Authorizer`](authorizer::Authorizer): event in, the one decision,
 //!   answer out; what the authorizer function and `keyward authorize` run.
 //! - [`issuer`]: the management Router behind API Gateway (stage prefix, caller's address).
+//! - [`stream`]: DynamoDB Streams batches of usage records for the aggregator, with partial
+//!   batch failures.
 //!
 //! # Why the authorizer's event is read this way
 //!
@@ -23,3 +25,4 @@ pub mod authorizer;
 pub mod event;
 pub mod issuer;
 pub mod sdk;
+pub mod stream;

@@ -15,6 +15,7 @@ use clap::Args;
 
 use keyward_http::gateway::gateway_router;
 use keyward_http::serve::{Limit, Limits};
+use keyward_service::aggregation::IN_PROCESS_INTERVAL;
 use keyward_service::verification::Verifier;
 
 use crate::deployment::{DeploymentArgs, ForServe};
@@ -199,8 +200,18 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         "serving"
     );
     let _poller = app.engine().spawn_background();
+    // No stream here: the same aggregation as the aggregator function, in-process.
+    let aggregator = app.aggregator();
+    let _aggregation = aggregator.spawn(IN_PROCESS_INTERVAL);
+    let engine = app.engine().clone();
     let router = keyward_http::router(app);
     let served = keyward_http::serve(listener, router, limits, shutdown).await;
+    // What was counted since the last flush is written and rolled up before the process ends.
+    if let Err(e) = engine.flush_usage().await {
+        tracing::error!(error = %e, "usage not written at shutdown");
+    } else if let Err(e) = aggregator.apply_pending().await {
+        tracing::error!(error = %e, "usage not rolled up at shutdown");
+    }
     // The gateway heard the same signal; let its requests in flight finish too.
     if let Some(task) = gateway_task {
         match task.await {

@@ -20,6 +20,10 @@ use crate::fault::FAULTS;
 /// How many waiting records one in-process pass applies at most.
 pub const PENDING_BATCH: usize = 500;
 
+/// How often `keyward serve` rolls up waiting records: with the engine's flush interval (10 s),
+/// figures are complete within about 15 s.
+pub const IN_PROCESS_INTERVAL: Duration = Duration::from_secs(5);
+
 /// One item of a delivered batch: its identifier in the batch (for a DynamoDB stream, the
 /// sequence number) and the record it holds, or why it holds none.
 #[derive(Debug)]
@@ -38,6 +42,13 @@ pub struct BatchReport {
     /// The identifiers of the items that failed (a record that cannot be read, a store that
     /// refused): only these are delivered again.
     pub failed: Vec<String>,
+}
+
+impl crate::App {
+    /// An aggregator on this app's store.
+    pub fn aggregator(&self) -> Aggregator {
+        Aggregator::new(self.store.clone())
+    }
 }
 
 /// Applies usage records to a store.
