@@ -4,7 +4,14 @@
 //! |---|---|---|---|
 //! | valid | Allow policy on the method ARN, context | Allow policy on the route (or method) ARN | `isAuthorized: true`, context |
 //! | 401 outcomes (unknown, malformed, revoked, expired) | `Unauthorized` error: 401 | Deny policy: 403 | `false`: 403 |
-//! | 403 outcomes (inactive, address, workspace, permission, rate limit) | Deny policy: 403 | Deny policy: 403 | `false`: 403 |
+//! | 403 outcomes (inactive, address, workspace, permission) | Deny policy: 403 | Deny policy: 403 | `false`: 403 |
+//! | rate limited | Deny policy, context `code=RATE_LIMITED`, `retry_after`: 403 | Deny policy: 403 | `false`, the same context: 403 |
+//!
+//! API Gateway takes no status from a Lambda authorizer: every Deny answers with the
+//! `ACCESS_DENIED` gateway response (403 unless changed), whose template can read
+//! `$context.authorizer.code` and `$context.authorizer.retry_after` so the caller learns it was
+//! rate limited and when to retry. docs/usage-and-limits.md shows the template and the usage
+//! plan route to a real 429.
 //!
 //! An HTTP API turns a Lambda error (`Unauthorized` included) into a 500, so it is never
 //! answered with one; and it takes simple responses only with payload 2.0.
@@ -58,10 +65,12 @@ impl Answer {
         format: HttpApiResponse,
         arn: &str,
         code: Code,
+        retry_after_secs: Option<u32>,
         key: Option<&ApiKey>,
     ) -> Self {
         let allowed = key.filter(|_| code == Code::Valid);
-        let context = allowed.map_or_else(|| Context::denied(code), Context::allowed);
+        let context =
+            allowed.map_or_else(|| Context::denied(code, retry_after_secs), Context::allowed);
         let principal = allowed.map_or_else(|| "anonymous".to_owned(), |k| k.id.clone());
         let allow = allowed.is_some();
         match (kind, format) {

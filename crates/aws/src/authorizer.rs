@@ -90,6 +90,7 @@ impl Authorizer {
             self.http_api,
             &event.arn,
             decided.code,
+            decided.retry_after_secs,
             decided.key.as_deref(),
         );
         if explain == Explain::Steps {

@@ -161,6 +161,61 @@ async fn every_fixture_as_shipped_is_refused_as_unknown() {
     }
 }
 
+/// A key past its limit is denied on every event kind with `RATE_LIMITED` and when to retry in
+/// the context (what an `ACCESS_DENIED` gateway response template reads), never 401 and never
+/// an allow. Each fixture gets a fresh key limited to 1 a minute, so its second request is the
+/// one refused.
+#[tokio::test]
+async fn a_rate_limited_key_is_denied_with_the_code_on_every_fixture() {
+    let w = World::new();
+    for format in [HttpApiResponse::Simple, HttpApiResponse::Iam] {
+        let a = w.authorizer(format);
+        for (i, name) in FIXTURES.iter().enumerate() {
+            let (_, key) = w
+                .key(json!({"name": format!("limited-{format:?}-{i}"), "scopes": ["read", "write"], "rate_limit_per_minute": 1}))
+                .await;
+            let mut event = with_token(fixture(name), &key, false);
+            if event["version"] == "2.0" {
+                event["rawPath"] = json!("/request");
+                event["requestContext"]["http"]["method"] = json!("GET");
+            }
+            let (first, first_code) = answer(&a, event.clone()).await;
+            let (second, second_code) = answer(&a, event).await;
+            // A minute may turn between the two: then the second is a fresh minute's first.
+            if first_code == keyward_core::decision::Code::Valid
+                && second_code == keyward_core::decision::Code::Valid
+            {
+                continue;
+            }
+            assert!(
+                allowed(&first),
+                "{name}: the first of the minute is allowed"
+            );
+            assert_eq!(second_code.as_str(), "RATE_LIMITED", "{name}");
+            assert!(!allowed(&second), "{name}: never an allow");
+            let Answer::Respond(r) = second else {
+                panic!("{name}: a rate limit is a Deny, never Unauthorized (401)")
+            };
+            let v = r.to_value();
+            let context = &v["context"];
+            assert_eq!(context["code"], "RATE_LIMITED", "{name}: {v}");
+            let wait: u32 = context["retry_after"].as_str().unwrap().parse().unwrap();
+            assert!((1..=60).contains(&wait), "{name}: {wait}");
+            assert!(
+                context.get("key_id").is_none(),
+                "{name}: no key details on a denial"
+            );
+            match (v.get("isAuthorized"), format) {
+                (Some(ok), HttpApiResponse::Simple) => assert_eq!(ok, false, "{name}"),
+                _ => assert_eq!(
+                    v["policyDocument"]["Statement"][0]["Effect"], "Deny",
+                    "{name}"
+                ),
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn every_fixture_with_a_valid_key_is_allowed_with_its_context() {
     let w = World::new();

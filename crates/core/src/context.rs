@@ -14,6 +14,10 @@ use crate::key::ApiKey;
 pub struct Context {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
+    /// With `RATE_LIMITED`: whole seconds to the next UTC minute, for a gateway response that
+    /// tells the caller when to retry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -36,6 +40,7 @@ impl Context {
         let scopes: Vec<&str> = key.scopes.iter().map(|s| s.scope.as_str()).collect();
         Self {
             code: None,
+            retry_after: None,
             key_id: Some(key.id.clone()),
             account: Some(key.account.clone()),
             principal: Some(key.id.clone()),
@@ -46,10 +51,12 @@ impl Context {
         }
     }
 
-    /// The context of a denial: its code only, never the key's details.
-    pub fn denied(code: Code) -> Self {
+    /// The context of a denial: its code (and when to retry, if it says), never the key's
+    /// details.
+    pub fn denied(code: Code, retry_after_secs: Option<u32>) -> Self {
         Self {
             code: Some(code.as_str().to_owned()),
+            retry_after: retry_after_secs.map(|s| s.to_string()),
             ..Self::default()
         }
     }
@@ -58,6 +65,7 @@ impl Context {
     pub fn pairs(&self) -> impl Iterator<Item = (&'static str, &str)> {
         [
             ("code", &self.code),
+            ("retry_after", &self.retry_after),
             ("key_id", &self.key_id),
             ("account", &self.account),
             ("principal", &self.principal),

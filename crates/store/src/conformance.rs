@@ -921,6 +921,12 @@ pub async fn a_usage_record_is_applied_once_however_often_it_arrives(store: &dyn
     );
     assert_eq!(store.apply_usage(&r).await.unwrap(), Applied::Now);
     assert_eq!(store.apply_usage(&r).await.unwrap(), Applied::Before);
+    // A flush retried after its write landed and was applied: the rewrite adds nothing.
+    store.write_usage(std::slice::from_ref(&r)).await.unwrap();
+    assert_eq!(store.apply_usage(&r).await.unwrap(), Applied::Before);
+    // A record never written cannot be applied.
+    let stray = record(&acc, now, vec![uses(&key, 100, now, "10.0.0.4")]);
+    assert_eq!(store.apply_usage(&stray).await.unwrap(), Applied::Before);
     let stored = store.get_key(&acc, &key.id).await.unwrap().unwrap();
     assert_eq!(stored.request_count, 7, "counted once");
     let days = store

@@ -15,7 +15,7 @@
 //! | key change (TTL) | `CHANGES` | `<micros, 20 digits>#<random>` | |
 //! | key usage per day (TTL) | `ACC#<account>#USAGE#<key id>` | `DAY#<yyyy-mm-dd>` | |
 //! | account usage per day, in shards (TTL) | `ACC#<account>#USAGE#` | `DAY#<yyyy-mm-dd>#<shard>` | |
-//! | usage record, until applied (TTL) | `USAGE#RECORDS#<shard>` | `REC#<record id>` | |
+//! | usage record (TTL: a week; an hour once applied) | `USAGE#RECORDS#<shard>` | `REC#<record id>` | |
 //! | rate-limit lease (TTL) | `LEASE#<account>/<key id>/<purpose>` | `W#<minute>` | |
 //!
 //! A name is claimed by its folded form ([`keyward_core::name::name_key`]), so look-alike

@@ -1,10 +1,12 @@
 //! Usage: records in their own partitions until applied; lifetime figures on the key record;
 //! per-day figures by outcome in items that expire (the account's day in shards).
 //!
-//! A record is applied in one transaction that deletes it (on condition that it exists), so a
-//! stream that delivers it twice, or two aggregators that meet it, roll it up once.
+//! A record is applied in one transaction that marks it applied (on condition that it exists
+//! and is not), so a stream that delivers it twice, or two aggregators that meet it, roll it up
+//! once; the marked item stays an hour (TTL), so a retried write of it is refused too.
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use chrono::{Duration, NaiveDate};
 use keyward_core::usage::{Applied, DayUsage, KeyUse, Outcomes, UsageRecord};
@@ -12,7 +14,7 @@ use keyward_core::usage::{Applied, DayUsage, KeyUse, Outcomes, UsageRecord};
 use super::items::*;
 use super::{DynamoStore, build_error, bump, request_error, s};
 use crate::error::{StoreError, StoreResult};
-use crate::port::UsageStore;
+use crate::port::{APPLIED_RECORD_RETENTION_SECS, UsageStore};
 
 /// How a key's record is updated by a roll-up. A condition that fails says which to try next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +60,28 @@ impl DynamoStore {
                 .expression_attribute_values(":r", n(o.rate_limited))
                 .expression_attribute_values(":d", n(o.denied))
                 .expression_attribute_values(":ttl", AttributeValue::N(ttl.to_string())),
+        )
+    }
+
+    /// Marks a record applied, if it is written and not applied yet: its body goes, and the
+    /// item stays for [`APPLIED_RECORD_RETENTION_SECS`] to refuse a retried write of it.
+    fn mark_applied(&self, record: &UsageRecord) -> StoreResult<TransactWriteItem> {
+        let now = chrono::Utc::now().timestamp();
+        self.update(
+            Update::builder()
+                .set_key(Some(key_of(
+                    usage_record_pk(&record.id),
+                    usage_record_sk(&record.id),
+                )))
+                .update_expression("SET applied = :now, #ttl = :ttl REMOVE #record")
+                .condition_expression("attribute_exists(pk) AND attribute_not_exists(applied)")
+                .expression_attribute_names("#ttl", TTL)
+                .expression_attribute_names("#record", USAGE_RECORD_ATTRIBUTE)
+                .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+                .expression_attribute_values(
+                    ":ttl",
+                    AttributeValue::N((now + APPLIED_RECORD_RETENTION_SECS).to_string()),
+                ),
         )
     }
 
@@ -112,15 +136,22 @@ impl UsageStore for DynamoStore {
             let json = serde_json::to_string(r)
                 .map_err(|e| StoreError::Backend(format!("encoding a usage record: {e}")))?;
             bump(&self.calls.put_item);
-            self.client
+            let written = self
+                .client
                 .put_item()
                 .table_name(&self.table)
                 .set_item(Some(key_of(usage_record_pk(&r.id), usage_record_sk(&r.id))))
                 .item(USAGE_RECORD_ATTRIBUTE, s(json))
                 .item(TTL, AttributeValue::N(expires.to_string()))
+                // A retried flush: written before (pending or applied), it is left alone.
+                .condition_expression("attribute_not_exists(pk)")
                 .send()
-                .await
-                .map_err(|e| request_error("writing usage", e))?;
+                .await;
+            match written {
+                Ok(_) => {}
+                Err(e) if e.code() == Some("ConditionalCheckFailedException") => {}
+                Err(e) => return Err(request_error("writing usage", e)),
+            }
         }
         Ok(())
     }
@@ -128,22 +159,34 @@ impl UsageStore for DynamoStore {
     async fn pending_usage(&self, limit: usize) -> StoreResult<Vec<UsageRecord>> {
         let mut records = Vec::new();
         for shard in 0..USAGE_RECORD_SHARDS {
-            if records.len() >= limit {
-                break;
-            }
-            let pk = format!("{USAGE_RECORD_PK_PREFIX}{shard}");
-            let (items, _) = self
-                .query_prefix(
-                    pk,
-                    USAGE_RECORD_SK_PREFIX,
-                    None,
-                    Some(limit - records.len()),
-                )
-                .await?;
-            for item in items {
-                records.push(usage_record_of(&item)?);
+            let mut start = None;
+            while records.len() < limit {
+                bump(&self.calls.query);
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression("pk = :pk AND begins_with(sk, :rec)")
+                    .filter_expression("attribute_not_exists(applied)")
+                    .expression_attribute_values(
+                        ":pk",
+                        s(format!("{USAGE_RECORD_PK_PREFIX}{shard}")),
+                    )
+                    .expression_attribute_values(":rec", s(USAGE_RECORD_SK_PREFIX))
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(|e| request_error("reading pending usage", e))?;
+                for item in out.items.unwrap_or_default() {
+                    records.push(usage_record_of(&item)?);
+                }
+                match out.last_evaluated_key {
+                    Some(k) => start = Some(k),
+                    None => break,
+                }
             }
         }
+        records.truncate(limit);
         Ok(records)
     }
 
@@ -153,13 +196,9 @@ impl UsageStore for DynamoStore {
             .map_or(0, |t| t.and_utc().timestamp());
         let mut how = vec![KeyUpdate::CountAndLastUse; record.keys.len()];
         for _ in 0..APPLY_ROUNDS {
-            // Item 0 consumes the record; then, per key still there, its record and its day;
+            // Item 0 marks the record applied; then, per key still there, its record and its day;
             // last, the account's day (which counts every use, of gone keys too).
-            let mut items = vec![self.delete_if(
-                key_of(usage_record_pk(&record.id), usage_record_sk(&record.id)),
-                None,
-                true,
-            )?];
+            let mut items = vec![self.mark_applied(record)?];
             let mut owners = vec![None];
             for (i, k) in record.keys.iter().enumerate() {
                 if how[i] == KeyUpdate::Gone {

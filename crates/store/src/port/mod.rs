@@ -34,7 +34,7 @@ pub use groups::GroupStore;
 pub use keys::{KeyQuery, KeyStore, MAX_PAGE_SIZE, page_limit};
 pub use leases::LeaseStore;
 pub use presets::PresetStore;
-pub use usage::UsageStore;
+pub use usage::{APPLIED_RECORD_RETENTION_SECS, UsageStore};
 
 /// One page of results and where the next one starts.
 #[derive(Debug, Clone, PartialEq)]

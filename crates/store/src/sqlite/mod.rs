@@ -93,12 +93,15 @@ CREATE TABLE IF NOT EXISTS usage_days (
     denied       INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (account, key_id, day)
 );
--- Usage records flushed by engines, until the aggregator applies (and deletes) them.
+-- Usage records flushed by engines. Applying one empties it and stamps `applied_at`: the
+-- row stays an hour, so a flush retried after its write landed finds it and adds nothing.
 CREATE TABLE IF NOT EXISTS usage_records (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
     id         TEXT NOT NULL UNIQUE,
-    record     TEXT NOT NULL
+    record     TEXT,
+    applied_at INTEGER
 );
+CREATE INDEX IF NOT EXISTS usage_records_applied ON usage_records (applied_at);
 -- Rate-limit budgets: how much of each counter's minute has been leased.
 CREATE TABLE IF NOT EXISTS rate_leases (
     counter    TEXT NOT NULL,

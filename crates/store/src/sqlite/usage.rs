@@ -1,4 +1,5 @@
-//! Usage: records in `usage_records` until applied; lifetime figures in the key record's JSON;
+//! Usage: records in `usage_records` until applied (then an empty row for an hour, so a
+//! retried write of an applied record is refused); lifetime figures in the key record's JSON;
 //! per-day figures by outcome in `usage_days` (key_id '' is the account's day).
 
 use async_trait::async_trait;
@@ -6,9 +7,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use keyward_core::usage::{Applied, DayUsage, Outcomes, UsageRecord};
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::{SqliteStore, backend, from_json, to_json};
+use super::{SqliteStore, backend, from_json, micros, to_json};
 use crate::error::{StoreError, StoreResult};
-use crate::port::UsageStore;
+use crate::port::{APPLIED_RECORD_RETENTION_SECS, UsageStore};
 
 /// Version 6: `usage_days.count` (every use was valid then) becomes `valid`, beside the new
 /// outcome columns.
@@ -87,7 +88,9 @@ impl UsageStore for SqliteStore {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.with(move |c| {
             let mut stmt = c
-                .prepare("SELECT record FROM usage_records ORDER BY seq LIMIT ?1")
+                .prepare(
+                    "SELECT record FROM usage_records WHERE applied_at IS NULL ORDER BY seq LIMIT ?1",
+                )
                 .map_err(backend)?;
             let rows = stmt
                 .query_map(params![limit], |r| r.get::<_, String>(0))
@@ -103,10 +106,19 @@ impl UsageStore for SqliteStore {
         let record = record.clone();
         self.with(move |c| {
             let tx = c.transaction().map_err(backend)?;
+            let now = Utc::now();
+            tx.execute(
+                "DELETE FROM usage_records WHERE applied_at < ?1",
+                params![micros(
+                    now - chrono::Duration::seconds(APPLIED_RECORD_RETENTION_SECS)
+                )],
+            )
+            .map_err(backend)?;
             let consumed = tx
                 .execute(
-                    "DELETE FROM usage_records WHERE id = ?1",
-                    params![record.id],
+                    "UPDATE usage_records SET record = NULL, applied_at = ?2
+                     WHERE id = ?1 AND applied_at IS NULL",
+                    params![record.id, micros(now)],
                 )
                 .map_err(backend)?;
             if consumed == 0 {
