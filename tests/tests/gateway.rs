@@ -139,6 +139,32 @@ fn the_gateway_forwards_allowed_requests_with_context_and_refuses_the_rest() {
     );
     assert!(r.json()["headers"].get("authorization").is_none());
 
+    // A key limited to 2 a minute: the third request through the gateway is 429 with
+    // Retry-After, and never reaches the upstream.
+    let r = admin.post(
+        "/v1/keys",
+        &json!({"name": "scarce", "scopes": ["agent:viewer"], "rate_limit_per_minute": 2}),
+    );
+    let scarce = r.json()["secret"].as_str().unwrap().to_owned();
+    let second = chrono::Utc::now().timestamp().rem_euclid(60);
+    if second > 57 {
+        std::thread::sleep(std::time::Duration::from_secs(3)); // all three in one minute
+    }
+    let before = hits.load(Ordering::SeqCst);
+    let statuses: Vec<u16> = (0..3)
+        .map(|_| gateway.with_key(&scarce).get("/agents/ag_1").status)
+        .collect();
+    assert_eq!(statuses, [200, 200, 429]);
+    let limited = gateway.with_key(&scarce).get("/agents/ag_1");
+    assert_eq!(limited.content_type, "application/problem+json");
+    let wait: u64 = limited.retry_after.as_deref().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait), "Retry-After {wait}");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        before + 2,
+        "only the admitted two"
+    );
+
     assert_eq!(
         admin
             .post(&format!("/v1/keys/{id}/revoke"), &json!({}))

@@ -88,6 +88,27 @@ fn a_hung_dynamodb_is_answered_within_the_bound_and_never_valid_for_a_changed_ke
         (200, "VALID".into()),
         "within the stale-if-error window an unchanged cached key verifies"
     );
+    // The cached key holds a block of its rate limit (a twentieth of 60: 3 uses, one spent
+    // before the pause, one just now): what is left admits, then no lease can be had and the
+    // key is refused, never admitted on credit.
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        let (r, took) = timed("verify, cached key, lease spent?", || {
+            anon.verify(&cached, json!({}))
+        });
+        assert!(took < BOUND, "answered in {took:?}");
+        answers.push((r.status, code(&r)));
+    }
+    assert_eq!(
+        answers,
+        [
+            (200, "VALID".into()),
+            (503, "UNAVAILABLE".into()),
+            (503, "UNAVAILABLE".into()),
+            (503, "UNAVAILABLE".into()),
+        ],
+        "the last leased use, then refusals"
+    );
     let (r, took) = timed("verify, changed key, store paused", || {
         anon.verify(&changed, json!({}))
     });

@@ -205,7 +205,6 @@ impl Config {
         // The pepper's value never goes into an error.
         let pepper = match value(PEPPER) {
             Some(hex) => Some(Pepper::from_hex(&hex).map_err(|e| invalid(PEPPER, e.to_string()))?),
-            None if process == Process::Function => return Err(ConfigError::Missing(PEPPER)),
             None => None,
         };
         let mut settings = Settings::default();
@@ -299,7 +298,8 @@ impl Config {
             .ok_or(ConfigError::Missing(ROUTE_POLICY_FILE))
     }
 
-    /// The pepper of a process that has no pepper file to fall back on.
+    /// The pepper, for a process that verifies or issues keys and has no pepper file to fall
+    /// back on (the authorizer, the issuer); the aggregator never asks for it.
     pub fn require_pepper(&self) -> Result<Pepper, ConfigError> {
         self.pepper.clone().ok_or(ConfigError::Missing(PEPPER))
     }
@@ -343,7 +343,9 @@ mod tests {
         assert!(config(f, &[(STORE, "dynamodb://keys"), (PEPPER, &pepper)]).is_ok());
         let err = config(f, &[(PEPPER, &pepper)]).unwrap_err();
         assert_eq!(err.to_string(), "KEYWARD_STORE is not set");
-        let err = config(f, &[(STORE, "dynamodb://keys")]).unwrap_err();
+        // The aggregator needs no pepper; a function that does asks for it, by name.
+        let no_pepper = config(f, &[(STORE, "dynamodb://keys")]).unwrap();
+        let err = no_pepper.require_pepper().unwrap_err();
         assert_eq!(err.to_string(), "KEYWARD_PEPPER is not set");
         let err = config(f, &[(STORE, "dynamodb://keys"), (PEPPER, "zzzz-secret")]).unwrap_err();
         assert!(err.to_string().starts_with("KEYWARD_PEPPER is invalid"));

@@ -277,7 +277,8 @@ impl Engine {
     }
 
     /// Spends one use of `key`'s `purpose` budget, limited to `limit` a minute (see the
-    /// `limiter` module).
+    /// `limiter` module). While the store is known to be down (a read or a lease failed less
+    /// than [`PROBE_INTERVAL`] ago), a use that needs a lease answers unavailable at once.
     pub(crate) async fn spend(
         &self,
         key: &ApiKey,
@@ -285,7 +286,9 @@ impl Engine {
         limit: u32,
         at: DateTime<Utc>,
     ) -> Result<Spend, ServiceError> {
-        self.inner
+        let down = lock(&self.inner.down_since).is_some_and(|t| t.elapsed() < PROBE_INTERVAL);
+        let spent = self
+            .inner
             .limiter
             .spend(
                 &*self.inner.store,
@@ -294,8 +297,14 @@ impl Engine {
                 purpose,
                 limit,
                 at,
+                down,
             )
-            .await
+            .await?;
+        if spent == Spend::Unavailable && !down {
+            // Like a failed read: requests that need the store answer at once for a while.
+            *lock(&self.inner.down_since) = Some(Instant::now());
+        }
+        Ok(spent)
     }
 
     /// What is left of `key`'s verification budget this minute, at most (nothing is spent).

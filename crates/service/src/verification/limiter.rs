@@ -129,7 +129,10 @@ impl Limiter {
     }
 
     /// Spends one use of the `purpose` budget of key `key_id` (limited to `limit` a minute) at
-    /// `at`: from memory when a lease has tokens left, otherwise by leasing the next block.
+    /// `at`: from memory when a lease has tokens left, otherwise by leasing the next block
+    /// (unless `store_down`: the engine saw the store fail a moment ago, and a lease would only
+    /// wait for its timeout).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn spend(
         &self,
         store: &dyn Store,
@@ -138,11 +141,15 @@ impl Limiter {
         purpose: Purpose,
         limit: u32,
         at: DateTime<Utc>,
+        store_down: bool,
     ) -> Result<Spend, ServiceError> {
         let window = Window::of(at);
         let budget = self.budget(key_id, purpose, window);
         if let Some(answer) = budget.spend_local(window, at) {
             return Ok(answer);
+        }
+        if store_down {
+            return Ok(Spend::Unavailable);
         }
         let _leasing = budget.leasing.lock().await;
         // Another request may have leased while this one waited.
