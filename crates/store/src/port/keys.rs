@@ -116,7 +116,7 @@ pub trait KeyStore: Send + Sync {
     /// Replaces the key if its stored version is still `expected_version`, optionally moving
     /// it to a new lookup hash (regeneration), with its audit entry, atomically. Usage fields
     /// (`request_count`, `last_used_at`, `last_used_ip`) are kept as stored: they belong to
-    /// [`UsageStore::record_usage`], which may have run since the key was read.
+    /// [`UsageStore::apply_usage`](crate::port::UsageStore::apply_usage), which may have run since the key was read.
     ///
     /// A rename claims the new name (`NameTaken` when a key that is not revoked holds it) and
     /// releases the old one; a revoke releases the name (see [Names](Self#names)).
