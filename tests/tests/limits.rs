@@ -87,11 +87,12 @@ fn outcome(s: &mut TcpStream, within: Duration) -> (String, Option<Duration>) {
 /// A normal client's request on a fresh connection (`Connection: close`): the status line.
 fn request(addr: &str, path: &str) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
-    write!(
+    // At the cap the server may answer 503 and close before the request is written (a broken
+    // pipe here): what it answered, if anything, is read all the same.
+    let _ = write!(
         s,
         "GET {path} HTTP/1.1\r\nHost: keyward\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
+    );
     let (text, _) = outcome(&mut s, Duration::from_secs(10));
     text.lines().next().unwrap_or_default().to_owned()
 }

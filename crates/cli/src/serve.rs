@@ -206,12 +206,6 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
     let engine = app.engine().clone();
     let router = keyward_http::router(app);
     let served = keyward_http::serve(listener, router, limits, shutdown).await;
-    // What was counted since the last flush is written and rolled up before the process ends.
-    if let Err(e) = engine.flush_usage().await {
-        tracing::error!(error = %e, "usage not written at shutdown");
-    } else if let Err(e) = aggregator.apply_pending().await {
-        tracing::error!(error = %e, "usage not rolled up at shutdown");
-    }
     // The gateway heard the same signal; let its requests in flight finish too.
     if let Some(task) = gateway_task {
         match task.await {
@@ -219,6 +213,12 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
             Ok(Err(e)) => tracing::error!(error = %e, "the gateway stopped"),
             Err(e) => tracing::error!(error = %e, "the gateway stopped"),
         }
+    }
+    // Then what both counted since the last flush is written and rolled up.
+    if let Err(e) = engine.flush_usage().await {
+        tracing::error!(error = %e, "usage not written at shutdown");
+    } else if let Err(e) = aggregator.apply_pending().await {
+        tracing::error!(error = %e, "usage not rolled up at shutdown");
     }
     served.map_err(|e| CliError::Input(e.to_string()))?;
     tracing::info!("stopped");

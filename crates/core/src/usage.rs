@@ -79,6 +79,17 @@ pub struct KeyUse {
     pub last_used_ip: Option<IpAddr>,
 }
 
+impl KeyUse {
+    /// Adds `more`'s uses (of the same key) to these, keeping the later last use.
+    pub fn merge(&mut self, more: &KeyUse) {
+        self.outcomes.merge(more.outcomes);
+        if more.last_used_at > self.last_used_at {
+            self.last_used_at = more.last_used_at;
+            self.last_used_ip = more.last_used_ip;
+        }
+    }
+}
+
 /// The most keys in one record: its roll-up is one DynamoDB transaction of two items per key,
 /// the record itself and the account's day (100 items at most).
 pub const MAX_KEYS_PER_RECORD: usize = 40;
@@ -94,6 +105,22 @@ pub struct UsageRecord {
 }
 
 impl UsageRecord {
+    /// The record with each key once (the uses of a key named twice added up), as a roll-up
+    /// needs it: one write per item.
+    pub fn merged(&self) -> Self {
+        let mut keys: Vec<KeyUse> = Vec::with_capacity(self.keys.len());
+        for k in &self.keys {
+            match keys.iter_mut().find(|m| m.key_id == k.key_id) {
+                Some(m) => m.merge(k),
+                None => keys.push(k.clone()),
+            }
+        }
+        Self {
+            keys,
+            ..self.clone()
+        }
+    }
+
     /// Every use in the record, by outcome.
     pub fn outcomes(&self) -> Outcomes {
         let mut all = Outcomes::default();

@@ -89,13 +89,21 @@ impl Aggregator {
     }
 
     /// Applies records waiting in the store (`keyward serve`, where no stream delivers them).
-    /// Answers how many were rolled up now.
+    /// Answers how many were rolled up now. A record that fails is logged and left for the next
+    /// pass; the others are applied all the same (a store that is unavailable ends the pass).
     pub async fn apply_pending(&self) -> Result<usize, ServiceError> {
         let pending = self.store.pending_usage(PENDING_BATCH).await?;
         let mut applied = 0;
         for record in &pending {
-            if self.store.apply_usage(record).await? == Applied::Now {
-                applied += 1;
+            match self.store.apply_usage(record).await {
+                Ok(Applied::Now) => applied += 1,
+                Ok(Applied::Before) => {}
+                Err(e) => match ServiceError::from(e) {
+                    unavailable @ ServiceError::Unavailable { .. } => return Err(unavailable),
+                    e => {
+                        tracing::error!(record = %record.id, error = %e, "a usage record was not applied");
+                    }
+                },
             }
         }
         Ok(applied)

@@ -286,7 +286,8 @@ impl Engine {
         limit: u32,
         at: DateTime<Utc>,
     ) -> Result<Spend, ServiceError> {
-        let down = lock(&self.inner.down_since).is_some_and(|t| t.elapsed() < PROBE_INTERVAL);
+        let store_down =
+            || lock(&self.inner.down_since).is_some_and(|t| t.elapsed() < PROBE_INTERVAL);
         let spent = self
             .inner
             .limiter
@@ -297,10 +298,10 @@ impl Engine {
                 purpose,
                 limit,
                 at,
-                down,
+                &store_down,
             )
             .await?;
-        if spent == Spend::Unavailable && !down {
+        if spent == Spend::Unavailable && !store_down() {
             // Like a failed read: requests that need the store answer at once for a while.
             *lock(&self.inner.down_since) = Some(Instant::now());
         }

@@ -130,8 +130,8 @@ impl Limiter {
 
     /// Spends one use of the `purpose` budget of key `key_id` (limited to `limit` a minute) at
     /// `at`: from memory when a lease has tokens left, otherwise by leasing the next block
-    /// (unless `store_down`: the engine saw the store fail a moment ago, and a lease would only
-    /// wait for its timeout).
+    /// (unless `store_down()`: the engine saw the store fail a moment ago, and a lease would
+    /// only wait for its timeout).
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn spend(
         &self,
@@ -141,20 +141,26 @@ impl Limiter {
         purpose: Purpose,
         limit: u32,
         at: DateTime<Utc>,
-        store_down: bool,
+        store_down: &(dyn Fn() -> bool + Sync),
     ) -> Result<Spend, ServiceError> {
         let window = Window::of(at);
         let budget = self.budget(key_id, purpose, window);
         if let Some(answer) = budget.spend_local(window, at) {
             return Ok(answer);
         }
-        if store_down {
+        if store_down() {
             return Ok(Spend::Unavailable);
         }
         let _leasing = budget.leasing.lock().await;
-        // Another request may have leased while this one waited.
+        // Another request may have leased while this one waited, the store may have failed it,
+        // and the minute may have turned: this request is decided as of now.
+        let at = at.max(Utc::now());
+        let window = Window::of(at);
         if let Some(answer) = budget.spend_local(window, at) {
             return Ok(answer);
+        }
+        if store_down() {
+            return Ok(Spend::Unavailable);
         }
         let want = {
             let s = lock(&budget.state);
@@ -191,7 +197,9 @@ impl Limiter {
             });
         }
         if grant.granted == 0 {
-            s.spent = true;
+            // Spent, when the store says the whole limit is granted; otherwise the lease lost
+            // every race for what is left, and the next request asks again.
+            s.spent = grant.total >= limit;
             return Ok(limited);
         }
         s.tokens = grant.granted - 1;

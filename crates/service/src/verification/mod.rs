@@ -253,10 +253,11 @@ impl Verifier {
                     (Code::Valid, None)
                 }
                 Err(ServiceError::Unavailable { .. }) => {
+                    // As live: no lease could be had, so the request would be refused.
                     steps.add(|| {
-                        format!("rate limit: {limit} a minute; what is left is unknown (the store is unavailable)")
+                        format!("rate limit: {limit} a minute; the store is unavailable, so no lease can be had")
                     });
-                    (Code::Valid, None)
+                    (Code::Unavailable, Some(STORE_RETRY_AFTER_SECS))
                 }
                 Err(e) => return Err(e),
             });

@@ -100,10 +100,9 @@ impl UsageBuffer {
         };
         pending.uses.outcomes.add(outcome);
         if at >= pending.uses.last_used_at {
+            // The latest verification's address, unknown included.
             pending.uses.last_used_at = at;
-            if ip.is_some() {
-                pending.uses.last_used_ip = ip;
-            }
+            pending.uses.last_used_ip = ip;
         }
     }
 
@@ -114,8 +113,16 @@ impl UsageBuffer {
             let mut buffer = lock(&self.buffer);
             let mut pending: Vec<Pending> = buffer.open.drain().map(|(_, p)| p).collect();
             pending.append(&mut buffer.sealed);
+            let built = match into_records(&pending) {
+                Ok(built) => built,
+                Err(e) => {
+                    // No record id could be made (the OS RNG failed): keep every count.
+                    buffer.sealed = pending;
+                    return Err(e);
+                }
+            };
             let mut records = std::mem::take(&mut buffer.unwritten);
-            records.extend(into_records(pending)?);
+            records.extend(built);
             records
         };
         *lock(&self.last_flush) = Instant::now();
@@ -151,22 +158,96 @@ impl UsageBuffer {
     }
 }
 
-/// Groups uses into records: one account and day each, at most [`MAX_KEYS_PER_RECORD`] keys.
-fn into_records(pending: Vec<Pending>) -> Result<Vec<UsageRecord>, ServiceError> {
-    let mut groups: HashMap<(String, NaiveDate), Vec<KeyUse>> = HashMap::new();
+/// Groups uses into records: one account and day each, at most [`MAX_KEYS_PER_RECORD`] keys,
+/// each key once (uses of one key and day that arrived out of order are merged: a roll-up
+/// writes each item once).
+fn into_records(pending: &[Pending]) -> Result<Vec<UsageRecord>, ServiceError> {
+    let mut groups: HashMap<(&str, NaiveDate), HashMap<&str, KeyUse>> = HashMap::new();
     for p in pending {
-        groups.entry((p.account, p.day)).or_default().push(p.uses);
+        let keys = groups.entry((p.account.as_str(), p.day)).or_default();
+        match keys.get_mut(p.uses.key_id.as_str()) {
+            Some(merged) => merged.merge(&p.uses),
+            None => {
+                keys.insert(p.uses.key_id.as_str(), p.uses.clone());
+            }
+        }
     }
     let mut records = Vec::new();
-    for ((account, day), uses) in groups {
+    for ((account, day), keys) in groups {
+        let uses: Vec<KeyUse> = keys.into_values().collect();
         for chunk in uses.chunks(MAX_KEYS_PER_RECORD) {
             records.push(UsageRecord {
                 id: new_id("usage")?,
-                account: account.clone(),
+                account: account.to_owned(),
                 day,
                 keys: chunk.to_vec(),
             });
         }
     }
     Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(key_id: &str, day: &str, valid: u64, at: &str) -> Pending {
+        Pending {
+            account: "acc".into(),
+            day: day.parse().unwrap(),
+            uses: KeyUse {
+                key_id: key_id.into(),
+                outcomes: Outcomes {
+                    valid,
+                    ..Outcomes::default()
+                },
+                last_used_at: at.parse().unwrap(),
+                last_used_ip: None,
+            },
+        }
+    }
+
+    #[test]
+    fn a_key_appears_once_per_record_even_when_its_uses_arrived_out_of_order() {
+        // Around midnight: day 2, a late day-1 count, day 2 again (each sealed the last).
+        let records = into_records(&[
+            pending("key_a", "2026-11-28", 2, "2026-11-28T00:00:01Z"),
+            pending("key_a", "2026-11-27", 1, "2026-11-27T23:59:59Z"),
+            pending("key_a", "2026-11-28", 3, "2026-11-28T00:00:02Z"),
+            pending("key_b", "2026-11-28", 1, "2026-11-28T00:00:00Z"),
+        ])
+        .unwrap();
+        let mut seen: Vec<(String, Vec<(String, u64)>)> = records
+            .iter()
+            .map(|r| {
+                let mut keys: Vec<_> = r
+                    .keys
+                    .iter()
+                    .map(|k| (k.key_id.clone(), k.outcomes.valid))
+                    .collect();
+                keys.sort();
+                (r.day.to_string(), keys)
+            })
+            .collect();
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                ("2026-11-27".into(), vec![("key_a".into(), 1)]),
+                (
+                    "2026-11-28".into(),
+                    vec![("key_a".into(), 5), ("key_b".into(), 1)]
+                ),
+            ]
+        );
+        let merged = records
+            .iter()
+            .flat_map(|r| &r.keys)
+            .find(|k| k.key_id == "key_a" && k.outcomes.valid == 5)
+            .unwrap();
+        assert_eq!(
+            merged.last_used_at.to_rfc3339(),
+            "2026-11-28T00:00:02+00:00"
+        );
+    }
 }

@@ -194,6 +194,8 @@ impl UsageStore for DynamoStore {
         let ttl = (record.day + Duration::days(USAGE_RETENTION_DAYS))
             .and_hms_opt(0, 0, 0)
             .map_or(0, |t| t.and_utc().timestamp());
+        // One operation per item in a transaction: a key named twice is merged first.
+        let record = &record.merged();
         let mut how = vec![KeyUpdate::CountAndLastUse; record.keys.len()];
         for _ in 0..APPLY_ROUNDS {
             // Item 0 marks the record applied; then, per key still there, its record and its day;

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use keyward_core::rate::{Counter, Grant, Window, grantable};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::{SqliteStore, backend};
 use crate::error::StoreResult;
@@ -23,7 +23,9 @@ impl LeaseStore for SqliteStore {
     ) -> StoreResult<Grant> {
         let name = counter.name();
         self.with(move |c| {
-            let tx = c.transaction().map_err(backend)?;
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(backend)?;
             let total: Option<u32> = tx
                 .query_row(
                     "SELECT granted FROM rate_leases WHERE counter = ?1 AND window = ?2",

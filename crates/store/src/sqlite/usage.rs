@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use keyward_core::usage::{Applied, DayUsage, Outcomes, UsageRecord};
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::{SqliteStore, backend, from_json, micros, to_json};
 use crate::error::{StoreError, StoreResult};
@@ -105,7 +105,9 @@ impl UsageStore for SqliteStore {
     async fn apply_usage(&self, record: &UsageRecord) -> StoreResult<Applied> {
         let record = record.clone();
         self.with(move |c| {
-            let tx = c.transaction().map_err(backend)?;
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(backend)?;
             let now = Utc::now();
             tx.execute(
                 "DELETE FROM usage_records WHERE applied_at < ?1",
