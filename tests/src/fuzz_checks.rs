@@ -636,6 +636,7 @@ fn sample_key() -> &'static ApiKey {
         last_used_ip: None,
         request_count: 0,
         version: 3,
+        previous_secret: None,
     })
 }
 

@@ -328,6 +328,59 @@ fn regenerate_issues_a_new_secret_and_stops_the_old_one(backend: &Backend) {
             .contains(&new[8..40]),
         "shown once"
     );
+    assert_eq!(j["previous_secret_expires_at"], json!(null));
+
+    // With a grace: both verify, and the answer and the record say until when.
+    let r = e.admin.post(
+        &format!("/v1/keys/{id}/regenerate"),
+        &json!({"grace_period_seconds": 600}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let j = r.json();
+    let newest = j["secret"].as_str().unwrap().to_owned();
+    let until = j["previous_secret_expires_at"].as_str().unwrap().to_owned();
+    assert_eq!(j["key"]["previous_secret"]["expires_at"], until.as_str());
+    assert_eq!(j["key"]["previous_secret"]["last4"], &new[new.len() - 4..]);
+    assert_eq!(
+        verify(&e, &new, json!({})),
+        (200, "VALID".into()),
+        "in grace"
+    );
+    assert_eq!(verify(&e, &newest, json!({})), (200, "VALID".into()));
+    let shown = e.admin.get(&format!("/v1/keys/{id}")).json();
+    assert_eq!(shown["previous_secret"]["expires_at"], until.as_str());
+    assert!(!shown.to_string().contains(&new[8..40]), "never the secret");
+
+    // No body is no grace; bad bodies are refused by field and change nothing.
+    let bare = e.admin.post_raw(&format!("/v1/keys/{id}/regenerate"), "");
+    assert_eq!(bare.status, 200, "{}", bare.text);
+    let current = bare.json()["secret"].as_str().unwrap().to_owned();
+    assert_eq!(verify(&e, &newest, json!({})), (401, "NOT_FOUND".into()));
+    for (body, field) in [
+        (json!({"grace_period_seconds": -1}), "grace_period_seconds"),
+        (
+            json!({"grace_period_seconds": 604_801}),
+            "grace_period_seconds",
+        ),
+        (
+            json!({"grace_period_seconds": "soon"}),
+            "grace_period_seconds",
+        ),
+        (json!({"grace": 60}), "grace"),
+    ] {
+        let r = e.admin.post(&format!("/v1/keys/{id}/regenerate"), &body);
+        assert_eq!(r.status, 400, "{body}: {}", r.text);
+        assert!(
+            r.problem_fields().iter().any(|f| f == field),
+            "{body}: {:?}",
+            r.problem_fields()
+        );
+    }
+    assert_eq!(
+        verify(&e, &current, json!({})),
+        (200, "VALID".into()),
+        "unchanged"
+    );
 }
 
 fn idempotent_creates_make_one_key(backend: &Backend) {

@@ -166,6 +166,51 @@ pub struct ApiKey {
     pub last_used_ip: Option<IpAddr>,
     pub request_count: u64,
     pub version: u64,
+    /// The secret this key had before its last regeneration, while it still verifies (a
+    /// regeneration with a grace period); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_secret: Option<PreviousSecret>,
+}
+
+/// The secret a key had before its last regeneration: how it is shown, and until when it
+/// verifies. Never the secret or its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PreviousSecret {
+    pub start: String,
+    pub last4: String,
+    /// The end of its grace: from this instant it no longer verifies.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What a lookup hash found: the key, and whether the hash is its current secret or the
+/// previous one, which verifies only until `grace_until`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyMatch {
+    pub key: ApiKey,
+    /// `None` for the current secret; the end of the grace for the previous one.
+    pub grace_until: Option<DateTime<Utc>>,
+}
+
+impl KeyMatch {
+    /// The key, found by its current secret.
+    pub fn current(key: ApiKey) -> Self {
+        Self {
+            key,
+            grace_until: None,
+        }
+    }
+
+    /// Whether the secret that was presented still verifies at `now`: the current one always
+    /// (its key's own rules still apply), the previous one only before its grace ends.
+    pub fn secret_live_at(&self, now: DateTime<Utc>) -> bool {
+        secret_live(self.grace_until, now)
+    }
+}
+
+/// Whether a secret with grace end `grace_until` (none: the current secret) verifies at `now`:
+/// the previous secret stops at the very instant its grace ends.
+pub fn secret_live(grace_until: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    grace_until.is_none_or(|until| now < until)
 }
 
 impl ApiKey {
@@ -199,6 +244,7 @@ impl ApiKey {
             last_used_ip: None,
             request_count: 0,
             version: 1,
+            previous_secret: None,
         })
     }
 
@@ -214,6 +260,13 @@ impl ApiKey {
     /// The record with its status brought up to `now`, as every reader should see it.
     pub fn as_of(mut self, now: DateTime<Utc>) -> Self {
         self.status = self.status_at(now);
+        if self
+            .previous_secret
+            .as_ref()
+            .is_some_and(|p| p.expires_at <= now)
+        {
+            self.previous_secret = None; // its grace is over: it no longer verifies
+        }
         self
     }
 

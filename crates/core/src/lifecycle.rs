@@ -6,10 +6,19 @@
 //! - **No lock-out.** A key cannot revoke, delete, deactivate or regenerate itself, nor change
 //!   its own scopes, ranges or expiry: its holder would lose the access needed to undo it.
 //! - **Caps.** A key is in at most [`MAX_WORKSPACES`] workspaces and [`MAX_GROUPS`] groups.
+//! - **Grace.** A regeneration may keep the old secret verifying for up to
+//!   [`MAX_GRACE_SECONDS`], never past the key's expiry; at most two secrets are live, so
+//!   regenerating during a grace ends the older one at once. A revoked or expired key cannot be
+//!   regenerated.
+
+use chrono::{DateTime, Duration, Utc};
 
 use crate::edit::UpdateKeyRequest;
-use crate::key::{ApiKey, KeyStatus, MAX_GROUPS, MAX_WORKSPACES};
-use crate::validation::ValidationErrors;
+use crate::key::{ApiKey, KeyStatus, MAX_GROUPS, MAX_WORKSPACES, PreviousSecret};
+use crate::token::Token;
+use crate::validation::{FieldError, ValidationErrors};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 /// A change to an existing key.
 #[derive(Debug, Clone, Copy)]
@@ -31,6 +40,8 @@ pub enum Refusal {
     Final,
     #[error("a key cannot {0}; use another admin key")]
     LockOut(&'static str),
+    #[error("the key has expired; an expired key cannot be regenerated (extend its expiry first)")]
+    Expired,
 }
 
 impl KeyOp<'_> {
@@ -85,6 +96,60 @@ impl KeyOp<'_> {
 pub fn revoke(key: &ApiKey) -> Option<ApiKey> {
     (!key.is_final()).then(|| ApiKey {
         status: KeyStatus::Revoked,
+        ..key.clone()
+    })
+}
+
+/// The longest grace period of a regeneration: 7 days.
+pub const MAX_GRACE_SECONDS: i64 = 7 * 24 * 3600;
+
+/// The body of `POST /v1/keys/{id}/regenerate` (optional: no body is no grace).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegenerateRequest {
+    /// How long the old secret keeps verifying, in seconds: 0 (the default) stops it at once;
+    /// at most 7 days, and never past the key's expiry. Regenerating again during a grace ends
+    /// the older secret at once.
+    #[schemars(range(min = 0, max = MAX_GRACE_SECONDS), extend("default" = 0))]
+    pub grace_period_seconds: Option<i64>,
+}
+
+/// A grace period as a request gives it (seconds, 0 to [`MAX_GRACE_SECONDS`]; absent: 0).
+pub fn grace_period(seconds: Option<i64>) -> Result<Duration, FieldError> {
+    match seconds.unwrap_or(0) {
+        s @ 0..=MAX_GRACE_SECONDS => Ok(Duration::seconds(s)),
+        _ => Err(FieldError::new(
+            "grace_period_seconds",
+            format!("from 0 to {MAX_GRACE_SECONDS} (7 days)"),
+        )),
+    }
+}
+
+/// The key with `token` as its secret. With a grace, the secret it had keeps verifying until
+/// `now + grace`, clipped to the key's expiry; the one before (a grace still running) ends now.
+/// A revoked or expired key is refused.
+pub fn regenerate(
+    key: &ApiKey,
+    token: &Token,
+    grace: Duration,
+    now: DateTime<Utc>,
+) -> Result<ApiKey, Refusal> {
+    match key.status_at(now) {
+        KeyStatus::Revoked => return Err(Refusal::Final),
+        KeyStatus::Expired => return Err(Refusal::Expired),
+        KeyStatus::Active | KeyStatus::Inactive => {}
+    }
+    let until = key
+        .expires_at
+        .map_or(now + grace, |expiry| expiry.min(now + grace));
+    Ok(ApiKey {
+        start: token.start(),
+        last4: token.last4(),
+        previous_secret: (until > now).then(|| PreviousSecret {
+            start: key.start.clone(),
+            last4: key.last4.clone(),
+            expires_at: until,
+        }),
         ..key.clone()
     })
 }
@@ -226,6 +291,71 @@ mod tests {
             KeyOp::Revoke.check_actor("k", "k").unwrap_err().to_string(),
             "a key cannot revoke itself; use another admin key"
         );
+    }
+
+    #[test]
+    fn a_grace_keeps_one_previous_secret_never_past_expiry() {
+        let now = Utc::now();
+        let k = key();
+        let t1 = Token::generate(&Prefix::live()).unwrap();
+        let none = regenerate(&k, &t1, Duration::zero(), now).unwrap();
+        assert_eq!(
+            (none.start.clone(), none.previous_secret.clone()),
+            (t1.start(), None)
+        );
+
+        let graced = regenerate(&k, &t1, Duration::hours(1), now).unwrap();
+        let previous = graced.previous_secret.clone().unwrap();
+        assert_eq!(
+            (previous.start.as_str(), previous.last4.as_str()),
+            (k.start.as_str(), k.last4.as_str())
+        );
+        assert_eq!(previous.expires_at, now + Duration::hours(1));
+
+        // Again during the grace: the older secret ends now; the one just replaced is in grace.
+        let t2 = Token::generate(&Prefix::live()).unwrap();
+        let again = regenerate(&graced, &t2, Duration::hours(1), now).unwrap();
+        assert_eq!(again.previous_secret.unwrap().start, t1.start());
+
+        // Clipped to the key's expiry; nothing left when the expiry is now.
+        let expiring = ApiKey {
+            expires_at: Some(now + Duration::minutes(5)),
+            ..k.clone()
+        };
+        let clipped = regenerate(&expiring, &t1, Duration::hours(1), now).unwrap();
+        assert_eq!(
+            clipped.previous_secret.unwrap().expires_at,
+            now + Duration::minutes(5)
+        );
+
+        let expired = ApiKey {
+            expires_at: Some(now - Duration::seconds(1)),
+            ..k.clone()
+        };
+        assert_eq!(
+            regenerate(&expired, &t1, Duration::hours(1), now),
+            Err(Refusal::Expired)
+        );
+        let revoked = revoke(&k).unwrap();
+        assert_eq!(
+            regenerate(&revoked, &t1, Duration::zero(), now),
+            Err(Refusal::Final)
+        );
+
+        assert_eq!(grace_period(None).unwrap(), Duration::zero());
+        assert_eq!(
+            grace_period(Some(MAX_GRACE_SECONDS)).unwrap(),
+            Duration::days(7)
+        );
+        for bad in [-1, MAX_GRACE_SECONDS + 1] {
+            assert_eq!(
+                grace_period(Some(bad)).unwrap_err().field,
+                "grace_period_seconds"
+            );
+        }
+        // A record read after its grace shows no previous secret.
+        let later = graced.as_of(now + Duration::hours(2));
+        assert_eq!(later.previous_secret, None);
     }
 
     #[test]

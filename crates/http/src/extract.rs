@@ -31,6 +31,27 @@ impl<T: DeserializeOwned> FromRequest<App> for JsonBody<T> {
     }
 }
 
+/// A JSON body that may be left out: no body (or only whitespace) is `None`; anything else is
+/// read as [`JsonBody`] reads it.
+#[derive(Debug)]
+pub struct OptionalJsonBody<T>(pub Option<T>);
+
+impl<T: DeserializeOwned> FromRequest<App> for OptionalJsonBody<T> {
+    type Rejection = HttpError;
+
+    async fn from_request(req: Request, app: &App) -> Result<Self, Self::Rejection> {
+        let json = is_json(req.headers());
+        let bytes = read_body(req, app).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(None));
+        }
+        if !json {
+            return Err(Problem::unsupported_media_type().into());
+        }
+        Ok(Self(Some(parse_json(&bytes)?)))
+    }
+}
+
 /// A JSON body and the exact bytes it came as (an `Idempotency-Key` fingerprints them).
 #[derive(Debug)]
 pub struct RawJson<T>(pub T, pub Bytes);
@@ -39,29 +60,37 @@ impl<T: DeserializeOwned> FromRequest<App> for RawJson<T> {
     type Rejection = HttpError;
 
     async fn from_request(req: Request, app: &App) -> Result<Self, Self::Rejection> {
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .map(|m| {
-                let m = m.trim().to_ascii_lowercase();
-                m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
-            })
-            .unwrap_or(false);
-        if !is_json {
+        if !is_json(req.headers()) {
             return Err(Problem::unsupported_media_type().into());
         }
-        let limit = app.settings().max_body_bytes;
-        let bytes = Bytes::from_request(req, app).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                Problem::payload_too_large(limit)
-            } else {
-                Problem::invalid(vec![FieldError::new("body", "the body could not be read")])
-            }
-        })?;
+        let bytes = read_body(req, app).await?;
         Ok(parse_json(&bytes).map(|v| RawJson(v, bytes))?)
     }
+}
+
+/// Whether the request says its body is JSON (`application/json` or `application/*+json`).
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|m| {
+            let m = m.trim().to_ascii_lowercase();
+            m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+        })
+        .unwrap_or(false)
+}
+
+/// The body, up to the deployment's limit (413 beyond).
+async fn read_body(req: Request, app: &App) -> Result<Bytes, Problem> {
+    let limit = app.settings().max_body_bytes;
+    Bytes::from_request(req, app).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Problem::payload_too_large(limit)
+        } else {
+            Problem::invalid(vec![FieldError::new("body", "the body could not be read")])
+        }
+    })
 }
 
 /// Parses `bytes` as one JSON object of type `T`, naming the offending field on failure.

@@ -5,7 +5,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use keyward_api::keys::{
-    ApiKey, CreateKeyRequest, EditedKey, KeyStatus, KeyWithSecret, UpdateKeyRequest,
+    ApiKey, CreateKeyRequest, EditedKey, KeyStatus, KeyWithSecret, RegenerateRequest,
+    RegeneratedKey, UpdateKeyRequest,
 };
 use keyward_api::listing::{KeyListing, Listing};
 use keyward_api::problem::Problem;
@@ -17,7 +18,7 @@ use keyward_service::usage::DayRange;
 use keyward_store::{KeyQuery, Page};
 use serde::Serialize;
 
-use crate::extract::{Admin, IfMatch, JsonBody, PathParams, QueryMap, RawJson};
+use crate::extract::{Admin, IfMatch, JsonBody, OptionalJsonBody, PathParams, QueryMap, RawJson};
 use crate::problem::HttpError;
 
 /// A page of a listing as the API answers it.
@@ -177,15 +178,30 @@ pub async fn revoke(
     Ok(record(app.revoke_key(&actor, &id).await?))
 }
 
-/// `POST /v1/keys/{id}/regenerate`: a new secret, shown this once; the old one stops at once.
+/// `POST /v1/keys/{id}/regenerate`: a new secret, shown this once; the old one stops at once,
+/// or after `grace_period_seconds`.
 pub async fn regenerate(
     State(app): State<App>,
     Admin(actor): Admin,
     PathParams(id): PathParams<String>,
+    OptionalJsonBody(request): OptionalJsonBody<RegenerateRequest>,
 ) -> Result<Response, HttpError> {
-    Ok(with_secret(
+    let created = app
+        .regenerate_key(&actor, &id, &request.unwrap_or_default())
+        .await?;
+    let key = created.key;
+    let previous_secret_expires_at = key.previous_secret.as_ref().map(|p| p.expires_at);
+    Ok(with_etag(
         StatusCode::OK,
-        app.regenerate_key(&actor, &id).await?,
+        &key.clone(),
+        RegeneratedKey {
+            created: KeyWithSecret {
+                key,
+                secret: Some(created.secret.expose().to_owned()),
+                warnings: created.warnings,
+            },
+            previous_secret_expires_at,
+        },
     ))
 }
 

@@ -180,7 +180,7 @@ pub fn document() -> Value {
         });
         if let Some(schema) = doc.request {
             operation["requestBody"] = json!({
-                "required": true,
+                "required": !doc.body_optional,
                 "content": {"application/json": {"schema": schema(&mut generator)}},
             });
         }

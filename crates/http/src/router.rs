@@ -11,7 +11,10 @@ use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::routing::{MethodFilter, MethodRouter, on};
 use keyward_api::groups::{CreateGroupRequest, Group};
-use keyward_api::keys::{ApiKey, CreateKeyRequest, EditedKey, KeyWithSecret, UpdateKeyRequest};
+use keyward_api::keys::{
+    ApiKey, CreateKeyRequest, EditedKey, KeyWithSecret, RegenerateRequest, RegeneratedKey,
+    UpdateKeyRequest,
+};
 use keyward_api::listing::{AuditListing, GroupListing, KeyListing};
 use keyward_api::presets::{Preset, PresetListing, PresetRequest};
 use keyward_api::problem::Problem;
@@ -48,6 +51,8 @@ pub struct Doc {
     /// The key a caller presents in its headers.
     pub auth: Auth,
     pub request: Option<SchemaFn>,
+    /// Whether the request body may be left out (`regenerate`: no body is no grace).
+    pub body_optional: bool,
     /// The success status and its body (`None`: no body).
     pub success: (u16, Option<SchemaFn>),
     /// Other statuses this endpoint answers, beyond the ones every endpoint may.
@@ -244,6 +249,7 @@ fn doc(id: &'static str, summary: &'static str) -> Doc {
         summary,
         auth: Auth::Admin,
         request: None,
+        body_optional: false,
         success: (200, None),
         also: &[],
         query: &[],
@@ -373,13 +379,15 @@ pub fn endpoints() -> Vec<Endpoint> {
             "/v1/keys/{id}/regenerate",
             keys::regenerate,
             Doc {
-                success: (200, Some(schema::<KeyWithSecret>)),
+                request: Some(schema::<RegenerateRequest>),
+                body_optional: true,
+                success: (200, Some(schema::<RegeneratedKey>)),
                 also: &[404, 409],
                 response_headers: KEY_RECORD,
                 links: KEY_EDITED,
                 ..doc(
                     "regenerateKey",
-                    "Issue a new secret for the key; the old one stops at once",
+                    "Issue a new secret for the key; the old one stops at once, or after a grace period",
                 )
             },
         ),

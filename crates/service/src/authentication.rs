@@ -24,10 +24,13 @@ impl App {
         let Ok(token) = Token::parse_for(presented, &self.settings.prefix) else {
             return Ok(None);
         };
-        Ok(self
+        let found = self
             .store
             .find_key_by_hash(&self.pepper.hash(&token))
-            .await?)
+            .await?;
+        // A previous secret authenticates only within its grace.
+        let now = self.now();
+        Ok(found.filter(|m| m.secret_live_at(now)).map(|m| m.key))
     }
 
     /// Admits a management call: the key must hold `admin` on `keys/**` and pass every rule

@@ -13,7 +13,7 @@ use keyward_core::edit::UpdateKeyRequest;
 use keyward_core::hash::KeyHash;
 use keyward_core::idempotency::{IdempotencyRecord, fingerprint, valid_idempotency_key};
 use keyward_core::key::{ApiKey, CreateKeyRequest, KeyDraft};
-use keyward_core::lifecycle::{self, KeyOp};
+use keyward_core::lifecycle::{self, KeyOp, RegenerateRequest};
 use keyward_core::permission::{Action, ScopeInput};
 use keyward_core::token::Token;
 use keyward_core::validation::{FieldError, ValidationErrors, Warning};
@@ -350,19 +350,31 @@ impl App {
         .await
     }
 
-    /// Issues a new secret for the same key (same id, settings and usage); the old secret
-    /// stops working at once.
-    pub async fn regenerate_key(&self, actor: &Actor, id: &str) -> Result<Created, ServiceError> {
+    /// Issues a new secret for the same key (same id, settings and usage). Without a grace the
+    /// old secret stops at once; with one it keeps verifying until the grace ends (never past
+    /// the key's expiry), and a secret still in an earlier grace ends now (the core's
+    /// [`lifecycle::regenerate`]). A revoked or expired key is refused (409).
+    pub async fn regenerate_key(
+        &self,
+        actor: &Actor,
+        id: &str,
+        request: &RegenerateRequest,
+    ) -> Result<Created, ServiceError> {
+        let grace = lifecycle::grace_period(request.grace_period_seconds)
+            .map_err(|e| ValidationErrors(vec![e]))?;
         let mut issued: Option<Token> = None;
         let key = self
             .change_key(actor, id, KeyOp::Regenerate, None, |current| {
                 let token = Token::generate(&self.settings.prefix)?;
-                let mut next = current.clone();
-                next.start = token.start();
-                next.last4 = token.last4();
+                let next = lifecycle::regenerate(current, &token, grace, self.now())?;
+                let details = json!({
+                    "name": current.name,
+                    "grace_period_seconds": grace.num_seconds(),
+                    "previous_secret_expires_at": next.previous_secret.as_ref().map(|p| p.expires_at),
+                });
                 let change = Change {
                     key: next,
-                    details: json!({"name": current.name}),
+                    details,
                     new_hash: Some(self.pepper.hash(&token)),
                 };
                 issued = Some(token);

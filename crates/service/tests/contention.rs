@@ -58,7 +58,7 @@ async fn ten_racing_regenerates_leave_one_live_secret(store: Arc<dyn Store>) {
         .map(|_| {
             let (app, id) = (app.clone(), id.clone());
             tokio::spawn(async move {
-                app.regenerate_key(&Actor::system("default"), &id)
+                app.regenerate_key(&Actor::system("default"), &id, &Default::default())
                     .await
                     .map(|c| c.secret.expose().to_owned())
             })

@@ -122,6 +122,7 @@ macro_rules! conformance_tests {
             concurrent_edits_lose_no_update,
             a_rename_cannot_take_a_used_name,
             regeneration_moves_the_lookup_hash,
+            a_previous_secret_finds_the_key_during_its_grace_only,
             delete_removes_the_key_its_hash_and_its_name,
             listing_filters_by_status_workspace_and_name,
             listing_pages_through_everything_once,
@@ -158,6 +159,16 @@ macro_rules! conformance_tests {
             }
         )*
     };
+}
+
+/// The key `hash` is the current secret of (a previous secret's match is a failure here).
+async fn by_hash(store: &dyn Store, hash: &KeyHash) -> Option<ApiKey> {
+    let found = store.find_key_by_hash(hash).await.unwrap()?;
+    assert_eq!(
+        found.grace_until, None,
+        "the current secret, not a previous one"
+    );
+    Some(found.key)
 }
 
 /// A fresh account id, so checks never see each other's data.
@@ -234,12 +245,9 @@ pub async fn a_key_is_found_by_id_and_by_hash(store: &dyn Store) {
         store.get_key(&acc, &key.id).await.unwrap(),
         Some(key.clone())
     );
-    assert_eq!(
-        store.find_key_by_hash(&hash).await.unwrap(),
-        Some(key.clone())
-    );
+    assert_eq!(by_hash(store, &hash).await, Some(key.clone()));
     let (_, unknown) = sample_key(&acc, json!({"name": "never stored"}));
-    assert_eq!(store.find_key_by_hash(&unknown).await.unwrap(), None);
+    assert_eq!(by_hash(store, &unknown).await, None);
     assert_eq!(
         store.get_key(&account(), &key.id).await.unwrap(),
         None,
@@ -260,11 +268,7 @@ pub async fn names_are_unique_per_account(store: &dyn Store) {
         matches!(err, StoreError::NameTaken(ref n) if n == "ci"),
         "{err:?}"
     );
-    assert_eq!(
-        store.find_key_by_hash(&hash).await.unwrap(),
-        None,
-        "no orphan hash"
-    );
+    assert_eq!(by_hash(store, &hash).await, None, "no orphan hash");
     insert(store, &account(), json!({"name": "ci"})).await;
 }
 
@@ -287,7 +291,7 @@ pub async fn concurrent_creates_with_one_name_admit_exactly_one(store: &dyn Stor
     assert_eq!((won, taken), (1, 19), "{results:?}");
     let mut found = 0;
     for (_, hash) in &attempts {
-        found += usize::from(store.find_key_by_hash(hash).await.unwrap().is_some());
+        found += usize::from(by_hash(store, hash).await.is_some());
     }
     assert_eq!(found, 1, "exactly one hash resolves");
     let page = store
@@ -313,7 +317,7 @@ pub async fn updates_are_conditional_on_the_version(store: &dyn Store) {
     assert!(matches!(err, StoreError::VersionConflict), "{err:?}");
     let now = store.get_key(&acc, &key.id).await.unwrap().unwrap();
     assert_eq!((now.version, now.description.as_str()), (2, "second"));
-    assert_eq!(store.find_key_by_hash(&hash).await.unwrap(), Some(now));
+    assert_eq!(by_hash(store, &hash).await, Some(now));
     let (ghost, _) = sample_key(&acc, json!({"name": "ghost"}));
     let err = store
         .update_key(&ghost, 1, None, &audit(&ghost, "key.updated"))
@@ -380,9 +384,100 @@ pub async fn regeneration_moves_the_lookup_hash(store: &dyn Store) {
         .update_key(&next, 1, Some(&new_hash), &audit(&next, "key.regenerated"))
         .await
         .unwrap();
-    assert_eq!(store.find_key_by_hash(&old_hash).await.unwrap(), None);
-    let found = store.find_key_by_hash(&new_hash).await.unwrap().unwrap();
+    assert_eq!(by_hash(store, &old_hash).await, None);
+    let found = by_hash(store, &new_hash).await.unwrap();
     assert_eq!((found.id, found.last4.as_str()), (key.id, "NEW4"));
+}
+
+/// What `hash` finds: the key's id and, for a previous secret, its grace end.
+async fn found(store: &dyn Store, hash: &KeyHash) -> Option<(String, Option<i64>)> {
+    let m = store.find_key_by_hash(hash).await.unwrap()?;
+    Some((m.key.id, m.grace_until.map(|t| t.timestamp_micros())))
+}
+
+pub async fn a_previous_secret_finds_the_key_during_its_grace_only(store: &dyn Store) {
+    let acc = account();
+    let (key, first) = insert(store, &acc, json!({"name": "graced"})).await;
+    let until = Utc::now() + Duration::hours(1);
+    let micros = Some(until.timestamp_micros());
+    let previous = |k: &ApiKey| keyward_core::key::PreviousSecret {
+        start: k.start.clone(),
+        last4: k.last4.clone(),
+        expires_at: until,
+    };
+    // Regenerated with a grace: both secrets find the key; the old one says until when.
+    let (_, second) = sample_key(&acc, json!({"name": "unused"}));
+    let v2 = edited(&key, |k| {
+        k.last4 = "TWO2".into();
+        k.previous_secret = Some(previous(&key));
+    });
+    store
+        .update_key(&v2, 1, Some(&second), &audit(&v2, "key.regenerated"))
+        .await
+        .unwrap();
+    assert_eq!(found(store, &second).await, Some((key.id.clone(), None)));
+    assert_eq!(found(store, &first).await, Some((key.id.clone(), micros)));
+    let stored = store.get_key(&acc, &key.id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.previous_secret, v2.previous_secret,
+        "the record shows it"
+    );
+
+    // An edit during the grace reaches the previous secret's copy too.
+    let v3 = edited(&v2, |k| k.description = "edited in grace".into());
+    store
+        .update_key(&v3, 2, None, &audit(&v3, "key.updated"))
+        .await
+        .unwrap();
+    let via_old = store.find_key_by_hash(&first).await.unwrap().unwrap();
+    assert_eq!(via_old.key.description, "edited in grace");
+    assert_eq!(via_old.grace_until.map(|t| t.timestamp_micros()), micros);
+
+    // Regenerated again during the grace: the first secret ends, the second is in grace.
+    let (_, third) = sample_key(&acc, json!({"name": "unused"}));
+    let v4 = edited(&v3, |k| {
+        k.last4 = "THR3".into();
+        k.previous_secret = Some(previous(&v3));
+    });
+    store
+        .update_key(&v4, 3, Some(&third), &audit(&v4, "key.regenerated"))
+        .await
+        .unwrap();
+    assert_eq!(found(store, &first).await, None, "at most two secrets");
+    assert_eq!(found(store, &second).await, Some((key.id.clone(), micros)));
+    assert_eq!(found(store, &third).await, Some((key.id.clone(), None)));
+
+    // The grace ended (the sweep clears it): only the current secret finds the key.
+    let v5 = edited(&v4, |k| k.previous_secret = None);
+    store
+        .update_key(&v5, 4, None, &audit(&v5, "key.grace_ended"))
+        .await
+        .unwrap();
+    assert_eq!(found(store, &second).await, None);
+    assert_eq!(found(store, &third).await, Some((key.id.clone(), None)));
+    let stored = store.get_key(&acc, &key.id).await.unwrap().unwrap();
+    assert_eq!(stored.previous_secret, None);
+
+    // A regeneration without a grace leaves no previous secret; a delete removes every hash.
+    let (_, fourth) = sample_key(&acc, json!({"name": "unused"}));
+    let v6 = edited(&v5, |k| {
+        k.last4 = "FOU4".into();
+        k.previous_secret = Some(previous(&v5));
+    });
+    store
+        .update_key(&v6, 5, Some(&fourth), &audit(&v6, "key.regenerated"))
+        .await
+        .unwrap();
+    store
+        .delete_key(&acc, &key.id, None, &audit(&v6, "key.deleted"))
+        .await
+        .unwrap();
+    assert_eq!(
+        found(store, &third).await,
+        None,
+        "a deleted key's previous secret"
+    );
+    assert_eq!(found(store, &fourth).await, None);
 }
 
 pub async fn delete_removes_the_key_its_hash_and_its_name(store: &dyn Store) {
@@ -398,7 +493,7 @@ pub async fn delete_removes_the_key_its_hash_and_its_name(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(store.get_key(&acc, &key.id).await.unwrap(), None);
-    assert_eq!(store.find_key_by_hash(&hash).await.unwrap(), None);
+    assert_eq!(by_hash(store, &hash).await, None);
     let err = store
         .delete_key(&acc, &key.id, None, &audit(&key, "key.deleted"))
         .await
@@ -615,7 +710,7 @@ pub async fn an_idempotency_key_admits_one_create(store: &dyn Store) {
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::IdempotencyKeyUsed), "{err:?}");
-    assert_eq!(store.find_key_by_hash(&hash2).await.unwrap(), None);
+    assert_eq!(by_hash(store, &hash2).await, None);
     assert_eq!(store.get_key(&acc, &second.id).await.unwrap(), None);
     // Records are per account, and an expired one may be replaced.
     assert_eq!(
@@ -1142,11 +1237,7 @@ pub async fn look_alike_names_collide(store: &dyn Store) {
     ] {
         let (key, hash) = raw_named(&acc, look_alike);
         taken(try_insert(store, &key, &hash).await, look_alike);
-        assert_eq!(
-            store.find_key_by_hash(&hash).await.unwrap(),
-            None,
-            "no orphan"
-        );
+        assert_eq!(by_hash(store, &hash).await, None, "no orphan");
     }
     // Different names stay different, and names are per account.
     for other in ["ci_bot", "ci-bot-2", "cafe"] {
@@ -1344,10 +1435,7 @@ pub async fn names_written_before_folding_keep_working<S: LegacyNames>(store: &S
         store.get_key(&acc, &upper.id).await.unwrap(),
         Some(upper.clone())
     );
-    assert_eq!(
-        store.find_key_by_hash(&upper_hash).await.unwrap(),
-        Some(upper.clone())
-    );
+    assert_eq!(by_hash(store, &upper_hash).await, Some(upper.clone()));
     assert_eq!(
         key_names(store, &acc).await,
         ["Build-Bot", "Tidy", "build-bot", "cafe\u{301}"]
@@ -1492,15 +1580,7 @@ pub async fn revoking_a_key_frees_its_name(store: &dyn Store) {
         (stored.name.as_str(), stored.status),
         ("Deploy", KeyStatus::Revoked)
     );
-    assert_eq!(
-        store
-            .find_key_by_hash(&old_hash)
-            .await
-            .unwrap()
-            .unwrap()
-            .name,
-        "Deploy"
-    );
+    assert_eq!(by_hash(store, &old_hash).await.unwrap().name, "Deploy");
     let revoked_only = KeyQuery {
         status: Some(KeyStatus::Revoked),
         ..KeyQuery::all(Utc::now())

@@ -111,7 +111,7 @@ async fn a_lookup_by_hash_is_exactly_one_get_item() {
     store.insert_key(&key, &hash, &audit, None).await.unwrap();
     let before = store.calls();
     assert_eq!(
-        store.find_key_by_hash(&hash).await.unwrap().unwrap().id,
+        store.find_key_by_hash(&hash).await.unwrap().unwrap().key.id,
         key.id
     );
     let after = store.calls();

@@ -80,6 +80,8 @@ impl Default for EngineConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Resolved {
     pub key: Option<Arc<ApiKey>>,
+    /// When the token is the key's previous secret: the end of its grace.
+    pub grace_until: Option<DateTime<Utc>>,
     /// Whether the cache answered (no store read).
     pub cached: bool,
     /// Whether the entry was past the bound, served because the store is unavailable.
@@ -103,8 +105,12 @@ pub struct EngineStats {
 #[derive(Debug)]
 struct Entry {
     key: Option<Arc<ApiKey>>,
+    grace_until: Option<DateTime<Utc>>,
     fetched: Instant,
 }
+
+/// What a cached entry holds: the key (or none) and, for a previous secret, its grace end.
+type Known = (Option<Arc<ApiKey>>, Option<DateTime<Utc>>);
 
 #[derive(Debug)]
 struct Sync {
@@ -170,20 +176,15 @@ impl Engine {
     }
 
     /// The cached entry for `hash`, if what it knows is less than `max_age` old.
-    fn cached(
-        &self,
-        hash: &KeyHash,
-        now: Instant,
-        max_age: Duration,
-    ) -> Option<Option<Arc<ApiKey>>> {
+    fn cached(&self, hash: &KeyHash, now: Instant, max_age: Duration) -> Option<Known> {
         let synced = lock(&self.inner.sync).at;
         let cache = lock(&self.inner.cache);
         let entry = cache.get(hash)?;
         let known_as_of = synced.map_or(entry.fetched, |s| s.max(entry.fetched));
-        (now.duration_since(known_as_of) < max_age).then(|| entry.key.clone())
+        (now.duration_since(known_as_of) < max_age).then(|| (entry.key.clone(), entry.grace_until))
     }
 
-    fn remember(&self, hash: KeyHash, key: Option<Arc<ApiKey>>, fetched: Instant) {
+    fn remember(&self, hash: KeyHash, (key, grace_until): Known, fetched: Instant) {
         let mut cache = lock(&self.inner.cache);
         if cache.len() >= self.inner.config.cache_capacity && !cache.contains_key(&hash) {
             // Drop what can no longer be served anyway; if that frees nothing, start over.
@@ -193,7 +194,14 @@ impl Engine {
                 cache.clear();
             }
         }
-        cache.insert(hash, Entry { key, fetched });
+        cache.insert(
+            hash,
+            Entry {
+                key,
+                grace_until,
+                fetched,
+            },
+        );
     }
 
     /// The key the token `presented` belongs to: shape and checksum first (no I/O), then the
@@ -204,6 +212,7 @@ impl Engine {
         let Some(Ok(token)) = presented.map(|p| Token::parse_for(p, &self.inner.prefix)) else {
             return Ok(Resolved {
                 key: None,
+                grace_until: None,
                 cached: false,
                 stale: false,
             });
@@ -211,10 +220,11 @@ impl Engine {
         let hash = self.inner.pepper.hash(&token);
         let now = Instant::now();
         let config = &self.inner.config;
-        if let Some(key) = self.cached(&hash, now, config.revocation_bound) {
+        if let Some((key, grace_until)) = self.cached(&hash, now, config.revocation_bound) {
             c.cache_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(Resolved {
                 key,
+                grace_until,
                 cached: true,
                 stale: false,
             });
@@ -225,12 +235,14 @@ impl Engine {
         }
         c.key_reads.fetch_add(1, Ordering::Relaxed);
         match self.inner.store.find_key_by_hash(&hash).await {
-            Ok(key) => {
+            Ok(found) => {
                 *lock(&self.inner.down_since) = None;
-                let key = key.map(Arc::new);
-                self.remember(hash, key.clone(), now);
+                let grace_until = found.as_ref().and_then(|m| m.grace_until);
+                let key = found.map(|m| Arc::new(m.key));
+                self.remember(hash, (key.clone(), grace_until), now);
                 Ok(Resolved {
                     key,
+                    grace_until,
                     cached: false,
                     stale: false,
                 })
@@ -250,8 +262,9 @@ impl Engine {
         let config = &self.inner.config;
         let window = config.revocation_bound + config.stale_if_error;
         match self.cached(hash, now, window) {
-            Some(key) if !config.stale_if_error.is_zero() => Ok(Resolved {
+            Some((key, grace_until)) if !config.stale_if_error.is_zero() => Ok(Resolved {
                 key,
+                grace_until,
                 cached: true,
                 stale: true,
             }),

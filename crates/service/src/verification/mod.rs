@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use chrono::{DateTime, Utc};
 use keyward_core::credential::KeySource;
 use keyward_core::decision::{AccessRequest, Code, Needs, decide};
-use keyward_core::key::ApiKey;
+use keyward_core::key::{ApiKey, secret_live};
 use keyward_core::rate::Purpose;
 use keyward_core::route::{RoutePolicy, RouteRequest};
 
@@ -190,6 +190,20 @@ impl Verifier {
             Err(e) => return Err(e),
         };
         let now = Utc::now();
+        // A previous secret verifies only within its grace, cached or not.
+        let ended = resolved
+            .grace_until
+            .filter(|_| !secret_live(resolved.grace_until, now));
+        let resolved = Resolved {
+            key: resolved.key.filter(|_| ended.is_none()),
+            ..resolved
+        };
+        if let Some(until) = ended {
+            steps
+                .add(|| format!("token: an earlier secret of a key, whose grace ended at {until}"));
+        } else if let Some(until) = resolved.grace_until {
+            steps.add(|| format!("token: the key's previous secret, verifying until {until}"));
+        }
         let mut code = decide(resolved.key.as_deref(), &access, now);
         steps.add(|| match &resolved.key {
             Some(k) => format!(

@@ -4,7 +4,7 @@
 //! |---|---|---|---|
 //! | account | `ACC#<account>` | `ACCOUNT` | |
 //! | key record | `ACC#<account>` | `KEY#<id>` | gsi1: `ACC#<account>#KEYS` / `<name>` |
-//! | hash lookup (a copy of the record) | `HASH#<hmac hex>` | `KEY` | |
+//! | hash lookup (a copy of the record; of a previous secret: with `grace_until`) | `HASH#<hmac hex>` | `KEY` | |
 //! | name claim | `ACC#<account>` | `NAME#<folded name>` | |
 //! | workspace membership | `ACC#<account>` | `WS#<ws>#<id>` | gsi2: `ACC#<account>#WS#<ws>` / `<name>` |
 //! | audit entry | `ACC#<account>#AUDIT` | `<micros, 20 digits>#<id>` | |
@@ -192,6 +192,10 @@ pub const USAGE_ATTRIBUTES: [&str; 4] = [
     "last_used_ms",
 ];
 
+/// The attributes of a key record written only while set: an update that leaves them unset
+/// removes them (a previous secret whose grace ended).
+pub const OPTIONAL_KEY_ATTRIBUTES: [&str; 2] = ["previous_hash", "previous_secret"];
+
 /// The partition of the change feed verifiers poll.
 pub const CHANGES_PK: &str = "CHANGES";
 
@@ -219,6 +223,9 @@ pub struct KeyItem {
     pub gsi1sk: String,
     /// The current lookup hash, so a regeneration or delete can remove the old hash item.
     pub hash: String,
+    /// The previous secret's lookup hash while its grace runs (its hash item is a copy too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_hash: Option<String>,
     /// The folded name this key's claim is under; absent on a record written before names were
     /// folded, whose claim is under its raw name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -236,6 +243,7 @@ impl KeyItem {
             gsi1pk: keys_gsi_pk(&key.account),
             gsi1sk: key.name.clone(),
             hash: hash.to_hex(),
+            previous_hash: None,
             name_key: Some(name_key(&key.name)),
             key: key.clone(),
         }
@@ -257,21 +265,34 @@ impl KeyItem {
     }
 }
 
-/// The copy of the record under its hash: verification's single `GetItem`.
+/// The copy of the record under its hash: verification's single `GetItem`. Under a previous
+/// secret's hash it also says until when that secret verifies.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct HashItem {
     pub pk: String,
     pub sk: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grace_until: Option<chrono::DateTime<chrono::Utc>>,
     #[serde(flatten)]
     pub key: ApiKey,
 }
 
 impl HashItem {
+    /// The copy under the key's current hash.
     pub fn new(key: &ApiKey, hash: &KeyHash) -> Self {
         Self {
             pk: hash_pk(hash),
             sk: HASH_SK.to_owned(),
+            grace_until: None,
             key: key.clone(),
+        }
+    }
+
+    /// The copy under the key's previous hash, which finds it until `until`.
+    pub fn previous(key: &ApiKey, hash: &KeyHash, until: chrono::DateTime<chrono::Utc>) -> Self {
+        Self {
+            grace_until: Some(until),
+            ..Self::new(key, hash)
         }
     }
 }

@@ -10,7 +10,7 @@ use chrono::Utc;
 use keyward_core::audit::AuditEntry;
 use keyward_core::hash::KeyHash;
 use keyward_core::idempotency::IdempotencyRecord;
-use keyward_core::key::ApiKey;
+use keyward_core::key::{ApiKey, KeyMatch};
 
 use super::items::*;
 use super::{DynamoStore, build_error, bump, request_error, s};
@@ -205,9 +205,15 @@ impl KeyStore for DynamoStore {
         Ok(self.get_key_item(account, id).await?.map(|i| i.key))
     }
 
-    async fn find_key_by_hash(&self, hash: &KeyHash) -> StoreResult<Option<ApiKey>> {
+    async fn find_key_by_hash(&self, hash: &KeyHash) -> StoreResult<Option<KeyMatch>> {
         let item = self.get_item(key_of(hash_pk(hash), HASH_SK)).await?;
-        Ok(item.map(from_item::<HashItem>).transpose()?.map(|i| i.key))
+        Ok(item
+            .map(from_item::<HashItem>)
+            .transpose()?
+            .map(|i| KeyMatch {
+                key: i.key,
+                grace_until: i.grace_until,
+            }))
     }
 
     async fn update_key(
@@ -232,7 +238,24 @@ impl KeyStore for DynamoStore {
         // held); otherwise the record keeps the claim it has, even one under a raw name. A
         // revoke releases the claim (a revoked key holds none), so the name is free at once.
         let held = current.live_claim_sk();
+        let stored_previous = current
+            .previous_hash
+            .as_deref()
+            .map(|h| {
+                KeyHash::from_hex(h).ok_or_else(|| {
+                    StoreError::Backend("corrupt previous hash on a key item".into())
+                })
+            })
+            .transpose()?;
+        // The previous secret after this change: the hash the key had, on a regeneration with
+        // a grace; the one it has, while its grace goes on; none otherwise.
+        let previous = match (&key.previous_secret, new_hash) {
+            (None, _) => None,
+            (Some(p), Some(_)) => Some((old_hash, p.expires_at)),
+            (Some(p), None) => stored_previous.map(|h| (h, p.expires_at)),
+        };
         let mut record = KeyItem::new(key, &hash);
+        record.previous_hash = previous.map(|(h, _)| h.to_hex());
         if !renamed {
             record.name_key.clone_from(&current.name_key);
         }
@@ -241,17 +264,35 @@ impl KeyStore for DynamoStore {
         // (only a table damaged by hand; the change must still land, a revoke above all).
         let mut release = true;
         loop {
-            let mut items =
-                vec![self.update_except(to_item(&record)?, &USAGE_ATTRIBUTES, expected_version)?];
+            let mut items = vec![self.update_replacing(
+                to_item(&record)?,
+                &USAGE_ATTRIBUTES,
+                &OPTIONAL_KEY_ATTRIBUTES,
+                expected_version,
+            )?];
             let (mut released_at, mut new_name_at) = (None, None);
             if new_hash.is_some() {
-                items.push(self.delete(key_of(hash_pk(&old_hash), HASH_SK), None)?);
+                if previous.is_none_or(|(h, _)| h != old_hash) {
+                    items.push(self.delete(key_of(hash_pk(&old_hash), HASH_SK), None)?);
+                }
                 items.push(self.put(
                     to_item(&HashItem::new(key, &hash))?,
                     Some("attribute_not_exists(pk)"),
                 )?);
             } else {
                 items.push(self.put(to_item(&HashItem::new(key, &hash))?, None)?);
+            }
+            // The previous secret's copy follows the record; one that ended goes.
+            if let Some(stored) = stored_previous.filter(|s| previous.is_none_or(|(h, _)| h != *s))
+            {
+                items.push(self.delete(key_of(hash_pk(&stored), HASH_SK), None)?);
+                items.push(self.change(&stored)?);
+            }
+            if let Some((h, until)) = previous {
+                items.push(self.put(to_item(&HashItem::previous(key, &h, until))?, None)?);
+                if stored_previous == Some(h) {
+                    items.push(self.change(&h)?);
+                }
             }
             if wanted != held {
                 if let Some(held) = held.clone().filter(|_| release) {
@@ -314,6 +355,7 @@ impl KeyStore for DynamoStore {
         }
         let hash = KeyHash::from_hex(&current.hash)
             .ok_or_else(|| StoreError::Backend("corrupt hash on a key item".into()))?;
+        let previous = current.previous_hash.as_deref().and_then(KeyHash::from_hex);
         // A live key's claim goes with it. A revoked key's claim went with its revoke, and its
         // name may now be another key's; only a key revoked by an older keyward (before `store
         // init` released it) still holds it, which one read of the claim tells.
@@ -329,6 +371,10 @@ impl KeyStore for DynamoStore {
                 )?,
                 self.delete(key_of(hash_pk(&hash), HASH_SK), None)?,
             ];
+            if let Some(previous) = previous.as_ref() {
+                items.push(self.delete(key_of(hash_pk(previous), HASH_SK), None)?);
+                items.push(self.change(previous)?);
+            }
             let released_at = claim.as_ref().map(|_| items.len());
             if let Some(sk) = claim.clone() {
                 items.push(self.release_claim(account, sk, id)?);

@@ -187,13 +187,16 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    /// Sets every attribute of `item` but its keys and `skip`, if the stored version is still
-    /// `expected`: an edit that leaves usage counters to
+    /// Sets every attribute of `item` but its keys and `skip`, and removes each attribute of
+    /// `optional` that `item` lacks (a field serialised only when set, such as a previous
+    /// secret whose grace ended), if the stored version is still `expected`: an edit that
+    /// leaves usage counters to
     /// [`UsageStore::apply_usage`](crate::port::UsageStore::apply_usage).
-    fn update_except(
+    fn update_replacing(
         &self,
         item: Item,
         skip: &[&str],
+        optional: &[&str],
         expected: u64,
     ) -> StoreResult<TransactWriteItem> {
         let mut b = Update::builder()
@@ -204,6 +207,11 @@ impl DynamoStore {
             .expression_attribute_names("#v", VERSION)
             .expression_attribute_values(":expected", AttributeValue::N(expected.to_string()));
         let mut sets = Vec::new();
+        let removes: Vec<&str> = optional
+            .iter()
+            .copied()
+            .filter(|name| !item.contains_key(*name))
+            .collect();
         let fields = item
             .into_iter()
             .filter(|(k, _)| k != PK && k != SK && !skip.contains(&k.as_str()));
@@ -213,8 +221,16 @@ impl DynamoStore {
                 .expression_attribute_names(format!("#a{i}"), name)
                 .expression_attribute_values(format!(":a{i}"), value);
         }
+        let mut expression = format!("SET {}", sets.join(", "));
+        if !removes.is_empty() {
+            let names: Vec<String> = (0..removes.len()).map(|i| format!("#r{i}")).collect();
+            for (i, name) in removes.iter().enumerate() {
+                b = b.expression_attribute_names(format!("#r{i}"), *name);
+            }
+            expression.push_str(&format!(" REMOVE {}", names.join(", ")));
+        }
         let update = b
-            .update_expression(format!("SET {}", sets.join(", ")))
+            .update_expression(expression)
             .build()
             .map_err(|e| build_error("building an update", e))?;
         Ok(TransactWriteItem::builder().update(update).build())

@@ -292,7 +292,7 @@ mod legacy {
             let mut record = KeyItem::new(revoked, &hash);
             record.name_key = current.name_key;
             let items = vec![
-                self.update_except(to_item(&record)?, &USAGE_ATTRIBUTES, expected_version)?,
+                self.update_replacing(to_item(&record)?, &USAGE_ATTRIBUTES, &[], expected_version)?,
                 self.put(to_item(&HashItem::new(revoked, &hash))?, None)?,
                 self.put(to_item(&AuditItem::new(audit))?, None)?,
             ];

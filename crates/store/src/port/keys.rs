@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use keyward_core::audit::AuditEntry;
 use keyward_core::hash::KeyHash;
 use keyward_core::idempotency::IdempotencyRecord;
-use keyward_core::key::{ApiKey, KeyStatus};
+use keyward_core::key::{ApiKey, KeyMatch, KeyStatus};
 
 use super::Page;
 #[cfg(doc)]
@@ -110,11 +110,18 @@ pub trait KeyStore: Send + Sync {
 
     async fn get_key(&self, account: &str, id: &str) -> StoreResult<Option<ApiKey>>;
 
-    /// The key a token hashes to: the hot path, one read in every adapter.
-    async fn find_key_by_hash(&self, hash: &KeyHash) -> StoreResult<Option<ApiKey>>;
+    /// The key a token hashes to, and whether the hash is its current secret or its previous
+    /// one (in grace): the hot path, one read in every adapter.
+    async fn find_key_by_hash(&self, hash: &KeyHash) -> StoreResult<Option<KeyMatch>>;
 
     /// Replaces the key if its stored version is still `expected_version`, optionally moving
-    /// it to a new lookup hash (regeneration), with its audit entry, atomically. Usage fields
+    /// it to a new lookup hash (regeneration), with its audit entry, atomically.
+    ///
+    /// The key's previous secret follows `key.previous_secret`: on a regeneration, when it is
+    /// set, the hash the key had keeps finding the key until `previous_secret.expires_at`, and
+    /// any older previous hash is removed (at most two live); when an update leaves it unset,
+    /// a previous hash the key still had is removed (the grace ended). Every hash that stops
+    /// meaning what it meant, or whose copy of the key changed, goes to the change feed. Usage fields
     /// (`request_count`, `last_used_at`, `last_used_ip`) are kept as stored: they belong to
     /// [`UsageStore::apply_usage`](crate::port::UsageStore::apply_usage), which may have run since the key was read.
     ///

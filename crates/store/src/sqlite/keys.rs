@@ -6,13 +6,13 @@ use chrono::Utc;
 use keyward_core::audit::AuditEntry;
 use keyward_core::hash::KeyHash;
 use keyward_core::idempotency::IdempotencyRecord;
-use keyward_core::key::{ApiKey, KeyStatus};
+use keyward_core::key::{ApiKey, KeyMatch, KeyStatus};
 use keyward_core::name::name_key;
 use rusqlite::{ErrorCode, OptionalExtension, Transaction, params};
 
 use super::audit::insert_audit;
 use super::changes::record_change;
-use super::{SqliteStore, all, backend, micros, one, page, to_json};
+use super::{SqliteStore, all, backend, from_json, from_micros, micros, one, page, to_json};
 use crate::cursor;
 use crate::error::{StoreError, StoreResult};
 use crate::port::{KeyQuery, KeyStore, Page, page_limit};
@@ -44,6 +44,60 @@ fn current_hash(tx: &Transaction<'_>, account: &str, id: &str) -> StoreResult<Op
     )
     .optional()
     .map_err(backend)
+}
+
+/// The previous hashes of a key (at most one).
+fn previous_hashes_of(tx: &Transaction<'_>, account: &str, id: &str) -> StoreResult<Vec<Vec<u8>>> {
+    let mut stmt = tx
+        .prepare("SELECT hash FROM previous_hashes WHERE account = ?1 AND key_id = ?2")
+        .map_err(backend)?;
+    stmt.query_map(params![account, id], |r| r.get(0))
+        .map_err(backend)?
+        .collect::<Result<_, _>>()
+        .map_err(backend)
+}
+
+/// Removes the key's previous secret, if it has one, and tells verifiers.
+fn drop_previous_secrets(tx: &Transaction<'_>, account: &str, id: &str) -> StoreResult<()> {
+    for hash in &previous_hashes_of(tx, account, id)? {
+        record_change(tx, hash)?;
+    }
+    tx.execute(
+        "DELETE FROM previous_hashes WHERE account = ?1 AND key_id = ?2",
+        params![account, id],
+    )
+    .map_err(backend)?;
+    Ok(())
+}
+
+/// After an update of `key`: on a regeneration (`regenerated`) the older previous secret goes
+/// and, with a grace, the hash the key had (`old_hash`) becomes its previous one; otherwise a
+/// previous secret stays while `key.previous_secret` does, and tells verifiers the key changed.
+fn keep_previous_secret(
+    tx: &Transaction<'_>,
+    key: &ApiKey,
+    regenerated: bool,
+    old_hash: Option<&[u8]>,
+) -> StoreResult<()> {
+    let Some(previous) = &key.previous_secret else {
+        return drop_previous_secrets(tx, &key.account, &key.id);
+    };
+    if !regenerated {
+        // The grace goes on; cached copies under the previous hash must see the change.
+        for hash in &previous_hashes_of(tx, &key.account, &key.id)? {
+            record_change(tx, hash)?;
+        }
+        return Ok(());
+    }
+    drop_previous_secrets(tx, &key.account, &key.id)?;
+    if let Some(old) = old_hash {
+        tx.execute(
+            "INSERT INTO previous_hashes (hash, account, key_id, until) VALUES (?1, ?2, ?3, ?4)",
+            params![old, key.account, key.id, micros(previous.expires_at)],
+        )
+        .map_err(backend)?;
+    }
+    Ok(())
 }
 
 /// Why a conditional write touched no row: the key is gone, or it moved on.
@@ -131,14 +185,35 @@ impl KeyStore for SqliteStore {
         .await
     }
 
-    async fn find_key_by_hash(&self, hash: &KeyHash) -> StoreResult<Option<ApiKey>> {
+    async fn find_key_by_hash(&self, hash: &KeyHash) -> StoreResult<Option<KeyMatch>> {
         let hash = *hash;
         self.with(move |c| {
-            one(
+            let current: Option<ApiKey> = one(
                 c,
                 "SELECT record FROM keys WHERE hash = ?1",
                 params![hash.as_bytes().as_slice()],
-            )
+            )?;
+            if let Some(key) = current {
+                return Ok(Some(KeyMatch::current(key)));
+            }
+            let previous: Option<(String, i64)> = c
+                .query_row(
+                    "SELECT k.record, p.until FROM previous_hashes p
+                     JOIN keys k ON k.account = p.account AND k.id = p.key_id
+                     WHERE p.hash = ?1",
+                    params![hash.as_bytes().as_slice()],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(backend)?;
+            previous
+                .map(|(record, until)| {
+                    Ok(KeyMatch {
+                        key: from_json(&record)?,
+                        grace_until: Some(from_micros(until)?),
+                    })
+                })
+                .transpose()
         })
         .await
     }
@@ -186,9 +261,10 @@ impl KeyStore for SqliteStore {
             if n == 0 {
                 return Err(missing_or_conflict(&tx, &key.account, &key.id));
             }
-            if let Some(old) = old_hash {
-                record_change(&tx, &old)?;
+            if let Some(old) = &old_hash {
+                record_change(&tx, old)?;
             }
+            keep_previous_secret(&tx, &key, new_hash.is_some(), old_hash.as_deref())?;
             insert_audit(&tx, &audit)?;
             tx.commit().map_err(backend)
         })
@@ -218,6 +294,7 @@ impl KeyStore for SqliteStore {
             if let Some(old) = old_hash {
                 record_change(&tx, &old)?;
             }
+            drop_previous_secrets(&tx, &account, &id)?;
             insert_audit(&tx, &audit)?;
             tx.commit().map_err(backend)
         })

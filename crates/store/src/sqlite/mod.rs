@@ -40,7 +40,8 @@ use crate::port::Page;
 /// rebuilds `keys` once, to drop a table constraint SQLite cannot alter.
 /// 6: usage by outcome (`usage_days.count` becomes `valid`, beside `rate_limited` and
 /// `denied`), usage records waiting for the aggregator, and rate-limit leases.
-const SCHEMA_VERSION: i64 = 6;
+/// 7: previous secrets in their grace (`previous_hashes`).
+const SCHEMA_VERSION: i64 = 7;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS accounts (
@@ -102,6 +103,14 @@ CREATE TABLE IF NOT EXISTS usage_records (
     applied_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS usage_records_applied ON usage_records (applied_at);
+-- The previous secret of a key regenerated with a grace: it finds the key until `until`.
+CREATE TABLE IF NOT EXISTS previous_hashes (
+    hash       BLOB PRIMARY KEY,
+    account    TEXT NOT NULL,
+    key_id     TEXT NOT NULL,
+    until      INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS previous_hashes_key ON previous_hashes (account, key_id);
 -- Rate-limit budgets: how much of each counter's minute has been leased.
 CREATE TABLE IF NOT EXISTS rate_leases (
     counter    TEXT NOT NULL,
@@ -390,6 +399,11 @@ fn page<T>(mut items: Vec<T>, limit: usize, cursor_of: impl Fn(&T) -> String) ->
 
 fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
+}
+
+fn from_micros(us: i64) -> StoreResult<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(us)
+        .ok_or_else(|| StoreError::Backend(format!("corrupt time {us}")))
 }
 
 /// Writing records exactly as keyward did before names were folded (schema 3: no `name_key`),

@@ -1,0 +1,193 @@
+//! Regeneration with a grace period, on SQLite and on DynamoDB Local: within the grace both
+//! secrets verify, after it only the new one (cached entries included); a grace never outlives
+//! the key's expiry; racing regenerations leave one current secret and at most one in grace; a
+//! revoked or expired key cannot be regenerated.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed check panics
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use keyward_core::decision::Code;
+use keyward_core::hash::Pepper;
+use keyward_core::key::CreateKeyRequest;
+use keyward_core::lifecycle::RegenerateRequest;
+use keyward_service::app::Actor;
+use keyward_service::issuance::CreateOutcome;
+use keyward_service::verification::{Explain, Presented};
+use keyward_service::{App, ServiceError, Settings};
+use keyward_store::Store;
+use keyward_store::conformance::dynamodb_local;
+use serde_json::json;
+
+fn app(store: Arc<dyn Store>) -> App {
+    // A high limit: these tests verify often and are about secrets, not budgets.
+    let mut settings = Settings::default();
+    settings.rules.rate_limit_max = 100_000;
+    App::new(store, Pepper::generate().unwrap(), settings)
+}
+
+fn actor() -> Actor {
+    Actor::system("default")
+}
+
+async fn key(app: &App, body: serde_json::Value) -> (String, String) {
+    let mut body = body;
+    body["scopes"] = json!(["read"]);
+    body["rate_limit_per_minute"] = json!(100_000);
+    let request: CreateKeyRequest = serde_json::from_value(body).unwrap();
+    match app.create_key(&actor(), request, None).await.unwrap() {
+        CreateOutcome::Created(c) => (c.key.id, c.secret.expose().to_owned()),
+        CreateOutcome::Replayed(_) => unreachable!(),
+    }
+}
+
+async fn code(app: &App, secret: &str) -> Code {
+    let presented = Presented {
+        token: Some(secret.into()),
+        ..Presented::default()
+    };
+    app.verifier()
+        .decide(&presented, Explain::No)
+        .await
+        .unwrap()
+        .code
+}
+
+fn grace(seconds: i64) -> RegenerateRequest {
+    RegenerateRequest {
+        grace_period_seconds: Some(seconds),
+    }
+}
+
+async fn both_verify_within_the_grace_and_only_the_new_after(store: Arc<dyn Store>) {
+    let app = app(store);
+    let (id, old) = key(&app, json!({"name": "graced"})).await;
+    assert_eq!(code(&app, &old).await, Code::Valid, "cached now");
+    let regenerated = app.regenerate_key(&actor(), &id, &grace(2)).await.unwrap();
+    let new = regenerated.secret.expose().to_owned();
+    let until = regenerated.key.previous_secret.clone().unwrap().expires_at;
+    assert!((until - Utc::now()).num_milliseconds() <= 2_000);
+    assert_eq!(code(&app, &new).await, Code::Valid);
+    assert_eq!(
+        code(&app, &old).await,
+        Code::Valid,
+        "the old secret, in its grace"
+    );
+    // Past the grace: refused from that instant, though the engine still caches the entry.
+    let wait = (until - Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(50);
+    tokio::time::sleep(wait).await;
+    assert_eq!(code(&app, &old).await, Code::NotFound, "the grace is over");
+    assert_eq!(code(&app, &new).await, Code::Valid);
+    let shown = app.get_key(&actor(), &id).await.unwrap();
+    assert_eq!(shown.previous_secret, None, "an ended grace is not shown");
+
+    // Without a grace the old secret stops at once.
+    let again = app
+        .regenerate_key(&actor(), &id, &RegenerateRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(again.key.previous_secret, None);
+    assert_eq!(code(&app, &new).await, Code::NotFound);
+    assert_eq!(code(&app, again.secret.expose()).await, Code::Valid);
+}
+
+async fn a_grace_never_outlives_the_key(store: Arc<dyn Store>) {
+    let app = app(store);
+    let expires = Utc::now() + chrono::Duration::minutes(10);
+    let (id, _) = key(&app, json!({"name": "expiring", "expires_at": expires})).await;
+    let regenerated = app
+        .regenerate_key(&actor(), &id, &grace(86_400))
+        .await
+        .unwrap();
+    let until = regenerated.key.previous_secret.unwrap().expires_at;
+    assert_eq!(
+        until.timestamp_millis(),
+        expires.timestamp_millis(),
+        "clipped to the key's expiry"
+    );
+    for bad in [-1, 604_801] {
+        let err = app
+            .regenerate_key(&actor(), &id, &grace(bad))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ServiceError::Invalid(_)), "{err:?}");
+    }
+}
+
+async fn revoked_and_expired_keys_cannot_be_regenerated(store: Arc<dyn Store>) {
+    let app = app(store);
+    let (revoked, _) = key(&app, json!({"name": "revoked"})).await;
+    app.revoke_key(&actor(), &revoked).await.unwrap();
+    let err = app
+        .regenerate_key(&actor(), &revoked, &grace(60))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::Conflict(_)), "{err:?}");
+
+    let soon = Utc::now() + chrono::Duration::milliseconds(1_200);
+    let (expired, _) = key(&app, json!({"name": "expired", "expires_at": soon})).await;
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    let err = app
+        .regenerate_key(&actor(), &expired, &grace(60))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ServiceError::Conflict(m) if m.contains("expired")),
+        "{err:?}"
+    );
+}
+
+async fn racing_regenerations_leave_one_current_and_at_most_one_in_grace(store: Arc<dyn Store>) {
+    let app = app(store);
+    let (id, original) = key(&app, json!({"name": "raced"})).await;
+    let racers: Vec<_> = (0..6)
+        .map(|_| {
+            let (app, id) = (app.clone(), id.clone());
+            tokio::spawn(async move {
+                app.regenerate_key(&actor(), &id, &grace(3_600))
+                    .await
+                    .map(|c| c.secret.expose().to_owned())
+            })
+        })
+        .collect();
+    let mut secrets = vec![original];
+    for r in racers {
+        secrets.push(r.await.unwrap().unwrap());
+    }
+    // The app's engine saw every change itself: nothing it caches is out of date.
+    let mut valid = 0;
+    for s in &secrets {
+        valid += usize::from(code(&app, s).await == Code::Valid);
+    }
+    assert_eq!(valid, 2, "the current secret and the one in grace, no more");
+}
+
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(std::sync::Arc::new(keyward_store::SqliteStore::in_memory().unwrap())).await;
+                }
+            )*
+        }
+        mod on_dynamodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(std::sync::Arc::new(super::dynamodb_local("kw-rotation").await)).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_stores!(
+    both_verify_within_the_grace_and_only_the_new_after,
+    a_grace_never_outlives_the_key,
+    revoked_and_expired_keys_cannot_be_regenerated,
+    racing_regenerations_leave_one_current_and_at_most_one_in_grace,
+);
