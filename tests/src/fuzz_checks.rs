@@ -637,6 +637,7 @@ fn sample_key() -> &'static ApiKey {
         request_count: 0,
         version: 3,
         previous_secret: None,
+        expiry_warned_for: None,
     })
 }
 

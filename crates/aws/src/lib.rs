@@ -13,6 +13,8 @@
 //! - [`issuer`]: the management Router behind API Gateway (stage prefix, caller's address).
 //! - [`stream`]: DynamoDB Streams batches of usage records for the aggregator, with partial
 //!   batch failures.
+//! - [`rotator`]: EventBridge scheduled events for the rotator, each one rotation sweep.
+//! - `events` (feature `eventbridge`): expiry warnings as EventBridge events.
 //!
 //! # Why the authorizer's event is read this way
 //!
@@ -23,6 +25,9 @@
 pub mod answer;
 pub mod authorizer;
 pub mod event;
+#[cfg(feature = "eventbridge")]
+pub mod events;
 pub mod issuer;
+pub mod rotator;
 pub mod sdk;
 pub mod stream;

@@ -87,3 +87,10 @@ pub fn dynamodb(sdk: &SdkConfig, location: &DynamoLocation) -> DynamoStore {
         &location.table,
     )
 }
+
+/// An EventBridge client on the process's configuration (its endpoint, if any, from the SDK's
+/// own `AWS_ENDPOINT_URL_EVENTBRIDGE` / `AWS_ENDPOINT_URL`).
+#[cfg(feature = "eventbridge")]
+pub fn eventbridge(sdk: &SdkConfig) -> aws_sdk_eventbridge::Client {
+    aws_sdk_eventbridge::Client::new(sdk)
+}

@@ -15,8 +15,9 @@ use clap::{Arg, ArgMatches, Args, Command, FromArgMatches};
 use keyward_core::hash::Pepper;
 use keyward_service::App;
 use keyward_service::config::{
-    ACCOUNT, Config, DATA_DIR, MANAGEMENT_RATE_LIMIT, PEPPER, PREFIX, Process, REVOCATION_BOUND_MS,
-    ROUTE_POLICY, ROUTE_POLICY_FILE, STALE_IF_ERROR_MS, STORE, VARIABLES, VERIFY_ACCESS,
+    ACCOUNT, Config, DATA_DIR, EXPIRY_WARNING_HOURS, MANAGEMENT_RATE_LIMIT, PEPPER, PREFIX,
+    Process, REVOCATION_BOUND_MS, ROUTE_POLICY, ROUTE_POLICY_FILE, STALE_IF_ERROR_MS, STORE,
+    VARIABLES, VERIFY_ACCESS,
 };
 use keyward_store::location::SQLITE_FILE;
 use keyward_store::{DynamoLocation, DynamoStore, SqliteStore, Store, StoreLocation};
@@ -49,6 +50,7 @@ impl Offered for ForServe {
         ROUTE_POLICY,
         VERIFY_ACCESS,
         MANAGEMENT_RATE_LIMIT,
+        EXPIRY_WARNING_HOURS,
     ]);
 }
 

@@ -16,6 +16,7 @@ use clap::Args;
 use keyward_http::gateway::gateway_router;
 use keyward_http::serve::{Limit, Limits};
 use keyward_service::aggregation::IN_PROCESS_INTERVAL;
+use keyward_service::rotation;
 use keyward_service::verification::Verifier;
 
 use crate::deployment::{DeploymentArgs, ForServe};
@@ -203,6 +204,8 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
     // No stream here: the same aggregation as the aggregator function, in-process.
     let aggregator = app.aggregator();
     let _aggregation = aggregator.spawn(IN_PROCESS_INTERVAL);
+    // No schedule here: the rotator's sweep, on a timer.
+    let _sweep = app.spawn_sweep(rotation::IN_PROCESS_INTERVAL, config.expiry_warning);
     let engine = app.engine().clone();
     let router = keyward_http::router(app);
     let served = keyward_http::serve(listener, router, limits, shutdown).await;

@@ -170,6 +170,10 @@ pub struct ApiKey {
     /// regeneration with a grace period); absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_secret: Option<PreviousSecret>,
+    /// The expiry the key's owners were last warned of (the rotator warns once per expiry);
+    /// absent until a warning is sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiry_warned_for: Option<DateTime<Utc>>,
 }
 
 /// The secret a key had before its last regeneration: how it is shown, and until when it
@@ -245,6 +249,7 @@ impl ApiKey {
             request_count: 0,
             version: 1,
             previous_secret: None,
+            expiry_warned_for: None,
         })
     }
 
@@ -260,14 +265,25 @@ impl ApiKey {
     /// The record with its status brought up to `now`, as every reader should see it.
     pub fn as_of(mut self, now: DateTime<Utc>) -> Self {
         self.status = self.status_at(now);
-        if self
-            .previous_secret
-            .as_ref()
-            .is_some_and(|p| p.expires_at <= now)
-        {
-            self.previous_secret = None; // its grace is over: it no longer verifies
-        }
+        self.end_grace_if_over(now);
         self
+    }
+
+    /// Whether the previous secret's grace is over at `now` (it no longer verifies, and the
+    /// record should stop naming it).
+    pub fn grace_over(&self, now: DateTime<Utc>) -> bool {
+        self.previous_secret
+            .as_ref()
+            .is_some_and(|p| !secret_live(Some(p.expires_at), now))
+    }
+
+    /// Forgets the previous secret once its grace is over; answers whether it did.
+    pub fn end_grace_if_over(&mut self, now: DateTime<Utc>) -> bool {
+        let over = self.grace_over(now);
+        if over {
+            self.previous_secret = None;
+        }
+        over
     }
 
     /// Whether a request may still change this key: revoked keys are final.

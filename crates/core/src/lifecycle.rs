@@ -31,6 +31,12 @@ pub enum KeyOp<'a> {
     RemoveWorkspace,
     JoinGroup,
     LeaveGroup,
+    /// The sweep: a grace period ended (the old secret is forgotten).
+    EndGrace,
+    /// The sweep: a key past its expiry is marked expired.
+    MarkExpired,
+    /// The sweep: the key's owners were warned that it expires soon.
+    WarnExpiry,
 }
 
 /// Why a change may not be made.
@@ -56,6 +62,9 @@ impl KeyOp<'_> {
             Self::RemoveWorkspace => "key.workspace_removed",
             Self::JoinGroup => "key.group_added",
             Self::LeaveGroup => "key.group_removed",
+            Self::EndGrace => "key.grace_ended",
+            Self::MarkExpired => "key.expired",
+            Self::WarnExpiry => "key.expiry_warned",
         }
     }
 
@@ -83,7 +92,10 @@ impl KeyOp<'_> {
 
     /// Refuses a change that the key's current state does not allow (revoked is final).
     pub fn check_state(self, current: &ApiKey) -> Result<(), Refusal> {
-        let tidies_up = matches!(self, Self::Revoke | Self::LeaveGroup | Self::Delete);
+        let tidies_up = matches!(
+            self,
+            Self::Revoke | Self::LeaveGroup | Self::Delete | Self::EndGrace
+        );
         if current.is_final() && !tidies_up {
             Err(Refusal::Final)
         } else {
@@ -152,6 +164,24 @@ pub fn regenerate(
         }),
         ..key.clone()
     })
+}
+
+/// The key marked expired, if it is past its expiry and not marked yet (nor revoked).
+pub fn mark_expired(key: &ApiKey, now: DateTime<Utc>) -> Option<ApiKey> {
+    let unmarked = matches!(key.status, KeyStatus::Active | KeyStatus::Inactive);
+    (unmarked && key.status_at(now) == KeyStatus::Expired).then(|| ApiKey {
+        status: KeyStatus::Expired,
+        ..key.clone()
+    })
+}
+
+/// The expiry to warn the key's owners of, if the key expires within `window` of `now` and
+/// they were not warned of this expiry yet (once per key and expiry: a new expiry warns again).
+pub fn expiry_to_warn(key: &ApiKey, now: DateTime<Utc>, window: Duration) -> Option<DateTime<Utc>> {
+    let expires_at = key.expires_at?;
+    let live = matches!(key.status_at(now), KeyStatus::Active | KeyStatus::Inactive);
+    (live && expires_at <= now + window && key.expiry_warned_for != Some(expires_at))
+        .then_some(expires_at)
 }
 
 /// The key associated with `workspace`, or `None` when it already is.
@@ -356,6 +386,52 @@ mod tests {
         // A record read after its grace shows no previous secret.
         let later = graced.as_of(now + Duration::hours(2));
         assert_eq!(later.previous_secret, None);
+    }
+
+    #[test]
+    fn the_sweep_marks_expiry_once_and_warns_once_per_expiry() {
+        let now = Utc::now();
+        let window = Duration::days(7);
+        let soon = ApiKey {
+            expires_at: Some(now + Duration::days(2)),
+            ..key()
+        };
+        assert_eq!(mark_expired(&soon, now), None, "not yet");
+        let due = expiry_to_warn(&soon, now, window).unwrap();
+        let warned = ApiKey {
+            expiry_warned_for: Some(due),
+            ..soon.clone()
+        };
+        assert_eq!(expiry_to_warn(&warned, now, window), None, "once");
+        let extended = ApiKey {
+            expires_at: Some(now + Duration::days(3)),
+            ..warned.clone()
+        };
+        assert!(
+            expiry_to_warn(&extended, now, window).is_some(),
+            "a new expiry warns again"
+        );
+        let far = ApiKey {
+            expires_at: Some(now + Duration::days(30)),
+            ..key()
+        };
+        assert_eq!(expiry_to_warn(&far, now, window), None);
+        assert_eq!(expiry_to_warn(&key(), now, window), None, "no expiry");
+
+        let past = ApiKey {
+            expires_at: Some(now - Duration::seconds(1)),
+            ..key()
+        };
+        let marked = mark_expired(&past, now).unwrap();
+        assert_eq!(marked.status, KeyStatus::Expired);
+        assert_eq!(mark_expired(&marked, now), None, "once");
+        assert_eq!(expiry_to_warn(&past, now, window), None, "too late to warn");
+        assert_eq!(
+            mark_expired(&revoke(&past).unwrap(), now),
+            None,
+            "revoked stays revoked"
+        );
+        assert_eq!(KeyOp::EndGrace.check_state(&revoke(&past).unwrap()), Ok(()));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use keyward_core::token::Prefix;
 use keyward_store::{DynamoLocation, StoreLocation};
 use thiserror::Error;
 
+use crate::rotation::DEFAULT_EXPIRY_WARNING;
 use crate::settings::{MAX_MANAGEMENT_RATE_LIMIT, Settings, VerifyAccess};
 use crate::verification::EngineConfig;
 
@@ -45,6 +46,8 @@ pub const ROUTE_POLICY_FILE: &str = "KEYWARD_ROUTE_POLICY_FILE";
 pub const HTTP_API_RESPONSE: &str = "KEYWARD_HTTP_API_RESPONSE";
 pub const VERIFY_ACCESS: &str = "KEYWARD_VERIFY_ACCESS";
 pub const MANAGEMENT_RATE_LIMIT: &str = "KEYWARD_MANAGEMENT_RATE_LIMIT";
+pub const EXPIRY_WARNING_HOURS: &str = "KEYWARD_EXPIRY_WARNING_HOURS";
+pub const EVENT_BUS: &str = "KEYWARD_EVENT_BUS";
 
 /// Every setting of every keyward process.
 pub const VARIABLES: &[Variable] = &[
@@ -132,6 +135,22 @@ pub const VARIABLES: &[Variable] = &[
                beyond it the API answers 429 with Retry-After.",
     },
     Variable {
+        name: EXPIRY_WARNING_HOURS,
+        flag: Some("expiry-warning-hours"),
+        value: "HOURS",
+        default: Some("168"),
+        help: "How long before a key expires its owners are warned (once per expiry: a log line, \
+               and an EventBridge event from the rotator), in hours (1 to 8760).",
+    },
+    Variable {
+        name: EVENT_BUS,
+        flag: Some("event-bus"),
+        value: "BUS",
+        default: None,
+        help: "The EventBridge bus (name or ARN) the rotator sends expiry warnings to; unset, \
+               warnings go to the log only.",
+    },
+    Variable {
         name: HTTP_API_RESPONSE,
         flag: Some("http-api"),
         value: "FORMAT",
@@ -176,6 +195,10 @@ pub struct Config {
     pub engine: EngineConfig,
     pub route_policy: Option<RoutePolicy>,
     pub http_api_response: HttpApiResponse,
+    /// How long before its expiry a key's owners are warned.
+    pub expiry_warning: chrono::Duration,
+    /// Where the rotator sends expiry warnings (none: the log only).
+    pub event_bus: Option<String>,
 }
 
 impl Config {
@@ -239,6 +262,20 @@ impl Config {
                     )
                 })?;
         }
+        let expiry_warning = match value(EXPIRY_WARNING_HOURS) {
+            None => DEFAULT_EXPIRY_WARNING,
+            Some(h) => h
+                .parse::<i64>()
+                .ok()
+                .filter(|h| (1..=8760).contains(h))
+                .map(chrono::Duration::hours)
+                .ok_or_else(|| {
+                    invalid(
+                        EXPIRY_WARNING_HOURS,
+                        format!("'{h}' is not a number of hours from 1 to 8760"),
+                    )
+                })?,
+        };
         let mut engine = EngineConfig::default();
         if let Some(ms) = value(REVOCATION_BOUND_MS) {
             let ms: u64 = ms.parse().ok().filter(|ms| *ms > 0).ok_or_else(|| {
@@ -288,6 +325,8 @@ impl Config {
             engine,
             route_policy,
             http_api_response,
+            expiry_warning,
+            event_bus: value(EVENT_BUS).filter(|b| !b.trim().is_empty()),
         })
     }
 

@@ -168,6 +168,9 @@ impl App {
             let mut next = change.key;
             next.version = current.version + 1;
             next.updated_at = now;
+            // A grace that ended is dropped by whatever change comes next (the store removes
+            // the old secret's hash with it).
+            next.end_grace_if_over(now);
             let audit = self.audit_entry(actor, action, id, change.details)?;
             match self
                 .store

@@ -18,6 +18,8 @@
 //! - [`groups`]: sharing groups and their members.
 //! - [`presets`]: built-in and account-defined presets.
 //! - [`audit`], [`usage`]: reading the audit log and usage figures.
+//! - [`rotation`]: the rotation sweep (ended graces, expired keys, expiry warnings) of the
+//!   `rotator` function and `keyward serve`.
 //! - [`aggregation`]: rolling the usage records engines flush into per-key and per-account
 //!   figures, once each (the `aggregator` function's and `keyward serve`'s).
 //! - [`authentication`]: admitting a management call by its admin key.
@@ -37,6 +39,7 @@ pub mod fault;
 pub mod groups;
 pub mod issuance;
 pub mod presets;
+pub mod rotation;
 pub mod settings;
 pub mod usage;
 pub mod verification;

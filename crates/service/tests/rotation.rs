@@ -15,6 +15,7 @@ use keyward_core::key::CreateKeyRequest;
 use keyward_core::lifecycle::RegenerateRequest;
 use keyward_service::app::Actor;
 use keyward_service::issuance::CreateOutcome;
+use keyward_service::rotation::ExpiryNotifier;
 use keyward_service::verification::{Explain, Presented};
 use keyward_service::{App, ServiceError, Settings};
 use keyward_store::Store;
@@ -22,10 +23,15 @@ use keyward_store::conformance::dynamodb_local;
 use serde_json::json;
 
 fn app(store: Arc<dyn Store>) -> App {
+    app_and_pepper(store).0
+}
+
+fn app_and_pepper(store: Arc<dyn Store>) -> (App, Pepper) {
     // A high limit: these tests verify often and are about secrets, not budgets.
     let mut settings = Settings::default();
     settings.rules.rate_limit_max = 100_000;
-    App::new(store, Pepper::generate().unwrap(), settings)
+    let pepper = Pepper::generate().unwrap();
+    (App::new(store, pepper.clone(), settings), pepper)
 }
 
 fn actor() -> Actor {
@@ -164,6 +170,86 @@ async fn racing_regenerations_leave_one_current_and_at_most_one_in_grace(store: 
     assert_eq!(valid, 2, "the current secret and the one in grace, no more");
 }
 
+/// Counts the warnings it is given.
+#[derive(Default)]
+struct Counting(std::sync::Mutex<Vec<String>>);
+
+#[async_trait::async_trait]
+impl ExpiryNotifier for Counting {
+    async fn expiring(
+        &self,
+        key: &keyward_core::key::ApiKey,
+        _: chrono::DateTime<Utc>,
+    ) -> Result<(), String> {
+        self.0.lock().unwrap().push(key.id.clone());
+        Ok(())
+    }
+}
+
+async fn the_sweep_tidies_up_once_and_warns_once(store: Arc<dyn Store>) {
+    let (app, pepper) = app_and_pepper(store.clone());
+    let window = chrono::Duration::days(7);
+    // A grace that ends in a second, a key that expires in a second, one that expires in a day.
+    let (graced, old) = key(&app, json!({"name": "graced"})).await;
+    app.regenerate_key(&actor(), &graced, &grace(1))
+        .await
+        .unwrap();
+    let soon = Utc::now() + chrono::Duration::milliseconds(1_000);
+    let (expiring, _) = key(&app, json!({"name": "expiring", "expires_at": soon})).await;
+    let tomorrow = Utc::now() + chrono::Duration::days(1);
+    let (warned, _) = key(&app, json!({"name": "warned", "expires_at": tomorrow})).await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+
+    let notes = Counting::default();
+    // Two sweeps at once (two rotator invocations): every change made once, one warning.
+    let (a, b) = tokio::join!(app.sweep(window, &notes), app.sweep(window, &notes));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.graces_ended + b.graces_ended, 1, "{a:?} {b:?}");
+    assert_eq!(a.expired + b.expired, 1, "{a:?} {b:?}");
+    assert_eq!(a.warned + b.warned, 1, "{a:?} {b:?}");
+    assert_eq!(*notes.0.lock().unwrap(), std::slice::from_ref(&warned));
+
+    let found = store
+        .find_key_by_hash(&pepper.hash(&keyward_core::token::Token::parse(&old).unwrap()))
+        .await
+        .unwrap();
+    assert!(found.is_none(), "the old secret's hash is gone");
+    let record = store.get_key("default", &graced).await.unwrap().unwrap();
+    assert_eq!(record.previous_secret, None);
+    let record = store.get_key("default", &expiring).await.unwrap().unwrap();
+    assert_eq!(record.status, keyward_core::key::KeyStatus::Expired);
+    let record = store.get_key("default", &warned).await.unwrap().unwrap();
+    assert_eq!(
+        record.expiry_warned_for.map(|t| t.timestamp_millis()),
+        Some(tomorrow.timestamp_millis())
+    );
+
+    // Run again: nothing to do, no second warning.
+    let again = app.sweep(window, &notes).await.unwrap();
+    assert_eq!(
+        (again.graces_ended, again.expired, again.warned),
+        (0, 0, 0),
+        "{again:?}"
+    );
+    assert_eq!(notes.0.lock().unwrap().len(), 1);
+
+    // Every change is audited, with no secret in it.
+    let audit = app.list_audit(&actor(), None, 100).await.unwrap();
+    let actions: Vec<&str> = audit.items.iter().map(|e| e.action.as_str()).collect();
+    for action in ["key.grace_ended", "key.expired", "key.expiry_warned"] {
+        assert_eq!(
+            actions.iter().filter(|a| **a == action).count(),
+            1,
+            "{action}: {actions:?}"
+        );
+    }
+    assert!(
+        !serde_json::to_string(&audit.items)
+            .unwrap()
+            .contains(&old[8..40])
+    );
+}
+
 macro_rules! on_both_stores {
     ($($name:ident),* $(,)?) => {
         mod on_sqlite {
@@ -190,4 +276,5 @@ on_both_stores!(
     a_grace_never_outlives_the_key,
     revoked_and_expired_keys_cannot_be_regenerated,
     racing_regenerations_leave_one_current_and_at_most_one_in_grace,
+    the_sweep_tidies_up_once_and_warns_once,
 );

@@ -36,6 +36,12 @@ pub struct KeyQuery {
 }
 
 impl KeyQuery {
+    /// Every key as stored: nothing judged as of a time (no status brought up to date, no
+    /// ended grace dropped), for the rotation sweep, which acts on what is stored.
+    pub fn as_stored() -> Self {
+        Self::all(DateTime::<Utc>::MIN_UTC)
+    }
+
     pub fn all(now: DateTime<Utc>) -> Self {
         Self {
             status: None,

@@ -1,0 +1,37 @@
+//! The rotator Lambda: configuration, store and (with `KEYWARD_EVENT_BUS`) an EventBridge
+//! client once; then every scheduled event through the shared [`Rotator`].
+
+use std::sync::Arc;
+
+use keyward_aws::events::EventBridgeNotifier;
+use keyward_aws::rotator::Rotator;
+use keyward_aws::sdk;
+use keyward_service::App;
+use keyward_service::config::Config;
+use keyward_service::rotation::{ExpiryNotifier, LogOnly};
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::value::RawValue;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = Config::from_env()?;
+    let location = config.require_dynamodb()?;
+    let sdk = sdk::load(location).await;
+    let app = App::with_engine(
+        Arc::new(sdk::dynamodb(&sdk, location)),
+        config.require_pepper()?,
+        config.settings.clone(),
+        config.engine,
+    );
+    let notifier: Arc<dyn ExpiryNotifier> = match &config.event_bus {
+        Some(bus) => Arc::new(EventBridgeNotifier::new(sdk::eventbridge(&sdk), bus)),
+        None => Arc::new(LogOnly),
+    };
+    let rotator = Rotator::new(app, notifier, config.expiry_warning);
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Box<RawValue>>| {
+        let rotator = rotator.clone();
+        async move { rotator.handle(event.payload.get().as_bytes()).await }
+    }))
+    .await
+}
