@@ -122,7 +122,12 @@ pub struct RegenerateRequest {
     /// How long the old secret keeps verifying, in seconds: 0 (the default) stops it at once;
     /// at most 7 days, and never past the key's expiry. Regenerating again during a grace ends
     /// the older secret at once.
-    #[schemars(range(min = 0, max = MAX_GRACE_SECONDS), extend("default" = 0))]
+    #[serde(default, deserialize_with = "crate::key::whole_number")]
+    #[schemars(
+        with = "Option<i64>",
+        range(min = 0, max = MAX_GRACE_SECONDS),
+        extend("default" = 0)
+    )]
     pub grace_period_seconds: Option<i64>,
 }
 
@@ -373,6 +378,13 @@ mod tests {
         );
 
         assert_eq!(grace_period(None).unwrap(), Duration::zero());
+        // JSON Schema's `integer` counts 60.0 as an integer: so does the request.
+        let whole: RegenerateRequest =
+            serde_json::from_str(r#"{"grace_period_seconds": 60.0}"#).unwrap();
+        assert_eq!(whole.grace_period_seconds, Some(60));
+        assert!(
+            serde_json::from_str::<RegenerateRequest>(r#"{"grace_period_seconds": 1.5}"#).is_err()
+        );
         assert_eq!(
             grace_period(Some(MAX_GRACE_SECONDS)).unwrap(),
             Duration::days(7)
