@@ -638,6 +638,7 @@ fn sample_key() -> &'static ApiKey {
         version: 3,
         previous_secret: None,
         expiry_warned_for: None,
+        secrets_manager_secret_id: None,
     })
 }
 

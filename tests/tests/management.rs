@@ -381,6 +381,37 @@ fn regenerate_issues_a_new_secret_and_stops_the_old_one(backend: &Backend) {
         (200, "VALID".into()),
         "unchanged"
     );
+
+    // Opting in to Secrets Manager rotation, and out again; a bad secret id changes nothing.
+    let r = e.admin.patch(
+        &format!("/v1/keys/{id}"),
+        &json!({"secrets_manager_secret_id": "keyward/ci-deploy"}),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["secrets_manager_secret_id"], "keyward/ci-deploy");
+    let r = e.admin.patch(
+        &format!("/v1/keys/{id}"),
+        &json!({"secrets_manager_secret_id": "not a secret id!"}),
+        None,
+    );
+    assert_eq!(r.problem_fields(), ["secrets_manager_secret_id"]);
+    let r = e.admin.patch(
+        &format!("/v1/keys/{id}"),
+        &json!({"secrets_manager_secret_id": null}),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(
+        r.json().get("secrets_manager_secret_id").is_none(),
+        "{}",
+        r.text
+    );
+    let stored = e.admin.get(&format!("/v1/keys/{id}")).json();
+    assert!(
+        stored.get("secrets_manager_secret_id").is_none(),
+        "{stored}"
+    );
 }
 
 fn idempotent_creates_make_one_key(backend: &Backend) {

@@ -15,6 +15,7 @@
 //!   batch failures.
 //! - [`rotator`]: EventBridge scheduled events for the rotator, each one rotation sweep.
 //! - `events` (feature `eventbridge`): expiry warnings as EventBridge events.
+//! - `secrets_manager` (feature `secretsmanager`): the rotator's Secrets Manager calls.
 //!
 //! # Why the authorizer's event is read this way
 //!
@@ -30,4 +31,6 @@ pub mod events;
 pub mod issuer;
 pub mod rotator;
 pub mod sdk;
+#[cfg(feature = "secretsmanager")]
+pub mod secrets_manager;
 pub mod stream;

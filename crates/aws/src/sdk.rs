@@ -94,3 +94,9 @@ pub fn dynamodb(sdk: &SdkConfig, location: &DynamoLocation) -> DynamoStore {
 pub fn eventbridge(sdk: &SdkConfig) -> aws_sdk_eventbridge::Client {
     aws_sdk_eventbridge::Client::new(sdk)
 }
+
+/// A Secrets Manager client on the process's configuration.
+#[cfg(feature = "secretsmanager")]
+pub fn secrets_manager(sdk: &SdkConfig) -> aws_sdk_secretsmanager::Client {
+    aws_sdk_secretsmanager::Client::new(sdk)
+}

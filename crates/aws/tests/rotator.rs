@@ -67,13 +67,13 @@ async fn a_scheduled_event_sweeps_once() {
 
     let rotator = Rotator::new(app, Arc::new(LogOnly), Duration::days(7));
     let event = fixture("example-eventbridge-schedule.json");
-    let first = rotator.handle(&event).await.unwrap();
+    let first = rotator.sweep(&event).await.unwrap();
     assert_eq!(
         (first.keys, first.graces_ended, first.warned),
         (2, 1, 1),
         "{first:?}"
     );
-    let second = rotator.handle(&event).await.unwrap();
+    let second = rotator.sweep(&event).await.unwrap();
     assert_eq!(
         (second.graces_ended, second.expired, second.warned),
         (0, 0, 0),
@@ -91,7 +91,7 @@ async fn anything_but_a_schedule_is_refused() {
         ),
         (
             fixture("example-secretsmanager-secret-rotation-event.json"),
-            "not an EventBridge scheduled event",
+            "has no Secrets Manager client",
         ),
         (b"{not json".to_vec(), "not an EventBridge scheduled event"),
         (b"[]".to_vec(), "not an EventBridge scheduled event"),
@@ -135,7 +135,7 @@ async fn warnings_go_to_eventbridge() {
     let notifier = keyward_aws::events::EventBridgeNotifier::new(client.clone(), &bus);
     let rotator = Rotator::new(app, Arc::new(notifier), Duration::days(7));
     let report = rotator
-        .handle(&fixture("example-eventbridge-schedule.json"))
+        .sweep(&fixture("example-eventbridge-schedule.json"))
         .await
         .unwrap();
     assert_eq!(
@@ -153,7 +153,7 @@ async fn warnings_go_to_eventbridge() {
     let nowhere = keyward_aws::events::EventBridgeNotifier::new(client, "no-such-bus");
     let rotator = Rotator::new(app, Arc::new(nowhere), Duration::days(7));
     let report = rotator
-        .handle(&fixture("example-eventbridge-schedule.json"))
+        .sweep(&fixture("example-eventbridge-schedule.json"))
         .await
         .unwrap();
     assert_eq!(

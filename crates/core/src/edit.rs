@@ -9,8 +9,9 @@ use serde_json::{Map, Value};
 use crate::cidr::{CidrList, CidrText, MAX_CIDRS};
 use crate::key::{
     ApiKey, KeyRules, KeyStatus, MAX_DESCRIPTION_LEN, MAX_SCOPES, NameText, RATE_LIMIT_MAX,
-    RATE_LIMIT_MIN, metadata_description, validate_description, validate_expiry, validate_metadata,
-    validate_name, validate_rate_limit, validate_scopes, whole_number,
+    RATE_LIMIT_MIN, SecretIdText, metadata_description, validate_description, validate_expiry,
+    validate_metadata, validate_name, validate_rate_limit, validate_scopes, validate_secret_id,
+    whole_number,
 };
 use crate::permission::ScopeInput;
 use crate::validation::{FieldError, ValidationErrors, Warning};
@@ -48,6 +49,10 @@ pub struct UpdateKeyRequest {
     /// Replaces the whole object.
     #[schemars(description = metadata_description())]
     pub metadata: Option<Map<String, Value>>,
+    /// The Secrets Manager secret that holds and rotates the key; `null` opts it out.
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "Option<SecretIdText>")]
+    pub secrets_manager_secret_id: Option<Option<String>>,
 }
 
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
@@ -120,6 +125,9 @@ impl UpdateKeyRequest {
         if let Some(m) = self.metadata {
             take(validate_metadata(Some(m)).map(|m| next.metadata = m));
         }
+        if let Some(id) = self.secrets_manager_secret_id {
+            take(validate_secret_id(id.as_deref()).map(|id| next.secrets_manager_secret_id = id));
+        }
         match (self.active, next.status) {
             (Some(true), KeyStatus::Inactive | KeyStatus::Expired) => {
                 next.status = KeyStatus::Active;
@@ -143,7 +151,7 @@ impl UpdateKeyRequest {
             return Err(ValidationErrors(errors));
         }
 
-        let fields: [(&'static str, bool); 8] = [
+        let fields: [(&'static str, bool); 9] = [
             ("name", next.name != key.name),
             ("description", next.description != key.description),
             ("scopes", next.scopes != key.scopes),
@@ -155,6 +163,10 @@ impl UpdateKeyRequest {
             ("expires_at", next.expires_at != key.expires_at),
             ("metadata", next.metadata != key.metadata),
             ("active", next.status != key.status),
+            (
+                "secrets_manager_secret_id",
+                next.secrets_manager_secret_id != key.secrets_manager_secret_id,
+            ),
         ];
         changed.extend(fields.iter().filter(|(_, c)| *c).map(|(f, _)| *f));
         for field in ["scopes", "allowed_cidrs"] {

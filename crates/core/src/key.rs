@@ -174,6 +174,10 @@ pub struct ApiKey {
     /// absent until a warning is sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expiry_warned_for: Option<DateTime<Utc>>,
+    /// The AWS Secrets Manager secret (name or ARN) that holds this key and rotates it through
+    /// the rotator; absent: the key is never rotated automatically.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets_manager_secret_id: Option<String>,
 }
 
 /// The secret a key had before its last regeneration: how it is shown, and until when it
@@ -250,6 +254,7 @@ impl ApiKey {
             version: 1,
             previous_secret: None,
             expiry_warned_for: None,
+            secrets_manager_secret_id: draft.secrets_manager_secret_id,
         })
     }
 
@@ -343,6 +348,53 @@ pub struct CreateKeyRequest {
     pub expires_at: Option<DateTime<Utc>>,
     #[schemars(description = metadata_description())]
     pub metadata: Option<Map<String, Value>>,
+    /// Opts the key in to AWS Secrets Manager rotation: the secret (name or ARN) that holds it
+    /// and whose rotation function is keyward's rotator.
+    #[schemars(with = "Option<SecretIdText>")]
+    pub secrets_manager_secret_id: Option<String>,
+}
+
+/// The schema of a Secrets Manager secret id (a name or an ARN). Only a schema: the field is a
+/// `String`, checked by [`validate_secret_id`].
+#[derive(Debug)]
+pub struct SecretIdText;
+
+impl JsonSchema for SecretIdText {
+    fn schema_name() -> Cow<'static, str> {
+        "SecretsManagerSecretId".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_SECRET_ID_LEN,
+            "pattern": SECRET_ID_PATTERN,
+            "description": "A Secrets Manager secret name or ARN: 1 to 2048 of A-Z a-z 0-9 / _ + = . @ - and, in an ARN, :",
+        })
+    }
+}
+
+/// The longest Secrets Manager secret id (an ARN).
+pub const MAX_SECRET_ID_LEN: usize = 2048;
+/// The characters of a Secrets Manager secret name, and `:` for an ARN.
+pub const SECRET_ID_PATTERN: &str = "^[A-Za-z0-9/_+=.@:-]+$";
+
+/// A Secrets Manager secret id as a request gives it (absent or empty: none).
+pub fn validate_secret_id(id: Option<&str>) -> Result<Option<String>, Vec<FieldError>> {
+    let Some(id) = id.filter(|id| !id.is_empty()) else {
+        return Ok(None);
+    };
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "/_+=.@:-".contains(c);
+    if id.len() > MAX_SECRET_ID_LEN || !id.chars().all(allowed) {
+        return Err(one(
+            "secrets_manager_secret_id",
+            format!(
+                "a Secrets Manager secret name or ARN: at most {MAX_SECRET_ID_LEN} of A-Z a-z 0-9 / _ + = . @ - :"
+            ),
+        ));
+    }
+    Ok(Some(id.to_owned()))
 }
 
 /// The metadata rule, which no schema keyword states (a size in bytes of serialised JSON).
@@ -393,6 +445,7 @@ pub struct KeyDraft {
     pub rate_limit_per_minute: u32,
     pub expires_at: Option<DateTime<Utc>>,
     pub metadata: Map<String, Value>,
+    pub secrets_manager_secret_id: Option<String>,
 }
 
 impl KeyDraft {
@@ -470,6 +523,10 @@ impl KeyDraft {
         );
         let expires_at = check(&mut errors, validate_expiry(req.expires_at, now));
         let metadata = check(&mut errors, validate_metadata(req.metadata));
+        let secret_id = check(
+            &mut errors,
+            validate_secret_id(req.secrets_manager_secret_id.as_deref()),
+        );
 
         match (
             name,
@@ -481,6 +538,7 @@ impl KeyDraft {
             rate,
             expires_at,
             metadata,
+            secret_id,
         ) {
             (
                 Some(name),
@@ -492,6 +550,7 @@ impl KeyDraft {
                 Some(rate_limit_per_minute),
                 Some(expires_at),
                 Some(metadata),
+                Some(secrets_manager_secret_id),
             ) if errors.is_empty() => Ok((
                 Self {
                     name,
@@ -503,6 +562,7 @@ impl KeyDraft {
                     rate_limit_per_minute,
                     expires_at,
                     metadata,
+                    secrets_manager_secret_id,
                 },
                 warnings,
             )),

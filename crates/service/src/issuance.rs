@@ -178,7 +178,7 @@ impl App {
                 .await
             {
                 Ok(()) => {
-                    self.engine().forget_key(id);
+                    self.engine().forget_key(id, change.new_hash.as_ref());
                     tracing::info!(key_id = %id, actor = %actor.id, action, "key changed");
                     return Ok(next.as_of(now));
                 }
@@ -438,7 +438,7 @@ impl App {
                 .await
             {
                 Ok(()) => {
-                    self.engine().forget_key(id);
+                    self.engine().forget_key(id, None);
                     tracing::info!(key_id = %id, actor = %actor.id, "key deleted");
                     return Ok(());
                 }

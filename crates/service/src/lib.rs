@@ -18,6 +18,8 @@
 //! - [`groups`]: sharing groups and their members.
 //! - [`presets`]: built-in and account-defined presets.
 //! - [`audit`], [`usage`]: reading the audit log and usage figures.
+//! - [`secret_rotation`]: AWS Secrets Manager rotation of the keys that opt in (the four
+//!   steps, over a small `SecretVault` port).
 //! - [`rotation`]: the rotation sweep (ended graces, expired keys, expiry warnings) of the
 //!   `rotator` function and `keyward serve`.
 //! - [`aggregation`]: rolling the usage records engines flush into per-key and per-account
@@ -40,6 +42,7 @@ pub mod groups;
 pub mod issuance;
 pub mod presets;
 pub mod rotation;
+pub mod secret_rotation;
 pub mod settings;
 pub mod usage;
 pub mod verification;

@@ -1,14 +1,17 @@
-//! The rotator Lambda: configuration, store and (with `KEYWARD_EVENT_BUS`) an EventBridge
-//! client once; then every scheduled event through the shared [`Rotator`].
+//! The rotator Lambda: configuration, store, a Secrets Manager client and (with
+//! `KEYWARD_EVENT_BUS`) an EventBridge client once; then every scheduled event and Secrets
+//! Manager rotation request through the shared [`Rotator`].
 
 use std::sync::Arc;
 
 use keyward_aws::events::EventBridgeNotifier;
 use keyward_aws::rotator::Rotator;
 use keyward_aws::sdk;
+use keyward_aws::secrets_manager::SecretsManager;
 use keyward_service::App;
 use keyward_service::config::Config;
 use keyward_service::rotation::{ExpiryNotifier, LogOnly};
+use keyward_service::secret_rotation::DEFAULT_ROTATION_GRACE;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::value::RawValue;
 
@@ -28,7 +31,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         Some(bus) => Arc::new(EventBridgeNotifier::new(sdk::eventbridge(&sdk), bus)),
         None => Arc::new(LogOnly),
     };
-    let rotator = Rotator::new(app, notifier, config.expiry_warning);
+    let vault = Arc::new(SecretsManager::new(sdk::secrets_manager(&sdk)));
+    let rotator = Rotator::new(app, notifier, config.expiry_warning)
+        .with_secrets_manager(vault, DEFAULT_ROTATION_GRACE);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Box<RawValue>>| {
         let rotator = rotator.clone();
         async move { rotator.handle(event.payload.get().as_bytes()).await }

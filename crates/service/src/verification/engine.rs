@@ -372,10 +372,16 @@ impl Engine {
         Ok(dropped)
     }
 
-    /// Drops every cached entry of the key `key_id`: a change made in this process is seen by
-    /// this engine at once (other processes see it within the bound, via the change feed).
-    pub fn forget_key(&self, key_id: &str) {
-        lock(&self.inner.cache).retain(|_, e| e.key.as_ref().is_none_or(|k| k.id != key_id));
+    /// Drops every cached entry of the key `key_id`, and what is cached for `new_hash` (a
+    /// secret just installed may have been cached as unknown): a change made in this process
+    /// is seen by this engine at once (other processes see it within the bound, via the change
+    /// feed).
+    pub fn forget_key(&self, key_id: &str, new_hash: Option<&KeyHash>) {
+        let mut cache = lock(&self.inner.cache);
+        cache.retain(|_, e| e.key.as_ref().is_none_or(|k| k.id != key_id));
+        if let Some(hash) = new_hash {
+            cache.remove(hash);
+        }
     }
 
     /// Writes buffered usage now. Answers how many usage records were written.

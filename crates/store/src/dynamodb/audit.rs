@@ -12,6 +12,18 @@ use crate::port::{AuditLog, Page, page_limit};
 
 #[async_trait]
 impl AuditLog for DynamoStore {
+    async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
+        bump(&self.calls.put_item);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&AuditItem::new(entry))?))
+            .send()
+            .await
+            .map_err(|e| request_error("writing an audit entry", e))?;
+        Ok(())
+    }
+
     async fn list_audit(
         &self,
         account: &str,

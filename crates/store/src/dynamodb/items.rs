@@ -193,8 +193,13 @@ pub const USAGE_ATTRIBUTES: [&str; 4] = [
 ];
 
 /// The attributes of a key record written only while set: an update that leaves them unset
-/// removes them (a previous secret whose grace ended).
-pub const OPTIONAL_KEY_ATTRIBUTES: [&str; 2] = ["previous_hash", "previous_secret"];
+/// removes them (a previous secret whose grace ended, a key opted out of rotation).
+pub const OPTIONAL_KEY_ATTRIBUTES: [&str; 4] = [
+    "previous_hash",
+    "previous_secret",
+    "expiry_warned_for",
+    "secrets_manager_secret_id",
+];
 
 /// The partition of the change feed verifiers poll.
 pub const CHANGES_PK: &str = "CHANGES";

@@ -323,6 +323,11 @@ impl KeyStore for DynamoStore {
                 }
             }
             items.push(self.change(&old_hash)?);
+            if new_hash.is_some() {
+                // Verifiers may hold the new secret as unknown (a Secrets Manager rotation's
+                // pending secret is known before it is installed).
+                items.push(self.change(&hash)?);
+            }
             items.push(self.put(to_item(&AuditItem::new(audit))?, None)?);
             return match self.transact(items).await? {
                 None => Ok(()),

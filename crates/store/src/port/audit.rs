@@ -1,5 +1,6 @@
 //! The audit log: who changed what. Entries are written by the mutations themselves (each
-//! takes its entry and writes it in the same transaction); this trait only reads them.
+//! takes its entry and writes it in the same transaction); this trait reads them, and appends
+//! the entries of events that change no record (a step of a Secrets Manager rotation).
 
 use async_trait::async_trait;
 use keyward_core::audit::AuditEntry;
@@ -17,4 +18,7 @@ pub trait AuditLog: Send + Sync {
         cursor: Option<&str>,
         limit: usize,
     ) -> StoreResult<Page<AuditEntry>>;
+
+    /// Appends an entry about something that changed no record of this store.
+    async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()>;
 }

@@ -23,6 +23,16 @@ pub(super) fn insert_audit(tx: &Transaction<'_>, entry: &AuditEntry) -> StoreRes
 
 #[async_trait]
 impl AuditLog for SqliteStore {
+    async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
+        let entry = entry.clone();
+        self.with(move |c| {
+            let tx = c.transaction().map_err(backend)?;
+            insert_audit(&tx, &entry)?;
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
     async fn list_audit(
         &self,
         account: &str,

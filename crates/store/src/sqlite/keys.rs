@@ -264,6 +264,11 @@ impl KeyStore for SqliteStore {
             if let Some(old) = &old_hash {
                 record_change(&tx, old)?;
             }
+            if let Some(new) = &new_hash {
+                // Verifiers may hold the new secret as unknown (it can be known before it is
+                // installed: a Secrets Manager rotation's pending secret).
+                record_change(&tx, new.as_bytes())?;
+            }
             keep_previous_secret(&tx, &key, new_hash.is_some(), old_hash.as_deref())?;
             insert_audit(&tx, &audit)?;
             tx.commit().map_err(backend)
