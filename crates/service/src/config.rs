@@ -16,6 +16,7 @@ use keyward_store::{DynamoLocation, StoreLocation};
 use thiserror::Error;
 
 use crate::rotation::DEFAULT_EXPIRY_WARNING;
+use crate::secret_rotation::DEFAULT_ROTATION_GRACE;
 use crate::settings::{MAX_MANAGEMENT_RATE_LIMIT, Settings, VerifyAccess};
 use crate::verification::EngineConfig;
 
@@ -48,6 +49,7 @@ pub const VERIFY_ACCESS: &str = "KEYWARD_VERIFY_ACCESS";
 pub const MANAGEMENT_RATE_LIMIT: &str = "KEYWARD_MANAGEMENT_RATE_LIMIT";
 pub const EXPIRY_WARNING_HOURS: &str = "KEYWARD_EXPIRY_WARNING_HOURS";
 pub const EVENT_BUS: &str = "KEYWARD_EVENT_BUS";
+pub const ROTATION_GRACE_HOURS: &str = "KEYWARD_ROTATION_GRACE_HOURS";
 
 /// Every setting of every keyward process.
 pub const VARIABLES: &[Variable] = &[
@@ -151,6 +153,14 @@ pub const VARIABLES: &[Variable] = &[
                warnings go to the log only.",
     },
     Variable {
+        name: ROTATION_GRACE_HOURS,
+        flag: Some("rotation-grace-hours"),
+        value: "HOURS",
+        default: Some("24"),
+        help: "How long the secret a Secrets Manager rotation replaces keeps verifying, in hours \
+               (0 to 168; never past the key's expiry).",
+    },
+    Variable {
         name: HTTP_API_RESPONSE,
         flag: Some("http-api"),
         value: "FORMAT",
@@ -199,6 +209,8 @@ pub struct Config {
     pub expiry_warning: chrono::Duration,
     /// Where the rotator sends expiry warnings (none: the log only).
     pub event_bus: Option<String>,
+    /// How long the secret a Secrets Manager rotation replaces keeps verifying.
+    pub rotation_grace: chrono::Duration,
 }
 
 impl Config {
@@ -276,6 +288,20 @@ impl Config {
                     )
                 })?,
         };
+        let rotation_grace = match value(ROTATION_GRACE_HOURS) {
+            None => DEFAULT_ROTATION_GRACE,
+            Some(h) => h
+                .parse::<i64>()
+                .ok()
+                .filter(|h| (0..=168).contains(h))
+                .map(chrono::Duration::hours)
+                .ok_or_else(|| {
+                    invalid(
+                        ROTATION_GRACE_HOURS,
+                        format!("'{h}' is not a number of hours from 0 to 168"),
+                    )
+                })?,
+        };
         let mut engine = EngineConfig::default();
         if let Some(ms) = value(REVOCATION_BOUND_MS) {
             let ms: u64 = ms.parse().ok().filter(|ms| *ms > 0).ok_or_else(|| {
@@ -327,6 +353,7 @@ impl Config {
             http_api_response,
             expiry_warning,
             event_bus: value(EVENT_BUS).filter(|b| !b.trim().is_empty()),
+            rotation_grace,
         })
     }
 

@@ -11,7 +11,6 @@ use keyward_aws::secrets_manager::SecretsManager;
 use keyward_service::App;
 use keyward_service::config::Config;
 use keyward_service::rotation::{ExpiryNotifier, LogOnly};
-use keyward_service::secret_rotation::DEFAULT_ROTATION_GRACE;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::value::RawValue;
 
@@ -33,7 +32,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     };
     let vault = Arc::new(SecretsManager::new(sdk::secrets_manager(&sdk)));
     let rotator = Rotator::new(app, notifier, config.expiry_warning)
-        .with_secrets_manager(vault, DEFAULT_ROTATION_GRACE);
+        .with_secrets_manager(vault, config.rotation_grace);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Box<RawValue>>| {
         let rotator = rotator.clone();
         async move { rotator.handle(event.payload.get().as_bytes()).await }
