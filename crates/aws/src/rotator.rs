@@ -1,6 +1,6 @@
 //! The rotator's edge: EventBridge scheduled events and Secrets Manager rotation requests in.
 //!
-//! - A scheduled event (an EventBridge rule, `rate(5 minutes)` in the templates) is one
+//! - A scheduled event (an EventBridge rule, such as `rate(5 minutes)`) is one
 //!   [`App::sweep`](keyward_service::App::sweep), which is idempotent, so a late or doubled
 //!   event changes nothing twice; the answer is the sweep's report. Expiry warnings go to the
 //!   log and through the [`ExpiryNotifier`] the function was built with (EventBridge, when a
@@ -16,7 +16,7 @@ use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::Duration;
 use keyward_service::App;
 use keyward_service::rotation::{ExpiryNotifier, SweepReport};
-use keyward_service::secret_rotation::{SecretVault, Step};
+use keyward_service::secret_rotation::{Rotation, SecretVault, Step};
 use lambda_runtime::Diagnostic;
 use serde_json::Value;
 
@@ -33,13 +33,16 @@ pub struct Rotator {
     vault: Option<(Arc<dyn SecretVault>, Duration)>,
 }
 
-/// A Secrets Manager rotation request, as the service invokes the function.
+/// A Secrets Manager rotation request, as the service invokes the function (`RotationToken`
+/// is sent by Secrets Manager today, and passed back on the write of the pending version).
 #[derive(Debug, serde::Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(rename_all = "PascalCase")]
 struct RotationRequest {
     step: String,
     secret_id: String,
     client_request_token: String,
+    #[serde(default)]
+    rotation_token: Option<String>,
 }
 
 impl std::fmt::Debug for Rotator {
@@ -99,9 +102,12 @@ impl Rotator {
             .rotate_secret(
                 vault.as_ref(),
                 step,
-                &request.secret_id,
-                &request.client_request_token,
-                *grace,
+                &Rotation {
+                    secret_id: &request.secret_id,
+                    token: &request.client_request_token,
+                    rotation_token: request.rotation_token.as_deref(),
+                    grace: *grace,
+                },
             )
             .await
             .map_err(|e| Diagnostic {

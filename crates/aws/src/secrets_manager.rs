@@ -59,6 +59,7 @@ impl SecretVault for SecretsManager {
         secret_id: &str,
         version_id: &str,
         value: &str,
+        rotation_token: Option<&str>,
     ) -> Result<(), VaultError> {
         self.client
             .put_secret_value()
@@ -66,6 +67,7 @@ impl SecretVault for SecretsManager {
             .client_request_token(version_id)
             .secret_string(value)
             .version_stages(PENDING)
+            .set_rotation_token(rotation_token.map(str::to_owned))
             .send()
             .await
             .map_err(|e| failed("storing the pending version", e))?;

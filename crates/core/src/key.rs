@@ -380,13 +380,13 @@ pub const MAX_SECRET_ID_LEN: usize = 2048;
 /// The characters of a Secrets Manager secret name, and `:` for an ARN.
 pub const SECRET_ID_PATTERN: &str = "^[A-Za-z0-9/_+=.@:-]+$";
 
-/// A Secrets Manager secret id as a request gives it (absent or empty: none).
+/// A Secrets Manager secret id as a request gives it (absent: none).
 pub fn validate_secret_id(id: Option<&str>) -> Result<Option<String>, Vec<FieldError>> {
-    let Some(id) = id.filter(|id| !id.is_empty()) else {
+    let Some(id) = id else {
         return Ok(None);
     };
     let allowed = |c: char| c.is_ascii_alphanumeric() || "/_+=.@:-".contains(c);
-    if id.len() > MAX_SECRET_ID_LEN || !id.chars().all(allowed) {
+    if id.is_empty() || id.len() > MAX_SECRET_ID_LEN || !id.chars().all(allowed) {
         return Err(one(
             "secrets_manager_secret_id",
             format!(

@@ -171,9 +171,11 @@ pub fn regenerate(
     })
 }
 
-/// The key marked expired, if it is past its expiry and not marked yet (nor revoked).
+/// The key marked expired, if it is active, past its expiry and not marked yet. An inactive key
+/// stays inactive (extending its expiry must not make it active), as a revoked one stays
+/// revoked: both are refused at verification anyway.
 pub fn mark_expired(key: &ApiKey, now: DateTime<Utc>) -> Option<ApiKey> {
-    let unmarked = matches!(key.status, KeyStatus::Active | KeyStatus::Inactive);
+    let unmarked = key.status == KeyStatus::Active;
     (unmarked && key.status_at(now) == KeyStatus::Expired).then(|| ApiKey {
         status: KeyStatus::Expired,
         ..key.clone()

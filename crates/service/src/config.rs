@@ -158,7 +158,7 @@ pub const VARIABLES: &[Variable] = &[
         value: "HOURS",
         default: Some("24"),
         help: "How long the secret a Secrets Manager rotation replaces keeps verifying, in hours \
-               (0 to 168; never past the key's expiry).",
+               (1 to 168; never past the key's expiry): readers of AWSCURRENT need time to move.",
     },
     Variable {
         name: HTTP_API_RESPONSE,
@@ -293,12 +293,12 @@ impl Config {
             Some(h) => h
                 .parse::<i64>()
                 .ok()
-                .filter(|h| (0..=168).contains(h))
+                .filter(|h| (1..=168).contains(h))
                 .map(chrono::Duration::hours)
                 .ok_or_else(|| {
                     invalid(
                         ROTATION_GRACE_HOURS,
-                        format!("'{h}' is not a number of hours from 0 to 168"),
+                        format!("'{h}' is not a number of hours from 1 to 168"),
                     )
                 })?,
         };

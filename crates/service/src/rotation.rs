@@ -57,10 +57,12 @@ pub struct SweepReport {
     pub graces_ended: usize,
     /// Keys marked expired.
     pub expired: usize,
-    /// Keys whose owners were warned of their expiry in this pass.
+    /// Keys whose owners were warned of their expiry in this pass (delivered or not).
     pub warned: usize,
-    /// Warnings recorded but not delivered by the notifier.
+    /// Of those, warnings recorded but not delivered by the notifier.
     pub warnings_failed: usize,
+    /// Keys this pass could not finish (logged; the next pass tries again).
+    pub failed: usize,
 }
 
 impl App {
@@ -97,20 +99,33 @@ impl App {
             let page = self.store.list_keys(&system.account, &query).await?;
             for key in &page.items {
                 report.keys += 1;
-                self.sweep_key(&system, key, warning_window, notifier, &mut report)
-                    .await?;
+                match self
+                    .sweep_key(&system, key, warning_window, notifier, &mut report)
+                    .await
+                {
+                    Ok(()) | Err(ServiceError::NotFound(_)) => {} // deleted meanwhile
+                    Err(unavailable @ ServiceError::Unavailable { .. }) => return Err(unavailable),
+                    Err(e) => {
+                        // One key that fails does not hold the others back; the next pass
+                        // tries it again.
+                        tracing::error!(key_id = %key.id, error = %e, "rotation sweep: a key failed");
+                        report.failed += 1;
+                    }
+                }
             }
             match page.next_cursor {
                 Some(cursor) => query.cursor = Some(cursor),
                 None => break,
             }
         }
-        if report.graces_ended + report.expired + report.warned > 0 {
+        if report.graces_ended + report.expired + report.warned + report.failed > 0 {
             tracing::info!(
                 keys = report.keys,
                 graces_ended = report.graces_ended,
                 expired = report.expired,
                 warned = report.warned,
+                warnings_failed = report.warnings_failed,
+                failed = report.failed,
                 "rotation sweep"
             );
         }
