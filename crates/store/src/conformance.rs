@@ -126,6 +126,7 @@ macro_rules! conformance_tests {
             delete_removes_the_key_its_hash_and_its_name,
             listing_filters_by_status_workspace_and_name,
             listing_pages_through_everything_once,
+            pages_split_keys_that_share_a_name,
             a_bad_cursor_is_refused,
             every_mutation_writes_its_audit_entry,
             an_idempotency_key_admits_one_create,
@@ -631,6 +632,66 @@ pub async fn listing_pages_through_everything_once(store: &dyn Store) {
     let mut sorted = seen.clone();
     sorted.sort();
     assert_eq!(seen, sorted, "ordered by name");
+}
+
+/// Revoked keys share names: a page boundary between two keys of one name skips neither,
+/// in the account's listing and a workspace's.
+pub async fn pages_split_keys_that_share_a_name(store: &dyn Store) {
+    let acc = account();
+    let mut ids = BTreeSet::new();
+    for _ in 0..3 {
+        let (key, _) = insert(
+            store,
+            &acc,
+            json!({"name": "reused", "workspaces": ["ws_r"]}),
+        )
+        .await;
+        let revoked = edited(&key, |k| k.status = KeyStatus::Revoked);
+        store
+            .update_key(&revoked, 1, None, &audit(&revoked, "key.revoked"))
+            .await
+            .unwrap();
+        ids.insert(key.id);
+    }
+    let (live, _) = insert(
+        store,
+        &acc,
+        json!({"name": "reused", "workspaces": ["ws_r"]}),
+    )
+    .await;
+    ids.insert(live.id);
+    insert(
+        store,
+        &acc,
+        json!({"name": "zz-after", "workspaces": ["ws_r"]}),
+    )
+    .await;
+    for workspace in [None, Some("ws_r".to_owned())] {
+        let mut query = KeyQuery {
+            limit: 1,
+            workspace: workspace.clone(),
+            ..KeyQuery::all(Utc::now())
+        };
+        let mut seen = Vec::new();
+        loop {
+            let page = store.list_keys(&acc, &query).await.unwrap();
+            seen.extend(page.items.into_iter().map(|k| (k.name, k.id)));
+            match page.next_cursor {
+                Some(c) => query.cursor = Some(c),
+                None => break,
+            }
+        }
+        let reused: BTreeSet<String> = seen
+            .iter()
+            .filter(|(n, _)| n == "reused")
+            .map(|(_, id)| id.clone())
+            .collect();
+        assert_eq!(
+            reused, ids,
+            "{workspace:?}: every key of the shared name, once"
+        );
+        assert_eq!(seen.len(), 5, "{workspace:?}: no key twice: {seen:?}");
+    }
 }
 
 pub async fn a_bad_cursor_is_refused(store: &dyn Store) {

@@ -2,8 +2,9 @@
 //! item of a page, hex-encoded so a cursor is URL-safe and obviously not meant to be edited.
 //!
 //! There is one pair of functions per kind of cursor, so an adapter never counts parts itself:
-//! [`encode_one`]/[`decode_one`] for listings ordered by one unique field (keys by name, groups
-//! by id), [`encode_audit`]/[`decode_audit`] for the audit log (time, then id).
+//! [`encode_one`]/[`decode_one`] for listings ordered by one unique field (groups by id),
+//! [`encode_key`]/[`decode_key`] for keys (name, then id), [`encode_audit`]/[`decode_audit`]
+//! for the audit log (time, then id).
 
 use crate::error::{StoreError, StoreResult};
 
@@ -51,6 +52,22 @@ pub fn decode_one(cursor: &str) -> StoreResult<String> {
     decode(cursor, 1)?.pop().ok_or(StoreError::InvalidCursor)
 }
 
+/// The cursor after a key in a listing ordered by name: its name, then its id (names are not
+/// unique among revoked keys, so the id places the page boundary exactly).
+pub fn encode_key(name: &str, id: &str) -> String {
+    encode(&[name, id])
+}
+
+/// A key listing's cursor: the last key's name, and its id (absent in a cursor written before
+/// ids were part of it: the page then resumes after every key of that name).
+pub fn decode_key(cursor: &str) -> StoreResult<(String, Option<String>)> {
+    if let Ok(mut parts) = decode(cursor, 2) {
+        let id = parts.pop();
+        return Ok((parts.pop().unwrap_or_default(), id));
+    }
+    Ok((decode_one(cursor)?, None))
+}
+
 /// The cursor after an audit entry: its time in microseconds, then its id (the log's order).
 pub fn encode_audit(at_micros: i64, id: &str) -> String {
     encode(&[&at_micros.to_string(), id])
@@ -67,6 +84,20 @@ pub fn decode_audit(cursor: &str) -> StoreResult<(i64, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_cursors_carry_the_id_and_read_old_ones() {
+        let c = encode_key("deploy", "key_a");
+        assert_eq!(
+            decode_key(&c).unwrap(),
+            ("deploy".into(), Some("key_a".into()))
+        );
+        assert_eq!(
+            decode_key(&encode_one("deploy")).unwrap(),
+            ("deploy".into(), None)
+        );
+        assert!(decode_key("zz").is_err());
+    }
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {

@@ -89,6 +89,21 @@ impl DynamoStore {
     }
 
     /// One page of candidate keys from an index, in name order after `after`.
+    /// Where the listing's index holds the key `id` named `name`: an `ExclusiveStartKey`.
+    fn index_position(&self, account: &str, query: &KeyQuery, name: &str, id: &str) -> Item {
+        let mut position = match &query.workspace {
+            Some(ws) => key_of(account_pk(account), member_sk(ws, id)),
+            None => key_of(account_pk(account), key_sk(id)),
+        };
+        let (pk_attr, sk_attr, pk) = match &query.workspace {
+            Some(ws) => (GSI2_PK, GSI2_SK, workspace_gsi_pk(account, ws)),
+            None => (GSI1_PK, GSI1_SK, keys_gsi_pk(account)),
+        };
+        position.insert(pk_attr.to_owned(), s(pk));
+        position.insert(sk_attr.to_owned(), s(name));
+        position
+    }
+
     async fn query_page(
         &self,
         account: &str,
@@ -402,15 +417,20 @@ impl KeyStore for DynamoStore {
     }
 
     async fn list_keys(&self, account: &str, query: &KeyQuery) -> StoreResult<Page<ApiKey>> {
-        let after = match &query.cursor {
-            Some(c) => Some(cursor::decode_one(c)?),
-            None => None,
+        // A cursor names the last key returned: the query resumes right after that key's index
+        // item (names repeat among revoked keys; the index orders equal names by the item's
+        // own key). A cursor written before ids were in it resumes after the name.
+        let (after, mut start) = match &query.cursor {
+            Some(c) => match cursor::decode_key(c)? {
+                (name, Some(id)) => (None, Some(self.index_position(account, query, &name, &id))),
+                (name, None) => (Some(name), None),
+            },
+            None => (None, None),
         };
         let limit = page_limit(query.limit);
         // Read in name order until one more admitted key than the page holds is seen (so the
         // cursor is only given when there is more) or the index is exhausted.
         let mut admitted: Vec<ApiKey> = Vec::with_capacity(limit + 1);
-        let mut start = None;
         loop {
             let want = i32::try_from(limit + 1 - admitted.len())
                 .unwrap_or(i32::MAX)
@@ -431,7 +451,7 @@ impl KeyStore for DynamoStore {
         let more = admitted.len() > limit;
         admitted.truncate(limit);
         let next_cursor = if more {
-            admitted.last().map(|k| cursor::encode_one(&k.name))
+            admitted.last().map(|k| cursor::encode_key(&k.name, &k.id))
         } else {
             None
         };

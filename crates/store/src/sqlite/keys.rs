@@ -307,9 +307,12 @@ impl KeyStore for SqliteStore {
     }
 
     async fn list_keys(&self, account: &str, query: &KeyQuery) -> StoreResult<Page<ApiKey>> {
-        let after = match &query.cursor {
-            Some(c) => Some(cursor::decode_one(c)?),
-            None => None,
+        let (after, after_id) = match &query.cursor {
+            Some(c) => {
+                let (name, id) = cursor::decode_key(c)?;
+                (Some(name), id)
+            }
+            None => (None, None),
         };
         let account = account.to_owned();
         let query = query.clone();
@@ -333,19 +336,21 @@ impl KeyStore for SqliteStore {
             let sql = format!(
                 "SELECT record FROM keys
                  WHERE account = :account AND {status_clause}
-                   AND (:after IS NULL OR name > :after)
+                   AND (:after IS NULL OR name > :after
+                        OR (name = :after AND :after_id IS NOT NULL AND id > :after_id))
                    AND (:q IS NULL OR instr(name_lc, :q) > 0)
                    AND (:ws IS NULL OR EXISTS (
                         SELECT 1 FROM json_each(keys.record, '$.workspaces') WHERE value = :ws))
                    AND (:grp IS NULL OR EXISTS (
                         SELECT 1 FROM json_each(keys.record, '$.groups') WHERE value = :grp))
-                 ORDER BY name LIMIT :limit"
+                 ORDER BY name, id LIMIT :limit"
             );
             let mut named: Vec<(&str, &dyn rusqlite::ToSql)> = Vec::new();
             let q = query.name_contains.as_ref().map(|q| q.to_lowercase());
             let fetch = (limit + 1) as i64;
             named.push((":account", &account));
             named.push((":after", &after));
+            named.push((":after_id", &after_id));
             named.push((":q", &q));
             named.push((":ws", &query.workspace));
             named.push((":grp", &query.group));
@@ -355,7 +360,7 @@ impl KeyStore for SqliteStore {
             }
             let keys: Vec<ApiKey> = all(c, &sql, named.as_slice())?;
             let keys = keys.into_iter().map(|k| k.as_of(query.now)).collect();
-            Ok(page(keys, limit, |k: &ApiKey| cursor::encode_one(&k.name)))
+            Ok(page(keys, limit, |k: &ApiKey| cursor::encode_key(&k.name, &k.id)))
         })
         .await
     }
