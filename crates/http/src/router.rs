@@ -191,7 +191,7 @@ const KEY_LIST: &[Param] = &[
     ),
     (
         "q",
-        "Only keys whose name contains this, in any case.",
+        "Only keys whose name contains this, compared as names are (after NFKC case folding: `ci` finds `CI-Bot`, `strasse` finds `Straße`).",
         ParamSchema::Json(r#"{"type": "string"}"#),
     ),
     CURSOR,

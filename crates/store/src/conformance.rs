@@ -589,6 +589,12 @@ pub async fn listing_filters_by_status_workspace_and_name(store: &dyn Store) {
         [("alpha-ci".into(), Active), ("beta-CI".into(), Active)],
         "name search ignores case"
     );
+    insert(store, &acc, json!({"name": "Straße"})).await;
+    assert_eq!(
+        names(None, None, Some("STRASSE"), now).await,
+        [("Straße".into(), Active)],
+        "name search folds as names collide (NFKC case folding)"
+    );
     // An hour later, gamma has expired: it leaves `active` and is shown as expired.
     let later = now + Duration::hours(1);
     assert_eq!(

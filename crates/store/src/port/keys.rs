@@ -7,6 +7,7 @@ use keyward_core::audit::AuditEntry;
 use keyward_core::hash::KeyHash;
 use keyward_core::idempotency::IdempotencyRecord;
 use keyward_core::key::{ApiKey, KeyMatch, KeyStatus};
+use keyward_core::name::name_key;
 
 use super::Page;
 #[cfg(doc)]
@@ -25,7 +26,8 @@ pub struct KeyQuery {
     pub workspace: Option<String>,
     /// Only keys that are members of this sharing group.
     pub group: Option<String>,
-    /// Only keys whose name contains this, case-insensitively.
+    /// Only keys whose name contains this, compared as names collide: after NFKC case folding
+    /// (`ci` finds `CI-Bot`, `strasse` finds `Straße`).
     pub name_contains: Option<String>,
     /// Where the previous page ended (opaque, from [`Page::next_cursor`]).
     pub cursor: Option<String>,
@@ -73,7 +75,7 @@ impl KeyQuery {
             && self
                 .name_contains
                 .as_ref()
-                .is_none_or(|q| key.name.to_lowercase().contains(&q.to_lowercase()))
+                .is_none_or(|q| name_key(&key.name).contains(&name_key(q)))
     }
 }
 

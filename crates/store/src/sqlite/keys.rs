@@ -338,7 +338,7 @@ impl KeyStore for SqliteStore {
                  WHERE account = :account AND {status_clause}
                    AND (:after IS NULL OR name > :after
                         OR (name = :after AND :after_id IS NOT NULL AND id > :after_id))
-                   AND (:q IS NULL OR instr(name_lc, :q) > 0)
+                   AND (:q IS NULL OR instr(COALESCE(name_key, name_lc), :q) > 0)
                    AND (:ws IS NULL OR EXISTS (
                         SELECT 1 FROM json_each(keys.record, '$.workspaces') WHERE value = :ws))
                    AND (:grp IS NULL OR EXISTS (
@@ -346,7 +346,8 @@ impl KeyStore for SqliteStore {
                  ORDER BY name, id LIMIT :limit"
             );
             let mut named: Vec<(&str, &dyn rusqlite::ToSql)> = Vec::new();
-            let q = query.name_contains.as_ref().map(|q| q.to_lowercase());
+            // Folded as names are (a key not yet folded, from an old store, by its lower case).
+            let q = query.name_contains.as_deref().map(name_key);
             let fetch = (limit + 1) as i64;
             named.push((":account", &account));
             named.push((":after", &after));
