@@ -360,6 +360,17 @@ impl Client {
         Self::finish(req.send(body.to_string()))
     }
 
+    /// `POST /v1/keys` with `body`, which must create a key: its id and its secret.
+    pub fn create_key(&self, body: &Value) -> (String, String) {
+        let r = self.post("/v1/keys", body);
+        assert_eq!(r.status, 201, "{}", r.text);
+        let j = r.json();
+        (
+            j["key"]["id"].as_str().unwrap_or_default().to_owned(),
+            j["secret"].as_str().unwrap_or_default().to_owned(),
+        )
+    }
+
     /// `POST /v1/verify` for `key`, with extra fields merged in.
     pub fn verify(&self, key: &str, extra: Value) -> Reply {
         let mut body = serde_json::json!({ "key": key });
@@ -367,6 +378,17 @@ impl Client {
             b.extend(e.clone());
         }
         self.post("/v1/verify", &body)
+    }
+}
+
+/// Waits, if needed, until the current UTC minute has at least `left` seconds to run: a test
+/// whose requests must fall in one rate-limit window (or keep the lease it took) starts early in
+/// a minute.
+pub fn with_seconds_left_in_minute(left: i64) {
+    let second = chrono::Utc::now().timestamp().rem_euclid(60);
+    if 60 - second < left {
+        let wait = u64::try_from((60 - second) * 1000 + 200).unwrap_or_default();
+        std::thread::sleep(std::time::Duration::from_millis(wait));
     }
 }
 

@@ -146,10 +146,7 @@ fn the_gateway_forwards_allowed_requests_with_context_and_refuses_the_rest() {
         &json!({"name": "scarce", "scopes": ["agent:viewer"], "rate_limit_per_minute": 2}),
     );
     let scarce = r.json()["secret"].as_str().unwrap().to_owned();
-    let second = chrono::Utc::now().timestamp().rem_euclid(60);
-    if second > 57 {
-        std::thread::sleep(std::time::Duration::from_secs(3)); // all three in one minute
-    }
+    keyward_e2e::with_seconds_left_in_minute(3); // all three in one minute
     let before = hits.load(Ordering::SeqCst);
     let statuses: Vec<u16> = (0..3)
         .map(|_| gateway.with_key(&scarce).get("/agents/ag_1").status)

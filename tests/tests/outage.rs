@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use keyward_e2e::{Backend, Client, PrivateDynamo, Reply, Server};
+use keyward_e2e::{Backend, Client, PrivateDynamo, Reply, Server, with_seconds_left_in_minute};
 use serde_json::json;
 
 /// Every request that needs the store answers within this (docs/operations.md), plus slack
@@ -35,19 +35,12 @@ fn code(r: &Reply) -> String {
     r.json()["code"].as_str().unwrap_or_default().to_owned()
 }
 
-/// Waits, if needed, until a UTC minute has at least 40 s left: a cached key verifies during
-/// the outage from the rate-limit lease it took before, which lasts until the minute ends (a
-/// new minute needs a new lease, which the paused store cannot grant: docs/usage-and-limits.md).
-fn early_in_a_minute() {
-    let second = chrono::Utc::now().timestamp().rem_euclid(60);
-    if second > 20 {
-        std::thread::sleep(Duration::from_secs((61 - second) as u64));
-    }
-}
-
+// A cached key verifies during the outage from the rate-limit lease it took before, which
+// lasts until the minute ends (a new minute needs a new lease, which the paused store cannot
+// grant: docs/usage-and-limits.md); so the test starts with 40 s of its minute left.
 #[test]
 fn a_hung_dynamodb_is_answered_within_the_bound_and_never_valid_for_a_changed_key() {
-    early_in_a_minute();
+    with_seconds_left_in_minute(40);
     let dynamo = PrivateDynamo::start();
     let backend = Backend::dynamodb_at(&dynamo.endpoint);
     let dir = tempfile::tempdir().unwrap();

@@ -9,29 +9,10 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use keyward_e2e::{Backend, Client, Server, keyward_bin};
+use keyward_e2e::{Backend, Server, keyward_bin, with_seconds_left_in_minute};
 use serde_json::json;
 
 keyward_e2e::on_both_stores!(sixty_a_minute_means_sixty,);
-
-/// Waits, if needed, until the current UTC minute has at least `left` seconds to run, so a
-/// burst of requests stays within one window.
-fn with_seconds_left(left: i64) {
-    let second = chrono::Utc::now().timestamp().rem_euclid(60);
-    if 60 - second < left {
-        std::thread::sleep(Duration::from_millis(((60 - second) * 1000 + 200) as u64));
-    }
-}
-
-fn create(admin: &Client, body: serde_json::Value) -> (String, String) {
-    let r = admin.post("/v1/keys", &body);
-    assert_eq!(r.status, 201, "{}", r.text);
-    let j = r.json();
-    (
-        j["key"]["id"].as_str().unwrap().to_owned(),
-        j["secret"].as_str().unwrap().to_owned(),
-    )
-}
 
 fn sixty_a_minute_means_sixty(backend: &Backend) {
     let dir = tempfile::tempdir().unwrap();
@@ -44,7 +25,7 @@ fn sixty_a_minute_means_sixty(backend: &Backend) {
     let admin = anon.with_key(&root);
 
     // Everything below, to the management limit, within one minute.
-    with_seconds_left(20);
+    with_seconds_left_in_minute(20);
     // The root key may verify 1 a minute: its management calls are not spent from that.
     let root_id = admin.get("/v1/keys?q=root").json()["items"][0]["id"]
         .as_str()
@@ -57,10 +38,8 @@ fn sixty_a_minute_means_sixty(backend: &Backend) {
     );
     assert_eq!(r.status, 200, "{}", r.text);
 
-    let (id, secret) = create(
-        &admin,
-        json!({"name": "sixty", "scopes": ["read"], "rate_limit_per_minute": 60}),
-    );
+    let (id, secret) = admin
+        .create_key(&json!({"name": "sixty", "scopes": ["read"], "rate_limit_per_minute": 60}));
     let mut codes = Vec::new();
     let mut refused = None;
     for _ in 0..61 {
@@ -111,9 +90,8 @@ fn sixty_a_minute_means_sixty(backend: &Backend) {
     assert!(text.contains("decision: RATE_LIMITED"), "{text}");
 
     // Another admin key, to read usage while the root key is refused.
-    let (_, reader) = create(
-        &admin,
-        json!({"name": "reader", "scopes": [{"action": "admin", "resource": "keys/**"}]}),
+    let (_, reader) = admin.create_key(
+        &json!({"name": "reader", "scopes": [{"action": "admin", "resource": "keys/**"}]}),
     );
     let reader = anon.with_key(&reader);
 

@@ -6,7 +6,7 @@
 use std::os::unix::fs::PermissionsExt;
 
 use keyward_core::token::{Prefix, Token};
-use keyward_e2e::{Backend, Client, Server, contains_bytes, read_tree};
+use keyward_e2e::{Backend, Server, contains_bytes, read_tree};
 use serde_json::json;
 
 /// Every attribute of every item of the backend's table, as text (a test-only scan), or
@@ -46,16 +46,6 @@ fn one_char_changed(token: &str) -> String {
     String::from_utf8(bytes).unwrap()
 }
 
-fn create(admin: &Client, body: serde_json::Value) -> (String, String) {
-    let r = admin.post("/v1/keys", &body);
-    assert_eq!(r.status, 201, "{}", r.text);
-    let j = r.json();
-    (
-        j["key"]["id"].as_str().unwrap().to_owned(),
-        j["secret"].as_str().unwrap().to_owned(),
-    )
-}
-
 fn keys_live_through_create_verify_revoke_delete_and_restart(backend: &Backend) {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
@@ -69,9 +59,9 @@ fn keys_live_through_create_verify_revoke_delete_and_restart(backend: &Backend) 
     let client = server.client();
     let admin = client.with_key(&root);
 
-    let (kept_id, kept) = create(&admin, json!({"name": "kept", "scopes": ["agent:editor"]}));
-    let (revoked_id, revoked) = create(&admin, json!({"name": "to-revoke", "scopes": ["read"]}));
-    let (deleted_id, deleted) = create(&admin, json!({"name": "to-delete", "scopes": ["read"]}));
+    let (kept_id, kept) = admin.create_key(&json!({"name": "kept", "scopes": ["agent:editor"]}));
+    let (revoked_id, revoked) = admin.create_key(&json!({"name": "to-revoke", "scopes": ["read"]}));
+    let (deleted_id, deleted) = admin.create_key(&json!({"name": "to-delete", "scopes": ["read"]}));
     for secret in [&kept, &revoked, &deleted] {
         assert!(secret.starts_with("kw_live_") && secret.len() == "kw_live_".len() + 38);
         let t = Token::parse_for(secret, &Prefix::live()).expect("valid checksum");
@@ -299,15 +289,10 @@ fn listing_filters_and_pages(backend: &Backend) {
         ("batch", "blue"),
         ("cron", "green"),
     ] {
-        create(
-            &admin,
-            json!({"name": name, "scopes": ["read"], "workspaces": [ws]}),
-        );
+        admin.create_key(&json!({"name": name, "scopes": ["read"], "workspaces": [ws]}));
     }
-    let (gone, _) = create(
-        &admin,
-        json!({"name": "api-gone", "scopes": ["read"], "workspaces": ["blue"]}),
-    );
+    let (gone, _) =
+        admin.create_key(&json!({"name": "api-gone", "scopes": ["read"], "workspaces": ["blue"]}));
     assert_eq!(
         admin
             .post(&format!("/v1/keys/{gone}/revoke"), &json!({}))
@@ -484,7 +469,7 @@ fn an_old_dynamodb_table_is_upgraded_by_store_init_and_keeps_working() {
     );
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(admin.delete(&format!("/v1/keys/{}", ids[1])).status, 204);
-    create(&admin, json!({"name": "DEPLOY-BOT", "scopes": ["read"]}));
+    admin.create_key(&json!({"name": "DEPLOY-BOT", "scopes": ["read"]}));
 }
 
 fn now() -> chrono::DateTime<chrono::Utc> {

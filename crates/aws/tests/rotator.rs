@@ -126,39 +126,42 @@ async fn warnings_go_to_eventbridge() {
     let bus = format!("keyward-{}", keyward_core::id::new_id("bus").unwrap());
     client.create_event_bus().name(&bus).send().await.unwrap();
 
+    let delivered = warn_through(
+        keyward_aws::events::EventBridgeNotifier::new(client.clone(), &bus),
+        "expiring",
+    )
+    .await;
+    assert_eq!(
+        (delivered.warned, delivered.warnings_failed),
+        (1, 0),
+        "{delivered:?}"
+    );
+    let lost = warn_through(
+        keyward_aws::events::EventBridgeNotifier::new(client, "no-such-bus"),
+        "lost",
+    )
+    .await;
+    assert_eq!(
+        (lost.warned, lost.warnings_failed),
+        (1, 1),
+        "recorded, and reported as not delivered: {lost:?}"
+    );
+}
+
+/// One sweep of a fresh app holding a key named `name` that expires tomorrow, warning through
+/// `notifier`.
+async fn warn_through(
+    notifier: keyward_aws::events::EventBridgeNotifier,
+    name: &str,
+) -> keyward_service::rotation::SweepReport {
     let app = app();
     key(
         &app,
-        json!({"name": "expiring", "expires_at": Utc::now() + Duration::days(1)}),
+        json!({"name": name, "expires_at": Utc::now() + Duration::days(1)}),
     )
     .await;
-    let notifier = keyward_aws::events::EventBridgeNotifier::new(client.clone(), &bus);
-    let rotator = Rotator::new(app, Arc::new(notifier), Duration::days(7));
-    let report = rotator
+    Rotator::new(app, Arc::new(notifier), Duration::days(7))
         .sweep(&fixture("example-eventbridge-schedule.json"))
         .await
-        .unwrap();
-    assert_eq!(
-        (report.warned, report.warnings_failed),
-        (1, 0),
-        "{report:?}"
-    );
-
-    let app = self::app();
-    key(
-        &app,
-        json!({"name": "lost", "expires_at": Utc::now() + Duration::days(1)}),
-    )
-    .await;
-    let nowhere = keyward_aws::events::EventBridgeNotifier::new(client, "no-such-bus");
-    let rotator = Rotator::new(app, Arc::new(nowhere), Duration::days(7));
-    let report = rotator
-        .sweep(&fixture("example-eventbridge-schedule.json"))
-        .await
-        .unwrap();
-    assert_eq!(
-        (report.warned, report.warnings_failed),
-        (1, 1),
-        "recorded, and reported as not delivered: {report:?}"
-    );
+        .unwrap()
 }

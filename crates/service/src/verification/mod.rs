@@ -193,7 +193,7 @@ impl Verifier {
         // A previous secret verifies only within its grace, cached or not.
         let ended = resolved
             .grace_until
-            .filter(|_| !secret_live(resolved.grace_until, now));
+            .filter(|&until| !secret_live(Some(until), now));
         let resolved = Resolved {
             key: resolved.key.filter(|_| ended.is_none()),
             ..resolved
