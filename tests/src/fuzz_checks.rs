@@ -639,6 +639,9 @@ fn sample_key() -> &'static ApiKey {
         previous_secret: None,
         expiry_warned_for: None,
         secrets_manager_secret_id: None,
+        managed_by: None,
+        generation: 1,
+        applied_version: None,
     })
 }
 

@@ -320,7 +320,7 @@ async fn the_decision_table_on_an_http_api_event() {
         .await;
     assert_eq!(answer(&a, ok(&revoked)).await.1.as_str(), "VALID");
     w.app
-        .revoke_key(&Actor::system("default"), &revoked_id)
+        .revoke_key(&Actor::system("default"), &revoked_id, None)
         .await
         .unwrap();
     assert_eq!(

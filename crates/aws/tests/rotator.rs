@@ -55,8 +55,10 @@ async fn a_scheduled_event_sweeps_once() {
     app.regenerate_key(
         &Actor::system("default"),
         &id,
+        None,
         &RegenerateRequest {
             grace_period_seconds: Some(1),
+            ..Default::default()
         },
     )
     .await

@@ -246,8 +246,10 @@ async fn a_full_rotation_converges_and_keeps_the_old_secret_for_the_grace() {
     app.regenerate_key(
         &Actor::system("default"),
         &key_id,
+        None,
         &keyward_core::lifecycle::RegenerateRequest {
             grace_period_seconds: Some(3600),
+            ..Default::default()
         },
     )
     .await

@@ -7,12 +7,14 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 use crate::cidr::{CidrList, CidrText, MAX_CIDRS};
+use crate::id::IdText;
 use crate::key::{
-    ApiKey, KeyRules, KeyStatus, MAX_DESCRIPTION_LEN, MAX_SCOPES, NameText, RATE_LIMIT_MAX,
-    RATE_LIMIT_MIN, SecretIdText, metadata_description, validate_description, validate_expiry,
-    validate_metadata, validate_name, validate_rate_limit, validate_scopes, validate_secret_id,
-    whole_number,
+    ApiKey, KeyRules, KeyStatus, MAX_DESCRIPTION_LEN, MAX_GROUPS, MAX_SCOPES, MAX_WORKSPACES,
+    NameText, RATE_LIMIT_MAX, RATE_LIMIT_MIN, SecretIdText, metadata_description,
+    validate_description, validate_expiry, validate_ids, validate_metadata, validate_name,
+    validate_rate_limit, validate_scopes, validate_secret_id, whole_number,
 };
+use crate::managed::Manager;
 use crate::permission::ScopeInput;
 use crate::validation::{FieldError, ValidationErrors, Warning};
 
@@ -53,6 +55,17 @@ pub struct UpdateKeyRequest {
     #[serde(default, deserialize_with = "present")]
     #[schemars(with = "Option<SecretIdText>")]
     pub secrets_manager_secret_id: Option<Option<String>>,
+    /// The whole new list of workspace ids, at most 40 (one workspace at a time:
+    /// `PUT`/`DELETE /v1/keys/{id}/workspaces/{workspace}`).
+    #[schemars(with = "Option<Vec<IdText>>", length(max = MAX_WORKSPACES))]
+    pub workspaces: Option<Vec<String>>,
+    /// The whole new list of sharing group ids, at most 100, each of which must exist.
+    #[schemars(with = "Option<Vec<IdText>>", length(max = MAX_GROUPS))]
+    pub groups: Option<Vec<String>>,
+    /// An apply by the tool that manages the key: the key is in step with it after this edit
+    /// (`applied_version` becomes the new `version`). `null` releases the key from its manager.
+    #[serde(default, deserialize_with = "present")]
+    pub managed_by: Option<Option<Manager>>,
 }
 
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
@@ -69,6 +82,8 @@ where
 #[derive(Debug, Clone, PartialEq)]
 pub struct Edited {
     pub key: ApiKey,
+    /// Whether this edit is an apply by the key's manager (it records `applied_version`).
+    pub applied: bool,
     pub changed: Vec<&'static str>,
     pub warnings: Vec<Warning>,
 }
@@ -128,6 +143,18 @@ impl UpdateKeyRequest {
         if let Some(id) = self.secrets_manager_secret_id {
             take(validate_secret_id(id.as_deref()).map(|id| next.secrets_manager_secret_id = id));
         }
+        if let Some(workspaces) = self.workspaces {
+            take(
+                validate_ids("workspaces", workspaces, MAX_WORKSPACES).map(|w| next.workspaces = w),
+            );
+        }
+        if let Some(groups) = self.groups {
+            take(validate_ids("groups", groups, MAX_GROUPS).map(|g| next.groups = g));
+        }
+        if let Some(manager) = self.managed_by {
+            next.managed_by = manager;
+            next.applied_version = None;
+        }
         match (self.active, next.status) {
             (Some(true), KeyStatus::Inactive | KeyStatus::Expired) => {
                 next.status = KeyStatus::Active;
@@ -151,7 +178,7 @@ impl UpdateKeyRequest {
             return Err(ValidationErrors(errors));
         }
 
-        let fields: [(&'static str, bool); 9] = [
+        let fields: [(&'static str, bool); 12] = [
             ("name", next.name != key.name),
             ("description", next.description != key.description),
             ("scopes", next.scopes != key.scopes),
@@ -167,8 +194,16 @@ impl UpdateKeyRequest {
                 "secrets_manager_secret_id",
                 next.secrets_manager_secret_id != key.secrets_manager_secret_id,
             ),
+            ("workspaces", next.workspaces != key.workspaces),
+            ("groups", next.groups != key.groups),
+            ("managed_by", next.managed_by != key.managed_by),
         ];
         changed.extend(fields.iter().filter(|(_, c)| *c).map(|(f, _)| *f));
+        // An apply re-stamps a key that drifted even when the spec now matches it again.
+        let applied = matches!(self.managed_by, Some(Some(_)));
+        if applied && changed.is_empty() && key.applied_version != Some(key.version) {
+            changed.push("applied_version");
+        }
         for field in ["scopes", "allowed_cidrs"] {
             if changed.contains(&field) {
                 warnings.push(Warning::new(
@@ -182,6 +217,7 @@ impl UpdateKeyRequest {
         }
         Ok(Edited {
             key: next,
+            applied,
             changed,
             warnings,
         })
@@ -307,6 +343,6 @@ mod tests {
                 "rate_limit_per_minute"
             ]
         );
-        assert!(serde_json::from_value::<UpdateKeyRequest>(json!({"workspaces": []})).is_err());
+        assert!(serde_json::from_value::<UpdateKeyRequest>(json!({"generation": 2})).is_err());
     }
 }

@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 
 use crate::cidr::{CidrList, CidrText, MAX_CIDRS};
 use crate::id::{IdText, check_id, new_id};
+use crate::managed::{MAX_GENERATION, Manager, initial_generation};
 use crate::pattern;
 use crate::permission::{Scope, ScopeInput};
 use crate::preset::Presets;
@@ -178,6 +179,16 @@ pub struct ApiKey {
     /// the rotator; absent: the key is never rotated automatically.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secrets_manager_secret_id: Option<String>,
+    /// The tool that manages the key (`spec`: `keyward apply`; `terraform`); absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_by: Option<Manager>,
+    /// The generation of the key's secret: 1 at creation, raised by every regeneration.
+    #[serde(default = "crate::managed::first_generation")]
+    pub generation: u64,
+    /// The `version` the last apply by its manager left; a larger `version` means the key was
+    /// changed outside it (drift).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_version: Option<u64>,
 }
 
 /// The secret a key had before its last regeneration: how it is shown, and until when it
@@ -255,6 +266,10 @@ impl ApiKey {
             previous_secret: None,
             expiry_warned_for: None,
             secrets_manager_secret_id: draft.secrets_manager_secret_id,
+            managed_by: draft.managed_by,
+            generation: draft.generation,
+            // A create that names its manager is an apply: the key starts in step.
+            applied_version: draft.managed_by.map(|_| 1),
         })
     }
 
@@ -352,6 +367,13 @@ pub struct CreateKeyRequest {
     /// and whose rotation function is keyward's rotator.
     #[schemars(with = "Option<SecretIdText>")]
     pub secrets_manager_secret_id: Option<String>,
+    /// The tool that will manage the key (`keyward apply` sends `spec`, the Terraform provider
+    /// `terraform`); the key starts in step with it.
+    pub managed_by: Option<Manager>,
+    /// The generation of the first secret (default 1).
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schemars(with = "Option<i64>", range(min = 1, max = MAX_GENERATION))]
+    pub generation: Option<i64>,
 }
 
 /// The schema of a Secrets Manager secret id (a name or an ARN). Only a schema: the field is a
@@ -446,6 +468,8 @@ pub struct KeyDraft {
     pub expires_at: Option<DateTime<Utc>>,
     pub metadata: Map<String, Value>,
     pub secrets_manager_secret_id: Option<String>,
+    pub managed_by: Option<Manager>,
+    pub generation: u64,
 }
 
 impl KeyDraft {
@@ -527,6 +551,10 @@ impl KeyDraft {
             &mut errors,
             validate_secret_id(req.secrets_manager_secret_id.as_deref()),
         );
+        let generation = check(
+            &mut errors,
+            initial_generation(req.generation).map_err(|e| vec![e]),
+        );
 
         match (
             name,
@@ -539,6 +567,7 @@ impl KeyDraft {
             expires_at,
             metadata,
             secret_id,
+            generation,
         ) {
             (
                 Some(name),
@@ -551,6 +580,7 @@ impl KeyDraft {
                 Some(expires_at),
                 Some(metadata),
                 Some(secrets_manager_secret_id),
+                Some(generation),
             ) if errors.is_empty() => Ok((
                 Self {
                     name,
@@ -563,6 +593,8 @@ impl KeyDraft {
                     expires_at,
                     metadata,
                     secrets_manager_secret_id,
+                    managed_by: req.managed_by,
+                    generation,
                 },
                 warnings,
             )),

@@ -17,6 +17,8 @@
 //!   no mixed-script spoofs (UTS #39), and the folded key two names collide by.
 //! - [`lifecycle`]: what may happen to an existing key and who may do it: revoked is final,
 //!   no lock-out, the workspace and group caps.
+//! - [`managed`]: what the server keeps for keys as code (`managed_by`, `generation`,
+//!   `applied_version`) and the rules of drift and generations.
 //! - [`edit`]: what a `PATCH` may change, with the same validators as create, and its warnings.
 //! - [`credential`]: where a request carries its key (`X-API-Key`, `Authorization: Bearer`).
 //! - [`decision`]: the authorization decision and its outcome table (code to HTTP status).
@@ -28,6 +30,10 @@
 //! - [`usage`]: outcomes, the usage records engines flush and the aggregator applies once,
 //!   per-day figures read back, and the key changes verifiers follow to keep their caches
 //!   correct.
+//! - [`spec`]: keys as code: the spec documents (`ApiKey`, `SharingGroup`, `Preset`,
+//!   `RoutePolicy`), their offline rules (the API's own validators), names and references.
+//! - [`plan`]: the plan diff of keys as code: specs against the live records (creates,
+//!   in-place updates, regenerations, revocations, drift) and when a saved plan is stale.
 //! - [`audit`]: audit entries and accounts.
 //! - [`validation`]: per-field errors and warnings, the one shape every rule reports in.
 //! - [`pattern`]: what the rules' regular expressions share; each rule's own pattern (for the
@@ -51,12 +57,15 @@ pub mod id;
 pub mod idempotency;
 pub mod key;
 pub mod lifecycle;
+pub mod managed;
 pub mod name;
 pub mod pattern;
 pub mod permission;
+pub mod plan;
 pub mod preset;
 pub mod rate;
 pub mod route;
+pub mod spec;
 pub mod token;
 pub mod usage;
 pub mod validation;

@@ -15,6 +15,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::edit::UpdateKeyRequest;
 use crate::key::{ApiKey, KeyStatus, MAX_GROUPS, MAX_WORKSPACES, PreviousSecret};
+use crate::managed::{MAX_GENERATION, Manager};
 use crate::token::Token;
 use crate::validation::{FieldError, ValidationErrors};
 use schemars::JsonSchema;
@@ -66,6 +67,12 @@ impl KeyOp<'_> {
             Self::MarkExpired => "key.expired",
             Self::WarnExpiry => "key.expiry_warned",
         }
+    }
+
+    /// Whether the change is housekeeping (nobody's edit): a key in step with its manager
+    /// stays in step through it.
+    pub const fn is_housekeeping(self) -> bool {
+        matches!(self, Self::EndGrace | Self::MarkExpired | Self::WarnExpiry)
     }
 
     /// What this change would do to the acting key itself that could lock its holder out.
@@ -129,6 +136,13 @@ pub struct RegenerateRequest {
         extend("default" = 0)
     )]
     pub grace_period_seconds: Option<i64>,
+    /// The generation of the new secret: higher than the key's (a spec raised it); absent: the
+    /// next.
+    #[serde(default, deserialize_with = "crate::key::whole_number")]
+    #[schemars(with = "Option<i64>", range(min = 1, max = MAX_GENERATION))]
+    pub generation: Option<i64>,
+    /// An apply by the tool that manages the key: the key is in step with it afterwards.
+    pub managed_by: Option<Manager>,
 }
 
 /// A grace period as a request gives it (seconds, 0 to [`MAX_GRACE_SECONDS`]; absent: 0).
@@ -149,6 +163,7 @@ pub fn regenerate(
     key: &ApiKey,
     token: &Token,
     grace: Duration,
+    generation: u64,
     now: DateTime<Utc>,
 ) -> Result<ApiKey, Refusal> {
     match key.status_at(now) {
@@ -167,6 +182,7 @@ pub fn regenerate(
             last4: key.last4.clone(),
             expires_at: until,
         }),
+        generation,
         ..key.clone()
     })
 }
@@ -335,13 +351,13 @@ mod tests {
         let now = Utc::now();
         let k = key();
         let t1 = Token::generate(&Prefix::live()).unwrap();
-        let none = regenerate(&k, &t1, Duration::zero(), now).unwrap();
+        let none = regenerate(&k, &t1, Duration::zero(), 2, now).unwrap();
         assert_eq!(
             (none.start.clone(), none.previous_secret.clone()),
             (t1.start(), None)
         );
 
-        let graced = regenerate(&k, &t1, Duration::hours(1), now).unwrap();
+        let graced = regenerate(&k, &t1, Duration::hours(1), 2, now).unwrap();
         let previous = graced.previous_secret.clone().unwrap();
         assert_eq!(
             (previous.start.as_str(), previous.last4.as_str()),
@@ -351,7 +367,7 @@ mod tests {
 
         // Again during the grace: the older secret ends now; the one just replaced is in grace.
         let t2 = Token::generate(&Prefix::live()).unwrap();
-        let again = regenerate(&graced, &t2, Duration::hours(1), now).unwrap();
+        let again = regenerate(&graced, &t2, Duration::hours(1), 3, now).unwrap();
         assert_eq!(again.previous_secret.unwrap().start, t1.start());
 
         // Clipped to the key's expiry; nothing left when the expiry is now.
@@ -359,7 +375,7 @@ mod tests {
             expires_at: Some(now + Duration::minutes(5)),
             ..k.clone()
         };
-        let clipped = regenerate(&expiring, &t1, Duration::hours(1), now).unwrap();
+        let clipped = regenerate(&expiring, &t1, Duration::hours(1), 2, now).unwrap();
         assert_eq!(
             clipped.previous_secret.unwrap().expires_at,
             now + Duration::minutes(5)
@@ -370,12 +386,12 @@ mod tests {
             ..k.clone()
         };
         assert_eq!(
-            regenerate(&expired, &t1, Duration::hours(1), now),
+            regenerate(&expired, &t1, Duration::hours(1), 2, now),
             Err(Refusal::Expired)
         );
         let revoked = revoke(&k).unwrap();
         assert_eq!(
-            regenerate(&revoked, &t1, Duration::zero(), now),
+            regenerate(&revoked, &t1, Duration::zero(), 2, now),
             Err(Refusal::Final)
         );
 

@@ -462,6 +462,22 @@ pub struct Scope {
 }
 
 impl Scope {
+    /// The spelling that parses back to this scope: its text, or for an explicit scope
+    /// (`read:projects/*`, which is not a text spelling) `{action, resource}`.
+    pub fn input(&self) -> ScopeInput {
+        let text = ScopeInput::Text(self.scope.clone());
+        if Self::parse(&text).as_ref() == Ok(self) {
+            return text;
+        }
+        match self.scope.split_once(':') {
+            Some((action, resource)) => ScopeInput::Explicit {
+                action: action.to_owned(),
+                resource: (!resource.is_empty()).then(|| resource.to_owned()),
+            },
+            None => text,
+        }
+    }
+
     pub fn parse(input: &ScopeInput) -> Result<Self, PermissionError> {
         match input {
             ScopeInput::Explicit { action, resource } => {

@@ -174,8 +174,9 @@ pub async fn revoke(
     State(app): State<App>,
     Admin(actor): Admin,
     PathParams(id): PathParams<String>,
+    IfMatch(if_match): IfMatch,
 ) -> Result<Response, HttpError> {
-    Ok(record(app.revoke_key(&actor, &id).await?))
+    Ok(record(app.revoke_key(&actor, &id, if_match).await?))
 }
 
 /// `POST /v1/keys/{id}/regenerate`: a new secret, shown this once; the old one stops at once,
@@ -184,10 +185,11 @@ pub async fn regenerate(
     State(app): State<App>,
     Admin(actor): Admin,
     PathParams(id): PathParams<String>,
+    IfMatch(if_match): IfMatch,
     OptionalJsonBody(request): OptionalJsonBody<RegenerateRequest>,
 ) -> Result<Response, HttpError> {
     let created = app
-        .regenerate_key(&actor, &id, &request.unwrap_or_default())
+        .regenerate_key(&actor, &id, if_match, &request.unwrap_or_default())
         .await?;
     let key = created.key;
     let previous_secret_expires_at = key.previous_secret.as_ref().map(|p| p.expires_at);
@@ -251,7 +253,8 @@ pub async fn delete(
     State(app): State<App>,
     Admin(actor): Admin,
     PathParams(id): PathParams<String>,
+    IfMatch(if_match): IfMatch,
 ) -> Result<StatusCode, HttpError> {
-    app.delete_key(&actor, &id).await?;
+    app.delete_key(&actor, &id, if_match).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -209,6 +209,12 @@ const ETAG: Param = (
     ParamSchema::Rule(etag_schema),
 );
 const KEY_RECORD: &[Param] = &[ETAG];
+/// A change conditional on the version the caller read.
+const IF_MATCH: &[Param] = &[(
+    "If-Match",
+    "The ETag last read; a stale one answers 412.",
+    ParamSchema::Rule(if_match_schema),
+)];
 
 /// Where a new key's id is in a create answer, and where it is in a request for the key.
 const NEW_KEY: &[(&str, &str)] = &[("id", "$response.body#/key/id")];
@@ -340,16 +346,12 @@ pub fn endpoints() -> Vec<Endpoint> {
                 request: Some(schema::<UpdateKeyRequest>),
                 success: (200, Some(schema::<EditedKey>)),
                 also: &[404, 409, 412],
-                headers: &[(
-                    "If-Match",
-                    "The ETag last read; a stale one answers 412.",
-                    ParamSchema::Rule(if_match_schema),
-                )],
+                headers: IF_MATCH,
                 response_headers: KEY_RECORD,
                 links: KEY_EDITED,
                 ..doc(
                     "updateKey",
-                    "Edit a key: name, description, scopes, ranges, rate limit, expiry, active, metadata",
+                    "Edit a key: name, description, scopes, workspaces, groups, ranges, rate limit, expiry, active, metadata, manager",
                 )
             },
         ),
@@ -359,7 +361,8 @@ pub fn endpoints() -> Vec<Endpoint> {
             keys::delete,
             Doc {
                 success: (204, None),
-                also: &[404, 409],
+                also: &[404, 409, 412],
+                headers: IF_MATCH,
                 ..doc("deleteKey", "Delete a key; its secret stops working")
             },
         ),
@@ -369,7 +372,8 @@ pub fn endpoints() -> Vec<Endpoint> {
             keys::revoke,
             Doc {
                 success: (200, Some(schema::<ApiKey>)),
-                also: &[404, 409],
+                also: &[404, 409, 412],
+                headers: IF_MATCH,
                 response_headers: KEY_RECORD,
                 ..doc("revokeKey", "Revoke a key for good")
             },
@@ -382,7 +386,8 @@ pub fn endpoints() -> Vec<Endpoint> {
                 request: Some(schema::<RegenerateRequest>),
                 body_optional: true,
                 success: (200, Some(schema::<RegeneratedKey>)),
-                also: &[404, 409],
+                also: &[404, 409, 412],
+                headers: IF_MATCH,
                 response_headers: KEY_RECORD,
                 links: KEY_EDITED,
                 ..doc(

@@ -14,6 +14,7 @@ use keyward_core::hash::KeyHash;
 use keyward_core::idempotency::{IdempotencyRecord, fingerprint, valid_idempotency_key};
 use keyward_core::key::{ApiKey, CreateKeyRequest, KeyDraft};
 use keyward_core::lifecycle::{self, KeyOp, RegenerateRequest};
+use keyward_core::managed;
 use keyward_core::permission::{Action, ScopeInput};
 use keyward_core::token::Token;
 use keyward_core::validation::{FieldError, ValidationErrors, Warning};
@@ -99,6 +100,8 @@ pub(crate) struct Change {
     pub key: ApiKey,
     pub details: Value,
     pub new_hash: Option<KeyHash>,
+    /// An apply by the key's manager: the key is in step with it after this change.
+    pub applied: bool,
 }
 
 impl Change {
@@ -107,6 +110,7 @@ impl Change {
             key,
             details,
             new_hash: None,
+            applied: false,
         }
     }
 }
@@ -168,6 +172,12 @@ impl App {
             let mut next = change.key;
             next.version = current.version + 1;
             next.updated_at = now;
+            // The bookkeeping of keys as code (core::managed): an apply puts the key in step;
+            // housekeeping keeps a key that was in step there.
+            let in_step = current.applied_version == Some(current.version);
+            if change.applied || (op.is_housekeeping() && in_step) {
+                next.applied_version = Some(next.version);
+            }
             // A grace that ended is dropped by whatever change comes next (the store removes
             // the old secret's hash with it).
             next.end_grace_if_over(now);
@@ -325,6 +335,9 @@ impl App {
         if_match: Option<u64>,
         request: UpdateKeyRequest,
     ) -> Result<Updated, ServiceError> {
+        if let Some(groups) = &request.groups {
+            self.check_groups_exist(&actor.account, groups).await?;
+        }
         let mut warnings = Vec::new();
         let rules = self.settings.rules;
         let now = self.now();
@@ -335,18 +348,25 @@ impl App {
                 if edited.changed.is_empty() {
                     return Ok(None);
                 }
-                Ok(Some(Change::to(
-                    edited.key,
-                    json!({"changed": edited.changed}),
-                )))
+                Ok(Some(Change {
+                    applied: edited.applied,
+                    ..Change::to(edited.key, json!({"changed": edited.changed}))
+                }))
             })
             .await?;
         Ok(Updated { key, warnings })
     }
 
     /// Revokes the key for good. Revoking a revoked key changes nothing and answers the record.
-    pub async fn revoke_key(&self, actor: &Actor, id: &str) -> Result<ApiKey, ServiceError> {
-        self.change_key(actor, id, KeyOp::Revoke, None, |current| {
+    /// `if_match` pins the version the caller saw (`keyward apply --prune` revokes only the key
+    /// it planned to).
+    pub async fn revoke_key(
+        &self,
+        actor: &Actor,
+        id: &str,
+        if_match: Option<u64>,
+    ) -> Result<ApiKey, ServiceError> {
+        self.change_key(actor, id, KeyOp::Revoke, if_match, |current| {
             Ok(lifecycle::revoke(current)
                 .map(|next| Change::to(next, json!({"name": current.name}))))
         })
@@ -356,22 +376,32 @@ impl App {
     /// Issues a new secret for the same key (same id, settings and usage). Without a grace the
     /// old secret stops at once; with one it keeps verifying until the grace ends (never past
     /// the key's expiry), and a secret still in an earlier grace ends now (the core's
-    /// [`lifecycle::regenerate`]). A revoked or expired key is refused (409).
+    /// [`lifecycle::regenerate`]). A revoked or expired key is refused (409). The generation
+    /// rises by one, or to the one requested, which must be higher; `if_match` pins the version
+    /// the caller saw.
     pub async fn regenerate_key(
         &self,
         actor: &Actor,
         id: &str,
+        if_match: Option<u64>,
         request: &RegenerateRequest,
     ) -> Result<Created, ServiceError> {
         let grace = lifecycle::grace_period(request.grace_period_seconds)
             .map_err(|e| ValidationErrors(vec![e]))?;
         let mut issued: Option<Token> = None;
         let key = self
-            .change_key(actor, id, KeyOp::Regenerate, None, |current| {
+            .change_key(actor, id, KeyOp::Regenerate, if_match, |current| {
+                let generation = managed::next_generation(current.generation, request.generation)
+                    .map_err(|e| ValidationErrors(vec![e]))?;
                 let token = Token::generate(&self.settings.prefix)?;
-                let next = lifecycle::regenerate(current, &token, grace, self.now())?;
+                let mut next =
+                    lifecycle::regenerate(current, &token, grace, generation, self.now())?;
+                if let Some(manager) = request.managed_by {
+                    next.managed_by = Some(manager);
+                }
                 let details = json!({
                     "name": current.name,
+                    "generation": generation,
                     "grace_period_seconds": grace.num_seconds(),
                     "previous_secret_expires_at": next.previous_secret.as_ref().map(|p| p.expires_at),
                 });
@@ -379,6 +409,7 @@ impl App {
                     key: next,
                     details,
                     new_hash: Some(self.pepper.hash(&token)),
+                    applied: request.managed_by.is_some(),
                 };
                 issued = Some(token);
                 Ok(Some(change))
@@ -423,13 +454,21 @@ impl App {
     }
 
     /// Deletes the key: its secret stops working and its name is free again.
-    pub async fn delete_key(&self, actor: &Actor, id: &str) -> Result<(), ServiceError> {
+    pub async fn delete_key(
+        &self,
+        actor: &Actor,
+        id: &str,
+        if_match: Option<u64>,
+    ) -> Result<(), ServiceError> {
         let op = KeyOp::Delete;
         op.check_actor(&actor.id, id)?;
         let mut retry = Retry::default();
         while retry.next() {
             let current = self.get_key(actor, id).await?;
             op.check_state(&current)?;
+            if if_match.is_some_and(|v| v != current.version) {
+                return Err(ServiceError::PreconditionFailed);
+            }
             let audit =
                 self.audit_entry(actor, op.audit_action(), id, json!({"name": current.name}))?;
             match self
@@ -442,7 +481,8 @@ impl App {
                     tracing::info!(key_id = %id, actor = %actor.id, "key deleted");
                     return Ok(());
                 }
-                Err(StoreError::VersionConflict) => retry.pause().await,
+                Err(StoreError::VersionConflict) if if_match.is_none() => retry.pause().await,
+                Err(StoreError::VersionConflict) => return Err(ServiceError::PreconditionFailed),
                 Err(e) => return Err(e.into()),
             }
         }

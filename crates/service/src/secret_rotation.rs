@@ -23,7 +23,9 @@ use async_trait::async_trait;
 use chrono::Duration;
 use keyward_core::decision::{Code, Needs};
 use keyward_core::lifecycle::{self, KeyOp};
+use keyward_core::managed;
 use keyward_core::token::Token;
+use keyward_core::validation::ValidationErrors;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -257,7 +259,10 @@ impl App {
                         if !shows(&current.start, &current.last4, &holder) {
                             return Err(refused("the key's secret changed during the rotation"));
                         }
-                        let next = lifecycle::regenerate(current, &pending, grace, now)?;
+                        let generation = managed::next_generation(current.generation, None)
+                            .map_err(|e| ValidationErrors(vec![e]))?;
+                        let next =
+                            lifecycle::regenerate(current, &pending, grace, generation, now)?;
                         Ok(Some(Change {
                             details: json!({
                                 "name": current.name,
@@ -269,6 +274,7 @@ impl App {
                             }),
                             key: next,
                             new_hash: Some(hash),
+                            applied: false,
                         }))
                     })
                     .await?;

@@ -58,7 +58,7 @@ async fn ten_racing_regenerates_leave_one_live_secret(store: Arc<dyn Store>) {
         .map(|_| {
             let (app, id) = (app.clone(), id.clone());
             tokio::spawn(async move {
-                app.regenerate_key(&Actor::system("default"), &id, &Default::default())
+                app.regenerate_key(&Actor::system("default"), &id, None, &Default::default())
                     .await
                     .map(|c| c.secret.expose().to_owned())
             })
@@ -97,7 +97,7 @@ async fn a_revoke_racing_edits_is_never_lost(store: Arc<dyn Store>) {
             })
         })
         .collect();
-    let revoke = app.revoke_key(&Actor::system("default"), &id).await;
+    let revoke = app.revoke_key(&Actor::system("default"), &id, None).await;
     assert!(revoke.is_ok(), "the revoke went through: {revoke:?}");
     for editor in editors {
         match editor.await.unwrap() {

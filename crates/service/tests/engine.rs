@@ -133,7 +133,7 @@ async fn a_revoke_reaches_another_engine_within_the_bound(store: Arc<dyn Store>,
     assert!(verify(&other, Some(&secret), None).await.cached);
 
     w.app
-        .revoke_key(&Actor::system("default"), &id)
+        .revoke_key(&Actor::system("default"), &id, None)
         .await
         .unwrap();
     let revoked = Instant::now();

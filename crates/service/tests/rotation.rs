@@ -64,6 +64,7 @@ async fn code(app: &App, secret: &str) -> Code {
 fn grace(seconds: i64) -> RegenerateRequest {
     RegenerateRequest {
         grace_period_seconds: Some(seconds),
+        ..Default::default()
     }
 }
 
@@ -71,7 +72,10 @@ async fn both_verify_within_the_grace_and_only_the_new_after(store: Arc<dyn Stor
     let app = app(store);
     let (id, old) = key(&app, json!({"name": "graced"})).await;
     assert_eq!(code(&app, &old).await, Code::Valid, "cached now");
-    let regenerated = app.regenerate_key(&actor(), &id, &grace(2)).await.unwrap();
+    let regenerated = app
+        .regenerate_key(&actor(), &id, None, &grace(2))
+        .await
+        .unwrap();
     let new = regenerated.secret.expose().to_owned();
     let until = regenerated.key.previous_secret.clone().unwrap().expires_at;
     assert!((until - Utc::now()).num_milliseconds() <= 2_000);
@@ -91,7 +95,7 @@ async fn both_verify_within_the_grace_and_only_the_new_after(store: Arc<dyn Stor
 
     // Without a grace the old secret stops at once.
     let again = app
-        .regenerate_key(&actor(), &id, &RegenerateRequest::default())
+        .regenerate_key(&actor(), &id, None, &RegenerateRequest::default())
         .await
         .unwrap();
     assert_eq!(again.key.previous_secret, None);
@@ -104,7 +108,7 @@ async fn a_grace_never_outlives_the_key(store: Arc<dyn Store>) {
     let expires = Utc::now() + chrono::Duration::minutes(10);
     let (id, _) = key(&app, json!({"name": "expiring", "expires_at": expires})).await;
     let regenerated = app
-        .regenerate_key(&actor(), &id, &grace(86_400))
+        .regenerate_key(&actor(), &id, None, &grace(86_400))
         .await
         .unwrap();
     let until = regenerated.key.previous_secret.unwrap().expires_at;
@@ -115,7 +119,7 @@ async fn a_grace_never_outlives_the_key(store: Arc<dyn Store>) {
     );
     for bad in [-1, 604_801] {
         let err = app
-            .regenerate_key(&actor(), &id, &grace(bad))
+            .regenerate_key(&actor(), &id, None, &grace(bad))
             .await
             .unwrap_err();
         assert!(matches!(err, ServiceError::Invalid(_)), "{err:?}");
@@ -125,9 +129,9 @@ async fn a_grace_never_outlives_the_key(store: Arc<dyn Store>) {
 async fn revoked_and_expired_keys_cannot_be_regenerated(store: Arc<dyn Store>) {
     let app = app(store);
     let (revoked, _) = key(&app, json!({"name": "revoked"})).await;
-    app.revoke_key(&actor(), &revoked).await.unwrap();
+    app.revoke_key(&actor(), &revoked, None).await.unwrap();
     let err = app
-        .regenerate_key(&actor(), &revoked, &grace(60))
+        .regenerate_key(&actor(), &revoked, None, &grace(60))
         .await
         .unwrap_err();
     assert!(matches!(err, ServiceError::Conflict(_)), "{err:?}");
@@ -136,7 +140,7 @@ async fn revoked_and_expired_keys_cannot_be_regenerated(store: Arc<dyn Store>) {
     let (expired, _) = key(&app, json!({"name": "expired", "expires_at": soon})).await;
     tokio::time::sleep(Duration::from_millis(1_300)).await;
     let err = app
-        .regenerate_key(&actor(), &expired, &grace(60))
+        .regenerate_key(&actor(), &expired, None, &grace(60))
         .await
         .unwrap_err();
     assert!(
@@ -152,7 +156,7 @@ async fn racing_regenerations_leave_one_current_and_at_most_one_in_grace(store: 
         .map(|_| {
             let (app, id) = (app.clone(), id.clone());
             tokio::spawn(async move {
-                app.regenerate_key(&actor(), &id, &grace(3_600))
+                app.regenerate_key(&actor(), &id, None, &grace(3_600))
                     .await
                     .map(|c| c.secret.expose().to_owned())
             })
@@ -191,7 +195,7 @@ async fn the_sweep_tidies_up_once_and_warns_once(store: Arc<dyn Store>) {
     let window = chrono::Duration::days(7);
     // A grace that ends in a second, a key that expires in a second, one that expires in a day.
     let (graced, old) = key(&app, json!({"name": "graced"})).await;
-    app.regenerate_key(&actor(), &graced, &grace(1))
+    app.regenerate_key(&actor(), &graced, None, &grace(1))
         .await
         .unwrap();
     let soon = Utc::now() + chrono::Duration::milliseconds(1_000);

@@ -194,11 +194,13 @@ pub const USAGE_ATTRIBUTES: [&str; 4] = [
 
 /// The attributes of a key record written only while set: an update that leaves them unset
 /// removes them (a previous secret whose grace ended, a key opted out of rotation).
-pub const OPTIONAL_KEY_ATTRIBUTES: [&str; 4] = [
+pub const OPTIONAL_KEY_ATTRIBUTES: [&str; 6] = [
     "previous_hash",
     "previous_secret",
     "expiry_warned_for",
     "secrets_manager_secret_id",
+    "managed_by",
+    "applied_version",
 ];
 
 /// The partition of the change feed verifiers poll.

@@ -1,0 +1,709 @@
+//! The plan: what `keyward apply` must do to make the server match the specs, computed from the
+//! live records alone (the server keeps no spec). Pure: the CLI reads the server, calls
+//! [`plan`], prints the result, and makes it through the management API.
+//!
+//! - A key spec with no live key of its name is **created** (`managed_by: spec`).
+//! - A managed key whose settings differ is **updated in place**, each field shown old -> new.
+//! - A key whose spec raises `generation` gets a **new secret** (with the spec's grace).
+//! - With `prune`, a `spec` key no spec names is **revoked** (freeing its name).
+//! - A managed key changed outside git since the last apply (`version` past
+//!   `applied_version`) is reported as **drift**; the update restores the spec's settings.
+//! - Keys that are not `spec`'s are never touched: a spec naming one is refused, unless
+//!   `adopt` takes over an unmanaged key; a `terraform` key is never adopted.
+//! - Groups and presets the specs define are created (presets updated); neither is pruned, as
+//!   the server does not record who made them.
+//!
+//! Every key action carries the `version` it was planned against: apply sends it as
+//! `If-Match`, so a key changed since the plan is refused, not overwritten.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::edit::UpdateKeyRequest;
+use crate::group::Group;
+use crate::key::{ApiKey, KeyRules, KeyStatus};
+use crate::managed::Manager;
+use crate::name::name_key;
+use crate::permission::ScopeInput;
+use crate::preset::{Preset, Presets};
+use crate::spec::{ApiKeySpec, Context, PresetSpec, SecretSpec, SharingGroupSpec, Spec};
+
+/// What the server has: keys that are not revoked, groups, and the account's own presets.
+#[derive(Debug, Clone, Default)]
+pub struct Live {
+    pub keys: Vec<ApiKey>,
+    pub groups: Vec<Group>,
+    pub presets: Vec<Preset>,
+}
+
+/// How to plan.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Revoke `spec` keys that no spec names.
+    pub prune: bool,
+    /// Take over unmanaged keys that specs name.
+    pub adopt: bool,
+    pub now: DateTime<Utc>,
+}
+
+/// One field's change, as a plan shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub old: Value,
+    pub new: Value,
+}
+
+impl FieldChange {
+    fn new(field: &str, old: Value, new: Value) -> Self {
+        Self {
+            field: field.to_owned(),
+            old,
+            new,
+        }
+    }
+}
+
+/// One step of a plan. Groups and presets come first, then keys, then revocations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    CreateGroup {
+        name: String,
+        description: String,
+    },
+    /// Creates or replaces an account preset (`PUT /v1/presets/{name}`); `changes` is empty
+    /// for a new one.
+    PutPreset {
+        name: String,
+        description: String,
+        scopes: Vec<ScopeInput>,
+        exists: bool,
+        changes: Vec<FieldChange>,
+    },
+    /// `spec.groups` are names; apply sends their ids.
+    CreateKey {
+        spec: Box<ApiKeySpec>,
+        secret: SecretSpec,
+    },
+    /// `patch.groups` holds group names; apply sends their ids.
+    UpdateKey {
+        id: String,
+        name: String,
+        version: u64,
+        changes: Vec<FieldChange>,
+        patch: Box<UpdateKeyRequest>,
+        adopt: bool,
+    },
+    RegenerateKey {
+        id: String,
+        name: String,
+        /// The version planned against, unless an update of the same key comes first.
+        version: u64,
+        from_generation: u64,
+        generation: u64,
+        grace_period_seconds: i64,
+        secret: SecretSpec,
+    },
+    RevokeKey {
+        id: String,
+        name: String,
+        version: u64,
+    },
+}
+
+impl Action {
+    /// The key the action changes, and the version it was planned against.
+    pub fn key(&self) -> Option<(&str, u64)> {
+        match self {
+            Self::UpdateKey { id, version, .. }
+            | Self::RegenerateKey { id, version, .. }
+            | Self::RevokeKey { id, version, .. } => Some((id, *version)),
+            _ => None,
+        }
+    }
+}
+
+/// A managed key changed outside git since the last apply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Drift {
+    pub id: String,
+    pub name: String,
+    pub version: u64,
+    pub applied_version: Option<u64>,
+    pub note: String,
+}
+
+/// Why a plan cannot be made, naming the spec.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    pub kind: String,
+    pub name: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub actions: Vec<Action>,
+    pub drift: Vec<Drift>,
+    /// Documents (keys, groups, presets) that need nothing.
+    pub unchanged: usize,
+}
+
+impl Plan {
+    pub fn has_changes(&self) -> bool {
+        !self.actions.is_empty()
+    }
+
+    /// Counts by kind of action: create, update, regenerate, revoke.
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for a in &self.actions {
+            match a {
+                Action::CreateGroup { .. } | Action::CreateKey { .. } => s.create += 1,
+                Action::PutPreset { exists: false, .. } => s.create += 1,
+                Action::PutPreset { .. } | Action::UpdateKey { .. } => s.update += 1,
+                Action::RegenerateKey { .. } => s.regenerate += 1,
+                Action::RevokeKey { .. } => s.revoke += 1,
+            }
+        }
+        s.unchanged = self.unchanged;
+        s
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub regenerate: usize,
+    pub revoke: usize,
+    pub unchanged: usize,
+}
+
+/// Plans `specs` (each already valid by itself: see [`crate::spec::check`]) against `live`.
+/// Every refusal is reported at once.
+pub fn plan(specs: &[&Spec], live: &Live, options: Options) -> Result<Plan, Vec<Refusal>> {
+    let mut planner = Planner::new(specs, live, options);
+    for spec in specs {
+        match spec {
+            Spec::SharingGroup(g) => planner.group(g),
+            Spec::Preset(p) => planner.preset(p),
+            Spec::ApiKey(_) | Spec::RoutePolicy(_) => {}
+        }
+    }
+    for spec in specs {
+        if let Spec::ApiKey(k) = spec {
+            planner.key(k);
+        }
+    }
+    if options.prune {
+        planner.prune(specs);
+    }
+    if planner.refusals.is_empty() {
+        Ok(planner.plan)
+    } else {
+        Err(planner.refusals)
+    }
+}
+
+struct Planner<'a> {
+    live: &'a Live,
+    options: Options,
+    /// Group names (folded) to ids; groups the plan creates have none yet.
+    groups: HashMap<String, Option<&'a str>>,
+    group_names: HashMap<&'a str, &'a str>,
+    presets: Presets,
+    keys: HashMap<String, &'a ApiKey>,
+    plan: Plan,
+    refusals: Vec<Refusal>,
+}
+
+impl<'a> Planner<'a> {
+    fn new(specs: &[&'a Spec], live: &'a Live, options: Options) -> Self {
+        let mut groups: HashMap<String, Option<&str>> = live
+            .groups
+            .iter()
+            .map(|g| (name_key(&g.name), Some(g.id.as_str())))
+            .collect();
+        for spec in specs {
+            if let Spec::SharingGroup(g) = spec {
+                groups.entry(name_key(g.name.trim())).or_insert(None);
+            }
+        }
+        let own: Vec<Preset> = specs
+            .iter()
+            .filter_map(|s| match s {
+                Spec::Preset(p) => p.to_preset().ok(),
+                _ => None,
+            })
+            .collect();
+        let own_names: BTreeSet<&str> = own.iter().map(|p| p.name.as_str()).collect();
+        let server: Vec<Preset> = live
+            .presets
+            .iter()
+            .filter(|p| !own_names.contains(p.name.as_str()))
+            .cloned()
+            .collect();
+        let presets = Presets::builtin().extended(own).extended(server);
+        Self {
+            live,
+            options,
+            groups,
+            group_names: live
+                .groups
+                .iter()
+                .map(|g| (g.id.as_str(), g.name.as_str()))
+                .collect(),
+            presets,
+            keys: live
+                .keys
+                .iter()
+                .filter(|k| k.status != KeyStatus::Revoked)
+                .map(|k| (name_key(&k.name), k))
+                .collect(),
+            plan: Plan {
+                actions: Vec::new(),
+                drift: Vec::new(),
+                unchanged: 0,
+            },
+            refusals: Vec::new(),
+        }
+    }
+
+    fn refuse(&mut self, kind: &str, name: &str, message: String) {
+        self.refusals.push(Refusal {
+            kind: kind.to_owned(),
+            name: name.to_owned(),
+            message,
+        });
+    }
+
+    fn group(&mut self, spec: &SharingGroupSpec) {
+        let name = spec.name.trim();
+        let exists = self
+            .live
+            .groups
+            .iter()
+            .any(|g| name_key(&g.name) == name_key(name));
+        if exists {
+            self.plan.unchanged += 1;
+        } else {
+            self.plan.actions.push(Action::CreateGroup {
+                name: name.to_owned(),
+                description: spec.description.clone().unwrap_or_default(),
+            });
+        }
+    }
+
+    fn preset(&mut self, spec: &PresetSpec) {
+        let Ok(wanted) = spec.to_preset() else {
+            return; // validate reports it
+        };
+        let scopes: Vec<ScopeInput> = wanted.scopes.iter().map(|s| s.input()).collect();
+        let current = self.live.presets.iter().find(|p| p.name == wanted.name);
+        let changes = match current {
+            None => Vec::new(),
+            Some(p) => {
+                let mut changes = Vec::new();
+                if p.description != wanted.description {
+                    changes.push(FieldChange::new(
+                        "description",
+                        json!(p.description),
+                        json!(wanted.description),
+                    ));
+                }
+                if scope_set(&p.scopes) != scope_set(&wanted.scopes) {
+                    changes.push(FieldChange::new(
+                        "scopes",
+                        scope_list(&p.scopes),
+                        scope_list(&wanted.scopes),
+                    ));
+                }
+                if changes.is_empty() {
+                    self.plan.unchanged += 1;
+                    return;
+                }
+                changes
+            }
+        };
+        self.plan.actions.push(Action::PutPreset {
+            name: wanted.name,
+            description: wanted.description,
+            scopes,
+            exists: current.is_some(),
+            changes,
+        });
+    }
+
+    /// The ids of `names` (folded lookups), or a refusal for each one neither the server nor
+    /// the specs have. Groups the plan creates are `None`.
+    fn resolve_groups(&mut self, key: &ApiKeySpec) -> Option<Vec<Option<&'a str>>> {
+        let mut out = Vec::new();
+        let mut ok = true;
+        for g in &key.groups {
+            match self.groups.get(&name_key(g.trim())) {
+                Some(id) => out.push(*id),
+                None => {
+                    ok = false;
+                    self.refuse(
+                        "ApiKey",
+                        &key.name,
+                        format!("no sharing group '{g}' on the server or in the specs"),
+                    );
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+
+    fn key(&mut self, spec: &ApiKeySpec) {
+        let ctx = Context {
+            rules: KeyRules {
+                // The server applies its own bounds and default; the plan compares what the
+                // spec names.
+                rate_limit_min: 1,
+                rate_limit_max: u32::MAX,
+                ..KeyRules::default()
+            },
+            presets: self.presets.clone(),
+            now: self.options.now,
+        };
+        if let Some(p) = spec.preset.as_deref()
+            && self.presets.get(p).is_none()
+        {
+            let names = self.presets.names().join(", ");
+            self.refuse(
+                "ApiKey",
+                &spec.name,
+                format!("unknown preset '{p}'; available: {names}"),
+            );
+            return;
+        }
+        let draft = match spec.draft(&ctx) {
+            Ok(d) => d,
+            Err(errors) => {
+                for e in errors {
+                    self.refuse("ApiKey", &spec.name, format!("{}: {}", e.field, e.message));
+                }
+                return;
+            }
+        };
+        let Some(group_ids) = self.resolve_groups(spec) else {
+            return;
+        };
+        let live = self.keys.get(&name_key(&draft.name)).copied();
+        let Some(live) = live else {
+            match &spec.secret {
+                Some(secret) => self.plan.actions.push(Action::CreateKey {
+                    spec: Box::new(spec.clone()),
+                    secret: secret.clone(),
+                }),
+                None => self.refuse(
+                    "ApiKey",
+                    &spec.name,
+                    "would be created, but its spec names no secret sink: add a `secret` block (stdout, file, aws-secretsmanager or aws-ssm)".into(),
+                ),
+            }
+            return;
+        };
+        let adopt = match live.managed_by {
+            Some(Manager::Spec) => false,
+            Some(Manager::Terraform) => {
+                self.refuse(
+                    "ApiKey",
+                    &spec.name,
+                    format!(
+                        "key {} is managed by Terraform; keyward apply never touches it",
+                        live.id
+                    ),
+                );
+                return;
+            }
+            None if self.options.adopt => true,
+            None => {
+                self.refuse(
+                    "ApiKey",
+                    &spec.name,
+                    format!(
+                        "key {} exists and is not managed by keyward apply; pass --adopt to take it over",
+                        live.id
+                    ),
+                );
+                return;
+            }
+        };
+
+        let (changes, patch) = self.key_changes(spec, live, &draft, &group_ids);
+        let drifted = !adopt && live.applied_version != Some(live.version);
+        let generation = spec
+            .generation
+            .map_or(live.generation, |g| g.unsigned_abs());
+        if drifted {
+            let note = if changes.is_empty() {
+                "changed outside git since the last apply; its settings match the specs again"
+                    .to_owned()
+            } else {
+                let fields: Vec<&str> = changes.iter().map(|c| c.field.as_str()).collect();
+                format!(
+                    "changed outside git since the last apply; apply restores {}",
+                    fields.join(", ")
+                )
+            };
+            self.plan.drift.push(Drift {
+                id: live.id.clone(),
+                name: live.name.clone(),
+                version: live.version,
+                applied_version: live.applied_version,
+                note,
+            });
+        }
+        if generation < live.generation {
+            self.plan.drift.push(Drift {
+                id: live.id.clone(),
+                name: live.name.clone(),
+                version: live.version,
+                applied_version: live.applied_version,
+                note: format!(
+                    "its secret was regenerated outside git: generation {} on the server, {} in the spec (raise it above {} to regenerate again)",
+                    live.generation, generation, live.generation
+                ),
+            });
+        }
+        let touched = !changes.is_empty() || adopt || drifted;
+        if touched {
+            self.plan.actions.push(Action::UpdateKey {
+                id: live.id.clone(),
+                name: live.name.clone(),
+                version: live.version,
+                changes,
+                patch: Box::new(patch),
+                adopt,
+            });
+        }
+        if generation > live.generation {
+            match &spec.secret {
+                Some(secret) => self.plan.actions.push(Action::RegenerateKey {
+                    id: live.id.clone(),
+                    name: live.name.clone(),
+                    version: live.version,
+                    from_generation: live.generation,
+                    generation,
+                    grace_period_seconds: spec.grace_period_seconds.unwrap_or(0),
+                    secret: secret.clone(),
+                }),
+                None => self.refuse(
+                    "ApiKey",
+                    &spec.name,
+                    "raises its generation, but its spec names no secret sink: add a `secret` block".into(),
+                ),
+            }
+        } else if !touched {
+            self.plan.unchanged += 1;
+        }
+    }
+
+    /// The fields where `live` differs from the spec, and the `PATCH` that changes them (an
+    /// apply: it always names its manager).
+    fn key_changes(
+        &self,
+        spec: &ApiKeySpec,
+        live: &ApiKey,
+        draft: &crate::key::KeyDraft,
+        group_ids: &[Option<&str>],
+    ) -> (Vec<FieldChange>, UpdateKeyRequest) {
+        let mut changes = Vec::new();
+        let mut patch = UpdateKeyRequest {
+            managed_by: Some(Some(Manager::Spec)),
+            ..UpdateKeyRequest::default()
+        };
+        if draft.description != live.description {
+            changes.push(FieldChange::new(
+                "description",
+                json!(live.description),
+                json!(draft.description),
+            ));
+            patch.description = Some(draft.description.clone());
+        }
+        if scope_set(&draft.scopes) != scope_set(&live.scopes) {
+            changes.push(FieldChange::new(
+                "scopes",
+                scope_list(&live.scopes),
+                scope_list(&draft.scopes),
+            ));
+            patch.scopes = Some(draft.scopes.iter().map(|s| s.input()).collect());
+        }
+        if set(&draft.workspaces) != set(&live.workspaces) {
+            changes.push(FieldChange::new(
+                "workspaces",
+                json!(live.workspaces),
+                json!(draft.workspaces),
+            ));
+            patch.workspaces = Some(draft.workspaces.clone());
+        }
+        let live_groups: BTreeSet<String> = live
+            .groups
+            .iter()
+            .map(|id| {
+                self.group_names
+                    .get(id.as_str())
+                    .map_or_else(|| id.clone(), |n| name_key(n))
+            })
+            .collect();
+        let wanted_groups: BTreeSet<String> =
+            spec.groups.iter().map(|g| name_key(g.trim())).collect();
+        let same_ids = group_ids.iter().all(Option::is_some);
+        if live_groups != wanted_groups || !same_ids {
+            let shown: Vec<String> = live
+                .groups
+                .iter()
+                .map(|id| {
+                    self.group_names
+                        .get(id.as_str())
+                        .map_or_else(|| id.clone(), |n| (*n).to_owned())
+                })
+                .collect();
+            changes.push(FieldChange::new("groups", json!(shown), json!(spec.groups)));
+            patch.groups = Some(spec.groups.iter().map(|g| g.trim().to_owned()).collect());
+        }
+        if draft.allowed_cidrs != live.allowed_cidrs {
+            changes.push(FieldChange::new(
+                "allowed_cidrs",
+                json!(live.allowed_cidrs),
+                json!(draft.allowed_cidrs),
+            ));
+            patch.allowed_cidrs = Some(spec.allowed_cidrs.clone());
+        }
+        if let Some(rate) = spec.rate_limit_per_minute
+            && u64::try_from(rate).ok() != Some(u64::from(live.rate_limit_per_minute))
+        {
+            changes.push(FieldChange::new(
+                "rate_limit_per_minute",
+                json!(live.rate_limit_per_minute),
+                json!(rate),
+            ));
+            patch.rate_limit_per_minute = Some(rate);
+        }
+        if draft.expires_at != live.expires_at {
+            changes.push(FieldChange::new(
+                "expires_at",
+                json!(live.expires_at),
+                json!(draft.expires_at),
+            ));
+            patch.expires_at = Some(draft.expires_at);
+        }
+        let active = spec.active.unwrap_or(true);
+        let live_active = live.status_at(self.options.now) == KeyStatus::Active;
+        if active != live_active && live.status != KeyStatus::Expired {
+            changes.push(FieldChange::new(
+                "active",
+                json!(live_active),
+                json!(active),
+            ));
+            patch.active = Some(active);
+        }
+        if draft.metadata != live.metadata {
+            changes.push(FieldChange::new(
+                "metadata",
+                Value::Object(live.metadata.clone()),
+                Value::Object(draft.metadata.clone()),
+            ));
+            patch.metadata = Some(draft.metadata.clone());
+        }
+        (changes, patch)
+    }
+
+    fn prune(&mut self, specs: &[&Spec]) {
+        let named: BTreeSet<String> = specs
+            .iter()
+            .filter_map(|s| match s {
+                Spec::ApiKey(k) => Some(name_key(k.name.trim())),
+                _ => None,
+            })
+            .collect();
+        let mut gone: Vec<&ApiKey> = self
+            .live
+            .keys
+            .iter()
+            .filter(|k| k.managed_by == Some(Manager::Spec) && k.status != KeyStatus::Revoked)
+            .filter(|k| !named.contains(&name_key(&k.name)))
+            .collect();
+        gone.sort_by(|a, b| a.name.cmp(&b.name));
+        for k in gone {
+            self.plan.actions.push(Action::RevokeKey {
+                id: k.id.clone(),
+                name: k.name.clone(),
+                version: k.version,
+            });
+        }
+    }
+}
+
+fn scope_set(scopes: &[crate::permission::Scope]) -> BTreeSet<&str> {
+    scopes.iter().map(|s| s.scope.as_str()).collect()
+}
+
+fn scope_list(scopes: &[crate::permission::Scope]) -> Value {
+    json!(scopes.iter().map(|s| s.scope.as_str()).collect::<Vec<_>>())
+}
+
+fn set(items: &[String]) -> BTreeSet<&str> {
+    items.iter().map(String::as_str).collect()
+}
+
+/// Why a saved plan no longer holds: the first key, group or preset that moved since it was
+/// made. A stale plan is refused as a whole.
+pub fn stale(plan: &Plan, live: &Live) -> Option<String> {
+    let keys: BTreeMap<&str, &ApiKey> = live.keys.iter().map(|k| (k.id.as_str(), k)).collect();
+    let mut seen = BTreeSet::new();
+    for action in &plan.actions {
+        match action {
+            Action::CreateKey { spec, .. } => {
+                let taken = live.keys.iter().any(|k| {
+                    k.status != KeyStatus::Revoked
+                        && name_key(&k.name) == name_key(spec.name.trim())
+                });
+                if taken {
+                    return Some(format!(
+                        "a key named '{}' was created since the plan",
+                        spec.name
+                    ));
+                }
+            }
+            Action::CreateGroup { name, .. }
+                if live
+                    .groups
+                    .iter()
+                    .any(|g| name_key(&g.name) == name_key(name)) =>
+            {
+                return Some(format!("a group named '{name}' was created since the plan"));
+            }
+            Action::PutPreset { name, exists, .. }
+                if live.presets.iter().any(|p| &p.name == name) != *exists =>
+            {
+                return Some(format!(
+                    "preset '{name}' was created or deleted since the plan"
+                ));
+            }
+            _ => {}
+        }
+        if let Some((id, version)) = action.key()
+            && seen.insert(id)
+        {
+            match keys.get(id) {
+                None => return Some(format!("key {id} was revoked or deleted since the plan")),
+                Some(k) if k.version != version => {
+                    return Some(format!(
+                        "key '{}' ({id}) changed since the plan (version {version}, now {})",
+                        k.name, k.version
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    None
+}
