@@ -41,4 +41,21 @@ pub enum CliError {
     Input(String),
     #[error("the server stopped: {0}")]
     Serve(std::io::Error),
+    /// A call to the management API failed (the client commands).
+    #[error("{}", client_message(.0))]
+    Client(#[from] keyward_client::ClientError),
+    #[error("could not start the async runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// The client's message, with what to do next where the status says it.
+fn client_message(e: &keyward_client::ClientError) -> String {
+    let hint = if e.is_unauthenticated() {
+        "\n  (the admin key comes from KEYWARD_API_KEY or --api-key-file)"
+    } else if e.is_precondition_failed() {
+        "\n  (`keyward keys get ID` shows the key's current version)"
+    } else {
+        ""
+    };
+    format!("{e}{hint}")
 }

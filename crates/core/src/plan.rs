@@ -707,3 +707,185 @@ pub fn stale(plan: &Plan, live: &Live) -> Option<String> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::{CreateKeyRequest, KeyDraft};
+    use crate::token::{Prefix, Token};
+
+    fn spec(value: Value) -> Spec {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn live_key(body: Value) -> ApiKey {
+        let req: CreateKeyRequest = serde_json::from_value(body).unwrap();
+        let (d, _) =
+            KeyDraft::from_request(req, &KeyRules::default(), &Presets::builtin(), Utc::now())
+                .unwrap();
+        let token = Token::generate(&Prefix::live()).unwrap();
+        ApiKey::new(d, "acc", &token, "t", Utc::now()).unwrap()
+    }
+
+    fn options(prune: bool, adopt: bool) -> Options {
+        Options {
+            prune,
+            adopt,
+            now: Utc::now(),
+        }
+    }
+
+    fn run(specs: &[Spec], live: &Live, o: Options) -> Result<Plan, Vec<Refusal>> {
+        let refs: Vec<&Spec> = specs.iter().collect();
+        plan(&refs, live, o)
+    }
+
+    const SINK: &str = "stdout";
+
+    #[test]
+    fn new_specs_are_created_and_matching_keys_left_alone() {
+        let specs = [
+            spec(json!({"kind": "SharingGroup", "name": "platform"})),
+            spec(json!({"kind": "ApiKey", "name": "ci", "preset": "read-only", "groups": ["platform"], "secret": {"sink": SINK}})),
+        ];
+        let p = run(&specs, &Live::default(), options(false, false)).unwrap();
+        assert!(matches!(p.actions[0], Action::CreateGroup { .. }));
+        assert!(matches!(p.actions[1], Action::CreateKey { .. }));
+        assert_eq!(p.summary().create, 2);
+
+        let key = live_key(json!({"name": "ci", "preset": "read-only", "managed_by": "spec"}));
+        let group = Group {
+            id: "grp_1".into(),
+            account: "acc".into(),
+            name: "platform".into(),
+            description: String::new(),
+            created_at: Utc::now(),
+            created_by: "t".into(),
+        };
+        let mut key = key;
+        key.groups = vec!["grp_1".into()];
+        let live = Live {
+            keys: vec![key],
+            groups: vec![group],
+            presets: vec![],
+        };
+        let p = run(&specs, &live, options(true, false)).unwrap();
+        assert!(!p.has_changes(), "{p:?}");
+        assert_eq!(p.unchanged, 2);
+    }
+
+    #[test]
+    fn changes_are_shown_field_by_field_and_drift_is_named() {
+        let mut key = live_key(json!({"name": "ci", "scopes": ["read"], "managed_by": "spec"}));
+        let specs = [spec(json!({
+            "kind": "ApiKey", "name": "ci", "scopes": ["read", "agent:editor"],
+            "rate_limit_per_minute": 120, "active": false
+        }))];
+        let live = Live {
+            keys: vec![key.clone()],
+            ..Live::default()
+        };
+        let p = run(&specs, &live, options(false, false)).unwrap();
+        let Action::UpdateKey {
+            changes,
+            patch,
+            version,
+            ..
+        } = &p.actions[0]
+        else {
+            panic!("{p:?}")
+        };
+        let fields: Vec<&str> = changes.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(fields, ["scopes", "rate_limit_per_minute", "active"]);
+        assert_eq!(*version, 1);
+        assert_eq!(patch.managed_by, Some(Some(Manager::Spec)));
+        assert!(p.drift.is_empty());
+
+        key.version = 3; // edited outside git since the apply that left version 1
+        key.description = "by hand".into();
+        let live = Live {
+            keys: vec![key],
+            ..Live::default()
+        };
+        let specs = [spec(json!({"kind": "ApiKey", "name": "ci", "scopes": ["read"]}))];
+        let p = run(&specs, &live, options(false, false)).unwrap();
+        assert_eq!(p.drift.len(), 1);
+        assert!(p.drift[0].note.contains("restores description"), "{:?}", p.drift);
+        assert!(matches!(&p.actions[0], Action::UpdateKey { changes, .. } if changes[0].field == "description"));
+    }
+
+    #[test]
+    fn a_raised_generation_regenerates_into_the_sink() {
+        let key = live_key(json!({"name": "ci", "scopes": ["read"], "managed_by": "spec"}));
+        let live = Live {
+            keys: vec![key],
+            ..Live::default()
+        };
+        let raised = [spec(json!({"kind": "ApiKey", "name": "ci", "scopes": ["read"], "generation": 2, "grace_period_seconds": 60, "secret": {"sink": SINK}}))];
+        let p = run(&raised, &live, options(false, false)).unwrap();
+        assert!(matches!(
+            &p.actions[..],
+            [Action::RegenerateKey { from_generation: 1, generation: 2, grace_period_seconds: 60, .. }]
+        ));
+        let no_sink = [spec(json!({"kind": "ApiKey", "name": "ci", "scopes": ["read"], "generation": 2}))];
+        let e = run(&no_sink, &live, options(false, false)).unwrap_err();
+        assert!(e[0].message.contains("no secret sink"));
+        let create_no_sink = [spec(json!({"kind": "ApiKey", "name": "new", "scopes": ["read"]}))];
+        let e = run(&create_no_sink, &Live::default(), options(false, false)).unwrap_err();
+        assert!(e[0].message.contains("no secret sink"));
+    }
+
+    #[test]
+    fn prune_revokes_only_spec_keys_and_foreign_keys_are_refused() {
+        let ours = live_key(json!({"name": "gone", "scopes": ["read"], "managed_by": "spec"}));
+        let theirs = live_key(json!({"name": "tf", "scopes": ["read"], "managed_by": "terraform"}));
+        let by_hand = live_key(json!({"name": "hand", "scopes": ["read"]}));
+        let live = Live {
+            keys: vec![ours.clone(), theirs, by_hand],
+            ..Live::default()
+        };
+        let p = run(&[], &live, options(true, false)).unwrap();
+        assert_eq!(
+            p.actions,
+            [Action::RevokeKey {
+                id: ours.id.clone(),
+                name: "gone".into(),
+                version: 1
+            }]
+        );
+        let naming = [
+            spec(json!({"kind": "ApiKey", "name": "tf", "scopes": ["read"]})),
+            spec(json!({"kind": "ApiKey", "name": "HAND", "scopes": ["read"]})),
+            spec(json!({"kind": "ApiKey", "name": "x", "scopes": ["read"], "groups": ["nowhere"], "secret": {"sink": SINK}})),
+            spec(json!({"kind": "ApiKey", "name": "y", "preset": "nope", "secret": {"sink": SINK}})),
+        ];
+        let e = run(&naming, &live, options(false, false)).unwrap_err();
+        let messages: Vec<&str> = e.iter().map(|r| r.message.as_str()).collect();
+        assert!(messages[0].contains("managed by Terraform"), "{messages:?}");
+        assert!(messages[1].contains("--adopt"), "{messages:?}");
+        assert!(messages[2].contains("no sharing group 'nowhere'"), "{messages:?}");
+        assert!(messages[3].contains("unknown preset 'nope'"), "{messages:?}");
+        let adopted = run(&naming[1..2], &live, options(false, true)).unwrap();
+        assert!(matches!(&adopted.actions[..], [Action::UpdateKey { adopt: true, .. }]));
+    }
+
+    #[test]
+    fn a_saved_plan_goes_stale_when_anything_it_touches_moves() {
+        let key = live_key(json!({"name": "ci", "scopes": ["read"], "managed_by": "spec"}));
+        let mut live = Live {
+            keys: vec![key.clone()],
+            ..Live::default()
+        };
+        let specs = [
+            spec(json!({"kind": "ApiKey", "name": "ci", "scopes": ["write"]})),
+            spec(json!({"kind": "ApiKey", "name": "new", "scopes": ["read"], "secret": {"sink": SINK}})),
+        ];
+        let p = run(&specs, &live, options(false, false)).unwrap();
+        assert_eq!(stale(&p, &live), None);
+        live.keys[0].version = 2;
+        assert!(stale(&p, &live).unwrap().contains("changed since the plan"));
+        live.keys[0].version = 1;
+        live.keys.push(live_key(json!({"name": "new", "scopes": ["read"]})));
+        assert!(stale(&p, &live).unwrap().contains("was created since the plan"));
+    }
+}

@@ -234,6 +234,69 @@ impl RoutePolicyDocument {
     }
 }
 
+/// Where the schema of spec files is published in this repository.
+pub const SCHEMA_FILE: &str = "schemas/keyward-spec.schema.json";
+
+/// The JSON Schema of a spec file, generated from [`Spec`]: one document (an object with a
+/// `kind`) or, in a JSON file, an array of them. Each document may name this schema in a
+/// `$schema` member, so editors validate and complete it.
+pub fn json_schema() -> Value {
+    let mut document = serde_json::to_value(schemars::schema_for!(Spec)).unwrap_or_default();
+    let defs = document
+        .as_object_mut()
+        .and_then(|d| d.remove("$defs"))
+        .unwrap_or_else(|| Value::Object(Map::new()));
+    if let Some(kinds) = document.get_mut("oneOf").and_then(Value::as_array_mut) {
+        for kind in kinds {
+            if let Some(props) = kind.get_mut("properties").and_then(Value::as_object_mut) {
+                props.insert(
+                    "$schema".into(),
+                    serde_json::json!({"type": "string", "description": "The JSON Schema of this document (for editors)."}),
+                );
+            }
+        }
+    }
+    if let Some(d) = document.as_object_mut() {
+        d.remove("$schema");
+        d.remove("title");
+    }
+    let mut defs = match defs {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    defs.insert("Document".into(), document);
+    serde_json::json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://keyward.dev/schemas/keyward-spec.schema.json",
+        "title": "keyward spec",
+        "description": "A keyward spec file: keys, sharing groups, presets and route policies as code (`keyward validate`, `plan`, `apply`). YAML files hold one document per `---`; JSON files an object or an array of them.",
+        "oneOf": [
+            {"$ref": "#/$defs/Document"},
+            {"type": "array", "items": {"$ref": "#/$defs/Document"}}
+        ],
+        "$defs": defs,
+    })
+}
+
+/// The schema one document of `kind` must meet (for validators that report by document).
+pub fn document_schema(kind: &str) -> Option<Value> {
+    let root = json_schema();
+    let variant = root["$defs"]["Document"]["oneOf"]
+        .as_array()?
+        .iter()
+        .find(|v| v["properties"]["kind"]["const"] == kind)?
+        .clone();
+    let mut schema = variant;
+    if let Some(s) = schema.as_object_mut() {
+        s.insert("$defs".into(), root["$defs"].clone());
+        s.insert(
+            "$schema".into(),
+            Value::String("https://json-schema.org/draft/2020-12/schema".into()),
+        );
+    }
+    Some(schema)
+}
+
 /// An error in one document: the field as the API names it (`scopes[1]`), and the rule's text.
 pub type SpecError = FieldError;
 
@@ -420,6 +483,8 @@ pub fn check(spec: &Spec, ctx: &Context) -> Vec<FieldError> {
 pub struct SetError {
     pub document: usize,
     pub error: FieldError,
+    /// The other document involved (the first definition of a name defined twice).
+    pub also: Option<usize>,
 }
 
 /// Checks the documents together: names unique per kind (key and group names as the server
@@ -439,13 +504,9 @@ pub fn check_set(specs: &[&Spec]) -> Vec<SetError> {
                 document: i,
                 error: FieldError::new(
                     "name",
-                    format!(
-                        "{} '{}' is defined twice (also document {})",
-                        spec.kind(),
-                        spec.name(),
-                        first + 1
-                    ),
+                    format!("{} '{}' is defined twice", spec.kind(), spec.name()),
                 ),
+                also: Some(first),
             });
         }
     }
@@ -460,6 +521,7 @@ pub fn check_set(specs: &[&Spec]) -> Vec<SetError> {
                         format!("groups[{g}]"),
                         format!("group '{group}' is listed twice"),
                     ),
+                    also: None,
                 });
             }
         }
@@ -579,12 +641,8 @@ mod tests {
         let errors = check_set(&refs);
         assert_eq!(errors.len(), 2, "{errors:?}");
         assert_eq!(errors[0].document, 2);
-        assert!(
-            errors[0]
-                .error
-                .message
-                .contains("defined twice (also document 1)")
-        );
+        assert!(errors[0].error.message.contains("defined twice"));
+        assert_eq!(errors[0].also, Some(0));
         assert_eq!(errors[1].error.field, "groups[1]");
         let Spec::ApiKey(k) = &docs[2] else {
             unreachable!()

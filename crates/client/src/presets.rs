@@ -1,0 +1,28 @@
+//! `/v1/presets`: the built-in presets and the account's own.
+
+use keyward_api::presets::{Preset, PresetListing, PresetRequest};
+
+use crate::client::{Client, Method, Request};
+use crate::endpoint::segment;
+use crate::error::ClientError;
+
+impl Client {
+    /// `GET /v1/presets`: built-in ones first, then the account's own.
+    pub fn list_presets(&self) -> Result<PresetListing, ClientError> {
+        self.json(Request::get("/v1/presets".to_owned()))
+    }
+
+    /// `PUT /v1/presets/{name}`: define or replace one of the account's presets.
+    pub fn put_preset(&self, name: &str, request: &PresetRequest) -> Result<Preset, ClientError> {
+        self.json(Request::new(Method::Put, preset_path(name)).json(request)?)
+    }
+
+    /// `DELETE /v1/presets/{name}`.
+    pub fn delete_preset(&self, name: &str) -> Result<(), ClientError> {
+        self.empty(Request::new(Method::Delete, preset_path(name)))
+    }
+}
+
+fn preset_path(name: &str) -> String {
+    format!("/v1/presets/{}", segment(name))
+}
