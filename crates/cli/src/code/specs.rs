@@ -213,6 +213,13 @@ mod tests {
     }
 
     #[test]
+    fn the_worked_example_validates() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/keys-as-code");
+        let checked = load(&[example]).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(checked.len(), 6);
+    }
+
+    #[test]
     fn every_error_is_reported_with_its_place() {
         let dir = tempfile::tempdir().unwrap();
         let a = write(
