@@ -263,7 +263,9 @@ fn edits_are_guarded_by_etags_and_warn(backend: &Backend) {
         (json!({"expires_at": "2001-01-01T00:00:00Z"}), "expires_at"),
         (json!({"scopes": ["project:executor"]}), "scopes[0]"),
         (json!({"allowed_cidrs": ["300.1.1.1"]}), "allowed_cidrs[0]"),
-        (json!({"workspaces": ["ws"]}), "workspaces"),
+        (json!({"workspaces": ["not an id"]}), "workspaces[0]"),
+        (json!({"groups": ["grp_missing"]}), "groups[0]"),
+        (json!({"generation": 2}), "generation"),
         (json!({"active": "yes"}), "active"),
     ] {
         let r = e.admin.patch(&format!("/v1/keys/{id}"), &body, None);
