@@ -401,3 +401,86 @@ fn specs_apply_plan_drift_prune_and_stale_plans(backend: &Backend) {
         "no secret in imported files"
     );
 }
+
+/// Calls an AWS JSON-protocol operation on moto (which checks no signature).
+fn moto_call(endpoint: &str, service: &str, target: &str, body: &Value) -> Value {
+    let mut response = ureq::post(endpoint)
+        .header("X-Amz-Target", target)
+        .header("Content-Type", "application/x-amz-json-1.1")
+        .header(
+            "Authorization",
+            format!("AWS4-HMAC-SHA256 Credential=testing/20261127/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"),
+        )
+        .send(body.to_string())
+        .unwrap();
+    serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap()
+}
+
+/// `apply` delivers secrets to AWS Secrets Manager and SSM Parameter Store (moto), and a
+/// regeneration writes a new version; nothing of either reaches apply's output.
+#[test]
+fn secrets_reach_secrets_manager_and_ssm() {
+    let Ok(moto) = std::env::var("KEYWARD_TEST_MOTO_ENDPOINT") else {
+        eprintln!("skipped: KEYWARD_TEST_MOTO_ENDPOINT is not set (./scripts/test starts moto)");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("data"), &tmp.path().join("serve.log"), &[]);
+    let root = server.root_key().unwrap();
+    let admin = server.client().with_key(&root);
+    let run_id = format!("{}", std::process::id());
+    let specs = tmp.path().join("specs");
+    let body = |generation: u32| {
+        format!(
+            "kind: ApiKey\nname: sm\nscopes: [read]\ngeneration: {generation}\nsecret: {{sink: aws-secretsmanager, secret_id: keyward/e2e-{run_id}}}\n---\nkind: ApiKey\nname: ssm\nscopes: [read]\ngeneration: {generation}\nsecret: {{sink: aws-ssm, parameter: /keyward/e2e-{run_id}}}\n"
+        )
+    };
+    let apply = || {
+        Command::new(keyward_bin())
+            .args(["apply", specs.to_str().unwrap(), "--auto-approve"])
+            .env("KEYWARD_ENDPOINT", &server.base)
+            .env("KEYWARD_API_KEY", &root)
+            .env("AWS_ENDPOINT_URL", &moto)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env_remove("AWS_PROFILE")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let read_back = || {
+        let sm = moto_call(
+            &moto,
+            "secretsmanager",
+            "secretsmanager.GetSecretValue",
+            &json!({"SecretId": format!("keyward/e2e-{run_id}")}),
+        )["SecretString"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let ssm = moto_call(
+            &moto,
+            "ssm",
+            "AmazonSSM.GetParameter",
+            &json!({"Name": format!("/keyward/e2e-{run_id}"), "WithDecryption": true}),
+        );
+        assert_eq!(ssm["Parameter"]["Type"], "SecureString");
+        (sm, ssm["Parameter"]["Value"].as_str().unwrap().to_owned())
+    };
+
+    write(&specs.join("aws.yaml"), &body(1));
+    let out = apply();
+    assert!(out.status.success(), "{}", text(&out));
+    let (sm, ssm) = read_back();
+    assert!(verifies(&admin, &sm) && verifies(&admin, &ssm));
+    assert!(!text(&out).contains(&sm) && !text(&out).contains(&ssm));
+
+    write(&specs.join("aws.yaml"), &body(2));
+    let out = apply();
+    assert!(out.status.success(), "{}", text(&out));
+    let (sm2, ssm2) = read_back();
+    assert_ne!((&sm2, &ssm2), (&sm, &ssm));
+    assert!(verifies(&admin, &sm2) && verifies(&admin, &ssm2));
+    assert!(!verifies(&admin, &sm), "no grace: the old secret stopped");
+}

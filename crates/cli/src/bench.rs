@@ -1,4 +1,4 @@
-//! `keyward bench verify`: what a cache-hit verification costs, next to a floor measured in
+//! `keyward bench verify` (`keyward bench code` is in `code::bench`): what a cache-hit verification costs, next to a floor measured in
 //! the same run, and what the store pays per 1,000 verifications.
 //!
 //! The floor is the least any authorizer must do for an HTTP API event: read its headers (and
@@ -40,6 +40,9 @@ use crate::error::CliError;
 pub enum BenchCommand {
     /// Cache-hit verification against the floor, and store cost per 1,000 verifications.
     Verify(VerifyArgs),
+    /// Keys as code against a management API: validate, plan and apply of N keys, a no-op
+    /// plan, N in-place updates, and the prune that revokes them.
+    Code(crate::code::bench::CodeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -103,8 +106,8 @@ async fn handle(
     Ok((explained.code, answer))
 }
 
-pub async fn run(command: BenchCommand) -> Result<(), CliError> {
-    let BenchCommand::Verify(args) = command;
+/// `keyward bench verify`.
+pub async fn verify(args: VerifyArgs) -> Result<(), CliError> {
     let n = args.iterations.max(1);
     let pepper = Pepper::generate().map_err(|e| CliError::Input(e.to_string()))?;
     let store = Arc::new(SqliteStore::in_memory()?);

@@ -42,7 +42,7 @@ enum Command {
     /// Run the authorizer on an event file (at most 1 MiB) against an existing deployment and
     /// explain its decision step by step.
     Authorize(authorize::AuthorizeArgs),
-    /// Measure verification against its floor.
+    /// Measure verification against its floor, or keys as code against a server.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
     /// Manage the store itself.
@@ -73,7 +73,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => done(on_runtime(serve::run(args))),
         Command::Store(command) => done(on_runtime(store::run(command))),
         Command::Authorize(args) => done(on_runtime(authorize::run(args))),
-        Command::Bench(command) => done(on_runtime(bench::run(command))),
+        Command::Bench(bench::BenchCommand::Verify(args)) => done(on_runtime(bench::verify(args))),
+        Command::Bench(bench::BenchCommand::Code(args)) => done(code::bench::run(&args)),
         Command::Keys(command) => done(keys::run(command)),
         Command::Usage(args) => done(report::usage(args)),
         Command::Audit(args) => done(report::audit(args)),

@@ -746,7 +746,9 @@ mod tests {
     fn new_specs_are_created_and_matching_keys_left_alone() {
         let specs = [
             spec(json!({"kind": "SharingGroup", "name": "platform"})),
-            spec(json!({"kind": "ApiKey", "name": "ci", "preset": "read-only", "groups": ["platform"], "secret": {"sink": SINK}})),
+            spec(
+                json!({"kind": "ApiKey", "name": "ci", "preset": "read-only", "groups": ["platform"], "secret": {"sink": SINK}}),
+            ),
         ];
         let p = run(&specs, &Live::default(), options(false, false)).unwrap();
         assert!(matches!(p.actions[0], Action::CreateGroup { .. }));
@@ -807,11 +809,19 @@ mod tests {
             keys: vec![key],
             ..Live::default()
         };
-        let specs = [spec(json!({"kind": "ApiKey", "name": "ci", "scopes": ["read"]}))];
+        let specs = [spec(
+            json!({"kind": "ApiKey", "name": "ci", "scopes": ["read"]}),
+        )];
         let p = run(&specs, &live, options(false, false)).unwrap();
         assert_eq!(p.drift.len(), 1);
-        assert!(p.drift[0].note.contains("restores description"), "{:?}", p.drift);
-        assert!(matches!(&p.actions[0], Action::UpdateKey { changes, .. } if changes[0].field == "description"));
+        assert!(
+            p.drift[0].note.contains("restores description"),
+            "{:?}",
+            p.drift
+        );
+        assert!(
+            matches!(&p.actions[0], Action::UpdateKey { changes, .. } if changes[0].field == "description")
+        );
     }
 
     #[test]
@@ -821,16 +831,27 @@ mod tests {
             keys: vec![key],
             ..Live::default()
         };
-        let raised = [spec(json!({"kind": "ApiKey", "name": "ci", "scopes": ["read"], "generation": 2, "grace_period_seconds": 60, "secret": {"sink": SINK}}))];
+        let raised = [spec(
+            json!({"kind": "ApiKey", "name": "ci", "scopes": ["read"], "generation": 2, "grace_period_seconds": 60, "secret": {"sink": SINK}}),
+        )];
         let p = run(&raised, &live, options(false, false)).unwrap();
         assert!(matches!(
             &p.actions[..],
-            [Action::RegenerateKey { from_generation: 1, generation: 2, grace_period_seconds: 60, .. }]
+            [Action::RegenerateKey {
+                from_generation: 1,
+                generation: 2,
+                grace_period_seconds: 60,
+                ..
+            }]
         ));
-        let no_sink = [spec(json!({"kind": "ApiKey", "name": "ci", "scopes": ["read"], "generation": 2}))];
+        let no_sink = [spec(
+            json!({"kind": "ApiKey", "name": "ci", "scopes": ["read"], "generation": 2}),
+        )];
         let e = run(&no_sink, &live, options(false, false)).unwrap_err();
         assert!(e[0].message.contains("no secret sink"));
-        let create_no_sink = [spec(json!({"kind": "ApiKey", "name": "new", "scopes": ["read"]}))];
+        let create_no_sink = [spec(
+            json!({"kind": "ApiKey", "name": "new", "scopes": ["read"]}),
+        )];
         let e = run(&create_no_sink, &Live::default(), options(false, false)).unwrap_err();
         assert!(e[0].message.contains("no secret sink"));
     }
@@ -856,17 +877,30 @@ mod tests {
         let naming = [
             spec(json!({"kind": "ApiKey", "name": "tf", "scopes": ["read"]})),
             spec(json!({"kind": "ApiKey", "name": "HAND", "scopes": ["read"]})),
-            spec(json!({"kind": "ApiKey", "name": "x", "scopes": ["read"], "groups": ["nowhere"], "secret": {"sink": SINK}})),
-            spec(json!({"kind": "ApiKey", "name": "y", "preset": "nope", "secret": {"sink": SINK}})),
+            spec(
+                json!({"kind": "ApiKey", "name": "x", "scopes": ["read"], "groups": ["nowhere"], "secret": {"sink": SINK}}),
+            ),
+            spec(
+                json!({"kind": "ApiKey", "name": "y", "preset": "nope", "secret": {"sink": SINK}}),
+            ),
         ];
         let e = run(&naming, &live, options(false, false)).unwrap_err();
         let messages: Vec<&str> = e.iter().map(|r| r.message.as_str()).collect();
         assert!(messages[0].contains("managed by Terraform"), "{messages:?}");
         assert!(messages[1].contains("--adopt"), "{messages:?}");
-        assert!(messages[2].contains("no sharing group 'nowhere'"), "{messages:?}");
-        assert!(messages[3].contains("unknown preset 'nope'"), "{messages:?}");
+        assert!(
+            messages[2].contains("no sharing group 'nowhere'"),
+            "{messages:?}"
+        );
+        assert!(
+            messages[3].contains("unknown preset 'nope'"),
+            "{messages:?}"
+        );
         let adopted = run(&naming[1..2], &live, options(false, true)).unwrap();
-        assert!(matches!(&adopted.actions[..], [Action::UpdateKey { adopt: true, .. }]));
+        assert!(matches!(
+            &adopted.actions[..],
+            [Action::UpdateKey { adopt: true, .. }]
+        ));
     }
 
     #[test]
@@ -878,14 +912,21 @@ mod tests {
         };
         let specs = [
             spec(json!({"kind": "ApiKey", "name": "ci", "scopes": ["write"]})),
-            spec(json!({"kind": "ApiKey", "name": "new", "scopes": ["read"], "secret": {"sink": SINK}})),
+            spec(
+                json!({"kind": "ApiKey", "name": "new", "scopes": ["read"], "secret": {"sink": SINK}}),
+            ),
         ];
         let p = run(&specs, &live, options(false, false)).unwrap();
         assert_eq!(stale(&p, &live), None);
         live.keys[0].version = 2;
         assert!(stale(&p, &live).unwrap().contains("changed since the plan"));
         live.keys[0].version = 1;
-        live.keys.push(live_key(json!({"name": "new", "scopes": ["read"]})));
-        assert!(stale(&p, &live).unwrap().contains("was created since the plan"));
+        live.keys
+            .push(live_key(json!({"name": "new", "scopes": ["read"]})));
+        assert!(
+            stale(&p, &live)
+                .unwrap()
+                .contains("was created since the plan")
+        );
     }
 }

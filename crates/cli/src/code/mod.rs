@@ -8,11 +8,13 @@
 //! - [`plan`]: the live records, the plan (the core's diff), its rendering and saved form.
 //! - [`apply`]: a plan made through the management API, secrets into their sinks.
 //! - [`import`]: the account written as spec files.
+//! - [`bench`]: `keyward bench code`, the time of plan and apply for many keys.
 //!
 //! Exit codes: 0 success (for `plan --detailed-exitcode`: no changes), 1 error, 2 changes
 //! (`plan --detailed-exitcode` only).
 
 pub mod apply;
+pub mod bench;
 pub mod import;
 pub mod plan;
 pub mod source;

@@ -82,14 +82,16 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Checked>, Vec<SourceError>> {
         .collect())
 }
 
-/// A file sink's relative path, relative to the spec file's directory.
+/// A file sink's relative path, relative to the spec file's directory (made absolute).
 fn with_resolved_sink(mut spec: Spec, file: &Path) -> Spec {
     if let Spec::ApiKey(key) = &mut spec
         && let Some(SecretSpec::File { path }) = &mut key.secret
         && Path::new(path.as_str()).is_relative()
     {
-        let base = file.parent().unwrap_or(Path::new(""));
-        *path = base.join(path.as_str()).to_string_lossy().into_owned();
+        let joined = file.parent().unwrap_or(Path::new("")).join(path.as_str());
+        // Absolute, so a saved plan applied from another directory writes to the same file.
+        let resolved = std::path::absolute(&joined).unwrap_or(joined);
+        *path = resolved.to_string_lossy().into_owned();
     }
     spec
 }
