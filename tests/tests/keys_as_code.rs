@@ -484,3 +484,52 @@ fn secrets_reach_secrets_manager_and_ssm() {
     assert!(verifies(&admin, &sm2) && verifies(&admin, &ssm2));
     assert!(!verifies(&admin, &sm), "no grace: the old secret stopped");
 }
+
+/// On a terminal, apply shows the plan and asks; anything but `yes` changes nothing. The
+/// terminal is a real pseudo-terminal, from util-linux's `script`.
+#[test]
+fn apply_asks_on_a_terminal() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: `script` (util-linux) is not installed");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("data"), &tmp.path().join("serve.log"), &[]);
+    let root = server.root_key().unwrap();
+    let admin = server.client().with_key(&root);
+    let specs = tmp.path().join("specs");
+    write(
+        &specs.join("k.yaml"),
+        "kind: ApiKey\nname: asked\nscopes: [read]\nsecret: {sink: file, path: asked.key}\n",
+    );
+    let on_terminal = |answer: &str| {
+        let command = format!("{} apply {}", keyward_bin().display(), specs.display());
+        let mut child = Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .env("KEYWARD_ENDPOINT", &server.base)
+            .env("KEYWARD_API_KEY", &root)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        std::io::Write::write_all(
+            child.stdin.as_mut().unwrap(),
+            format!("{answer}\n").as_bytes(),
+        )
+        .unwrap();
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let shown = on_terminal("no");
+    assert!(shown.contains("Only 'yes' will be accepted"), "{shown}");
+    assert!(
+        shown.contains("Apply cancelled; nothing was changed"),
+        "{shown}"
+    );
+    assert_eq!(key_by_name(&admin, "asked"), Value::Null);
+    let shown = on_terminal("yes");
+    assert!(shown.contains("Apply complete"), "{shown}");
+    assert_eq!(key_by_name(&admin, "asked")["managed_by"], "spec");
+    assert!(specs.join("asked.key").exists());
+}

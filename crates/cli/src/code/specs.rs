@@ -24,6 +24,16 @@ pub struct Checked {
 pub fn load(paths: &[PathBuf]) -> Result<Vec<Checked>, Vec<SourceError>> {
     let files = source::collect_files(paths)?;
     let (documents, mut errors) = source::read(&files);
+    if documents.len() > spec::MAX_DOCUMENTS {
+        return Err(vec![SourceError::new(
+            paths.first().map_or(Path::new("."), PathBuf::as_path),
+            format!(
+                "{} documents; one run takes at most {}",
+                documents.len(),
+                spec::MAX_DOCUMENTS
+            ),
+        )]);
+    }
     let validators = Validators::new();
     let mut checked = Vec::new();
     let mut origins = Vec::new();
