@@ -3,11 +3,15 @@
 //! key changed since the plan is refused, never overwritten. New secrets go straight from the
 //! API's answer to their sink and are dropped; none is printed but by the stdout sink.
 //!
-//! On the first failure apply stops and says what was done and what was not: the plan is
-//! computed from the live records, so running it again finishes the job.
+//! Groups and presets go first, in order; then up to `--parallelism` keys at a time, each
+//! key's own actions in order. After a failure no further key is started, and apply says what
+//! was done and what was not: the plan is computed from the live records, so running it again
+//! finishes the job.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use keyward_client::Client;
@@ -27,18 +31,26 @@ use crate::error::CliError;
 pub struct Outcome {
     /// One line per action made.
     pub done: Vec<String>,
-    /// The action that failed and why, with what the operator should do.
-    pub failed: Option<String>,
-    /// Actions not attempted after the failure.
+    /// The actions that failed and why, with what the operator should do.
+    pub failed: Vec<String>,
+    /// Actions not attempted after a failure.
     pub not_done: Vec<String>,
 }
 
-/// Applies with a progress bar on a terminal for plans of more than a few actions.
+/// How many keys apply changes at once by default. Each key's own actions stay in order
+/// (an update before its regeneration); different keys are independent.
+pub const DEFAULT_PARALLELISM: u16 = 8;
+
+/// Applies `plan`: sharing groups and presets first, in order (keys name them), then each
+/// key's actions in order, up to `parallelism` keys at a time. After a failure no further
+/// key is started; the keys in flight finish their current action. A progress bar shows on a
+/// terminal for plans of more than a few actions.
 pub fn execute(
     client: &Client,
     sinks: &Sinks,
     plan: &Plan,
     live: &Live,
+    parallelism: usize,
     progress: bool,
 ) -> Outcome {
     let bar = if progress && plan.actions.len() > 10 {
@@ -58,7 +70,6 @@ pub fn execute(
             .iter()
             .map(|g| (name_key(&g.name), g.id.clone()))
             .collect(),
-        versions: HashMap::new(),
         shown: live
             .keys
             .iter()
@@ -66,20 +77,86 @@ pub fn execute(
             .collect(),
     };
     let mut outcome = Outcome::default();
-    for (i, action) in plan.actions.iter().enumerate() {
+    let (shared, keys): (Vec<&Action>, Vec<&Action>) = plan
+        .actions
+        .iter()
+        .partition(|a| matches!(a, Action::CreateGroup { .. } | Action::PutPreset { .. }));
+    for (i, action) in shared.iter().enumerate() {
         bar.set_message(title(action));
-        match run.one(action) {
+        match run.shared(action) {
             Ok(line) => outcome.done.push(line),
             Err(e) => {
-                outcome.failed = Some(format!("{}: {e}", title(action)));
-                outcome.not_done = plan.actions[i + 1..].iter().map(title).collect();
-                break;
+                outcome.failed.push(format!("{}: {e}", title(action)));
+                outcome
+                    .not_done
+                    .extend(shared[i + 1..].iter().chain(&keys).map(|a| title(a)));
+                bar.finish_and_clear();
+                return outcome;
             }
         }
         bar.inc(1);
     }
+    let chains = chains(&keys);
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let result = Mutex::new(outcome);
+    let run = &run;
+    std::thread::scope(|scope| {
+        for _ in 0..parallelism.clamp(1, chains.len().max(1)) {
+            scope.spawn(|| {
+                loop {
+                    if stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(chain) = chains.get(i) else { return };
+                    let mut version = None;
+                    for (j, action) in chain.iter().enumerate() {
+                        let made = run.key(action, &mut version);
+                        let mut out = result.lock().unwrap_or_else(PoisonError::into_inner);
+                        match made {
+                            Ok(line) => out.done.push(line),
+                            Err(e) => {
+                                stop.store(true, Ordering::SeqCst);
+                                out.failed.push(format!("{}: {e}", title(action)));
+                                out.not_done.extend(chain[j + 1..].iter().map(|a| title(a)));
+                                return;
+                            }
+                        }
+                        bar.inc(1);
+                    }
+                }
+            });
+        }
+    });
     bar.finish_and_clear();
+    let mut outcome = result.into_inner().unwrap_or_else(PoisonError::into_inner);
+    let started = next.load(Ordering::SeqCst).min(chains.len());
     outcome
+        .not_done
+        .extend(chains[started..].iter().flatten().map(|a| title(a)));
+    outcome
+}
+
+/// The key actions grouped by key, each group in plan order; groups in plan order of their
+/// first action.
+fn chains<'a>(actions: &[&'a Action]) -> Vec<Vec<&'a Action>> {
+    let mut order: Vec<Vec<&Action>> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for action in actions {
+        let key = match action {
+            Action::CreateKey { spec, .. } => format!("name:{}", name_key(spec.name.trim())),
+            other => format!("id:{}", other.key().map_or("", |(id, _)| id)),
+        };
+        match index.get(&key) {
+            Some(&i) => order[i].push(action),
+            None => {
+                index.insert(key, order.len());
+                order.push(vec![action]);
+            }
+        }
+    }
+    order
 }
 
 /// An action in a few words.
@@ -102,14 +179,13 @@ struct Run<'a> {
     sinks: &'a Sinks,
     /// Group names (folded) to ids, groups created by this apply included.
     groups: HashMap<String, String>,
-    /// The version each key is at after this apply's last change to it.
-    versions: HashMap<String, u64>,
     /// The start and last4 of each key's current secret (a file sink may replace it).
     shown: HashMap<String, (String, String)>,
 }
 
 impl Run<'_> {
-    fn one(&mut self, action: &Action) -> Result<String, CliError> {
+    /// A sharing group or preset action.
+    fn shared(&mut self, action: &Action) -> Result<String, CliError> {
         match action {
             Action::CreateGroup { name, description } => {
                 let group = self.client.create_group(&CreateGroupRequest {
@@ -134,6 +210,17 @@ impl Run<'_> {
                 )?;
                 Ok(format!("put preset \"{name}\""))
             }
+            other => Err(CliError::Input(format!(
+                "{} is not a group or preset action",
+                title(other)
+            ))),
+        }
+    }
+
+    /// One action on a key; `version` is the version this apply's last change to the key
+    /// left (`None` before the first), sent as `If-Match` instead of the planned one.
+    fn key(&self, action: &Action, version: &mut Option<u64>) -> Result<String, CliError> {
+        match action {
             Action::CreateKey { spec, secret } => {
                 let ids = self.group_ids(&spec.groups)?;
                 let created = self.client.create_key(&spec.create_request(ids), None)?;
@@ -149,7 +236,7 @@ impl Run<'_> {
                     "created key \"{}\" ({}); secret {receipt}",
                     key.name, key.id
                 );
-                self.versions.insert(key.id.clone(), key.version);
+                *version = Some(key.version);
                 if spec.active == Some(false) {
                     let patch = UpdateKeyRequest {
                         active: Some(false),
@@ -157,7 +244,7 @@ impl Run<'_> {
                         ..UpdateKeyRequest::default()
                     };
                     let edited = self.client.update_key(&key.id, Some(key.version), &patch)?;
-                    self.versions.insert(key.id.clone(), edited.key.version);
+                    *version = Some(edited.key.version);
                     line.push_str("; deactivated");
                 }
                 Ok(line)
@@ -165,7 +252,7 @@ impl Run<'_> {
             Action::UpdateKey {
                 id,
                 name,
-                version,
+                version: planned,
                 patch,
                 ..
             } => {
@@ -173,20 +260,20 @@ impl Run<'_> {
                 if let Some(names) = patch.groups.take() {
                     patch.groups = Some(self.group_ids(&names)?);
                 }
-                let at = self.version(id, *version);
+                let at = version.unwrap_or(*planned);
                 let edited = self.client.update_key(id, Some(at), &patch)?;
-                self.versions.insert(id.clone(), edited.key.version);
+                *version = Some(edited.key.version);
                 Ok(format!("updated key \"{name}\" ({id})"))
             }
             Action::RegenerateKey {
                 id,
-                version,
+                version: planned,
                 generation,
                 grace_period_seconds,
                 secret,
                 ..
             } => {
-                let at = self.version(id, *version);
+                let at = version.unwrap_or(*planned);
                 let regenerated = self.client.regenerate_key(
                     id,
                     Some(at),
@@ -197,15 +284,15 @@ impl Run<'_> {
                     },
                 )?;
                 let key = regenerated.created.key;
-                self.versions.insert(id.clone(), key.version);
+                *version = Some(key.version);
                 let Some(token) = regenerated.created.secret else {
                     return Err(CliError::Input(format!(
                         "key {id} was regenerated but the API answered no secret; raise `generation` again"
                     )));
                 };
-                let replaced = self.shown.get(id).cloned();
-                let replaces = replaced
-                    .as_ref()
+                let replaces = self
+                    .shown
+                    .get(id)
                     .map(|(start, last4)| Fingerprint { start, last4 });
                 let receipt = self.deliver(&key, &token, secret, replaces)?;
                 Ok(format!(
@@ -213,16 +300,21 @@ impl Run<'_> {
                     key.name
                 ))
             }
-            Action::RevokeKey { id, name, version } => {
-                let at = self.version(id, *version);
-                self.client.revoke_key(id, Some(at))?;
+            Action::RevokeKey {
+                id,
+                name,
+                version: planned,
+            } => {
+                let at = version.unwrap_or(*planned);
+                let revoked = self.client.revoke_key(id, Some(at))?;
+                *version = Some(revoked.version);
                 Ok(format!("revoked key \"{name}\" ({id})"))
             }
+            other => Err(CliError::Input(format!(
+                "{} is not a key action",
+                title(other)
+            ))),
         }
-    }
-
-    fn version(&self, id: &str, planned: u64) -> u64 {
-        self.versions.get(id).copied().unwrap_or(planned)
     }
 
     fn group_ids(&self, names: &[String]) -> Result<Vec<String>, CliError> {

@@ -180,8 +180,9 @@ fn apply_step(
     made: &Plan,
     live: &keyward_core::plan::Live,
 ) -> Result<Step, CliError> {
-    let (outcome, took) = timed(|| apply::execute(client, sinks, made, live, false));
-    if let Some(failed) = outcome.failed {
+    let (outcome, took) =
+        timed(|| apply::execute(client, sinks, made, live, usize::from(apply::DEFAULT_PARALLELISM), false));
+    if let Some(failed) = outcome.failed.first() {
         return Err(CliError::Input(format!("{name} failed: {failed}")));
     }
     Ok(Step {

@@ -80,6 +80,9 @@ pub struct ApplyArgs {
     /// Apply without asking (needed when not on a terminal).
     #[arg(long)]
     pub auto_approve: bool,
+    /// How many keys are changed at once (each key's own steps stay in order).
+    #[arg(long, default_value_t = apply::DEFAULT_PARALLELISM, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallelism: u16,
     #[command(flatten)]
     pub connection: Connection,
 }
@@ -223,6 +226,7 @@ pub fn apply(args: &ApplyArgs) -> Result<ExitCode, CliError> {
         &sinks,
         &made,
         &live,
+        usize::from(args.parallelism),
         std::io::stderr().is_terminal(),
     );
     let mut stdout = std::io::stdout().lock();
@@ -230,31 +234,29 @@ pub fn apply(args: &ApplyArgs) -> Result<ExitCode, CliError> {
     for line in &outcome.done {
         writeln!(stdout, "  done: {line}").map_err(stdout_error)?;
     }
-    match outcome.failed {
-        None => {
-            writeln!(
-                stdout,
-                "\nApply complete: {} action(s).",
-                outcome.done.len()
-            )
-            .map_err(stdout_error)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Some(failed) => {
-            let mut message = format!(
-                "apply stopped after {} of {} action(s).\n  failed: {failed}",
-                outcome.done.len(),
-                made.actions.len()
-            );
-            for line in &outcome.not_done {
-                message.push_str(&format!("\n  not done: {line}"));
-            }
-            message.push_str(
-                "\nRun `keyward apply` again to finish: it plans from what the server has now.",
-            );
-            Err(CliError::Input(message))
-        }
+    if outcome.failed.is_empty() {
+        writeln!(
+            stdout,
+            "\nApply complete: {} action(s).",
+            outcome.done.len()
+        )
+        .map_err(stdout_error)?;
+        return Ok(ExitCode::SUCCESS);
     }
+    let mut message = format!(
+        "apply stopped after {} of {} action(s).",
+        outcome.done.len(),
+        made.actions.len()
+    );
+    for line in &outcome.failed {
+        message.push_str(&format!("\n  failed: {line}"));
+    }
+    for line in &outcome.not_done {
+        message.push_str(&format!("\n  not done: {line}"));
+    }
+    message
+        .push_str("\nRun `keyward apply` again to finish: it plans from what the server has now.");
+    Err(CliError::Input(message))
 }
 
 /// `keyward import`.
