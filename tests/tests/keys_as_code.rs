@@ -337,6 +337,31 @@ fn specs_apply_plan_drift_prune_and_stale_plans(backend: &Backend) {
         "active"
     );
 
+    // A file sink that holds something else refuses the apply before anything is made.
+    write(
+        &specs.join("taken.yaml"),
+        "kind: ApiKey\nname: taken\nscopes: [read]\nsecret: {sink: file, path: secrets/taken.key}\n",
+    );
+    std::fs::write(specs.join("secrets/taken.key"), "someone else's\n").unwrap();
+    let out = run(&["apply", dir, "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("nothing was applied"), "{}", text(&out));
+    assert_eq!(key_by_name(&admin, "taken"), Value::Null);
+    std::fs::remove_file(specs.join("taken.yaml")).unwrap();
+
+    // The pruned key's spec comes back: a new key takes the freed name, and its secret
+    // replaces the revoked key's in the same file.
+    write(&specs.join("keys.yaml"), &raised);
+    let out = run(&["apply", dir, "--auto-approve"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let again = std::fs::read_to_string(&bot_file)
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert_ne!(again, new);
+    assert!(verifies(&admin, &again));
+    assert_eq!(key_by_name(&admin, "deploy-bot")["generation"], 2);
+
     // A spec naming the unmanaged key is refused without --adopt.
     write(
         &specs.join("adopt.yaml"),
@@ -376,6 +401,11 @@ fn specs_apply_plan_drift_prune_and_stale_plans(backend: &Backend) {
     let imported = tmp.path().join("imported");
     let out = run(&["import", "--out", imported.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("the admin key this import runs with"),
+        "{}",
+        text(&out)
+    );
     let out = run(&["validate", imported.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));
     let out = run(&[

@@ -91,6 +91,15 @@ impl Client {
     }
 
     /// The base URL calls go to.
+    /// Whether `key` is the admin key this client authenticates with (its shown `start` and
+    /// `last4` are this key's), so a tool can leave the key it runs with alone.
+    pub fn authenticates_as(&self, key: &keyward_api::keys::ApiKey) -> bool {
+        let own = &self.api_key;
+        own.len() > key.start.len() + key.last4.len()
+            && own.starts_with(&key.start)
+            && own.ends_with(&key.last4)
+    }
+
     pub fn endpoint(&self) -> &Endpoint {
         &self.endpoint
     }

@@ -31,22 +31,44 @@ use crate::permission::ScopeInput;
 use crate::preset::{Preset, Presets};
 use crate::spec::{ApiKeySpec, Context, PresetSpec, SecretSpec, SharingGroupSpec, Spec};
 
-/// What the server has: keys that are not revoked, groups, and the account's own presets.
+/// What the server has: keys that are not revoked, groups, and the account's own presets;
+/// and the revoked keys, whose secrets a new key of the same name may replace in a file.
 #[derive(Debug, Clone, Default)]
 pub struct Live {
     pub keys: Vec<ApiKey>,
     pub groups: Vec<Group>,
     pub presets: Vec<Preset>,
+    pub revoked: Vec<ApiKey>,
+}
+
+/// How a secret is shown (its start and last four characters): what a sink may find where it
+/// writes and overwrite, never the secret itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shown {
+    pub start: String,
+    pub last4: String,
+}
+
+impl Shown {
+    fn of(key: &ApiKey) -> Self {
+        Self {
+            start: key.start.clone(),
+            last4: key.last4.clone(),
+        }
+    }
 }
 
 /// How to plan.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// Revoke `spec` keys that no spec names.
     pub prune: bool,
     /// Take over unmanaged keys that specs name.
     pub adopt: bool,
     pub now: DateTime<Utc>,
+    /// The id of the admin key the plan will be applied with: a key cannot change itself
+    /// (the server refuses), so the plan never asks it to, and prune leaves it alone.
+    pub acting_key: Option<String>,
 }
 
 /// One field's change, as a plan shows it.
@@ -83,11 +105,17 @@ pub enum Action {
         scopes: Vec<ScopeInput>,
         exists: bool,
         changes: Vec<FieldChange>,
+        /// The preset as planned against (absent: a new one), so a saved plan notices an edit.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        was: Option<Preset>,
     },
     /// `spec.groups` are names; apply sends their ids.
     CreateKey {
         spec: Box<ApiKeySpec>,
         secret: SecretSpec,
+        /// The secret of the last revoked key of this name, which the sink may replace.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replaces: Option<Shown>,
     },
     /// `patch.groups` holds group names; apply sends their ids.
     UpdateKey {
@@ -107,6 +135,8 @@ pub enum Action {
         generation: u64,
         grace_period_seconds: i64,
         secret: SecretSpec,
+        /// The secret being replaced, which the sink may overwrite.
+        replaces: Shown,
     },
     RevokeKey {
         id: String,
@@ -151,6 +181,9 @@ pub struct Plan {
     pub drift: Vec<Drift>,
     /// Documents (keys, groups, presets) that need nothing.
     pub unchanged: usize,
+    /// What the plan leaves alone that a reader might expect it to change, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Plan {
@@ -187,6 +220,7 @@ pub struct Summary {
 /// Plans `specs` (each already valid by itself: see [`crate::spec::check`]) against `live`.
 /// Every refusal is reported at once.
 pub fn plan(specs: &[&Spec], live: &Live, options: Options) -> Result<Plan, Vec<Refusal>> {
+    let prune = options.prune;
     let mut planner = Planner::new(specs, live, options);
     for spec in specs {
         match spec {
@@ -200,7 +234,7 @@ pub fn plan(specs: &[&Spec], live: &Live, options: Options) -> Result<Plan, Vec<
             planner.key(k);
         }
     }
-    if options.prune {
+    if prune {
         planner.prune(specs);
     }
     if planner.refusals.is_empty() {
@@ -269,6 +303,7 @@ impl<'a> Planner<'a> {
                 actions: Vec::new(),
                 drift: Vec::new(),
                 unchanged: 0,
+                notes: Vec::new(),
             },
             refusals: Vec::new(),
         }
@@ -336,6 +371,7 @@ impl<'a> Planner<'a> {
             scopes,
             exists: current.is_some(),
             changes,
+            was: current.cloned(),
         });
     }
 
@@ -396,11 +432,28 @@ impl<'a> Planner<'a> {
             return;
         };
         let live = self.keys.get(&name_key(&draft.name)).copied();
+        let past = draft.expires_at.filter(|e| *e <= self.options.now);
         let Some(live) = live else {
+            if let Some(e) = past {
+                self.refuse(
+                    "ApiKey",
+                    &spec.name,
+                    format!("expires_at {e} has passed: a new key must expire in the future"),
+                );
+                return;
+            }
+            let replaces = self
+                .live
+                .revoked
+                .iter()
+                .filter(|k| name_key(&k.name) == name_key(&draft.name))
+                .max_by_key(|k| k.updated_at)
+                .map(Shown::of);
             match &spec.secret {
                 Some(secret) => self.plan.actions.push(Action::CreateKey {
                     spec: Box::new(spec.clone()),
                     secret: secret.clone(),
+                    replaces,
                 }),
                 None => self.refuse(
                     "ApiKey",
@@ -438,6 +491,16 @@ impl<'a> Planner<'a> {
         };
 
         let (changes, patch) = self.key_changes(spec, live, &draft, &group_ids);
+        if let Some(e) = past
+            && live.expires_at != draft.expires_at
+        {
+            self.refuse(
+                "ApiKey",
+                &spec.name,
+                format!("expires_at {e} has passed: a key's expiry can only move into the future"),
+            );
+            return;
+        }
         let drifted = !adopt && live.applied_version != Some(live.version);
         let generation = spec
             .generation
@@ -462,18 +525,29 @@ impl<'a> Planner<'a> {
             });
         }
         if generation < live.generation {
-            self.plan.drift.push(Drift {
-                id: live.id.clone(),
-                name: live.name.clone(),
-                version: live.version,
-                applied_version: live.applied_version,
-                note: format!(
-                    "its secret was regenerated outside git: generation {} on the server, {} in the spec (raise it above {} to regenerate again)",
-                    live.generation, generation, live.generation
+            self.refuse(
+                "ApiKey",
+                &spec.name,
+                format!(
+                    "generation {generation} is below the key's {0}: its secret was regenerated outside git. Set generation to {0} to accept that secret, or above {0} to regenerate it",
+                    live.generation
                 ),
-            });
+            );
+            return;
         }
         let touched = !changes.is_empty() || adopt || drifted;
+        let acting = self.options.acting_key.as_deref() == Some(live.id.as_str());
+        if acting && (!changes.is_empty() || generation > live.generation) {
+            self.refuse(
+                "ApiKey",
+                &spec.name,
+                format!(
+                    "key {} is the admin key this runs with, and a key cannot change itself: apply with another admin key, or leave its settings as they are",
+                    live.id
+                ),
+            );
+            return;
+        }
         if touched {
             self.plan.actions.push(Action::UpdateKey {
                 id: live.id.clone(),
@@ -494,6 +568,7 @@ impl<'a> Planner<'a> {
                     generation,
                     grace_period_seconds: spec.grace_period_seconds.unwrap_or(0),
                     secret: secret.clone(),
+                    replaces: Shown::of(live),
                 }),
                 None => self.refuse(
                     "ApiKey",
@@ -596,8 +671,10 @@ impl<'a> Planner<'a> {
             patch.expires_at = Some(draft.expires_at);
         }
         let active = spec.active.unwrap_or(true);
-        let live_active = live.status_at(self.options.now) == KeyStatus::Active;
-        if active != live_active && live.status != KeyStatus::Expired {
+        // `active` is about deactivation: an expired key that was never deactivated is active
+        // in this sense (its expiry is its own field).
+        let live_active = live.status != KeyStatus::Inactive;
+        if active != live_active {
             changes.push(FieldChange::new(
                 "active",
                 json!(live_active),
@@ -632,6 +709,15 @@ impl<'a> Planner<'a> {
             .filter(|k| !named.contains(&name_key(&k.name)))
             .collect();
         gone.sort_by(|a, b| a.name.cmp(&b.name));
+        if let Some(acting) = self.options.acting_key.as_deref()
+            && let Some(i) = gone.iter().position(|k| k.id == acting)
+        {
+            let k = gone.remove(i);
+            self.plan.notes.push(format!(
+                "key \"{}\" ({}) is not revoked though no spec names it: it is the admin key this runs with",
+                k.name, k.id
+            ));
+        }
         for k in gone {
             self.plan.actions.push(Action::RevokeKey {
                 id: k.id.clone(),
@@ -639,6 +725,15 @@ impl<'a> Planner<'a> {
                 version: k.version,
             });
         }
+    }
+}
+
+/// Whether a plan's action may change `key`: a `spec` key, or an unmanaged one it adopts.
+fn may_touch(action: &Action, key: &ApiKey) -> bool {
+    match key.managed_by {
+        Some(Manager::Spec) => true,
+        Some(Manager::Terraform) => false,
+        None => matches!(action, Action::UpdateKey { adopt: true, .. }),
     }
 }
 
@@ -681,12 +776,10 @@ pub fn stale(plan: &Plan, live: &Live) -> Option<String> {
             {
                 return Some(format!("a group named '{name}' was created since the plan"));
             }
-            Action::PutPreset { name, exists, .. }
-                if live.presets.iter().any(|p| &p.name == name) != *exists =>
+            Action::PutPreset { name, was, .. }
+                if live.presets.iter().find(|p| &p.name == name) != was.as_ref() =>
             {
-                return Some(format!(
-                    "preset '{name}' was created or deleted since the plan"
-                ));
+                return Some(format!("preset '{name}' changed since the plan"));
             }
             _ => {}
         }
@@ -699,6 +792,12 @@ pub fn stale(plan: &Plan, live: &Live) -> Option<String> {
                     return Some(format!(
                         "key '{}' ({id}) changed since the plan (version {version}, now {})",
                         k.name, k.version
+                    ));
+                }
+                Some(k) if !may_touch(action, k) => {
+                    return Some(format!(
+                        "key '{}' ({id}) is not managed by spec, and the plan does not adopt it",
+                        k.name
                     ));
                 }
                 Some(_) => {}
@@ -732,6 +831,7 @@ mod tests {
             prune,
             adopt,
             now: Utc::now(),
+            acting_key: None,
         }
     }
 
@@ -769,7 +869,7 @@ mod tests {
         let live = Live {
             keys: vec![key],
             groups: vec![group],
-            presets: vec![],
+            ..Live::default()
         };
         let p = run(&specs, &live, options(true, false)).unwrap();
         assert!(!p.has_changes(), "{p:?}");
@@ -928,5 +1028,112 @@ mod tests {
                 .unwrap()
                 .contains("was created since the plan")
         );
+    }
+
+    #[test]
+    fn time_passing_breaks_no_spec() {
+        let past = Utc::now() - chrono::Duration::hours(1);
+        let mut key = live_key(json!({"name": "old", "scopes": ["read"], "managed_by": "spec"}));
+        key.expires_at = Some(past);
+        let live = Live {
+            keys: vec![key],
+            ..Live::default()
+        };
+        let spec_of = |name: &str| {
+            spec(
+                json!({"kind": "ApiKey", "name": name, "scopes": ["read"], "expires_at": past, "secret": {"sink": SINK}}),
+            )
+        };
+        let p = run(&[spec_of("old")], &live, options(false, false)).unwrap();
+        assert!(
+            !p.has_changes(),
+            "an expired key matching its spec needs nothing"
+        );
+        let e = run(&[spec_of("new")], &live, options(false, false)).unwrap_err();
+        assert!(e[0].message.contains("has passed"), "{e:?}");
+    }
+
+    #[test]
+    fn the_acting_key_is_never_changed_or_pruned() {
+        let me = live_key(json!({"name": "root", "scopes": ["admin"], "managed_by": "spec"}));
+        let live = Live {
+            keys: vec![me.clone()],
+            ..Live::default()
+        };
+        let o = Options {
+            acting_key: Some(me.id.clone()),
+            ..options(true, false)
+        };
+        let p = plan(&[], &live, o.clone()).unwrap();
+        assert!(!p.has_changes());
+        assert!(p.notes[0].contains("admin key this runs with"));
+        let narrower = [spec(
+            json!({"kind": "ApiKey", "name": "root", "scopes": ["read"]}),
+        )];
+        let refs: Vec<&Spec> = narrower.iter().collect();
+        let e = plan(&refs, &live, o).unwrap_err();
+        assert!(e[0].message.contains("cannot change itself"), "{e:?}");
+    }
+
+    #[test]
+    fn a_generation_below_the_servers_is_refused() {
+        let mut key = live_key(json!({"name": "ci", "scopes": ["read"], "managed_by": "spec"}));
+        key.generation = 4;
+        let live = Live {
+            keys: vec![key],
+            ..Live::default()
+        };
+        let at = |g: u32| {
+            [spec(
+                json!({"kind": "ApiKey", "name": "ci", "scopes": ["read"], "generation": g, "secret": {"sink": SINK}}),
+            )]
+        };
+        let e = run(&at(3), &live, options(false, false)).unwrap_err();
+        assert!(e[0].message.contains("Set generation to 4"), "{e:?}");
+        assert!(
+            !run(&at(4), &live, options(false, false))
+                .unwrap()
+                .has_changes()
+        );
+        assert_eq!(
+            run(&at(5), &live, options(false, false))
+                .unwrap()
+                .summary()
+                .regenerate,
+            1
+        );
+    }
+
+    #[test]
+    fn a_saved_plan_touches_only_what_it_may() {
+        let hand = live_key(json!({"name": "hand", "scopes": ["read"]}));
+        let live = Live {
+            keys: vec![hand.clone()],
+            presets: vec![Preset::new("ci", "", &["read"]).unwrap()],
+            ..Live::default()
+        };
+        let forged = Plan {
+            actions: vec![Action::RevokeKey {
+                id: hand.id.clone(),
+                name: hand.name.clone(),
+                version: hand.version,
+            }],
+            drift: vec![],
+            unchanged: 0,
+            notes: vec![],
+        };
+        assert!(
+            stale(&forged, &live)
+                .unwrap()
+                .contains("not managed by spec")
+        );
+        let specs = [spec(
+            json!({"kind": "Preset", "name": "ci", "scopes": ["write"]}),
+        )];
+        let p = run(&specs, &live, options(false, false)).unwrap();
+        assert_eq!(stale(&p, &live), None);
+        let mut edited = live.clone();
+        edited.presets[0].description = "by hand".into();
+        assert!(stale(&p, &edited).unwrap().contains("preset 'ci' changed"));
     }
 }

@@ -437,8 +437,15 @@ impl ApiKeySpec {
                 request.scopes = Some(vec![ScopeInput::from("read")]);
             }
         }
+        // An expiry that has passed is a fact about time, not about the file: a spec stays
+        // valid when its key expires. Plan refuses what the server would (a new key, or an
+        // expiry moved, into the past).
+        request.expires_at = None;
         match KeyDraft::from_request(request, &ctx.rules, &ctx.presets, ctx.now) {
-            Ok((draft, _)) if errors.is_empty() => Ok(draft),
+            Ok((mut draft, _)) if errors.is_empty() => {
+                draft.expires_at = self.expires_at;
+                Ok(draft)
+            }
             Ok(_) => Err(errors),
             Err(e) => {
                 errors.extend(e.0);

@@ -35,6 +35,25 @@ pub(crate) fn deliver(path: &Path, delivery: &Delivery<'_>) -> Result<Receipt, S
     }
 }
 
+/// Whether a delivery to `path` would be refused, checked before anything is made: the path
+/// must be absent or hold the secret `replaces` names (a regeneration).
+pub(crate) fn check(path: &Path, replaces: Option<Fingerprint<'_>>) -> Result<(), SinkError> {
+    // A secret no file can hold (a token never contains a NUL), so only absence or the
+    // replaced secret pass.
+    let probe = Delivery {
+        key_id: "",
+        key_name: "",
+        secret: "\0",
+        replaces,
+    };
+    match inspect(path, &probe)? {
+        Existing::Absent | Existing::Replaced(_) => Ok(()),
+        Existing::Same { .. } | Existing::Different => Err(SinkError::DifferentSecret {
+            path: path.to_owned(),
+        }),
+    }
+}
+
 /// What the path holds now.
 enum Existing<'a> {
     Absent,
@@ -430,6 +449,29 @@ mod tests {
         );
         assert!(!receipt.description.contains(old.expose()));
         assert_eq!(entries(dir.path()), ["ci.key"]);
+    }
+
+    #[test]
+    fn the_check_before_a_key_is_made_passes_only_what_delivery_would() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ci.key");
+        assert!(check(&path, None).is_ok(), "absent");
+        let old = token();
+        fs::write(&path, format!("{}\n", old.expose())).unwrap();
+        let print = Print::of(&old);
+        assert!(
+            check(&path, Some(print.fingerprint())).is_ok(),
+            "the replaced secret"
+        );
+        let unrelated = Print::of(&token());
+        for replaces in [None, Some(unrelated.fingerprint())] {
+            let err = check(&path, replaces).unwrap_err();
+            assert!(matches!(err, SinkError::DifferentSecret { .. }), "{err:?}");
+        }
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            format!("{}\n", old.expose())
+        );
     }
 
     #[test]

@@ -192,6 +192,30 @@ impl Sinks {
 
     /// Delivers the secret to `target`. Blocks until it is stored (AWS calls are bounded by
     /// the timeouts in the `aws` module). Callable from inside a tokio runtime too.
+    /// Checks, before a key is made, that a delivery to `target` will not be refused for what
+    /// is there now: a file must be absent or hold the secret `replaces` names, and the sink
+    /// must be built in. (The AWS services are not called: their permissions show at
+    /// delivery.)
+    pub fn check(
+        &self,
+        target: &Target,
+        replaces: Option<Fingerprint<'_>>,
+    ) -> Result<(), SinkError> {
+        match target {
+            Target::Stdout => Ok(()),
+            Target::File(path) => file::check(path, replaces),
+            Target::SecretsManager { .. } if !cfg!(feature = "aws-secretsmanager") => {
+                Err(SinkError::NotBuilt {
+                    sink: SECRETS_MANAGER,
+                })
+            }
+            Target::Ssm { .. } if !cfg!(feature = "aws-ssm") => {
+                Err(SinkError::NotBuilt { sink: SSM })
+            }
+            Target::SecretsManager { .. } | Target::Ssm { .. } => Ok(()),
+        }
+    }
+
     pub fn deliver(&self, target: &Target, delivery: &Delivery<'_>) -> Result<Receipt, SinkError> {
         match target {
             Target::Stdout => {

@@ -20,7 +20,7 @@ use keyward_client::api::keys::{ApiKey, RegenerateRequest, UpdateKeyRequest};
 use keyward_client::api::presets::PresetRequest;
 use keyward_core::managed::Manager;
 use keyward_core::name::name_key;
-use keyward_core::plan::{Action, Live, Plan};
+use keyward_core::plan::{Action, Live, Plan, Shown};
 use keyward_core::spec::SecretSpec;
 use keyward_sinks::{Delivery, Fingerprint, Sinks, Target};
 
@@ -70,11 +70,6 @@ pub fn execute(
             .iter()
             .map(|g| (name_key(&g.name), g.id.clone()))
             .collect(),
-        shown: live
-            .keys
-            .iter()
-            .map(|k| (k.id.clone(), (k.start.clone(), k.last4.clone())))
-            .collect(),
     };
     let mut outcome = Outcome::default();
     let (shared, keys): (Vec<&Action>, Vec<&Action>) = plan
@@ -116,9 +111,10 @@ pub fn execute(
                         let mut out = result.lock().unwrap_or_else(PoisonError::into_inner);
                         match made {
                             Ok(line) => out.done.push(line),
-                            Err(e) => {
+                            Err(Failed { done, error }) => {
                                 stop.store(true, Ordering::SeqCst);
-                                out.failed.push(format!("{}: {e}", title(action)));
+                                out.done.extend(done);
+                                out.failed.push(format!("{}: {error}", title(action)));
                                 out.not_done.extend(chain[j + 1..].iter().map(|a| title(a)));
                                 return;
                             }
@@ -179,8 +175,6 @@ struct Run<'a> {
     sinks: &'a Sinks,
     /// Group names (folded) to ids, groups created by this apply included.
     groups: HashMap<String, String>,
-    /// The start and last4 of each key's current secret (a file sink may replace it).
-    shown: HashMap<String, (String, String)>,
 }
 
 impl Run<'_> {
@@ -219,9 +213,13 @@ impl Run<'_> {
 
     /// One action on a key; `version` is the version this apply's last change to the key
     /// left (`None` before the first), sent as `If-Match` instead of the planned one.
-    fn key(&self, action: &Action, version: &mut Option<u64>) -> Result<String, CliError> {
+    fn key(&self, action: &Action, version: &mut Option<u64>) -> Result<String, Failed> {
         match action {
-            Action::CreateKey { spec, secret } => {
+            Action::CreateKey {
+                spec,
+                secret,
+                replaces,
+            } => {
                 let ids = self.group_ids(&spec.groups)?;
                 let created = self.client.create_key(&spec.create_request(ids), None)?;
                 let key = created.key;
@@ -229,21 +227,25 @@ impl Run<'_> {
                     return Err(CliError::Input(format!(
                         "key {} was created but the API answered no secret; regenerate it (raise `generation`)",
                         key.id
-                    )));
+                    ))
+                    .into());
                 };
-                let receipt = self.deliver(&key, &token, secret, None)?;
-                let mut line = format!(
-                    "created key \"{}\" ({}); secret {receipt}",
-                    key.name, key.id
-                );
                 *version = Some(key.version);
+                let made = format!("created key \"{}\" ({})", key.name, key.id);
+                let receipt = self
+                    .deliver(&key, &token, secret, replaces.as_ref().map(fingerprint))
+                    .map_err(|error| Failed::after(&made, error))?;
+                let mut line = format!("{made}; secret {receipt}");
                 if spec.active == Some(false) {
                     let patch = UpdateKeyRequest {
                         active: Some(false),
                         managed_by: Some(Some(Manager::Spec)),
                         ..UpdateKeyRequest::default()
                     };
-                    let edited = self.client.update_key(&key.id, Some(key.version), &patch)?;
+                    let edited = self
+                        .client
+                        .update_key(&key.id, Some(key.version), &patch)
+                        .map_err(|e| Failed::after(&line, e.into()))?;
                     *version = Some(edited.key.version);
                     line.push_str("; deactivated");
                 }
@@ -271,6 +273,7 @@ impl Run<'_> {
                 generation,
                 grace_period_seconds,
                 secret,
+                replaces,
                 ..
             } => {
                 let at = version.unwrap_or(*planned);
@@ -288,13 +291,13 @@ impl Run<'_> {
                 let Some(token) = regenerated.created.secret else {
                     return Err(CliError::Input(format!(
                         "key {id} was regenerated but the API answered no secret; raise `generation` again"
-                    )));
+                    ))
+                    .into());
                 };
-                let replaces = self
-                    .shown
-                    .get(id)
-                    .map(|(start, last4)| Fingerprint { start, last4 });
-                let receipt = self.deliver(&key, &token, secret, replaces)?;
+                let made = format!("regenerated key \"{}\" ({id})", key.name);
+                let receipt = self
+                    .deliver(&key, &token, secret, Some(fingerprint(replaces)))
+                    .map_err(|error| Failed::after(&made, error))?;
                 Ok(format!(
                     "regenerated key \"{}\" ({id}) to generation {generation}; secret {receipt}",
                     key.name
@@ -310,10 +313,7 @@ impl Run<'_> {
                 *version = Some(revoked.version);
                 Ok(format!("revoked key \"{name}\" ({id})"))
             }
-            other => Err(CliError::Input(format!(
-                "{} is not a key action",
-                title(other)
-            ))),
+            other => Err(CliError::Input(format!("{} is not a key action", title(other))).into()),
         }
     }
 
@@ -354,6 +354,82 @@ impl Run<'_> {
                 secret.describe()
             ))),
         }
+    }
+}
+
+/// Why a key action failed, and what of it the server had already made (a key created whose
+/// secret could not be delivered is done, and its failure reported too).
+struct Failed {
+    done: Option<String>,
+    error: Box<CliError>,
+}
+
+impl Failed {
+    fn after(done: &str, error: CliError) -> Self {
+        Self {
+            done: Some(format!("{done} (then failed: see below)")),
+            error: Box::new(error),
+        }
+    }
+}
+
+impl<E: Into<CliError>> From<E> for Failed {
+    fn from(error: E) -> Self {
+        Self {
+            done: None,
+            error: Box::new(error.into()),
+        }
+    }
+}
+
+/// Refuses an apply before anything is made when a sink would refuse its secret: a file that
+/// holds something other than the secret being replaced, a sink this build lacks, or two keys
+/// of the plan writing to one file.
+pub fn preflight(sinks: &Sinks, plan: &Plan) -> Result<(), CliError> {
+    let mut problems = Vec::new();
+    let mut files = HashMap::new();
+    for action in &plan.actions {
+        let (name, secret, replaces) = match action {
+            Action::CreateKey {
+                spec,
+                secret,
+                replaces,
+            } => (spec.name.as_str(), secret, replaces.as_ref()),
+            Action::RegenerateKey {
+                name,
+                secret,
+                replaces,
+                ..
+            } => (name.as_str(), secret, Some(replaces)),
+            _ => continue,
+        };
+        if let SecretSpec::File { path } = secret
+            && let Some(other) = files.insert(path.as_str(), name)
+        {
+            problems.push(format!(
+                "keys \"{other}\" and \"{name}\" both send their secret to {path}"
+            ));
+        }
+        if let Err(e) = sinks.check(&target(secret), replaces.map(fingerprint)) {
+            problems.push(format!("key \"{name}\": {e}"));
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(CliError::Input(format!(
+        "nothing was applied: {} secret sink{} would refuse the secret:\n  {}",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" },
+        problems.join("\n  ")
+    )))
+}
+
+/// What a sink may find and overwrite, as the sinks crate takes it.
+fn fingerprint(shown: &Shown) -> Fingerprint<'_> {
+    Fingerprint {
+        start: &shown.start,
+        last4: &shown.last4,
     }
 }
 

@@ -170,7 +170,7 @@ fn plan_only(
     prune: bool,
 ) -> Result<(Plan, keyward_core::plan::Live), CliError> {
     let live = plan::live(client)?;
-    Ok((plan::make(checked, &live, prune, false)?, live))
+    Ok((plan::make(client, checked, &live, prune, false)?, live))
 }
 
 fn apply_step(
@@ -180,8 +180,16 @@ fn apply_step(
     made: &Plan,
     live: &keyward_core::plan::Live,
 ) -> Result<Step, CliError> {
-    let (outcome, took) =
-        timed(|| apply::execute(client, sinks, made, live, usize::from(apply::DEFAULT_PARALLELISM), false));
+    let (outcome, took) = timed(|| {
+        apply::execute(
+            client,
+            sinks,
+            made,
+            live,
+            usize::from(apply::DEFAULT_PARALLELISM),
+            false,
+        )
+    });
     if let Some(failed) = outcome.failed.first() {
         return Err(CliError::Input(format!("{name} failed: {failed}")));
     }

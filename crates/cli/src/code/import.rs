@@ -1,7 +1,8 @@
 //! `keyward import`: writes the account as spec files (sharing groups, account presets, and
 //! the keys that are not revoked, with their normalised scopes) that validate as written, so
 //! a team can adopt specs without recreating keys (`keyward apply --adopt` then takes them
-//! over). Keys managed by Terraform and keys already expired are left out, and said so.
+//! over). Keys managed by Terraform and the admin key the import runs with are left out, and
+//! said so.
 //!
 //! Files are YAML with every string double-quoted in JSON's syntax (which YAML reads the
 //! same), so no name or value can change meaning on the way.
@@ -28,7 +29,12 @@ pub struct Imported {
 }
 
 /// Writes `live` as spec files under `dir`, refusing to overwrite files already there.
-pub fn write(live: &Live, dir: &Path, schema: &str) -> Result<Imported, CliError> {
+pub fn write(
+    live: &Live,
+    dir: &Path,
+    schema: &str,
+    acting_key: Option<&str>,
+) -> Result<Imported, CliError> {
     let mut imported = Imported::default();
     let groups: Vec<Value> = live
         .groups
@@ -68,6 +74,13 @@ pub fn write(live: &Live, dir: &Path, schema: &str) -> Result<Imported, CliError
     let mut sorted: Vec<&ApiKey> = live.keys.iter().collect();
     sorted.sort_by(|a, b| a.name.cmp(&b.name));
     for key in sorted {
+        if acting_key == Some(key.id.as_str()) {
+            imported.skipped.push(format!(
+                "key \"{}\" ({}): the admin key this import runs with (a key cannot manage itself)",
+                key.name, key.id
+            ));
+            continue;
+        }
         if key.managed_by == Some(Manager::Terraform) {
             imported.skipped.push(format!(
                 "key \"{}\" ({}): managed by Terraform",
@@ -75,15 +88,8 @@ pub fn write(live: &Live, dir: &Path, schema: &str) -> Result<Imported, CliError
             ));
             continue;
         }
-        match key.status_at(now) {
-            KeyStatus::Revoked => continue,
-            KeyStatus::Expired => {
-                imported
-                    .skipped
-                    .push(format!("key \"{}\" ({}): expired", key.name, key.id));
-                continue;
-            }
-            _ => {}
+        if key.status_at(now) == KeyStatus::Revoked {
+            continue;
         }
         keys.push(key_document(key, &names));
     }

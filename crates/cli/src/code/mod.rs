@@ -130,7 +130,7 @@ pub fn plan(args: &PlanArgs) -> Result<ExitCode, CliError> {
     let checked = load(&args.paths)?;
     let client = args.connection.client()?;
     let live = plan::live(&client)?;
-    let made = plan::make(&checked, &live, args.prune, args.adopt)?;
+    let made = plan::make(&client, &checked, &live, args.prune, args.adopt)?;
     let mut stdout = std::io::stdout().lock();
     if args.json {
         let text = serde_json::to_string_pretty(&plan::to_json(&made)).unwrap_or_default();
@@ -189,7 +189,10 @@ pub fn apply(args: &ApplyArgs) -> Result<ExitCode, CliError> {
         None => {
             let checked = load(&args.paths)?;
             let live = plan::live(&client)?;
-            (plan::make(&checked, &live, args.prune, args.adopt)?, live)
+            (
+                plan::make(&client, &checked, &live, args.prune, args.adopt)?,
+                live,
+            )
         }
     };
     let mut stdout = std::io::stdout().lock();
@@ -197,6 +200,10 @@ pub fn apply(args: &ApplyArgs) -> Result<ExitCode, CliError> {
     if !made.has_changes() {
         return Ok(ExitCode::SUCCESS);
     }
+    drop(stdout);
+    let sinks = Sinks::new(Box::new(std::io::stdout()));
+    apply::preflight(&sinks, &made)?;
+    let mut stdout = std::io::stdout().lock();
     if !args.auto_approve {
         if !std::io::stdin().is_terminal() {
             return Err(CliError::Input(
@@ -220,7 +227,6 @@ pub fn apply(args: &ApplyArgs) -> Result<ExitCode, CliError> {
         }
     }
     drop(stdout);
-    let sinks = Sinks::new(Box::new(std::io::stdout()));
     let outcome = apply::execute(
         &client,
         &sinks,
@@ -264,7 +270,8 @@ pub fn import(args: &ImportArgs) -> Result<ExitCode, CliError> {
     let client = args.connection.client()?;
     let live = plan::live(&client)?;
     let schema = format!("https://keyward.dev/{SCHEMA_FILE}");
-    let imported = import::write(&live, &args.out, &schema)?;
+    let acting = live.keys.iter().find(|k| client.authenticates_as(k));
+    let imported = import::write(&live, &args.out, &schema, acting.map(|k| k.id.as_str()))?;
     for line in &imported.written {
         println!("wrote {line}");
     }

@@ -18,7 +18,7 @@ use crate::error::CliError;
 /// Keys per page when reading the account (the API's largest page).
 const PAGE: u32 = 200;
 
-/// What the server has now: every key that is not revoked, the groups, the account presets.
+/// What the server has now: the keys (revoked ones apart), the groups, the account presets.
 pub fn live(client: &Client) -> Result<Live, CliError> {
     let keys = client.all_keys(&KeyFilter {
         status: Some(StatusFilter::All),
@@ -33,23 +33,36 @@ pub fn live(client: &Client) -> Result<Live, CliError> {
         .filter(|p| !p.builtin)
         .map(|p| p.preset)
         .collect();
+    let (revoked, keys) = keys
+        .into_iter()
+        .partition(|k| k.status == keyward_core::key::KeyStatus::Revoked);
     Ok(Live {
-        keys: keys
-            .into_iter()
-            .filter(|k| k.status != keyward_core::key::KeyStatus::Revoked)
-            .collect(),
+        keys,
         groups,
         presets,
+        revoked,
     })
 }
 
-/// Plans `checked` against `live`, or says every reason it cannot.
-pub fn make(checked: &[Checked], live: &Live, prune: bool, adopt: bool) -> Result<Plan, CliError> {
+/// Plans `checked` against `live`, or says every reason it cannot. The admin key `client`
+/// runs with is never changed (a key cannot change itself) nor pruned.
+pub fn make(
+    client: &Client,
+    checked: &[Checked],
+    live: &Live,
+    prune: bool,
+    adopt: bool,
+) -> Result<Plan, CliError> {
     let specs: Vec<&Spec> = checked.iter().map(|c| &c.spec).collect();
     let options = Options {
         prune,
         adopt,
         now: Utc::now(),
+        acting_key: live
+            .keys
+            .iter()
+            .find(|k| client.authenticates_as(k))
+            .map(|k| k.id.clone()),
     };
     plan::plan(&specs, live, options).map_err(|refusals| {
         let lines: Vec<String> = refusals
@@ -120,6 +133,7 @@ pub fn to_json(plan: &Plan) -> Value {
         "summary": plan.summary(),
         "actions": plan.actions,
         "drift": plan.drift,
+        "notes": plan.notes,
     })
 }
 
@@ -163,7 +177,7 @@ pub fn render(plan: &Plan, out: &mut dyn Write) -> std::io::Result<()> {
                     writeln!(out, "      scopes = {}", show(&serde_json::json!(scopes)))?;
                 }
             }
-            Action::CreateKey { spec, secret } => {
+            Action::CreateKey { spec, secret, .. } => {
                 writeln!(out, "  + create key \"{}\"", spec.name)?;
                 for (field, value) in shown_fields(spec) {
                     writeln!(out, "      {field:<22} = {}", show(&value))?;
@@ -221,6 +235,9 @@ pub fn render(plan: &Plan, out: &mut dyn Write) -> std::io::Result<()> {
                 )?;
             }
         }
+    }
+    for note in &plan.notes {
+        writeln!(out, "\nNote: {note}")?;
     }
     if !plan.drift.is_empty() {
         writeln!(out, "\nDrift: changed outside git since the last apply:")?;

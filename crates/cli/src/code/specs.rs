@@ -37,31 +37,29 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Checked>, Vec<SourceError>> {
     let validators = Validators::new();
     let mut checked = Vec::new();
     let mut origins = Vec::new();
-    let specs: Vec<Option<Spec>> = documents
+    let parsed: Vec<Parsed> = documents.iter().map(|doc| validators.check(doc)).collect();
+    let valid: Vec<&Spec> = parsed
         .iter()
-        .map(|doc| match validators.check(doc) {
-            Ok(spec) => Some(spec),
-            Err(e) => {
-                errors.extend(e);
-                None
-            }
-        })
+        .filter(|p| p.errors.is_empty())
+        .filter_map(|p| p.spec.as_ref())
         .collect();
-    let valid: Vec<&Spec> = specs.iter().flatten().collect();
     let ctx = Context::offline(&valid, Utc::now());
-    for (doc, spec) in documents.iter().zip(&specs) {
-        let Some(spec) = spec else { continue };
-        let rule_errors = spec::check(spec, &ctx);
-        if rule_errors.is_empty() {
+    for (doc, parsed) in documents.iter().zip(&parsed) {
+        errors.extend(parsed.errors.iter().cloned());
+        let Some(spec) = &parsed.spec else { continue };
+        // The core's rules, in the API's words, also for a document with unreadable fields
+        // (they were left out of it, and are reported above).
+        let rule_errors: Vec<SourceError> = spec::check(spec, &ctx)
+            .into_iter()
+            .map(|e| (spec::pointer_of(&e.field), e.message))
+            .filter(|(pointer, _)| !parsed.dropped.iter().any(|d| within(pointer, d)))
+            .map(|(pointer, message)| doc.error(&pointer, message))
+            .collect();
+        if rule_errors.is_empty() && parsed.errors.is_empty() {
             origins.push(doc);
             checked.push(spec);
-        } else {
-            errors.extend(
-                rule_errors
-                    .into_iter()
-                    .map(|e| doc.error(&spec::pointer_of(&e.field), e.message)),
-            );
         }
+        errors.extend(rule_errors);
     }
     let set_errors = spec::check_set(&checked);
     for e in set_errors {
@@ -92,16 +90,16 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Checked>, Vec<SourceError>> {
         .collect())
 }
 
-/// A file sink's relative path, relative to the spec file's directory (made absolute).
+/// A file sink's relative path, relative to the spec file's directory.
 fn with_resolved_sink(mut spec: Spec, file: &Path) -> Spec {
     if let Spec::ApiKey(key) = &mut spec
         && let Some(SecretSpec::File { path }) = &mut key.secret
         && Path::new(path.as_str()).is_relative()
     {
+        // Relative to the working directory as the spec file's path is, so a saved plan applied
+        // from the same place in another checkout (a CI job) writes into that checkout.
         let joined = file.parent().unwrap_or(Path::new("")).join(path.as_str());
-        // Absolute, so a saved plan applied from another directory writes to the same file.
-        let resolved = std::path::absolute(&joined).unwrap_or(joined);
-        *path = resolved.to_string_lossy().into_owned();
+        *path = joined.to_string_lossy().into_owned();
     }
     spec
 }
@@ -123,50 +121,140 @@ impl Validators {
         )
     }
 
-    /// The document as a spec, or every way it breaks the schema.
-    fn check(&self, doc: &Document) -> Result<Spec, Vec<SourceError>> {
+    /// The document as a spec, and every way it breaks the schema. Structural errors (a wrong
+    /// type, an unknown or missing field) are the schema's to tell, and stop there. A value
+    /// that does not read (a date without its time) is reported at its field and left out, so
+    /// the rest is still read and checked by the core's rules, whose texts are the API's.
+    fn check(&self, doc: &Document) -> Parsed {
+        let fail = |errors| Parsed {
+            spec: None,
+            errors,
+            dropped: Vec::new(),
+        };
         let kind = match doc.value.get("kind") {
             Some(Value::String(kind)) => kind.as_str(),
-            Some(_) => return Err(vec![doc.error("/kind", kind_message("a string"))]),
-            None => return Err(vec![doc.error("", kind_message("missing"))]),
+            Some(_) => return fail(vec![doc.error("/kind", kind_message("a string"))]),
+            None => return fail(vec![doc.error("", kind_message("missing"))]),
         };
         let Some(validator) = self.0.get(kind) else {
-            return Err(vec![doc.error("/kind", kind_message(&format!("'{kind}'")))]);
+            return fail(vec![doc.error("/kind", kind_message(&format!("'{kind}'")))]);
         };
-        // Structural errors (a wrong type, an unknown or missing field) are the schema's to
-        // tell. Rule-level ones (patterns, ranges, lengths, a scope's spelling) are left to
-        // the core's rules, whose texts are the API's; the schema's stand in only when the
-        // document cannot be read at all.
         let (structural, rules): (Vec<_>, Vec<_>) = validator
             .iter_errors(&doc.value)
             .partition(|e| is_structural(&e.kind));
-        let place = |e: &jsonschema::ValidationError<'_>| {
-            let pointer = e.instance_path.to_string();
-            match &e.kind {
-                ValidationErrorKind::AdditionalProperties { unexpected } => {
-                    let field = unexpected.join("', '");
-                    let at = unexpected.first().map_or(pointer.clone(), |u| {
-                        format!("{pointer}/{}", u.replace('~', "~0").replace('/', "~1"))
-                    });
-                    doc.error(&at, format!("unknown field '{field}'"))
-                }
-                _ => doc.error(&pointer, e.to_string()),
-            }
-        };
         if !structural.is_empty() {
-            return Err(structural.iter().map(place).collect());
+            return fail(structural.iter().map(|e| schema_error(doc, e)).collect());
         }
         let mut value = doc.value.clone();
         if let Some(object) = value.as_object_mut() {
             object.remove("$schema");
+            // Read as the kind's own type, so a field that does not read is found by its path
+            // (through the tagged enum, serde loses it).
+            object.remove("kind");
         }
-        serde_json::from_value(value).map_err(|e| {
-            if rules.is_empty() {
-                vec![doc.error("", e.to_string())]
-            } else {
-                rules.iter().map(place).collect()
+        let mut errors = Vec::new();
+        let mut dropped: Vec<String> = Vec::new();
+        loop {
+            match read_kind(kind, &value) {
+                Ok(spec) => {
+                    return Parsed {
+                        spec: Some(spec),
+                        errors,
+                        dropped,
+                    };
+                }
+                Err(e) => {
+                    let pointer = spec::pointer_of(&e.path().to_string());
+                    let field = pointer.split('/').nth(1).unwrap_or_default().to_owned();
+                    let top = format!("/{field}");
+                    let removable = !field.is_empty()
+                        && !dropped.contains(&top)
+                        && !["kind", "name"].contains(&field.as_str());
+                    errors.push(doc.error(&pointer, read_message(&pointer, &e.into_inner())));
+                    if !removable {
+                        // Nothing more can be read: say what the schema says of the rest.
+                        errors.extend(rules.iter().map(|e| schema_error(doc, e)));
+                        return fail(errors);
+                    }
+                    if let Some(object) = value.as_object_mut() {
+                        object.remove(&field);
+                    }
+                    dropped.push(top);
+                }
             }
-        })
+        }
+    }
+}
+
+/// A document's members (without `kind`) as the spec of `kind`.
+fn read_kind(
+    kind: &str,
+    value: &Value,
+) -> Result<Spec, serde_path_to_error::Error<serde_json::Error>> {
+    match kind {
+        "ApiKey" => serde_path_to_error::deserialize(value).map(|k| Spec::ApiKey(Box::new(k))),
+        "SharingGroup" => serde_path_to_error::deserialize(value).map(Spec::SharingGroup),
+        "Preset" => serde_path_to_error::deserialize(value).map(Spec::Preset),
+        "RoutePolicy" => serde_path_to_error::deserialize(value).map(Spec::RoutePolicy),
+        // Not reached: the kind was matched to a schema first. The enum reads it (and fails).
+        _ => serde_path_to_error::deserialize(value),
+    }
+}
+
+/// A document read as a spec, with what did not read.
+struct Parsed {
+    /// The spec, without the fields in `dropped`; `None` when it could not be read at all.
+    spec: Option<Spec>,
+    errors: Vec<SourceError>,
+    /// Top-level fields left out because their values did not read.
+    dropped: Vec<String>,
+}
+
+/// Whether `pointer` is `field` or inside it.
+fn within(pointer: &str, field: &str) -> bool {
+    pointer == field || pointer.starts_with(&format!("{field}/"))
+}
+
+/// A value that did not read, said for people (dates get their expected form).
+fn read_message(pointer: &str, error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    if pointer.ends_with("expires_at") {
+        return format!(
+            "an RFC 3339 date and time with its offset, such as 2027-06-30T00:00:00Z ({text})"
+        );
+    }
+    text
+}
+
+/// A schema error, said for people: an unknown field by name, a pattern or a choice without
+/// the machinery (the regular expression) behind it.
+fn schema_error(doc: &Document, e: &jsonschema::ValidationError<'_>) -> SourceError {
+    let pointer = e.instance_path.to_string();
+    let shown = e.instance.to_string();
+    let shown: String = if shown.chars().count() > 80 {
+        shown.chars().take(77).chain("...".chars()).collect()
+    } else {
+        shown
+    };
+    match &e.kind {
+        ValidationErrorKind::AdditionalProperties { unexpected } => {
+            let field = unexpected.join("', '");
+            let at = unexpected.first().map_or(pointer.clone(), |u| {
+                format!("{pointer}/{}", u.replace('~', "~0").replace('/', "~1"))
+            });
+            doc.error(&at, format!("unknown field '{field}'"))
+        }
+        ValidationErrorKind::Pattern { .. } | ValidationErrorKind::Format { .. } => doc.error(
+            &pointer,
+            format!("{shown} does not have the form this field takes"),
+        ),
+        ValidationErrorKind::AnyOf { .. }
+        | ValidationErrorKind::OneOfNotValid { .. }
+        | ValidationErrorKind::OneOfMultipleValid { .. } => doc.error(
+            &pointer,
+            format!("{shown} is none of the forms this field takes"),
+        ),
+        _ => doc.error(&pointer, e.to_string()),
     }
 }
 
@@ -222,6 +310,31 @@ mod tests {
             panic!()
         };
         assert!(path.ends_with("team/secrets/ci.key"), "{path}");
+    }
+
+    #[test]
+    fn a_value_that_does_not_read_leaves_the_rest_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(
+            dir.path(),
+            "d.yaml",
+            "kind: ApiKey\nname: d\nexpires_at: 2030-01-01\nscopes: [agent:admin]\nallowed_cidrs: [nope]\n",
+        );
+        let errors = load(&[file]).unwrap_err();
+        let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(errors.len(), 3, "{shown:#?}");
+        assert!(
+            shown[0].contains("d.yaml:3:13: an RFC 3339 date and time"),
+            "{shown:#?}"
+        );
+        assert!(
+            shown[1].contains("d.yaml:4:10:") && shown[1].contains("owner"),
+            "{shown:#?}"
+        );
+        assert!(
+            shown[2].contains("d.yaml:5:17: 'nope' is not an IP address"),
+            "{shown:#?}"
+        );
     }
 
     #[test]
