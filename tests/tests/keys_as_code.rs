@@ -53,6 +53,7 @@ workspaces: [ws_1]
 groups: [platform-team]
 allowed_cidrs: [10.0.0.0/8]
 rate_limit_per_minute: 120
+expires_at: 2030-06-30T00:00:00Z
 metadata: {team: platform}
 secret: {sink: file, path: secrets/ci-nightly.key}
 ---
@@ -306,8 +307,16 @@ fn specs_apply_plan_drift_prune_and_stale_plans(backend: &Backend) {
         key_by_name(&admin, "ci-nightly")["rate_limit_per_minute"],
         8
     );
-    let out = run(&["apply", dir, "--auto-approve"]);
+    // A fresh saved plan restores it, touching nothing else (the expiry stays).
+    let fresh = tmp.path().join("fresh.plan.json");
+    let out = run(&["plan", dir, "--out", fresh.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));
+    let out = run(&["apply", "--plan", fresh.to_str().unwrap(), "--auto-approve"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        key_by_name(&admin, "ci-nightly")["expires_at"],
+        "2030-06-30T00:00:00Z"
+    );
     let ci = key_by_name(&admin, "ci-nightly");
     assert_eq!(
         (

@@ -28,43 +28,55 @@ pub struct UpdateKeyRequest {
     /// (`CI-Bot` and `ci-bot` are one name); no control, bidirectional or invisible characters;
     /// letters of one script (Unicode UTS #39: single-script or highly restrictive).
     #[schemars(with = "Option<NameText>")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// At most 1024 characters.
     #[schemars(length(max = MAX_DESCRIPTION_LEN))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// The whole new list, duplicates dropped: at least one, at most 64.
     #[schemars(length(min = 1, max = MAX_SCOPES))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Vec<ScopeInput>>,
     /// The whole new list of source ranges, at most 100; empty admits every address.
     #[schemars(with = "Option<Vec<CidrText>>", length(max = MAX_CIDRS))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed_cidrs: Option<Vec<String>>,
     /// Requests per minute, within the deployment's bounds (these are the defaults).
     #[serde(default, deserialize_with = "whole_number")]
     #[schemars(with = "Option<i64>", range(min = RATE_LIMIT_MIN, max = RATE_LIMIT_MAX))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit_per_minute: Option<i64>,
     /// Must be in the future; `null` removes the expiry.
     #[serde(default, deserialize_with = "present")]
     #[schemars(with = "Option<DateTime<Utc>>")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<Option<DateTime<Utc>>>,
     /// `true` on an expired key needs a new `expires_at` too.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub active: Option<bool>,
     /// Replaces the whole object.
     #[schemars(description = metadata_description())]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Map<String, Value>>,
     /// The Secrets Manager secret that holds and rotates the key; `null` opts it out.
     #[serde(default, deserialize_with = "present")]
     #[schemars(with = "Option<SecretIdText>")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub secrets_manager_secret_id: Option<Option<String>>,
     /// The whole new list of workspace ids, at most 40 (one workspace at a time:
     /// `PUT`/`DELETE /v1/keys/{id}/workspaces/{workspace}`).
     #[schemars(with = "Option<Vec<IdText>>", length(max = MAX_WORKSPACES))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub workspaces: Option<Vec<String>>,
     /// The whole new list of sharing group ids, at most 100, each of which must exist.
     #[schemars(with = "Option<Vec<IdText>>", length(max = MAX_GROUPS))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub groups: Option<Vec<String>>,
     /// An apply by the tool that manages the key: the key is in step with it after this edit
     /// (`applied_version` becomes the new `version`). `null` releases the key from its manager.
     #[serde(default, deserialize_with = "present")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub managed_by: Option<Option<Manager>>,
 }
 
@@ -328,6 +340,24 @@ mod tests {
             KeyStatus::Active,
             "moving the expiry brings a marked key back"
         );
+    }
+
+    #[test]
+    fn a_request_reads_back_as_it_was_written() {
+        // A field left as it is must not come back as `null` (which clears it): saved plans
+        // and clients write these requests and send them later.
+        for body in [
+            json!({"description": "x"}),
+            json!({"expires_at": null, "managed_by": "spec"}),
+            json!({"secrets_manager_secret_id": null, "workspaces": []}),
+            json!({}),
+        ] {
+            let req: UpdateKeyRequest = serde_json::from_value(body.clone()).unwrap();
+            assert_eq!(serde_json::to_value(&req).unwrap(), body);
+            let back: UpdateKeyRequest =
+                serde_json::from_value(serde_json::to_value(&req).unwrap()).unwrap();
+            assert_eq!(back, req);
+        }
     }
 
     #[test]
