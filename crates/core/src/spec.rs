@@ -297,6 +297,25 @@ pub fn document_schema(kind: &str) -> Option<Value> {
     Some(schema)
 }
 
+/// A route policy from the JSON of a policy file: `{"routes": [...]}`, or a `RoutePolicy`
+/// spec document (`kind`, `name`, `routes`, and optionally `$schema`), so the file kept with
+/// the specs is the one the authorizer and the local gateway load.
+pub fn route_policy_from_json(text: &str) -> Result<Routes, String> {
+    let mut value: Value =
+        serde_json::from_str(text).map_err(|e| format!("not a route policy: {e}"))?;
+    let Some(object) = value.as_object_mut() else {
+        return Err("not a route policy: expected a JSON object".into());
+    };
+    if object.get("kind").and_then(Value::as_str) == Some("RoutePolicy") {
+        object.remove("kind");
+        object.remove("$schema");
+        let document: RoutePolicyDocument = serde_json::from_value(value)
+            .map_err(|e| format!("not a RoutePolicy document: {e}"))?;
+        return Ok(document.routes());
+    }
+    serde_json::from_value(value).map_err(|e| format!("not a route policy: {e}"))
+}
+
 /// An error in one document: the field as the API names it (`scopes[1]`), and the rule's text.
 pub type SpecError = FieldError;
 
@@ -669,6 +688,19 @@ mod tests {
             {"method": "GET", "path": "/agents/{a}", "action": "read", "resource": "agents/{b}"}
         ]}));
         assert!(!check(&bad, &ctx()).is_empty());
+    }
+
+    #[test]
+    fn a_policy_file_is_either_shape() {
+        let routes = r#"[{"method": "GET", "path": "/a", "action": "read", "resource": "a"}]"#;
+        let bare = route_policy_from_json(&format!(r#"{{"routes": {routes}}}"#)).unwrap();
+        let document = route_policy_from_json(&format!(
+            r#"{{"$schema": "x", "kind": "RoutePolicy", "name": "api", "routes": {routes}}}"#
+        ))
+        .unwrap();
+        assert_eq!(bare, document);
+        assert!(route_policy_from_json(r#"{"kind": "RoutePolicy", "routes": []}"#).is_err());
+        assert!(route_policy_from_json("[1]").is_err());
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use keyward_core::hash::Pepper;
 use keyward_core::id::{ID_RULE, is_id};
-use keyward_core::route::{RoutePolicy, RoutePolicySpec};
+use keyward_core::route::RoutePolicy;
 use keyward_core::token::Prefix;
 use keyward_store::{DynamoLocation, StoreLocation};
 use thiserror::Error;
@@ -111,7 +111,7 @@ pub const VARIABLES: &[Variable] = &[
         flag: Some("policy"),
         value: "FILE",
         default: None,
-        help: "The route policy (JSON) of the authorizer or the local gateway.",
+        help: "The route policy (JSON: {\"routes\": [...]} or a RoutePolicy spec document) of the authorizer or the local gateway.",
     },
     Variable {
         name: ROUTE_POLICY,
@@ -382,10 +382,9 @@ impl Config {
     }
 }
 
-/// A route policy from its JSON text, checked.
+/// A route policy from its JSON text (`{"routes"}` or a `RoutePolicy` spec document), checked.
 fn route_policy(json: &str) -> Result<RoutePolicy, String> {
-    let spec: RoutePolicySpec =
-        serde_json::from_str(json).map_err(|e| format!("not a route policy: {e}"))?;
+    let spec = keyward_core::spec::route_policy_from_json(json)?;
     RoutePolicy::compile(&spec).map_err(|e| e.to_string())
 }
 
