@@ -35,6 +35,13 @@ pub const READ_ATTEMPTS: u32 = 3;
 /// retry together: at most 200 ms, then at most 400 ms.
 pub const RETRY_PAUSE: Duration = Duration::from_millis(200);
 
+/// The longest `Retry-After` of a 429 the client waits out before trying again, and the most
+/// it waits in all for one call. A 429 is answered before anything is done (the management
+/// rate limit is checked first), so any call, a write too, is safe to send again; a large
+/// apply slows to the deployment's limit instead of failing half-way.
+pub const MAX_THROTTLE_WAIT: Duration = Duration::from_secs(60);
+pub const MAX_THROTTLE_TOTAL: Duration = Duration::from_secs(300);
+
 /// Sent as `User-Agent`, so a deployment's logs tell this client's calls apart.
 pub const USER_AGENT: &str = concat!("keyward-client/", env!("CARGO_PKG_VERSION"));
 
@@ -152,9 +159,20 @@ impl Client {
     /// A read (`GET`) that met a passing fault is tried again, [`READ_ATTEMPTS`] times in all.
     fn exchange(&self, request: Request) -> Result<(Request, String), ClientError> {
         let mut attempt = 1;
+        let mut waited = Duration::ZERO;
         loop {
             match self.attempt(&request) {
                 Ok(text) => return Ok((request, text)),
+                Err(Attempt::Throttled(_, wait))
+                    if wait <= MAX_THROTTLE_WAIT && waited + wait <= MAX_THROTTLE_TOTAL =>
+                {
+                    // Up to a second more, at random, so throttled callers do not return at once.
+                    let jitter =
+                        Duration::from_millis(u64::from(getrandom::u32().unwrap_or(0) % 1000));
+                    std::thread::sleep(wait + jitter);
+                    waited += wait + jitter;
+                }
+                Err(Attempt::Throttled(e, _)) => return Err(e),
                 Err(Attempt::Passing(_))
                     if request.method == Method::Get && attempt < READ_ATTEMPTS =>
                 {
@@ -187,6 +205,7 @@ impl Client {
         };
         let content_type = header("content-type").unwrap_or_default();
         let location = header("location");
+        let retry_after = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok());
         let text = response
             .body_mut()
             .with_config()
@@ -197,10 +216,10 @@ impl Client {
             return Ok(text);
         }
         let error = self.refusal(request, status, &content_type, location, &text);
-        Err(if matches!(status, 502..=504) {
-            Attempt::Passing(error)
-        } else {
-            Attempt::Final(error)
+        Err(match (status, retry_after) {
+            (429, Some(secs)) => Attempt::Throttled(error, Duration::from_secs(secs)),
+            (502..=504, _) => Attempt::Passing(error),
+            _ => Attempt::Final(error),
         })
     }
 
@@ -322,6 +341,8 @@ impl Client {
 enum Attempt {
     /// A fault that may pass: a read may be tried again.
     Passing(ClientError),
+    /// 429 with `Retry-After`: nothing was done, and any call may be sent again after it.
+    Throttled(ClientError, Duration),
     Final(ClientError),
 }
 
@@ -633,6 +654,28 @@ mod tests {
         assert!(e.to_string().contains("is it a keyward API?"), "{e}");
         std::thread::sleep(Duration::from_millis(300));
         assert_eq!(count.load(Ordering::SeqCst), 1, "a write is tried once");
+    }
+
+    #[test]
+    fn a_throttled_call_waits_out_retry_after_even_a_write() {
+        use std::sync::atomic::Ordering;
+        let (base, count) = scripted_server(vec![
+            ("429 Too Many Requests\r\nRetry-After: 1", "{}"),
+            ("200 OK", "{}"),
+        ]);
+        let client = Client::new(&base, "kw_test_x".into()).unwrap();
+        let started = std::time::Instant::now();
+        client.delete_key("key_1", Some(3)).unwrap();
+        assert!(started.elapsed() >= Duration::from_secs(1));
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+
+        // A wait beyond the bound is not waited out: the caller hears of it.
+        let (base, count) =
+            scripted_server(vec![("429 Too Many Requests\r\nRetry-After: 3600", "{}")]);
+        let client = Client::new(&base, "kw_test_x".into()).unwrap();
+        let e = client.delete_key("key_1", None).unwrap_err();
+        assert_eq!(e.status(), Some(429));
+        assert_eq!(count.load(Ordering::SeqCst), 1);
     }
 
     #[test]
