@@ -172,7 +172,7 @@ impl Client {
                     std::thread::sleep(wait + jitter);
                     waited += wait + jitter;
                 }
-                Err(Attempt::Throttled(e, _)) => return Err(e),
+                Err(Attempt::Throttled(e, _)) => return Err(*e),
                 Err(Attempt::Passing(_))
                     if request.method == Method::Get && attempt < READ_ATTEMPTS =>
                 {
@@ -217,7 +217,7 @@ impl Client {
         }
         let error = self.refusal(request, status, &content_type, location, &text);
         Err(match (status, retry_after) {
-            (429, Some(secs)) => Attempt::Throttled(error, Duration::from_secs(secs)),
+            (429, Some(secs)) => Attempt::Throttled(Box::new(error), Duration::from_secs(secs)),
             (502..=504, _) => Attempt::Passing(error),
             _ => Attempt::Final(error),
         })
@@ -342,7 +342,7 @@ enum Attempt {
     /// A fault that may pass: a read may be tried again.
     Passing(ClientError),
     /// 429 with `Retry-After`: nothing was done, and any call may be sent again after it.
-    Throttled(ClientError, Duration),
+    Throttled(Box<ClientError>, Duration),
     Final(ClientError),
 }
 
