@@ -108,6 +108,16 @@ impl Server {
     /// Starts `keyward serve --data-dir <dir> --listen 127.0.0.1:0 <extra...>` and waits until
     /// it listens. The log goes to `<log_path>` (appended, so restarts accumulate).
     pub fn start(data_dir: &Path, log_path: &Path, extra: &[&str]) -> Server {
+        Self::start_with_env(data_dir, log_path, extra, &[])
+    }
+
+    /// [`Server::start`] with more environment for the server alone.
+    pub fn start_with_env(
+        data_dir: &Path,
+        log_path: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -118,6 +128,7 @@ impl Server {
             .arg(data_dir)
             .args(extra)
             .env("RUST_LOG", "debug")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -483,4 +494,18 @@ impl Drop for PrivateDynamo {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Calls an AWS JSON-protocol operation on moto (which checks no signature).
+pub fn moto_call(endpoint: &str, service: &str, target: &str, body: &Value) -> Value {
+    let mut response = ureq::post(endpoint)
+        .header("X-Amz-Target", target)
+        .header("Content-Type", "application/x-amz-json-1.1")
+        .header(
+            "Authorization",
+            format!("AWS4-HMAC-SHA256 Credential=testing/20261127/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"),
+        )
+        .send(body.to_string())
+        .unwrap();
+    serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap()
 }

@@ -12,7 +12,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use keyward_e2e::{Backend, Server, keyward_bin};
+use keyward_e2e::{Backend, Server, keyward_bin, moto_call};
 use serde_json::{Value, json};
 
 keyward_e2e::on_both_stores!(specs_apply_plan_drift_prune_and_stale_plans);
@@ -439,20 +439,6 @@ fn specs_apply_plan_drift_prune_and_stale_plans(backend: &Backend) {
         !everything.contains(&secret) && !everything.contains("kw_live_"),
         "no secret in imported files"
     );
-}
-
-/// Calls an AWS JSON-protocol operation on moto (which checks no signature).
-fn moto_call(endpoint: &str, service: &str, target: &str, body: &Value) -> Value {
-    let mut response = ureq::post(endpoint)
-        .header("X-Amz-Target", target)
-        .header("Content-Type", "application/x-amz-json-1.1")
-        .header(
-            "Authorization",
-            format!("AWS4-HMAC-SHA256 Credential=testing/20261127/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"),
-        )
-        .send(body.to_string())
-        .unwrap();
-    serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap()
 }
 
 /// `apply` delivers secrets to AWS Secrets Manager and SSM Parameter Store (moto), and a

@@ -16,6 +16,8 @@
 //! - [`rotator`]: EventBridge scheduled events for the rotator, each one rotation sweep.
 //! - `events` (feature `eventbridge`): expiry warnings as EventBridge events.
 //! - `secrets_manager` (feature `secretsmanager`): the rotator's Secrets Manager calls.
+//! - `pepper` (feature `pepper`): the deployment's pepper, from Secrets Manager or SSM at
+//!   start-up.
 //!
 //! # Why the authorizer's event is read this way
 //!
@@ -29,6 +31,8 @@ pub mod event;
 #[cfg(feature = "eventbridge")]
 pub mod events;
 pub mod issuer;
+#[cfg(feature = "pepper")]
+pub mod pepper;
 pub mod rotator;
 pub mod sdk;
 #[cfg(feature = "secretsmanager")]

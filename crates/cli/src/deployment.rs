@@ -15,9 +15,9 @@ use clap::{Arg, ArgMatches, Args, Command, FromArgMatches};
 use keyward_core::hash::Pepper;
 use keyward_service::App;
 use keyward_service::config::{
-    ACCOUNT, Config, DATA_DIR, EXPIRY_WARNING_HOURS, MANAGEMENT_RATE_LIMIT, PEPPER, PREFIX,
-    Process, REVOCATION_BOUND_MS, ROUTE_POLICY, ROUTE_POLICY_FILE, STALE_IF_ERROR_MS, STORE,
-    VARIABLES, VERIFY_ACCESS,
+    ACCOUNT, Config, DATA_DIR, EXPIRY_WARNING_HOURS, MANAGEMENT_RATE_LIMIT, PEPPER,
+    PEPPER_PARAMETER, PEPPER_SECRET, PREFIX, Process, REVOCATION_BOUND_MS, ROUTE_POLICY,
+    ROUTE_POLICY_FILE, STALE_IF_ERROR_MS, STORE, VARIABLES, VERIFY_ACCESS,
 };
 use keyward_store::location::SQLITE_FILE;
 use keyward_store::{DynamoLocation, DynamoStore, SqliteStore, Store, StoreLocation};
@@ -66,6 +66,21 @@ impl Offered for ForAuthorize {
 pub struct ForStore;
 impl Offered for ForStore {
     const ONLY: Option<&'static [&'static str]> = Some(&[STORE]);
+}
+
+/// `store bootstrap`: the table, its pepper (wherever it is kept), the account and the token
+/// prefix of the deployment.
+#[derive(Debug, Clone, Copy)]
+pub struct ForBootstrap;
+impl Offered for ForBootstrap {
+    const ONLY: Option<&'static [&'static str]> = Some(&[
+        STORE,
+        PEPPER,
+        PEPPER_SECRET,
+        PEPPER_PARAMETER,
+        PREFIX,
+        ACCOUNT,
+    ]);
 }
 
 fn offered<O: Offered>(name: &str) -> bool {
@@ -209,9 +224,10 @@ impl<O> DeploymentArgs<O> {
                 Some(store)
             }
         };
-        let pepper = match &config.pepper {
-            Some(pepper) => pepper.clone(),
-            None => read_pepper_file(dir)?.ok_or_else(|| {
+        let pepper = match (&config.pepper, &config.pepper_from) {
+            (Some(pepper), _) => pepper.clone(),
+            (None, Some(_)) => self.kept_pepper().await?,
+            (None, None) => read_pepper_file(dir)?.ok_or_else(|| {
                 missing(
                     format!(
                         "no pepper file ({}) and {PEPPER} is not set",
@@ -239,6 +255,51 @@ impl<O> DeploymentArgs<O> {
             pepper,
             config.settings.clone(),
             config.engine,
+        ))
+    }
+
+    /// The pepper from where a deployment keeps it (`--pepper-secret`, `--pepper-parameter`),
+    /// read with the AWS configuration of its table.
+    async fn kept_pepper(&self) -> Result<Pepper, CliError> {
+        let location = self.config.require_dynamodb().map_err(|_| {
+            CliError::Input(format!(
+                "the pepper is kept in AWS ({}), so the store must be a dynamodb:// table",
+                self.config
+                    .pepper_from
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
+            ))
+        })?;
+        let sdk = keyward_aws::sdk::load(location).await;
+        keyward_aws::pepper::load(&sdk, &self.config)
+            .await
+            .map_err(|e| CliError::Input(e.to_string()))
+    }
+
+    /// The services over a deployed table (which must exist) with the deployment's pepper:
+    /// from where it is kept, or `KEYWARD_PEPPER`; never a new one.
+    pub async fn open_table(&self) -> Result<App, CliError> {
+        let location = self
+            .config
+            .require_dynamodb()
+            .map_err(|e| CliError::Input(e.to_string()))?;
+        let pepper = match &self.config.pepper {
+            Some(pepper) => pepper.clone(),
+            None => self.kept_pepper().await?,
+        };
+        let store = dynamodb(location).await;
+        store.check().await.map_err(|e| {
+            CliError::Input(format!(
+                "table {}: {e}. Deploy the stack (or run `keyward store init`) first",
+                location.table
+            ))
+        })?;
+        Ok(App::with_engine(
+            Arc::new(store),
+            pepper,
+            self.config.settings.clone(),
+            self.config.engine,
         ))
     }
 

@@ -38,6 +38,8 @@ pub struct Variable {
 pub const STORE: &str = "KEYWARD_STORE";
 pub const DATA_DIR: &str = "KEYWARD_DATA_DIR";
 pub const PEPPER: &str = "KEYWARD_PEPPER";
+pub const PEPPER_SECRET: &str = "KEYWARD_PEPPER_SECRET";
+pub const PEPPER_PARAMETER: &str = "KEYWARD_PEPPER_PARAMETER";
 pub const PREFIX: &str = "KEYWARD_PREFIX";
 pub const ACCOUNT: &str = "KEYWARD_ACCOUNT";
 pub const REVOCATION_BOUND_MS: &str = "KEYWARD_REVOCATION_BOUND_MS";
@@ -73,8 +75,25 @@ pub const VARIABLES: &[Variable] = &[
         flag: None,
         value: "HEX",
         default: None,
-        help: "The pepper, hex, at least 32 bytes (from Secrets Manager or SSM in AWS); locally, \
-               the data directory's pepper file when unset.",
+        help: "The pepper itself, hex, at least 32 bytes: for local runs and tests. A deployment \
+               names where it is kept instead (KEYWARD_PEPPER_SECRET or KEYWARD_PEPPER_PARAMETER); \
+               locally, the data directory's pepper file is used when none is set.",
+    },
+    Variable {
+        name: PEPPER_SECRET,
+        flag: Some("pepper-secret"),
+        value: "SECRET",
+        default: None,
+        help: "The AWS Secrets Manager secret (name or ARN) whose value is the pepper (hex), read \
+               once at start-up.",
+    },
+    Variable {
+        name: PEPPER_PARAMETER,
+        flag: Some("pepper-parameter"),
+        value: "NAME",
+        default: None,
+        help: "The SSM Parameter Store SecureString whose value is the pepper (hex), read once \
+               at start-up.",
     },
     Variable {
         name: PREFIX,
@@ -201,6 +220,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `None` locally when unset: the data directory's pepper file is used.
     pub pepper: Option<Pepper>,
+    /// Where a deployment keeps its pepper, read at start-up by the process (which has the AWS
+    /// clients): `keyward_aws::pepper`. At most one of this and `pepper` is set.
+    pub pepper_from: Option<PepperFrom>,
     pub settings: Settings,
     pub engine: EngineConfig,
     pub route_policy: Option<RoutePolicy>,
@@ -242,6 +264,25 @@ impl Config {
             Some(hex) => Some(Pepper::from_hex(&hex).map_err(|e| invalid(PEPPER, e.to_string()))?),
             None => None,
         };
+        let pepper_from = match (value(PEPPER_SECRET), value(PEPPER_PARAMETER)) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    PEPPER_SECRET,
+                    format!("set {PEPPER_SECRET} or {PEPPER_PARAMETER}, not both"),
+                ));
+            }
+            (Some(id), None) => Some(PepperFrom::SecretsManager(non_empty(PEPPER_SECRET, id)?)),
+            (None, Some(name)) => Some(PepperFrom::Parameter(non_empty(PEPPER_PARAMETER, name)?)),
+            (None, None) => None,
+        };
+        if pepper.is_some() && pepper_from.is_some() {
+            return Err(invalid(
+                PEPPER,
+                format!(
+                    "set {PEPPER} or where the pepper is kept ({PEPPER_SECRET}, {PEPPER_PARAMETER}), not both"
+                ),
+            ));
+        }
         let mut settings = Settings::default();
         if let Some(p) = value(PREFIX) {
             settings.prefix = Prefix::parse(&p).map_err(|e| invalid(PREFIX, e.to_string()))?;
@@ -347,6 +388,7 @@ impl Config {
             store,
             data_dir: PathBuf::from(value(DATA_DIR).unwrap_or_else(|| ".keyward".into())),
             pepper,
+            pepper_from,
             settings,
             engine,
             route_policy,
@@ -364,12 +406,6 @@ impl Config {
             .ok_or(ConfigError::Missing(ROUTE_POLICY_FILE))
     }
 
-    /// The pepper, for a process that verifies or issues keys and has no pepper file to fall
-    /// back on (the authorizer, the issuer); the aggregator never asks for it.
-    pub fn require_pepper(&self) -> Result<Pepper, ConfigError> {
-        self.pepper.clone().ok_or(ConfigError::Missing(PEPPER))
-    }
-
     /// The DynamoDB table of a process that cannot use the embedded store.
     pub fn require_dynamodb(&self) -> Result<&DynamoLocation, ConfigError> {
         match &self.store {
@@ -380,6 +416,35 @@ impl Config {
             }),
         }
     }
+}
+
+/// Where a deployment keeps its pepper (the value, hex, is read at start-up).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PepperFrom {
+    /// An AWS Secrets Manager secret, by name or ARN.
+    SecretsManager(String),
+    /// An SSM Parameter Store `SecureString`, by name.
+    Parameter(String),
+}
+
+impl std::fmt::Display for PepperFrom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::SecretsManager(id) => write!(f, "Secrets Manager secret {id} ({PEPPER_SECRET})"),
+            Self::Parameter(name) => write!(f, "SSM parameter {name} ({PEPPER_PARAMETER})"),
+        }
+    }
+}
+
+fn non_empty(name: &'static str, value: String) -> Result<String, ConfigError> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() || trimmed.chars().any(char::is_control) {
+        return Err(ConfigError::Invalid {
+            name,
+            reason: "must name a secret or parameter".into(),
+        });
+    }
+    Ok(trimmed.to_owned())
 }
 
 /// A route policy from its JSON text (`{"routes"}` or a `RoutePolicy` spec document), checked.
@@ -408,10 +473,45 @@ mod tests {
         assert!(config(f, &[(STORE, "dynamodb://keys"), (PEPPER, &pepper)]).is_ok());
         let err = config(f, &[(PEPPER, &pepper)]).unwrap_err();
         assert_eq!(err.to_string(), "KEYWARD_STORE is not set");
-        // The aggregator needs no pepper; a function that does asks for it, by name.
+        // The aggregator needs no pepper; the others read it from where it is kept.
         let no_pepper = config(f, &[(STORE, "dynamodb://keys")]).unwrap();
-        let err = no_pepper.require_pepper().unwrap_err();
-        assert_eq!(err.to_string(), "KEYWARD_PEPPER is not set");
+        assert!(no_pepper.pepper.is_none() && no_pepper.pepper_from.is_none());
+        let kept = config(
+            f,
+            &[
+                (STORE, "dynamodb://keys"),
+                (PEPPER_SECRET, " keyward/pepper "),
+            ],
+        );
+        assert_eq!(
+            kept.unwrap().pepper_from,
+            Some(PepperFrom::SecretsManager("keyward/pepper".into()))
+        );
+        let both = config(
+            f,
+            &[
+                (STORE, "dynamodb://keys"),
+                (PEPPER_SECRET, "a"),
+                (PEPPER_PARAMETER, "b"),
+            ],
+        );
+        assert!(both.unwrap_err().to_string().contains("not both"));
+        let twice = config(
+            f,
+            &[
+                (STORE, "dynamodb://keys"),
+                (PEPPER, &pepper),
+                (PEPPER_PARAMETER, "/p"),
+            ],
+        );
+        assert!(
+            twice
+                .unwrap_err()
+                .to_string()
+                .starts_with("KEYWARD_PEPPER is invalid")
+        );
+        let empty = config(f, &[(STORE, "dynamodb://keys"), (PEPPER_PARAMETER, " ")]);
+        assert!(empty.is_err());
         let err = config(f, &[(STORE, "dynamodb://keys"), (PEPPER, "zzzz-secret")]).unwrap_err();
         assert!(err.to_string().starts_with("KEYWARD_PEPPER is invalid"));
         assert!(

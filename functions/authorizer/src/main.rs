@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use keyward_aws::authorizer::Authorizer;
-use keyward_aws::sdk;
+use keyward_aws::{pepper, sdk};
 use keyward_service::config::Config;
 use keyward_service::verification::{Engine, Verifier};
 use lambda_runtime::{LambdaEvent, service_fn};
@@ -20,7 +20,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let store = sdk::dynamodb(&sdk, location);
     let engine = Engine::new(
         Arc::new(store),
-        Arc::new(config.require_pepper()?),
+        Arc::new(pepper::load(&sdk, &config).await?),
         config.settings.prefix,
         config.engine,
     );

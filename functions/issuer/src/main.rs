@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use keyward_aws::sdk;
+use keyward_aws::{pepper, sdk};
 use keyward_service::App;
 use keyward_service::config::Config;
 
@@ -16,7 +16,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let store = sdk::dynamodb(&sdk, location);
     let app = App::with_engine(
         Arc::new(store),
-        config.require_pepper()?,
+        pepper::load(&sdk, &config).await?,
         config.settings,
         config.engine,
     );

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use keyward_aws::events::EventBridgeNotifier;
 use keyward_aws::rotator::Rotator;
-use keyward_aws::sdk;
 use keyward_aws::secrets_manager::SecretsManager;
+use keyward_aws::{pepper, sdk};
 use keyward_service::App;
 use keyward_service::config::Config;
 use keyward_service::rotation::{ExpiryNotifier, LogOnly};
@@ -22,7 +22,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = sdk::load(location).await;
     let app = App::with_engine(
         Arc::new(sdk::dynamodb(&sdk, location)),
-        config.require_pepper()?,
+        pepper::load(&sdk, &config).await?,
         config.settings.clone(),
         config.engine,
     );
