@@ -10,7 +10,8 @@
 //!   backend's context.
 //! - [`authorizer`]: [`Authorizer`](authorizer::Authorizer): event in, the one decision,
 //!   answer out; what the authorizer function and `keyward authorize` run.
-//! - [`issuer`]: the management Router behind API Gateway (stage prefix, caller's address).
+//! - `issuer` (feature `issuer`): the management Router behind API Gateway (stage prefix,
+//!   caller's address); only the issuer function builds it.
 //! - [`stream`]: DynamoDB Streams batches of usage records for the aggregator, with partial
 //!   batch failures.
 //! - [`rotator`]: EventBridge scheduled events for the rotator, each one rotation sweep.
@@ -30,6 +31,7 @@ pub mod authorizer;
 pub mod event;
 #[cfg(feature = "eventbridge")]
 pub mod events;
+#[cfg(feature = "issuer")]
 pub mod issuer;
 #[cfg(feature = "pepper")]
 pub mod pepper;

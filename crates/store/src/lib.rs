@@ -7,7 +7,7 @@
 //!   union [`Store`], and [`KeyQuery`] and [`Page`].
 //! - [`error`]: [`StoreError`], the domain meaning of every storage failure (name taken,
 //!   version conflict, not found), so no adapter's error type leaks upward.
-//! - [`sqlite`]: the embedded adapter (rusqlite, bundled SQLite) behind `keyward serve`; one
+//! - `sqlite` (feature `sqlite`): the embedded adapter (rusqlite, bundled SQLite) behind `keyward serve`; one
 //!   file per trait.
 //! - [`dynamodb`]: the production adapter: one table, transactions, one `GetItem` to verify;
 //!   one file per trait.
@@ -46,6 +46,7 @@ pub mod dynamodb;
 pub mod error;
 pub mod location;
 pub mod port;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
 
 pub use dynamodb::DynamoStore;
@@ -55,6 +56,7 @@ pub use port::{
     AccountStore, AuditLog, ChangeFeed, GroupStore, KeyQuery, KeyStore, LeaseStore, Page,
     PresetStore, Store, UsageStore,
 };
+#[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
 /// Every trait of the port, for code that calls the store through a concrete adapter type
