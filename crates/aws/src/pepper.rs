@@ -11,8 +11,9 @@ use aws_config::SdkConfig;
 use keyward_core::hash::Pepper;
 use keyward_service::config::{Config, PEPPER, PEPPER_PARAMETER, PEPPER_SECRET, PepperFrom};
 
-/// Why the pepper could not be had.
-#[derive(Debug, thiserror::Error)]
+/// Why the pepper could not be had. Its debug form is its message: a function that cannot start
+/// logs it as such (the runtime prints a failed `main`'s error with `{:?}`).
+#[derive(thiserror::Error)]
 pub enum PepperError {
     #[error(
         "no pepper: set {PEPPER_SECRET} (a Secrets Manager secret) or {PEPPER_PARAMETER} (an SSM SecureString) to where the deployment keeps it, or {PEPPER} for a local run"
@@ -22,6 +23,12 @@ pub enum PepperError {
     Unreadable { from: PepperFrom, reason: String },
     #[error("the {from} does not hold a pepper: {reason}")]
     Invalid { from: PepperFrom, reason: String },
+}
+
+impl std::fmt::Debug for PepperError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 /// The pepper of `config`: its value when given, else read from where it is kept.

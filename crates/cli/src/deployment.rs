@@ -42,6 +42,8 @@ impl Offered for ForServe {
         STORE,
         DATA_DIR,
         PEPPER,
+        PEPPER_SECRET,
+        PEPPER_PARAMETER,
         PREFIX,
         ACCOUNT,
         REVOCATION_BOUND_MS,
@@ -316,9 +318,10 @@ impl<O> DeploymentArgs<O> {
                 path: dir.clone(),
                 source,
             })?;
-        let pepper = match &self.config.pepper {
-            Some(pepper) => pepper.clone(),
-            None => load_or_create_pepper_file(dir)?,
+        let pepper = match (&self.config.pepper, &self.config.pepper_from) {
+            (Some(pepper), _) => pepper.clone(),
+            (None, Some(_)) => self.kept_pepper().await?,
+            (None, None) => load_or_create_pepper_file(dir)?,
         };
         let store = self.open_store().await?;
         Ok(App::with_engine(
