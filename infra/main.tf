@@ -313,11 +313,12 @@ locals {
       resources = [local.event_bus_arn]
     }], local.pepper_statements, local.kms_encrypt)
 
-    # Roll-ups are transactions of conditional updates; the stream is read by the mapping
-    # with this role, and batches that keep failing go to the queue.
+    # Roll-ups are transactions of conditional updates only (crates/store/src/dynamodb/
+    # usage.rs); the stream is read by the mapping with this role, and batches that keep
+    # failing go to the queue.
     aggregator = concat([local.logs_statement["aggregator"], {
       sid       = "Store"
-      actions   = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"]
+      actions   = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"]
       resources = [aws_dynamodb_table.this.arn]
       }, {
       sid       = "ReadTheStream"
