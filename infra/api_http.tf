@@ -77,9 +77,13 @@ resource "aws_apigatewayv2_integration" "sample" {
 
   # The key stays here; the backend gets who called instead.
   request_parameters = {
-    "remove:header.x-api-key"            = "''"
-    "overwrite:header.x-keyward-key-id"  = "$context.authorizer.key_id"
-    "overwrite:header.x-keyward-account" = "$context.authorizer.account"
+    "remove:header.x-api-key"               = "''"
+    "overwrite:header.x-keyward-key-id"     = "$context.authorizer.key_id"
+    "overwrite:header.x-keyward-account"    = "$context.authorizer.account"
+    "overwrite:header.x-keyward-principal"  = "$context.authorizer.principal"
+    "overwrite:header.x-keyward-workspaces" = "$context.authorizer.workspaces"
+    "overwrite:header.x-keyward-scopes"     = "$context.authorizer.scopes"
+    "overwrite:header.x-keyward-groups"     = "$context.authorizer.groups"
   }
 }
 
