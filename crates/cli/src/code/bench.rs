@@ -41,7 +41,8 @@ pub fn run(args: &CodeArgs) -> Result<(), CliError> {
         path: std::env::temp_dir(),
         source,
     })?;
-    let run_id = format!("{:08x}", rand_u32());
+    // A fresh id of its own, so this run's keys never share a name with another's.
+    let run_id = keyward_core::id::new_id("run").map_err(|e| CliError::Input(e.to_string()))?;
     let sinks = Sinks::new(Box::new(std::io::sink()));
     let mut steps = Vec::new();
 
@@ -144,14 +145,6 @@ pub fn run(args: &CodeArgs) -> Result<(), CliError> {
         );
     }
     Ok(())
-}
-
-fn rand_u32() -> u32 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or_default();
-    nanos ^ std::process::id().rotate_left(16)
 }
 
 fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {

@@ -211,7 +211,6 @@ impl Document {
 
 /// The pointer to the member `token` (a key, or an index written in decimal) of the value at
 /// `parent`, with `~` and `/` escaped as RFC 6901 says (`~0`, `~1`).
-#[cfg(test)]
 pub fn child_pointer(parent: &str, token: &str) -> String {
     let mut pointer = String::with_capacity(parent.len() + token.len() + 1);
     pointer.push_str(parent);

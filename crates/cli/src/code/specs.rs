@@ -239,9 +239,9 @@ fn schema_error(doc: &Document, e: &jsonschema::ValidationError<'_>) -> SourceEr
     match &e.kind {
         ValidationErrorKind::AdditionalProperties { unexpected } => {
             let field = unexpected.join("', '");
-            let at = unexpected.first().map_or(pointer.clone(), |u| {
-                format!("{pointer}/{}", u.replace('~', "~0").replace('/', "~1"))
-            });
+            let at = unexpected
+                .first()
+                .map_or(pointer.clone(), |u| source::child_pointer(&pointer, u));
             doc.error(&at, format!("unknown field '{field}'"))
         }
         ValidationErrorKind::Pattern { .. } | ValidationErrorKind::Format { .. } => doc.error(
