@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed check panics
 
+mod common;
+
 use std::sync::Arc;
 
 use chrono::Duration;
@@ -19,7 +21,6 @@ use keyward_service::issuance::CreateOutcome;
 use keyward_service::rotation::LogOnly;
 use keyward_service::{App, ServiceError, Settings};
 use keyward_store::Store;
-use keyward_store::conformance::dynamodb_local;
 use serde_json::{Value, json};
 
 fn actor() -> Actor {
@@ -267,28 +268,8 @@ async fn whole_lists_and_if_match_guard_every_change(store: Arc<dyn Store>) {
     assert_ne!(again.id, key.id);
 }
 
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod on_sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(std::sync::Arc::new(keyward_store::SqliteStore::in_memory().unwrap())).await;
-                }
-            )*
-        }
-        mod on_dynamodb {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(std::sync::Arc::new(super::dynamodb_local("kw-managed").await)).await;
-                }
-            )*
-        }
-    };
-}
-
 on_both_stores!(
+    "kw-managed";
     managed_keys_stay_in_step_only_through_their_manager,
     whole_lists_and_if_match_guard_every_change,
 );

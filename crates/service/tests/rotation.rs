@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed check panics
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +21,6 @@ use keyward_service::rotation::ExpiryNotifier;
 use keyward_service::verification::{Explain, Presented};
 use keyward_service::{App, ServiceError, Settings};
 use keyward_store::Store;
-use keyward_store::conformance::dynamodb_local;
 use serde_json::json;
 
 fn app(store: Arc<dyn Store>) -> App {
@@ -254,28 +255,8 @@ async fn the_sweep_tidies_up_once_and_warns_once(store: Arc<dyn Store>) {
     );
 }
 
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod on_sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(std::sync::Arc::new(keyward_store::SqliteStore::in_memory().unwrap())).await;
-                }
-            )*
-        }
-        mod on_dynamodb {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(std::sync::Arc::new(super::dynamodb_local("kw-rotation").await)).await;
-                }
-            )*
-        }
-    };
-}
-
 on_both_stores!(
+    "kw-rotation";
     both_verify_within_the_grace_and_only_the_new_after,
     a_grace_never_outlives_the_key,
     revoked_and_expired_keys_cannot_be_regenerated,
