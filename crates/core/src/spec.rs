@@ -79,34 +79,38 @@ pub struct ApiKeySpec {
     #[schemars(with = "NameText")]
     pub name: String,
     /// At most 1024 characters.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = MAX_DESCRIPTION_LEN))]
     pub description: Option<String>,
     /// A built-in preset, one of this account's, or one a `Preset` document defines; its scopes
     /// come first and `scopes` are added to them.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<IdText>")]
     pub preset: Option<String>,
     /// Roles (`agent:editor`), actions (`read`), toggles (`agents`) or `{action, resource}`; at
     /// least one with the preset's, at most 64.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = MAX_SCOPES))]
     pub scopes: Vec<ScopeInput>,
     /// Workspace ids, at most 40.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(with = "Vec<IdText>", length(max = MAX_WORKSPACES))]
     pub workspaces: Vec<String>,
     /// Sharing groups by name: a `SharingGroup` document or a group the server has.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(with = "Vec<NameText>", length(max = MAX_GROUPS))]
     pub groups: Vec<String>,
     /// Source ranges, at most 100; none admits every address.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(with = "Vec<CidrText>", length(max = MAX_CIDRS))]
     pub allowed_cidrs: Vec<String>,
     /// Requests per minute within the deployment's bounds (these are the defaults). Left out:
     /// the deployment's default on create, and whatever the key has afterwards.
-    #[serde(default, deserialize_with = "whole_number")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "whole_number"
+    )]
     #[schemars(
         with = "Option<i64>",
         range(min = RATE_LIMIT_MIN, max = RATE_LIMIT_MAX),
@@ -114,26 +118,34 @@ pub struct ApiKeySpec {
     )]
     pub rate_limit_per_minute: Option<i64>,
     /// RFC 3339, in the future; left out, the key never expires.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
     /// `false` deactivates the key (it can be reactivated); default `true`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("default" = true))]
     pub active: Option<bool>,
     /// The secret's generation: raise it to regenerate the secret (a reviewed rotation).
-    #[serde(default, deserialize_with = "whole_number")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "whole_number"
+    )]
     #[schemars(with = "Option<i64>", range(min = 1, max = MAX_GENERATION), extend("default" = 1))]
     pub generation: Option<i64>,
     /// How long the old secret keeps verifying when `generation` rises, in seconds (at most 7
     /// days; default 0: it stops at once).
-    #[serde(default, deserialize_with = "whole_number")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "whole_number"
+    )]
     #[schemars(with = "Option<i64>", range(min = 0, max = MAX_GRACE_SECONDS), extend("default" = 0))]
     pub grace_period_seconds: Option<i64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(description = metadata_description())]
     pub metadata: Option<Map<String, Value>>,
     /// Where the secret goes when apply creates or regenerates the key: required then.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<SecretSpec>,
 }
 
@@ -196,7 +208,7 @@ impl SecretSpec {
 pub struct SharingGroupSpec {
     #[schemars(with = "NameText")]
     pub name: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = MAX_DESCRIPTION_LEN))]
     pub description: Option<String>,
 }
@@ -208,7 +220,7 @@ pub struct PresetSpec {
     /// Not one of the built-in presets.
     #[schemars(with = "IdText")]
     pub name: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = MAX_DESCRIPTION_LEN))]
     pub description: Option<String>,
     #[schemars(length(min = 1, max = MAX_SCOPES))]

@@ -13,8 +13,10 @@ use std::path::Path;
 use chrono::Utc;
 use keyward_core::key::{ApiKey, KeyStatus};
 use keyward_core::managed::Manager;
+use keyward_core::permission::Scope;
 use keyward_core::plan::Live;
-use serde_json::{Map, Value, json};
+use keyward_core::spec::{ApiKeySpec, PresetSpec, SharingGroupSpec, Spec};
+use serde_json::Value;
 
 use crate::error::CliError;
 
@@ -36,32 +38,25 @@ pub fn write(
     acting_key: Option<&str>,
 ) -> Result<Imported, CliError> {
     let mut imported = Imported::default();
-    let groups: Vec<Value> = live
+    let groups: Vec<Spec> = live
         .groups
         .iter()
         .map(|g| {
-            let mut doc = Map::new();
-            doc.insert("kind".into(), json!("SharingGroup"));
-            doc.insert("name".into(), json!(g.name));
-            if !g.description.is_empty() {
-                doc.insert("description".into(), json!(g.description));
-            }
-            Value::Object(doc)
+            Spec::SharingGroup(SharingGroupSpec {
+                name: g.name.clone(),
+                description: non_empty(&g.description),
+            })
         })
         .collect();
-    let presets: Vec<Value> = live
+    let presets: Vec<Spec> = live
         .presets
         .iter()
         .map(|p| {
-            let mut doc = Map::new();
-            doc.insert("kind".into(), json!("Preset"));
-            doc.insert("name".into(), json!(p.name));
-            if !p.description.is_empty() {
-                doc.insert("description".into(), json!(p.description));
-            }
-            let scopes: Vec<_> = p.scopes.iter().map(|s| s.input()).collect();
-            doc.insert("scopes".into(), json!(scopes));
-            Value::Object(doc)
+            Spec::Preset(PresetSpec {
+                name: p.name.clone(),
+                description: non_empty(&p.description),
+                scopes: p.scopes.iter().map(Scope::input).collect(),
+            })
         })
         .collect();
     let names: std::collections::HashMap<&str, &str> = live
@@ -91,7 +86,7 @@ pub fn write(
         if key.status_at(now) == KeyStatus::Revoked {
             continue;
         }
-        keys.push(key_document(key, &names));
+        keys.push(key_spec(key, &names));
     }
     std::fs::create_dir_all(dir).map_err(|source| CliError::Io {
         action: "create",
@@ -103,7 +98,12 @@ pub fn write(
             continue;
         }
         let path = dir.join(file);
-        let text = yaml_documents(&docs, schema);
+        let values = docs
+            .iter()
+            .map(serde_json::to_value)
+            .collect::<Result<Vec<Value>, _>>()
+            .map_err(|e| CliError::Input(format!("could not write the specs: {e}")))?;
+        let text = yaml_documents(&values, schema);
         let mut handle = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -129,44 +129,40 @@ pub fn write(
 }
 
 /// A key as its spec: what it has now, with no sink (raising `generation` needs one).
-fn key_document(key: &ApiKey, group_names: &std::collections::HashMap<&str, &str>) -> Value {
-    let mut doc = Map::new();
-    doc.insert("kind".into(), json!("ApiKey"));
-    doc.insert("name".into(), json!(key.name));
-    if !key.description.is_empty() {
-        doc.insert("description".into(), json!(key.description));
-    }
-    let scopes: Vec<_> = key.scopes.iter().map(|s| s.input()).collect();
-    doc.insert("scopes".into(), json!(scopes));
-    if !key.workspaces.is_empty() {
-        doc.insert("workspaces".into(), json!(key.workspaces));
-    }
-    if !key.groups.is_empty() {
-        let groups: Vec<&str> = key
+fn key_spec(key: &ApiKey, group_names: &std::collections::HashMap<&str, &str>) -> Spec {
+    Spec::ApiKey(Box::new(ApiKeySpec {
+        name: key.name.clone(),
+        description: non_empty(&key.description),
+        preset: None,
+        scopes: key.scopes.iter().map(Scope::input).collect(),
+        workspaces: key.workspaces.clone(),
+        groups: key
             .groups
             .iter()
-            .map(|id| group_names.get(id.as_str()).copied().unwrap_or(id))
-            .collect();
-        doc.insert("groups".into(), json!(groups));
-    }
-    if !key.allowed_cidrs.is_empty() {
-        doc.insert("allowed_cidrs".into(), json!(key.allowed_cidrs));
-    }
-    doc.insert(
-        "rate_limit_per_minute".into(),
-        json!(key.rate_limit_per_minute),
-    );
-    if let Some(e) = key.expires_at {
-        doc.insert("expires_at".into(), json!(e));
-    }
-    if key.status == KeyStatus::Inactive {
-        doc.insert("active".into(), json!(false));
-    }
-    doc.insert("generation".into(), json!(key.generation));
-    if !key.metadata.is_empty() {
-        doc.insert("metadata".into(), Value::Object(key.metadata.clone()));
-    }
-    Value::Object(doc)
+            .map(|id| {
+                group_names
+                    .get(id.as_str())
+                    .map_or_else(|| id.clone(), |n| (*n).to_owned())
+            })
+            .collect(),
+        allowed_cidrs: key
+            .allowed_cidrs
+            .ranges()
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        rate_limit_per_minute: Some(i64::from(key.rate_limit_per_minute)),
+        expires_at: key.expires_at,
+        active: (key.status == KeyStatus::Inactive).then_some(false),
+        generation: i64::try_from(key.generation).ok(),
+        grace_period_seconds: None,
+        metadata: (!key.metadata.is_empty()).then(|| key.metadata.clone()),
+        secret: None,
+    }))
+}
+
+fn non_empty(text: &str) -> Option<String> {
+    (!text.is_empty()).then(|| text.to_owned())
 }
 
 /// Documents as one YAML file, with the schema comment editors read.
@@ -251,6 +247,7 @@ fn plain_key(key: &str) -> String {
 mod tests {
     use super::*;
     use crate::code::source::{Format, parse};
+    use serde_json::json;
 
     #[test]
     fn written_yaml_reads_back_as_the_same_documents() {
