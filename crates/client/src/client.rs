@@ -425,16 +425,11 @@ impl Request {
         self
     }
 
-    /// `body` as the smallest JSON object the API reads back as `body` itself: without the
-    /// `null` members that mean "absent", with those that mean "clear". Serialising a request
-    /// type as it is would not do: a clearable field (`Option<Option<T>>`, such as a `PATCH`'s
-    /// `expires_at`) serialises both "leave it" and "clear it" as `null`, and the API reads
-    /// `null` as "clear".
-    pub(crate) fn json<T>(self, body: &T) -> Result<Self, ClientError>
-    where
-        T: Serialize + DeserializeOwned + PartialEq,
-    {
-        Ok(self.json_value(exact_body(body)?))
+    /// `body` as its type serialises it. The wire types leave out what a request does not
+    /// set, and write `null` only where it means "clear" (a `PATCH`'s `expires_at`); that they
+    /// read back as written is tested beside them (`keyward_core::edit`).
+    pub(crate) fn json<T: Serialize>(self, body: &T) -> Result<Self, ClientError> {
+        Ok(self.json_value(encode(body)?))
     }
 
     fn json_value(mut self, body: Value) -> Self {
@@ -446,68 +441,6 @@ impl Request {
 fn encode(body: &impl Serialize) -> Result<Value, ClientError> {
     serde_json::to_value(body)
         .map_err(|e| ClientError::InvalidRequest(format!("could not encode the request: {e}")))
-}
-
-/// See [`Request::json`]. Generic over the body, so a clearable field added to a wire
-/// type later is sent right without a change here: among the `null` members whose presence
-/// changes what the API reads (a handful at most), it keeps the combination that reads back
-/// as `body`.
-fn exact_body<T>(body: &T) -> Result<Value, ClientError>
-where
-    T: Serialize + DeserializeOwned + PartialEq,
-{
-    let full = encode(body)?;
-    let nulls: Vec<String> = full
-        .as_object()
-        .map(|o| {
-            o.iter()
-                .filter(|(_, v)| v.is_null())
-                .map(|(k, _)| k.clone())
-                .collect()
-        })
-        .unwrap_or_default();
-    let base = without_nulls(full);
-    let read = |value: &Value| serde_json::from_value::<T>(value.clone()).ok();
-    let with = |names: &[&String]| {
-        let mut value = base.clone();
-        if let Some(object) = value.as_object_mut() {
-            for name in names {
-                object.insert((*name).clone(), Value::Null);
-            }
-        }
-        value
-    };
-    let read_base = read(&base);
-    let clearable: Vec<&String> = nulls
-        .iter()
-        .filter(|name| read(&with(&[*name])) != read_base)
-        .collect();
-    // 2^n combinations; the API's bodies have at most a few clearable fields.
-    if clearable.len() <= 8 {
-        for mask in 0u32..(1 << clearable.len()) {
-            let chosen: Vec<&String> = clearable
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| mask & (1 << i) != 0)
-                .map(|(_, name)| *name)
-                .collect();
-            let candidate = with(&chosen);
-            if read(&candidate).as_ref() == Some(body) {
-                return Ok(candidate);
-            }
-        }
-    }
-    Err(ClientError::InvalidRequest(
-        "could not encode the request so that the API reads it as meant".to_owned(),
-    ))
-}
-
-/// `value` without the `null` members of its top-level object.
-fn without_nulls(mut value: Value) -> Value {
-    if let Some(object) = value.as_object_mut() {
-        object.retain(|_, v| !v.is_null());
-    }
-    value
 }
 
 /// A serde error message with every quoted value replaced by `"…"`: a message about an
@@ -569,14 +502,14 @@ mod tests {
         use keyward_api::keys::UpdateKeyRequest;
         use serde_json::json;
 
-        assert_eq!(exact_body(&UpdateKeyRequest::default()).unwrap(), json!({}));
+        assert_eq!(encode(&UpdateKeyRequest::default()).unwrap(), json!({}));
         let rename = UpdateKeyRequest {
             name: Some("ci".into()),
             active: Some(false),
             ..UpdateKeyRequest::default()
         };
         assert_eq!(
-            exact_body(&rename).unwrap(),
+            encode(&rename).unwrap(),
             json!({"name": "ci", "active": false})
         );
         let clear = UpdateKeyRequest {
@@ -585,7 +518,7 @@ mod tests {
             ..UpdateKeyRequest::default()
         };
         assert_eq!(
-            exact_body(&clear).unwrap(),
+            encode(&clear).unwrap(),
             json!({"expires_at": null, "secrets_manager_secret_id": null})
         );
         let at = chrono::Utc.with_ymd_and_hms(2030, 1, 2, 3, 4, 5).unwrap();
@@ -595,7 +528,7 @@ mod tests {
             ..UpdateKeyRequest::default()
         };
         assert_eq!(
-            exact_body(&mixed).unwrap(),
+            encode(&mixed).unwrap(),
             json!({"expires_at": "2030-01-02T03:04:05Z", "secrets_manager_secret_id": null})
         );
     }
