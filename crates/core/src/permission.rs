@@ -461,6 +461,27 @@ pub struct Scope {
     pub permissions: Vec<Permission>,
 }
 
+impl ScopeInput {
+    /// A scope written as one string, where a list must hold strings only (a Terraform
+    /// `set(string)`): a text spelling, or an explicit scope as its record shows it,
+    /// `action:resource` (`read:projects/*`), which is not a text spelling. [`Scope::scope`]
+    /// is this spelling of every scope.
+    pub fn from_flat(text: &str) -> Self {
+        let as_text = Self::Text(text.to_owned());
+        if Scope::parse(&as_text).is_ok() {
+            return as_text;
+        }
+        match text.trim().split_once(':') {
+            Some((action, resource)) if action.parse::<Action>().is_ok() => Self::Explicit {
+                action: action.to_owned(),
+                resource: (!resource.is_empty()).then(|| resource.to_owned()),
+            },
+            // The text rule's error names what is wrong.
+            _ => as_text,
+        }
+    }
+}
+
 impl Scope {
     /// The spelling that parses back to this scope: its text, or for an explicit scope
     /// (`read:projects/*`, which is not a text spelling) `{action, resource}`.
@@ -594,6 +615,30 @@ mod tests {
             .iter()
             .map(|p| (p.action, p.resource.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn a_flat_string_reads_as_text_or_as_the_explicit_scope_its_record_shows() {
+        for text in ["read", "agents", "agent:editor", "agent/ag_1:viewer"] {
+            assert_eq!(ScopeInput::from_flat(text), ScopeInput::from(text));
+        }
+        let explicit = ScopeInput::from_flat("read:projects/*");
+        assert_eq!(
+            explicit,
+            ScopeInput::Explicit {
+                action: "read".into(),
+                resource: Some("projects/*".into())
+            }
+        );
+        // Every record's `scope` reads back as the same scope.
+        let parsed = Scope::parse(&explicit).unwrap();
+        assert_eq!(
+            Scope::parse(&ScopeInput::from_flat(&parsed.scope)).unwrap(),
+            parsed
+        );
+        // What is neither stays text, so the text rule names the error.
+        assert_eq!(ScopeInput::from_flat("nope:x"), ScopeInput::from("nope:x"));
+        assert!(Scope::parse(&ScopeInput::from_flat("nope:x")).is_err());
     }
 
     #[test]

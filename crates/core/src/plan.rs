@@ -490,7 +490,14 @@ impl<'a> Planner<'a> {
             }
         };
 
-        let (changes, patch) = self.key_changes(spec, live, &draft, &group_ids);
+        let (changes, patch) = key_changes(
+            spec,
+            live,
+            &draft,
+            &self.group_names,
+            &group_ids,
+            Manager::Spec,
+        );
         if let Some(e) = past
             && live.expires_at != draft.expires_at
         {
@@ -581,118 +588,6 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// The fields where `live` differs from the spec, and the `PATCH` that changes them (an
-    /// apply: it always names its manager).
-    fn key_changes(
-        &self,
-        spec: &ApiKeySpec,
-        live: &ApiKey,
-        draft: &crate::key::KeyDraft,
-        group_ids: &[Option<&str>],
-    ) -> (Vec<FieldChange>, UpdateKeyRequest) {
-        let mut changes = Vec::new();
-        let mut patch = UpdateKeyRequest {
-            managed_by: Some(Some(Manager::Spec)),
-            ..UpdateKeyRequest::default()
-        };
-        if draft.description != live.description {
-            changes.push(FieldChange::new(
-                "description",
-                json!(live.description),
-                json!(draft.description),
-            ));
-            patch.description = Some(draft.description.clone());
-        }
-        if scope_set(&draft.scopes) != scope_set(&live.scopes) {
-            changes.push(FieldChange::new(
-                "scopes",
-                scope_list(&live.scopes),
-                scope_list(&draft.scopes),
-            ));
-            patch.scopes = Some(draft.scopes.iter().map(|s| s.input()).collect());
-        }
-        if set(&draft.workspaces) != set(&live.workspaces) {
-            changes.push(FieldChange::new(
-                "workspaces",
-                json!(live.workspaces),
-                json!(draft.workspaces),
-            ));
-            patch.workspaces = Some(draft.workspaces.clone());
-        }
-        let live_groups: BTreeSet<String> = live
-            .groups
-            .iter()
-            .map(|id| {
-                self.group_names
-                    .get(id.as_str())
-                    .map_or_else(|| id.clone(), |n| name_key(n))
-            })
-            .collect();
-        let wanted_groups: BTreeSet<String> =
-            spec.groups.iter().map(|g| name_key(g.trim())).collect();
-        let same_ids = group_ids.iter().all(Option::is_some);
-        if live_groups != wanted_groups || !same_ids {
-            let shown: Vec<String> = live
-                .groups
-                .iter()
-                .map(|id| {
-                    self.group_names
-                        .get(id.as_str())
-                        .map_or_else(|| id.clone(), |n| (*n).to_owned())
-                })
-                .collect();
-            changes.push(FieldChange::new("groups", json!(shown), json!(spec.groups)));
-            patch.groups = Some(spec.groups.iter().map(|g| g.trim().to_owned()).collect());
-        }
-        if draft.allowed_cidrs != live.allowed_cidrs {
-            changes.push(FieldChange::new(
-                "allowed_cidrs",
-                json!(live.allowed_cidrs),
-                json!(draft.allowed_cidrs),
-            ));
-            patch.allowed_cidrs = Some(spec.allowed_cidrs.clone());
-        }
-        if let Some(rate) = spec.rate_limit_per_minute
-            && u64::try_from(rate).ok() != Some(u64::from(live.rate_limit_per_minute))
-        {
-            changes.push(FieldChange::new(
-                "rate_limit_per_minute",
-                json!(live.rate_limit_per_minute),
-                json!(rate),
-            ));
-            patch.rate_limit_per_minute = Some(rate);
-        }
-        if draft.expires_at != live.expires_at {
-            changes.push(FieldChange::new(
-                "expires_at",
-                json!(live.expires_at),
-                json!(draft.expires_at),
-            ));
-            patch.expires_at = Some(draft.expires_at);
-        }
-        let active = spec.active.unwrap_or(true);
-        // `active` is about deactivation: an expired key that was never deactivated is active
-        // in this sense (its expiry is its own field).
-        let live_active = live.status != KeyStatus::Inactive;
-        if active != live_active {
-            changes.push(FieldChange::new(
-                "active",
-                json!(live_active),
-                json!(active),
-            ));
-            patch.active = Some(active);
-        }
-        if draft.metadata != live.metadata {
-            changes.push(FieldChange::new(
-                "metadata",
-                Value::Object(live.metadata.clone()),
-                Value::Object(draft.metadata.clone()),
-            ));
-            patch.metadata = Some(draft.metadata.clone());
-        }
-        (changes, patch)
-    }
-
     fn prune(&mut self, specs: &[&Spec]) {
         let named: BTreeSet<String> = specs
             .iter()
@@ -726,6 +621,121 @@ impl<'a> Planner<'a> {
             });
         }
     }
+}
+
+/// The fields where `live` differs from `spec`, and the `PATCH` that changes them: an apply by
+/// `manager`, which it always names. `draft` is the spec's key as [`ApiKeySpec::draft`] makes
+/// it; `group_names` maps the server's group ids to their names, and `group_ids` holds the id
+/// of each of the spec's groups (`None`: a group not made yet). `keyward plan` and the
+/// Terraform provider both decide an update with this.
+pub fn key_changes(
+    spec: &ApiKeySpec,
+    live: &ApiKey,
+    draft: &crate::key::KeyDraft,
+    group_names: &HashMap<&str, &str>,
+    group_ids: &[Option<&str>],
+    manager: Manager,
+) -> (Vec<FieldChange>, UpdateKeyRequest) {
+    let mut changes = Vec::new();
+    let mut patch = UpdateKeyRequest {
+        managed_by: Some(Some(manager)),
+        ..UpdateKeyRequest::default()
+    };
+    if draft.description != live.description {
+        changes.push(FieldChange::new(
+            "description",
+            json!(live.description),
+            json!(draft.description),
+        ));
+        patch.description = Some(draft.description.clone());
+    }
+    if scope_set(&draft.scopes) != scope_set(&live.scopes) {
+        changes.push(FieldChange::new(
+            "scopes",
+            scope_list(&live.scopes),
+            scope_list(&draft.scopes),
+        ));
+        patch.scopes = Some(draft.scopes.iter().map(|s| s.input()).collect());
+    }
+    if set(&draft.workspaces) != set(&live.workspaces) {
+        changes.push(FieldChange::new(
+            "workspaces",
+            json!(live.workspaces),
+            json!(draft.workspaces),
+        ));
+        patch.workspaces = Some(draft.workspaces.clone());
+    }
+    let live_groups: BTreeSet<String> = live
+        .groups
+        .iter()
+        .map(|id| {
+            group_names
+                .get(id.as_str())
+                .map_or_else(|| id.clone(), |n| name_key(n))
+        })
+        .collect();
+    let wanted_groups: BTreeSet<String> = spec.groups.iter().map(|g| name_key(g.trim())).collect();
+    let same_ids = group_ids.iter().all(Option::is_some);
+    if live_groups != wanted_groups || !same_ids {
+        let shown: Vec<String> = live
+            .groups
+            .iter()
+            .map(|id| {
+                group_names
+                    .get(id.as_str())
+                    .map_or_else(|| id.clone(), |n| (*n).to_owned())
+            })
+            .collect();
+        changes.push(FieldChange::new("groups", json!(shown), json!(spec.groups)));
+        patch.groups = Some(spec.groups.iter().map(|g| g.trim().to_owned()).collect());
+    }
+    if draft.allowed_cidrs != live.allowed_cidrs {
+        changes.push(FieldChange::new(
+            "allowed_cidrs",
+            json!(live.allowed_cidrs),
+            json!(draft.allowed_cidrs),
+        ));
+        patch.allowed_cidrs = Some(spec.allowed_cidrs.clone());
+    }
+    if let Some(rate) = spec.rate_limit_per_minute
+        && u64::try_from(rate).ok() != Some(u64::from(live.rate_limit_per_minute))
+    {
+        changes.push(FieldChange::new(
+            "rate_limit_per_minute",
+            json!(live.rate_limit_per_minute),
+            json!(rate),
+        ));
+        patch.rate_limit_per_minute = Some(rate);
+    }
+    if draft.expires_at != live.expires_at {
+        changes.push(FieldChange::new(
+            "expires_at",
+            json!(live.expires_at),
+            json!(draft.expires_at),
+        ));
+        patch.expires_at = Some(draft.expires_at);
+    }
+    let active = spec.active.unwrap_or(true);
+    // `active` is about deactivation: an expired key that was never deactivated is active
+    // in this sense (its expiry is its own field).
+    let live_active = live.status != KeyStatus::Inactive;
+    if active != live_active {
+        changes.push(FieldChange::new(
+            "active",
+            json!(live_active),
+            json!(active),
+        ));
+        patch.active = Some(active);
+    }
+    if draft.metadata != live.metadata {
+        changes.push(FieldChange::new(
+            "metadata",
+            Value::Object(live.metadata.clone()),
+            Value::Object(draft.metadata.clone()),
+        ));
+        patch.metadata = Some(draft.metadata.clone());
+    }
+    (changes, patch)
 }
 
 /// Whether a plan's action may change `key`: a `spec` key, or an unmanaged one it adopts.

@@ -26,7 +26,7 @@ use crate::key::{
     metadata_description, validate_description, validate_name, validate_scopes, whole_number,
 };
 use crate::lifecycle::{MAX_GRACE_SECONDS, grace_period};
-use crate::managed::{MAX_GENERATION, initial_generation};
+use crate::managed::{MAX_GENERATION, Manager, initial_generation};
 use crate::name::name_key;
 use crate::permission::ScopeInput;
 use crate::preset::{Preset, Presets};
@@ -413,8 +413,9 @@ impl PresetSpec {
 }
 
 impl ApiKeySpec {
-    /// The create request this spec makes, with `groups` as the server's ids for its names.
-    pub fn create_request(&self, group_ids: Vec<String>) -> CreateKeyRequest {
+    /// The create request this spec makes for `manager`, with `groups` as the server's ids for
+    /// its names.
+    pub fn create_request(&self, group_ids: Vec<String>, manager: Manager) -> CreateKeyRequest {
         CreateKeyRequest {
             name: Some(self.name.clone()),
             description: self.description.clone(),
@@ -427,7 +428,7 @@ impl ApiKeySpec {
             expires_at: self.expires_at,
             metadata: self.metadata.clone(),
             secrets_manager_secret_id: None,
-            managed_by: Some(crate::managed::Manager::Spec),
+            managed_by: Some(manager),
             generation: self.generation,
         }
     }
@@ -456,7 +457,7 @@ impl ApiKeySpec {
         }
         // The core's own create rules, with group ids that pass the id rule (the names were
         // checked above) and a preset known here or left to plan.
-        let mut request = self.create_request(vec![]);
+        let mut request = self.create_request(vec![], Manager::Spec);
         let known_preset = self
             .preset
             .as_deref()

@@ -221,7 +221,9 @@ impl Run<'_> {
                 replaces,
             } => {
                 let ids = self.group_ids(&spec.groups)?;
-                let created = self.client.create_key(&spec.create_request(ids), None)?;
+                let created = self
+                    .client
+                    .create_key(&spec.create_request(ids, Manager::Spec), None)?;
                 let key = created.key;
                 let Some(token) = created.secret else {
                     return Err(CliError::Input(format!(
