@@ -235,6 +235,20 @@ fn provider_dir() -> PathBuf {
         .to_path_buf()
 }
 
+/// Run by hand, the binary says what it is and stops; it never listens.
+#[test]
+fn the_provider_refuses_to_run_outside_terraform() {
+    let out = Command::new(env!("CARGO_BIN_EXE_terraform-provider-keyward"))
+        .env_remove("TF_PLUGIN_MAGIC_COOKIE")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty(), "nothing on the protocol's channel");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("plugin for Terraform"), "{err}");
+}
+
 #[test]
 fn terraform_manages_keys_with_no_secret_in_state_or_plan() {
     if Command::new("terraform").arg("version").output().is_err() {
@@ -272,6 +286,31 @@ fn terraform_manages_keys_with_no_secret_in_state_or_plan() {
     let run = std::process::id().to_string();
     let sm_id = format!("keyward/tf-{run}");
     let mut secrets: Vec<String> = Vec::new();
+
+    // 0. Invalid settings are refused before anything is made, in the API's own words and at
+    //    their attribute.
+    let bad = config(&run, r#""nope:x""#, 1, "")
+        .replace("rate_limit_per_minute = 120", "rate_limit_per_minute = 0")
+        .replace(r#"sink = "file""#, r#"sink = "stdout""#);
+    tf.write(&bad);
+    let refused = tf.expect(1, &["plan", "-input=false", "-no-color"]);
+    for expected in [
+        "Invalid scopes[0]",
+        "Invalid rate_limit_per_minute",
+        "no stdout sink",
+        "with keyward_api_key.ci",
+    ] {
+        assert!(
+            refused.contains(expected),
+            "{expected} missing from:\n{refused}"
+        );
+    }
+    assert!(
+        admin.get("/v1/groups").json()["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 
     // 1. A first plan creates all four, and holds no secret.
     tf.write(&config(&run, r#""read:projects/*""#, 1, ""));

@@ -33,7 +33,7 @@ use serde_json::{Map, Value as Json};
 use super::{Planned, Resource};
 use crate::api::Api;
 use crate::cty::{Type, Value};
-use crate::diag::{Diagnostic, Diagnostics};
+use crate::diag::{Diagnostic, Diagnostics, has_errors};
 use crate::schema::{Attribute, Block, Mode};
 
 const TERRAFORM: &str = "terraform";
@@ -111,8 +111,18 @@ impl Resource for ApiKeyResource {
         // The core's rules of create, once the values they read are known (a group name from
         // a group not made yet is only a name: it is checked at plan).
         let mut checked = config.clone();
-        if checked.get("groups").is_unknown() {
+        if !checked.get("groups").is_wholly_known() {
             checked.set("groups", Value::Null);
+        }
+        // A preset named by reference (`keyward_preset.x.name`) is unknown while validating:
+        // the rules run without it unless its scopes could be all the key has.
+        if checked.get("preset").is_unknown()
+            && checked
+                .get("scopes")
+                .string_list()
+                .is_some_and(|s| !s.is_empty())
+        {
+            checked.set("preset", Value::Null);
         }
         if [
             "name",
@@ -155,6 +165,11 @@ impl Resource for ApiKeyResource {
         proposed: &Value,
         config: &Value,
     ) -> Result<Planned, Diagnostics> {
+        // The rules again, now that references made while validating are known.
+        let refused = self.validate(config);
+        if has_errors(&refused) {
+            return Err(refused);
+        }
         let mut planned = proposed.clone();
         if prior.is_null() {
             if config.get("secret").is_null() {
@@ -999,4 +1014,223 @@ fn time(at: DateTime<Utc>) -> String {
 
 fn number(n: u64) -> Value {
     Value::Number(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use keyward_api::keys::CreateKeyRequest;
+    use keyward_core::key::KeyDraft;
+    use keyward_core::token::{Prefix, Token};
+    use serde_json::json;
+
+    use super::*;
+
+    fn live_key(body: Json) -> ApiKey {
+        let request: CreateKeyRequest = serde_json::from_value(body).unwrap();
+        let (draft, _) = KeyDraft::from_request(
+            request,
+            &KeyRules::default(),
+            &Presets::builtin(),
+            Utc::now(),
+        )
+        .unwrap();
+        let token = Token::generate(&Prefix::live()).unwrap();
+        ApiKey::new(draft, "acc", &token, "t", Utc::now()).unwrap()
+    }
+
+    fn api() -> Api {
+        Api::new(keyward_client::Client::new("http://127.0.0.1:9", "kw_test_x".into()).unwrap())
+    }
+
+    /// A configuration of this resource: every attribute null but those given.
+    fn config(attrs: &[(&str, Value)]) -> Value {
+        let mut value = SCHEMA.null_object();
+        for (name, v) in attrs {
+            value.set(name, v.clone());
+        }
+        value
+    }
+
+    fn file_secret() -> Value {
+        Value::object([
+            ("sink", Value::string("file")),
+            ("path", Value::string("secrets/ci.key")),
+            ("secret_id", Value::Null),
+            ("parameter", Value::Null),
+        ])
+    }
+
+    #[test]
+    fn state_keeps_the_configurations_spellings_where_they_mean_what_the_server_has() {
+        let presets = Presets::builtin();
+        let preset = presets.names()[0].to_owned();
+        let preset_scopes: Vec<String> = presets
+            .get(&preset)
+            .unwrap()
+            .scopes
+            .iter()
+            .map(|s| s.scope.clone())
+            .collect();
+        let key = live_key(json!({
+            "name": "ci", "preset": preset, "scopes": [{"action": "read", "resource": "projects/*"}],
+            "allowed_cidrs": ["10.0.0.1"], "expires_at": "2030-06-30T00:00:00Z",
+            "metadata": {"team": "platform"}
+        }));
+        let wanted = config(&[
+            ("name", Value::string("ci")),
+            ("preset", Value::string(&preset)),
+            ("scopes", Value::strings(["read:projects/*"])),
+            ("allowed_cidrs", Value::strings(["10.0.0.1"])),
+            ("expires_at", Value::string("2030-06-30T00:00:00+00:00")),
+            (
+                "metadata",
+                Value::Map([("team".to_owned(), Value::string("platform"))].into()),
+            ),
+            ("secret", file_secret()),
+        ]);
+        let state = state_with(&key, &wanted, &presets, &[]);
+        for same in [
+            "scopes",
+            "allowed_cidrs",
+            "expires_at",
+            "metadata",
+            "preset",
+            "secret",
+        ] {
+            assert_eq!(state.get(same), wanted.get(same), "{same}");
+        }
+        // Left out and empty on the server: still left out.
+        assert!(state.get("description").is_null());
+        assert!(state.get("workspaces").is_null());
+        assert_eq!(state.get("active"), &Value::Bool(true));
+        assert_eq!(state.get("generation"), &Value::Number(1));
+
+        // What differs shows the server's value: the preset's scopes are the server's too.
+        let other = config(&[
+            ("scopes", Value::strings(["agents"])),
+            ("allowed_cidrs", Value::strings(["10.0.0.0/8"])),
+            ("expires_at", Value::string("2031-01-01T00:00:00Z")),
+        ]);
+        let state = state_with(&key, &other, &presets, &[]);
+        let mut scopes = state.get("scopes").string_list().unwrap();
+        scopes.sort();
+        let mut expected = preset_scopes.clone();
+        expected.push("read:projects/*".into());
+        expected.sort();
+        expected.dedup();
+        assert_eq!(scopes, expected);
+        assert_eq!(
+            state.get("allowed_cidrs").string_list().unwrap(),
+            ["10.0.0.1/32"]
+        );
+        assert_eq!(
+            state.get("expires_at").as_str(),
+            Some("2030-06-30T00:00:00Z")
+        );
+    }
+
+    #[test]
+    fn plans_fill_what_the_server_decides_and_refuse_what_it_would() {
+        let api = api();
+        let resource = ApiKeyResource;
+        let wanted = config(&[
+            ("name", Value::string("ci")),
+            ("scopes", Value::strings(["read"])),
+            ("secret", file_secret()),
+        ]);
+        // A create: computed values unknown, defaults filled.
+        let planned = resource.plan(&api, &Value::Null, &wanted, &wanted).unwrap();
+        assert!(planned.state.get("id").is_unknown());
+        assert!(planned.state.get("rate_limit_per_minute").is_unknown());
+        assert_eq!(planned.state.get("active"), &Value::Bool(true));
+        assert_eq!(planned.state.get("generation"), &Value::Number(1));
+        assert_eq!(planned.state.get("managed_by").as_str(), Some("terraform"));
+        // Without a sink, no create.
+        let mut no_sink = wanted.clone();
+        no_sink.set("secret", Value::Null);
+        let refused = resource
+            .plan(&api, &Value::Null, &no_sink, &no_sink)
+            .unwrap_err();
+        assert_eq!(refused[0].attribute.as_deref(), Some("secret"));
+
+        let key = live_key(json!({"name": "ci", "scopes": ["read"], "managed_by": "terraform"}));
+        let prior = state_with(&key, &wanted, &Presets::builtin(), &[]);
+        // Nothing changed: the plan is the prior state.
+        let same = resource.plan(&api, &prior, &prior, &wanted).unwrap();
+        assert_eq!(same.state, prior);
+        // A raised generation: a new secret, so a new start and last4.
+        let mut raised = prior.clone();
+        raised.set("generation", Value::Number(2));
+        let rotated = resource.plan(&api, &prior, &raised, &raised).unwrap();
+        assert!(rotated.state.get("last4").is_unknown());
+        assert!(rotated.state.get("version").is_unknown());
+        // A lowered one is refused in the plan's words.
+        let mut lowered = prior.clone();
+        lowered.set("generation", Value::Number(2));
+        let refused = resource
+            .plan(&api, &raised_prior(&prior), &lowered, &lowered)
+            .unwrap_err();
+        assert!(
+            refused[0].detail.contains("below the key's 3"),
+            "{:?}",
+            refused[0]
+        );
+        // A key spec files manage is never planned.
+        let mut spec_key = prior.clone();
+        spec_key.set("managed_by", Value::string("spec"));
+        let refused = resource.plan(&api, &spec_key, &prior, &wanted).unwrap_err();
+        assert!(refused[0].detail.contains("managed by spec files"));
+    }
+
+    fn raised_prior(prior: &Value) -> Value {
+        let mut p = prior.clone();
+        p.set("generation", Value::Number(3));
+        p
+    }
+
+    #[test]
+    fn validation_speaks_the_apis_rules_and_names_the_attribute() {
+        let resource = ApiKeyResource;
+        let bad = config(&[
+            ("name", Value::string("ci")),
+            ("scopes", Value::strings(["nope:x"])),
+            ("rate_limit_per_minute", Value::Number(0)),
+            ("on_destroy", Value::string("forget")),
+            ("secret", Value::object([("sink", Value::string("stdout"))])),
+        ]);
+        let diagnostics = resource.validate(&bad);
+        let at: Vec<&str> = diagnostics
+            .iter()
+            .filter_map(|d| d.attribute.as_deref())
+            .collect();
+        for attribute in ["scopes", "rate_limit_per_minute", "on_destroy", "secret"] {
+            assert!(at.contains(&attribute), "{attribute}: {diagnostics:?}");
+        }
+        assert!(
+            diagnostics
+                .iter()
+                .any(|d| d.detail.contains("no stdout sink"))
+        );
+        // Unknown values wait for the plan.
+        let unknown = config(&[("name", Value::string("ci")), ("scopes", Value::Unknown)]);
+        assert!(resource.validate(&unknown).is_empty());
+        // A sink with the wrong field for it.
+        let wrong = Value::object([
+            ("sink", Value::string("aws-ssm")),
+            ("parameter", Value::string("/p")),
+            ("path", Value::string("x")),
+        ]);
+        assert!(
+            target(&wrong)
+                .unwrap_err()
+                .detail
+                .contains("takes `parameter`, not `path`")
+        );
+        assert_eq!(
+            target(&file_secret()).unwrap(),
+            Some(Target::File(PathBuf::from("secrets/ci.key")))
+        );
+    }
 }
