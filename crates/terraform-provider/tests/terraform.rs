@@ -249,6 +249,45 @@ fn the_provider_refuses_to_run_outside_terraform() {
     assert!(err.contains("plugin for Terraform"), "{err}");
 }
 
+/// The worked example next to the stack module (infra/examples/keys) is valid against the
+/// provider's real schema, and formatted.
+#[test]
+fn the_infra_example_validates_against_the_schema() {
+    if Command::new("terraform").arg("version").output().is_err() {
+        eprintln!(
+            "skipped: terraform is not on the PATH (CONVENTIONS.md says where it comes from)"
+        );
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/examples/keys/main.tf");
+    std::fs::copy(&example, tmp.path().join("main.tf")).unwrap();
+    let cli_config = tmp.path().join("cli.tfrc");
+    write_cli_config(&cli_config);
+    let tf = Terraform {
+        dir: tmp.path().to_path_buf(),
+        cli_config,
+        endpoint: "http://127.0.0.1:9".into(),
+        admin_key: "unused".into(),
+        moto: "http://127.0.0.1:9".into(),
+    };
+    tf.expect(0, &["fmt", "-check", "-no-color"]);
+    let out = tf.expect(0, &["validate", "-no-color"]);
+    assert!(out.contains("The configuration is valid"), "{out}");
+}
+
+/// A CLI configuration loading the provider built beside this test, without a registry.
+fn write_cli_config(path: &Path) {
+    std::fs::write(
+        path,
+        format!(
+            "provider_installation {{\n  dev_overrides {{\n    \"registry.terraform.io/keyward/keyward\" = \"{}\"\n  }}\n  direct {{}}\n}}\n",
+            provider_dir().display()
+        ),
+    )
+    .unwrap();
+}
+
 #[test]
 fn terraform_manages_keys_with_no_secret_in_state_or_plan() {
     if Command::new("terraform").arg("version").output().is_err() {
@@ -268,14 +307,7 @@ fn terraform_manages_keys_with_no_secret_in_state_or_plan() {
     let dir = tmp.path().join("tf");
     std::fs::create_dir_all(&dir).unwrap();
     let cli_config = tmp.path().join("cli.tfrc");
-    std::fs::write(
-        &cli_config,
-        format!(
-            "provider_installation {{\n  dev_overrides {{\n    \"registry.terraform.io/keyward/keyward\" = \"{}\"\n  }}\n  direct {{}}\n}}\n",
-            provider_dir().display()
-        ),
-    )
-    .unwrap();
+    write_cli_config(&cli_config);
     let tf = Terraform {
         dir: dir.clone(),
         cli_config,
