@@ -445,8 +445,9 @@ fn terraform_manages_keys_with_no_secret_in_state_or_plan() {
     secrets.push(by_hand_secret.clone());
     let imported = r#"
 resource "keyward_api_key" "by_hand" {
-  name   = "by-hand"
-  scopes = ["read"]
+  name       = "by-hand"
+  scopes     = ["read"]
+  on_destroy = "delete"
   secret = {
     sink = "file"
     path = "${path.module}/secrets/by-hand.key"
@@ -511,6 +512,36 @@ resource "keyward_api_key" "spec" {
     );
     assert!(tf.attributes("keyward_api_key.spec").is_null());
 
+    // 6b. `active = false` deactivates in place (its secret stops verifying); removing it
+    //     reactivates.
+    let deactivated = imported.replace(
+        r#"on_destroy = "delete""#,
+        "on_destroy = \"delete\"\n  active     = false",
+    );
+    tf.write(&config(
+        &run,
+        r#""read:projects/*", "agents""#,
+        1,
+        &deactivated,
+    ));
+    let shown = tf.plan(2);
+    assert!(
+        shown.contains("active") && shown.contains("true -> false"),
+        "{shown}"
+    );
+    tf.apply_plan();
+    assert_eq!(
+        admin.get(&format!("/v1/keys/{by_hand_id}")).json()["status"],
+        "inactive"
+    );
+    assert!(!verifies(&admin, &by_hand_secret));
+    tf.plan(0);
+    tf.write(&config(&run, r#""read:projects/*", "agents""#, 1, imported));
+    let shown = tf.plan(2);
+    assert!(shown.contains("false -> true"), "{shown}");
+    tf.apply_plan();
+    assert!(verifies(&admin, &by_hand_secret));
+
     // 7. Rotation: raising generation regenerates into the file; both secrets verify in the
     //    grace, and state holds only the new start and last4.
     tf.write(&config(&run, r#""read:projects/*", "agents""#, 2, imported));
@@ -555,17 +586,17 @@ resource "keyward_api_key" "spec" {
     secrets.push(again);
     tf.assert_no_secret(&secrets, "re-create");
 
-    // 9. Destroy revokes the keys and removes the group and the preset.
+    // 9. Destroy revokes the keys (or deletes, as asked) and removes the group and the preset.
     tf.expect(
         0,
         &["destroy", "-input=false", "-no-color", "-auto-approve"],
     );
-    for id in [&ci_id, &by_hand_id] {
-        assert_eq!(
-            admin.get(&format!("/v1/keys/{id}")).json()["status"],
-            "revoked"
-        );
-    }
+    assert_eq!(
+        admin.get(&format!("/v1/keys/{ci_id}")).json()["status"],
+        "revoked"
+    );
+    // on_destroy = "delete" removes the record too.
+    assert_eq!(admin.get(&format!("/v1/keys/{by_hand_id}")).status, 404);
     assert!(!verifies(&admin, &rotated));
     let groups = admin.get("/v1/groups").json();
     assert!(groups["items"].as_array().unwrap().is_empty(), "{groups}");
@@ -577,4 +608,59 @@ resource "keyward_api_key" "spec" {
             "a secret in the server's log"
         );
     }
+}
+
+/// With the API down, a plan fails at once with a message naming the endpoint, and changes
+/// nothing in the state.
+#[test]
+fn an_unreachable_api_is_a_clear_error() {
+    if Command::new("terraform").arg("version").output().is_err() {
+        eprintln!(
+            "skipped: terraform is not on the PATH (CONVENTIONS.md says where it comes from)"
+        );
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("data"), &tmp.path().join("serve.log"), &[]);
+    let root = server.root_key().unwrap();
+    let dir = tmp.path().join("tf");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cli_config = tmp.path().join("cli.tfrc");
+    write_cli_config(&cli_config);
+    let tf = Terraform {
+        dir,
+        cli_config,
+        endpoint: server.base.clone(),
+        admin_key: root,
+        moto: "http://127.0.0.1:9".into(),
+    };
+    tf.write(
+        r#"terraform {
+  required_providers {
+    keyward = { source = "keyward/keyward" }
+  }
+}
+
+provider "keyward" {}
+
+resource "keyward_sharing_group" "team" {
+  name = "team"
+}
+"#,
+    );
+    tf.expect(0, &["apply", "-input=false", "-no-color", "-auto-approve"]);
+    let before = std::fs::read(tf.dir.join("terraform.tfstate")).unwrap();
+    server.stop();
+    let started = std::time::Instant::now();
+    let out = tf.expect(1, &["plan", "-input=false", "-no-color"]);
+    assert!(out.contains("keyward API: reading sharing group"), "{out}");
+    assert!(out.contains(&tf.endpoint), "{out}");
+    eprintln!(
+        "plan with the API down failed after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        std::fs::read(tf.dir.join("terraform.tfstate")).unwrap(),
+        before
+    );
 }

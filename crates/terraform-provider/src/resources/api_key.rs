@@ -55,7 +55,7 @@ static SCHEMA: LazyLock<Block> = LazyLock::new(|| {
         Attribute::optional("allowed_cidrs", Type::set_of_strings(), "Source ranges, at most 100; none admits every address. `0.0.0.0/0` and `::/0` are accepted with a warning."),
         Attribute::optional_computed("rate_limit_per_minute", Type::Number, "Requests per minute within the deployment's bounds (default 1 to 600); left out, the deployment's default (60)."),
         Attribute::optional("expires_at", Type::String, "RFC 3339, in the future; left out, the key never expires."),
-        Attribute::optional_computed("active", Type::Bool, "`false` deactivates the key (it can be reactivated). Default `true`."),
+        Attribute::optional_computed("active", Type::Bool, "`false` deactivates the key (it can be reactivated). Default `true`: a key deactivated outside Terraform is reactivated."),
         Attribute::optional_computed("generation", Type::Number, "The secret's generation: raise it to regenerate the secret into the sink (a reviewed rotation). Default 1."),
         Attribute::optional("grace_period_seconds", Type::Number, "How long the old secret keeps verifying when `generation` rises, in seconds (0 to 604800; default 0: it stops at once)."),
         Attribute::optional("metadata", Type::map_of_strings(), "Free-form labels (at most 32 keys)."),
@@ -114,6 +114,12 @@ impl Resource for ApiKeyResource {
         if !checked.get("groups").is_wholly_known() {
             checked.set("groups", Value::Null);
         }
+        if let Some(text) = checked.get("expires_at").as_str()
+            && DateTime::parse_from_rfc3339(text).is_err()
+        {
+            diagnostics.push(invalid_time(text));
+            checked.set("expires_at", Value::Null);
+        }
         // A preset named by reference (`keyward_preset.x.name`) is unknown while validating:
         // the rules run without it unless its scopes could be all the key has.
         if checked.get("preset").is_unknown()
@@ -144,7 +150,12 @@ impl Resource for ApiKeyResource {
             match spec_of(&checked) {
                 Ok(spec) => {
                     let ctx = Context {
-                        rules: KeyRules::default(),
+                        rules: KeyRules {
+                            // The deployment's own bounds are the server's to apply.
+                            rate_limit_min: 1,
+                            rate_limit_max: u32::MAX,
+                            ..KeyRules::default()
+                        },
                         presets: Presets::builtin(),
                         now: Utc::now(),
                     };
@@ -216,6 +227,8 @@ impl Resource for ApiKeyResource {
                 ),
             )]);
         }
+        // Left out, a key is active (as in a spec file): a key deactivated elsewhere is drift.
+        default(&mut planned, config, "active", Value::Bool(true));
         let mut diagnostics = Vec::new();
         let from = prior.get("generation").as_i64().unwrap_or(1);
         let to = planned.get("generation");
@@ -715,13 +728,7 @@ fn spec_of(values: &Value) -> Result<ApiKeySpec, Diagnostics> {
         Some(text) => match DateTime::parse_from_rfc3339(text) {
             Ok(t) => Some(t.with_timezone(&Utc)),
             Err(_) => {
-                errors.push(
-                    Diagnostic::error(
-                        "Invalid expires_at",
-                        format!("'{text}' is not an RFC 3339 time, such as 2030-06-30T00:00:00Z"),
-                    )
-                    .at("expires_at"),
-                );
+                errors.push(invalid_time(text));
                 None
             }
         },
@@ -751,6 +758,14 @@ fn spec_of(values: &Value) -> Result<ApiKeySpec, Diagnostics> {
         metadata,
         secret,
     })
+}
+
+fn invalid_time(text: &str) -> Diagnostic {
+    Diagnostic::error(
+        "Invalid expires_at",
+        format!("'{text}' is not an RFC 3339 time, such as 2030-06-30T00:00:00Z"),
+    )
+    .at("expires_at")
 }
 
 /// The `secret` block as the core's sink spec (for its rules), when it reads as one.
@@ -1197,6 +1212,7 @@ mod tests {
             ("name", Value::string("ci")),
             ("scopes", Value::strings(["nope:x"])),
             ("rate_limit_per_minute", Value::Number(0)),
+            ("expires_at", Value::string("next week")),
             ("on_destroy", Value::string("forget")),
             ("secret", Value::object([("sink", Value::string("stdout"))])),
         ]);
@@ -1205,7 +1221,13 @@ mod tests {
             .iter()
             .filter_map(|d| d.attribute.as_deref())
             .collect();
-        for attribute in ["scopes", "rate_limit_per_minute", "on_destroy", "secret"] {
+        for attribute in [
+            "scopes",
+            "rate_limit_per_minute",
+            "expires_at",
+            "on_destroy",
+            "secret",
+        ] {
             assert!(at.contains(&attribute), "{attribute}: {diagnostics:?}");
         }
         assert!(
