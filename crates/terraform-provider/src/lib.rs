@@ -17,6 +17,8 @@
 //!   controller and health services.
 //! - [`proto`]: the generated protocol code.
 //! - [`cty`]: Terraform's values (cty) as MessagePack and JSON, with unknowns.
+//! - [`convert`]: the server's values (times, counters, metadata, group ids) as Terraform shows
+//!   them.
 //! - [`schema`]: the attribute and block builders the schemas are written with.
 //! - [`provider`]: the gRPC `Provider` service: configuration, and each call dispatched to
 //!   the resource or data source it names, with errors as Terraform diagnostics.
@@ -28,6 +30,7 @@
 //! `keyward apply` delivers with.
 
 pub mod api;
+pub mod convert;
 pub mod cty;
 pub mod data_sources;
 pub mod diag;

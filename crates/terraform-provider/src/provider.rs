@@ -111,7 +111,7 @@ impl KeywardProvider {
                 Value::String(s) if !s.is_empty() => Ok(s.clone()),
                 Value::Unknown => Err(Diagnostic::error(
                     format!("{attribute} is not known yet"),
-                    format!("The provider's {attribute} depends on something not created yet; set it to a known value or through {env}."),
+                    format!("The provider's {attribute} depends on something not created yet; set it to a known value, or leave it out and set {env}."),
                 )
                 .at(attribute)),
                 _ => std::env::var(env)
@@ -148,29 +148,13 @@ fn decode(value: Option<&tf::DynamicValue>) -> Result<Value, Diagnostics> {
         None => Ok(Value::Null),
         Some(v) if !v.msgpack.is_empty() => Value::from_msgpack(&v.msgpack)
             .map_err(|e| vec![Diagnostic::error("Invalid value", e.to_string())]),
-        Some(v) if !v.json.is_empty() => {
-            let json: serde_json::Value = serde_json::from_slice(&v.json)
-                .map_err(|e| vec![Diagnostic::error("Invalid value", e.to_string())])?;
-            Ok(json_value(&json))
-        }
+        // Terraform sends every value as MessagePack; JSON comes only in stored state, which
+        // `upgrade_resource_state` reads with the resource's type.
+        Some(v) if !v.json.is_empty() => Err(vec![Diagnostic::error(
+            "Invalid value",
+            "this provider reads values as MessagePack, and Terraform sent JSON",
+        )]),
         Some(_) => Ok(Value::Null),
-    }
-}
-
-/// JSON without a type to guide it (a DynamicValue Terraform sent as JSON, which it does not
-/// do today): numbers must be whole.
-fn json_value(json: &serde_json::Value) -> Value {
-    match json {
-        serde_json::Value::Null => Value::Null,
-        serde_json::Value::Bool(b) => Value::Bool(*b),
-        serde_json::Value::Number(n) => n.as_i64().map_or(Value::Null, Value::Number),
-        serde_json::Value::String(s) => Value::String(s.clone()),
-        serde_json::Value::Array(items) => Value::List(items.iter().map(json_value).collect()),
-        serde_json::Value::Object(map) => Value::Map(
-            map.iter()
-                .map(|(k, v)| (k.clone(), json_value(v)))
-                .collect(),
-        ),
     }
 }
 

@@ -132,6 +132,14 @@ impl Terraform {
     }
 }
 
+/// `text` with every run of spaces made one (Terraform aligns the `=` of a block).
+fn squeezed(text: &str) -> String {
+    text.split(' ')
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Whether `bytes` hold a whole token (`kw_live_` and 38 base62 characters, the scanners'
 /// pattern); a key's `start` is the prefix and 4 of them.
 fn holds_token(bytes: &[u8]) -> bool {
@@ -142,7 +150,11 @@ fn holds_token(bytes: &[u8]) -> bool {
     })
 }
 
-fn config(run: &str, ci_scopes: &str, ci_generation: u32, extra: &str) -> String {
+const PLATFORM: &str = "keyward_sharing_group.platform.name";
+const BOTH: &str = "keyward_sharing_group.platform.name, keyward_sharing_group.ops.name";
+
+/// The test's configuration: `ci_scopes` and `ci_groups` are HCL list items.
+fn config(run: &str, ci_scopes: &str, ci_groups: &str, ci_generation: u32, extra: &str) -> String {
     format!(
         r#"terraform {{
   required_providers {{
@@ -157,6 +169,10 @@ resource "keyward_sharing_group" "platform" {{
   description = "Owns what CI creates"
 }}
 
+resource "keyward_sharing_group" "ops" {{
+  name = "ops"
+}}
+
 resource "keyward_preset" "runner" {{
   name   = "ci-runner"
   scopes = ["agent:executor", "project:viewer"]
@@ -168,7 +184,7 @@ resource "keyward_api_key" "ci" {{
   preset                = keyward_preset.runner.name
   scopes                = [{ci_scopes}]
   workspaces            = ["ws_1"]
-  groups                = [keyward_sharing_group.platform.name]
+  groups                = [{ci_groups}]
   allowed_cidrs         = ["10.0.0.0/8"]
   rate_limit_per_minute = 120
   expires_at            = "2030-06-30T00:00:00Z"
@@ -321,7 +337,7 @@ fn terraform_manages_keys_with_no_secret_in_state_or_plan() {
 
     // 0. Invalid settings are refused before anything is made, in the API's own words and at
     //    their attribute.
-    let bad = config(&run, r#""nope:x""#, 1, "")
+    let bad = config(&run, r#""nope:x""#, PLATFORM, 1, "")
         .replace("rate_limit_per_minute = 120", "rate_limit_per_minute = 0")
         .replace(r#"sink = "file""#, r#"sink = "stdout""#);
     tf.write(&bad);
@@ -345,10 +361,10 @@ fn terraform_manages_keys_with_no_secret_in_state_or_plan() {
     );
 
     // 1. A first plan creates all four, and holds no secret.
-    tf.write(&config(&run, r#""read:projects/*""#, 1, ""));
+    tf.write(&config(&run, r#""read:projects/*""#, PLATFORM, 1, ""));
     let shown = tf.plan(2);
     assert!(
-        shown.contains("Plan: 4 to add, 0 to change, 0 to destroy"),
+        shown.contains("Plan: 5 to add, 0 to change, 0 to destroy"),
         "{shown}"
     );
     assert!(
@@ -394,8 +410,8 @@ fn terraform_manages_keys_with_no_secret_in_state_or_plan() {
     tf.plan(0);
     tf.assert_no_secret(&secrets, "second plan");
 
-    // 4. A scope added in the configuration is an update in place.
-    tf.write(&config(&run, r#""read:projects/*", "agents""#, 1, ""));
+    // 4. A scope and a group added in the configuration are an update in place.
+    tf.write(&config(&run, r#""read:projects/*", "agents""#, BOTH, 1, ""));
     let shown = tf.plan(2);
     assert!(
         shown.contains("keyward_api_key.ci will be updated in-place"),
@@ -408,6 +424,12 @@ fn terraform_manages_keys_with_no_secret_in_state_or_plan() {
     tf.apply_plan();
     let live = admin.get(&format!("/v1/keys/{ci_id}")).json();
     assert_eq!(live["id"], ci_id.as_str());
+    let ops_id = tf.attributes("keyward_sharing_group.ops")["id"].clone();
+    assert!(
+        live["groups"].as_array().unwrap().contains(&ops_id),
+        "{live}"
+    );
+    assert_eq!(live["groups"].as_array().unwrap().len(), 2);
     assert!(
         live["scopes"]
             .as_array()
@@ -429,7 +451,7 @@ fn terraform_manages_keys_with_no_secret_in_state_or_plan() {
     assert_eq!(edited.status, 200, "{}", edited.text);
     let shown = tf.plan(2);
     assert!(
-        shown.contains("rate_limit_per_minute = 30 -> 120"),
+        squeezed(&shown).contains("rate_limit_per_minute = 30 -> 120"),
         "{shown}"
     );
     tf.apply_plan();
@@ -454,7 +476,13 @@ resource "keyward_api_key" "by_hand" {
   }
 }
 "#;
-    tf.write(&config(&run, r#""read:projects/*", "agents""#, 1, imported));
+    tf.write(&config(
+        &run,
+        r#""read:projects/*", "agents""#,
+        BOTH,
+        1,
+        imported,
+    ));
     tf.expect(
         0,
         &[
@@ -493,6 +521,7 @@ resource "keyward_api_key" "spec" {
     tf.write(&config(
         &run,
         r#""read:projects/*", "agents""#,
+        BOTH,
         1,
         &format!("{imported}{spec_block}"),
     ));
@@ -521,6 +550,7 @@ resource "keyward_api_key" "spec" {
     tf.write(&config(
         &run,
         r#""read:projects/*", "agents""#,
+        BOTH,
         1,
         &deactivated,
     ));
@@ -536,7 +566,13 @@ resource "keyward_api_key" "spec" {
     );
     assert!(!verifies(&admin, &by_hand_secret));
     tf.plan(0);
-    tf.write(&config(&run, r#""read:projects/*", "agents""#, 1, imported));
+    tf.write(&config(
+        &run,
+        r#""read:projects/*", "agents""#,
+        BOTH,
+        1,
+        imported,
+    ));
     let shown = tf.plan(2);
     assert!(shown.contains("false -> true"), "{shown}");
     tf.apply_plan();
@@ -544,7 +580,13 @@ resource "keyward_api_key" "spec" {
 
     // 7. Rotation: raising generation regenerates into the file; both secrets verify in the
     //    grace, and state holds only the new start and last4.
-    tf.write(&config(&run, r#""read:projects/*", "agents""#, 2, imported));
+    tf.write(&config(
+        &run,
+        r#""read:projects/*", "agents""#,
+        BOTH,
+        2,
+        imported,
+    ));
     let shown = tf.plan(2);
     assert!(
         shown.contains("generation") && shown.contains("1 -> 2"),

@@ -3,7 +3,6 @@
 
 use std::sync::LazyLock;
 
-use chrono::{DateTime, SecondsFormat, Utc};
 use keyward_api::keys::{ApiKey, KeyStatus};
 use keyward_client::KeyFilter;
 use keyward_client::StatusFilter;
@@ -12,6 +11,7 @@ use keyward_core::name::name_key;
 
 use super::DataSource;
 use crate::api::Api;
+use crate::convert::{group_names, metadata, number, opt_time, time};
 use crate::cty::{Type, Value};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::schema::{Attribute, Block};
@@ -80,12 +80,6 @@ impl DataSource for ApiKeyData {
         let groups = api
             .groups()
             .map_err(|e| vec![Diagnostic::api("listing sharing groups", &e)])?;
-        let names = key.groups.iter().map(|id| {
-            groups
-                .iter()
-                .find(|g| &g.id == id)
-                .map_or_else(|| id.clone(), |g| g.name.clone())
-        });
         Ok(Value::object([
             ("id", Value::string(&key.id)),
             ("name", Value::string(&key.name)),
@@ -96,7 +90,7 @@ impl DataSource for ApiKeyData {
                 Value::strings(key.scopes.iter().map(|s| s.scope.clone())),
             ),
             ("workspaces", Value::strings(key.workspaces.clone())),
-            ("groups", Value::strings(names)),
+            ("groups", Value::strings(group_names(&key.groups, &groups))),
             (
                 "allowed_cidrs",
                 Value::strings(key.allowed_cidrs.ranges().iter().map(ToString::to_string)),
@@ -105,31 +99,17 @@ impl DataSource for ApiKeyData {
                 "rate_limit_per_minute",
                 Value::Number(i64::from(key.rate_limit_per_minute)),
             ),
-            ("expires_at", Value::opt_string(key.expires_at.map(time))),
+            ("expires_at", opt_time(key.expires_at)),
             ("generation", number(key.generation)),
             (
                 "managed_by",
                 Value::opt_string(key.managed_by.map(Manager::as_str)),
             ),
-            (
-                "metadata",
-                Value::Map(
-                    key.metadata
-                        .iter()
-                        .map(|(k, v)| {
-                            let text = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
-                            (k.clone(), Value::String(text))
-                        })
-                        .collect(),
-                ),
-            ),
+            ("metadata", metadata(&key.metadata)),
             ("start", Value::string(&key.start)),
             ("last4", Value::string(&key.last4)),
-            ("created_at", Value::string(time(key.created_at))),
-            (
-                "last_used_at",
-                Value::opt_string(key.last_used_at.map(time)),
-            ),
+            ("created_at", time(key.created_at)),
+            ("last_used_at", opt_time(key.last_used_at)),
             ("request_count", number(key.request_count)),
             ("version", number(key.version)),
         ]))
@@ -158,12 +138,4 @@ fn by_name(api: &Api, name: &str) -> Result<ApiKey, Diagnostics> {
                 .at("name"),
             ]
         })
-}
-
-fn time(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
-}
-
-fn number(n: u64) -> Value {
-    Value::Number(i64::try_from(n).unwrap_or(i64::MAX))
 }

@@ -15,14 +15,14 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::LazyLock;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use keyward_api::keys::{ApiKey, KeyStatus, RegenerateRequest};
 use keyward_client::{KeyFilter, StatusFilter};
 use keyward_core::cidr::CidrList;
 use keyward_core::group::Group;
 use keyward_core::key::KeyRules;
 use keyward_core::managed::Manager;
-use keyward_core::name::name_key;
+use keyward_core::name::{name_key, validate_name};
 use keyward_core::permission::{Scope, ScopeInput};
 use keyward_core::plan::key_changes;
 use keyward_core::preset::Presets;
@@ -32,6 +32,7 @@ use serde_json::{Map, Value as Json};
 
 use super::{Planned, Resource};
 use crate::api::Api;
+use crate::convert::{group_names, metadata, number, opt_time, time};
 use crate::cty::{Type, Value};
 use crate::diag::{Diagnostic, Diagnostics, has_errors};
 use crate::schema::{Attribute, Block, Mode};
@@ -53,7 +54,7 @@ static SCHEMA: LazyLock<Block> = LazyLock::new(|| {
         Attribute::optional("workspaces", Type::set_of_strings(), "Workspace ids, at most 40."),
         Attribute::optional("groups", Type::set_of_strings(), "Sharing group names (`keyward_sharing_group.x.name`), at most 100."),
         Attribute::optional("allowed_cidrs", Type::set_of_strings(), "Source ranges, at most 100; none admits every address. `0.0.0.0/0` and `::/0` are accepted with a warning."),
-        Attribute::optional_computed("rate_limit_per_minute", Type::Number, "Requests per minute within the deployment's bounds (default 1 to 600); left out, the deployment's default (60)."),
+        Attribute::optional_computed("rate_limit_per_minute", Type::Number, "Requests per minute within the deployment's bounds (default 1 to 600). Left out: the deployment's default (60) on create, and whatever the key has afterwards."),
         Attribute::optional("expires_at", Type::String, "RFC 3339, in the future; left out, the key never expires."),
         Attribute::optional_computed("active", Type::Bool, "`false` deactivates the key (it can be reactivated). Default `true`: a key deactivated outside Terraform is reactivated."),
         Attribute::optional_computed("generation", Type::Number, "The secret's generation: raise it to regenerate the secret into the sink (a reviewed rotation). Default 1."),
@@ -108,8 +109,19 @@ impl Resource for ApiKeyResource {
                 .at("on_destroy"),
             );
         }
-        // The core's rules of create, once the values they read are known (a group name from
-        // a group not made yet is only a name: it is checked at plan).
+        // The core's rules of create, once the values they read are known. A group or preset
+        // name is checked as a name here; that the server has it is checked at apply.
+        if let Some(map) = config.get("metadata").as_map()
+            && let Some((k, _)) = map.iter().find(|(_, v)| v.is_null())
+        {
+            diagnostics.push(
+                Diagnostic::error(
+                    "Invalid metadata",
+                    format!("metadata.{k} is null: give a string, or leave the label out"),
+                )
+                .at("metadata"),
+            );
+        }
         let mut checked = config.clone();
         if !checked.get("groups").is_wholly_known() {
             checked.set("groups", Value::Null);
@@ -150,12 +162,7 @@ impl Resource for ApiKeyResource {
             match spec_of(&checked) {
                 Ok(spec) => {
                     let ctx = Context {
-                        rules: KeyRules {
-                            // The deployment's own bounds are the server's to apply.
-                            rate_limit_min: 1,
-                            rate_limit_max: u32::MAX,
-                            ..KeyRules::default()
-                        },
+                        rules: rules(),
                         presets: Presets::builtin(),
                         now: Utc::now(),
                     };
@@ -229,6 +236,13 @@ impl Resource for ApiKeyResource {
         }
         // Left out, a key is active (as in a spec file): a key deactivated elsewhere is drift.
         default(&mut planned, config, "active", Value::Bool(true));
+        if planned == *prior {
+            // No change: Terraform calls no apply.
+            return Ok(Planned {
+                state: planned,
+                ..Planned::default()
+            });
+        }
         let mut diagnostics = Vec::new();
         let from = prior.get("generation").as_i64().unwrap_or(1);
         let to = planned.get("generation");
@@ -274,14 +288,11 @@ impl Resource for ApiKeyResource {
             planned.set("version", Value::Unknown);
             planned.set("managed_by", Value::string(TERRAFORM));
         }
-        if ["active", "expires_at"]
-            .iter()
-            .any(|f| planned.get(f) != prior.get(f))
-        {
-            planned.set("status", Value::Unknown);
-        }
+        // An update: time moves between plan and apply (the key may expire, a grace may end).
+        planned.set("status", Value::Unknown);
+        planned.set("previous_secret_expires_at", Value::Unknown);
         if rotates {
-            for computed in ["start", "last4", "previous_secret_expires_at"] {
+            for computed in ["start", "last4"] {
                 planned.set(computed, Value::Unknown);
             }
         }
@@ -355,6 +366,16 @@ impl Resource for ApiKeyResource {
     }
 }
 
+/// The rules of create, but for the rate limit's bounds: those are the deployment's, and the
+/// server applies them.
+fn rules() -> KeyRules {
+    KeyRules {
+        rate_limit_min: 1,
+        rate_limit_max: u32::MAX,
+        ..KeyRules::default()
+    }
+}
+
 /// Sets `attribute` to `value` when the configuration leaves it out.
 fn default(planned: &mut Value, config: &Value, attribute: &str, value: Value) {
     if config.get(attribute).is_null() {
@@ -372,7 +393,8 @@ fn create(api: &Api, planned: &Value) -> (Value, Diagnostics) {
         Ok(Some(target)) => target,
         Ok(None) => {
             return fail(vec![
-                Diagnostic::error("A new key needs a secret sink", "").at("secret"),
+                Diagnostic::error("A new key needs a secret sink", "add a `secret` block")
+                    .at("secret"),
             ]);
         }
         Err(d) => return fail(vec![d]),
@@ -405,10 +427,14 @@ fn create(api: &Api, planned: &Value) -> (Value, Diagnostics) {
     {
         Ok(created) => created,
         Err(e) => {
-            return fail(vec![Diagnostic::api(
-                &format!("creating key {}", spec.name),
-                &e,
-            )]);
+            let mut d = Diagnostic::api(&format!("creating key {}", spec.name), &e);
+            if e.is_conflict() {
+                d.detail.push_str(&format!(
+                    "\n\nIf that key is the one this resource should manage, import it: terraform import <address> <key id> (keyward keys list --q '{}' shows its id).",
+                    spec.name
+                ));
+            }
+            return fail(vec![d]);
         }
     };
     let mut diagnostics: Diagnostics = created
@@ -458,8 +484,12 @@ fn create(api: &Api, planned: &Value) -> (Value, Diagnostics) {
     match state_of(api, &key, planned) {
         Ok(state) => (state, diagnostics),
         Err(d) => {
+            // The key exists: keep it in state (Terraform taints it) rather than lose it.
             diagnostics.extend(d);
-            (Value::Null, diagnostics)
+            (
+                state_with(&key, planned, &Presets::builtin(), &[]),
+                diagnostics,
+            )
         }
     }
 }
@@ -490,11 +520,7 @@ fn update(api: &Api, prior: &Value, planned: &Value) -> (Value, Diagnostics) {
         Err(e) => return fail(vec![Diagnostic::api("listing sharing groups", &e)]),
     };
     let ctx = Context {
-        rules: KeyRules {
-            rate_limit_min: 1,
-            rate_limit_max: u32::MAX,
-            ..KeyRules::default()
-        },
+        rules: rules(),
         presets,
         now: Utc::now(),
     };
@@ -519,11 +545,16 @@ fn update(api: &Api, prior: &Value, planned: &Value) -> (Value, Diagnostics) {
         &id_refs,
         Manager::Terraform,
     );
+    if patch.groups.is_some() {
+        // The plan's comparison names groups; the API takes their ids.
+        patch.groups = Some(ids.clone());
+    }
     if live.name != spec.name {
         patch.name = Some(spec.name.clone());
     }
-    let in_step =
-        live.managed_by == Some(Manager::Terraform) && live.applied_version == Some(live.version);
+    // Exactly when the plan said the version would move: a setting shown in the plan, or the
+    // key taken over (after an import).
+    let adopting = live.managed_by != Some(Manager::Terraform);
     let mut diagnostics = Vec::new();
     let mut key = live;
     // If-Match on the version Terraform read when it planned: a key changed since then is
@@ -532,7 +563,7 @@ fn update(api: &Api, prior: &Value, planned: &Value) -> (Value, Diagnostics) {
         .get("version")
         .as_i64()
         .and_then(|v| u64::try_from(v).ok());
-    if !changes.is_empty() || patch.name.is_some() || !in_step {
+    if !changes.is_empty() || patch.name.is_some() || adopting {
         match api.client.update_key(&id, planned_version, &patch) {
             Ok(edited) => {
                 diagnostics.extend(
@@ -659,6 +690,14 @@ fn destroy(api: &Api, prior: &Value) -> Result<(), Diagnostics> {
     } else {
         match api.client.get_key(id) {
             Ok(key) if key.status == KeyStatus::Revoked => Ok(()),
+            Ok(key) if key.managed_by == Some(Manager::Spec) => {
+                return Err(vec![Diagnostic::error(
+                    "Key managed by keyward apply",
+                    format!(
+                        "Key {id} is now managed by spec files; this provider does not revoke it. Remove it from Terraform with terraform state rm."
+                    ),
+                )]);
+            }
             Ok(_) => api.client.revoke_key(id, None).map(|_| ()),
             Err(e) => Err(e),
         }
@@ -712,7 +751,13 @@ fn spec_of(values: &Value) -> Result<ApiKeySpec, Diagnostics> {
     let mut errors = Vec::new();
     let strings = |attribute: &str, errors: &mut Diagnostics| {
         values.get(attribute).string_list().unwrap_or_else(|| {
-            errors.push(Diagnostic::error("Unknown value", "").at(attribute));
+            errors.push(
+                Diagnostic::error(
+                    "Value not known yet",
+                    format!("{attribute} must be known when the key is made or changed"),
+                )
+                .at(attribute),
+            );
             Vec::new()
         })
     };
@@ -790,7 +835,7 @@ fn target_of(spec: &ApiKeySpec) -> Result<Target, Diagnostic> {
             parameter: parameter.clone(),
         }),
         Some(SecretSpec::Stdout) | None => {
-            Err(Diagnostic::error("A new secret needs a sink", "").at("secret"))
+            Err(Diagnostic::error("A new secret needs a sink", "add a `secret` block").at("secret"))
         }
     }
 }
@@ -849,9 +894,15 @@ fn target(secret: &Value) -> Result<Option<Target>, Diagnostic> {
 /// The state of `key`, in `wanted`'s spellings wherever they mean what the server has (so a
 /// plan shows only real differences), and the configuration-only attributes from `wanted`.
 fn state_of(api: &Api, key: &ApiKey, wanted: &Value) -> Result<Value, Diagnostics> {
-    let presets = api
-        .presets()
-        .map_err(|e| vec![Diagnostic::api("listing presets", &e)])?;
+    let listing = |e| vec![Diagnostic::api("listing presets", &e)];
+    let mut presets = api.presets().map_err(listing)?;
+    if let Some(name) = wanted.get("preset").as_str()
+        && presets.get(name).is_none()
+    {
+        // Made since the presets were read (in this run, by a keyward_preset).
+        api.forget_presets();
+        presets = api.presets().map_err(listing)?;
+    }
     let groups = if key.groups.is_empty() {
         Vec::new()
     } else {
@@ -878,16 +929,7 @@ fn state_with(key: &ApiKey, wanted: &Value, presets: &Presets, groups: &[Group])
         }),
         Value::strings(key.scopes.iter().map(|s| s.scope.clone())),
     );
-    let names: Vec<String> = key
-        .groups
-        .iter()
-        .map(|id| {
-            groups
-                .iter()
-                .find(|g| &g.id == id)
-                .map_or_else(|| id.clone(), |g| g.name.clone())
-        })
-        .collect();
+    let names = group_names(&key.groups, groups);
     let folded = |items: &[String]| {
         items
             .iter()
@@ -926,7 +968,7 @@ fn state_with(key: &ApiKey, wanted: &Value, presets: &Presets, groups: &[Group])
     );
     Value::object([
         ("id", Value::string(&key.id)),
-        ("name", Value::string(&key.name)),
+        ("name", same_name(wanted.get("name"), &key.name)),
         (
             "description",
             keep(
@@ -960,11 +1002,7 @@ fn state_with(key: &ApiKey, wanted: &Value, presets: &Presets, groups: &[Group])
         ),
         (
             "expires_at",
-            keep(
-                "expires_at",
-                expires_same,
-                Value::opt_string(key.expires_at.map(time)),
-            ),
+            keep("expires_at", expires_same, opt_time(key.expires_at)),
         ),
         ("active", Value::Bool(key.status != KeyStatus::Inactive)),
         ("generation", number(key.generation)),
@@ -974,19 +1012,7 @@ fn state_with(key: &ApiKey, wanted: &Value, presets: &Presets, groups: &[Group])
         ),
         (
             "metadata",
-            keep(
-                "metadata",
-                metadata_same,
-                Value::Map(
-                    metadata_server
-                        .iter()
-                        .map(|(k, v)| {
-                            let text = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
-                            (k.clone(), Value::String(text))
-                        })
-                        .collect(),
-                ),
-            ),
+            keep("metadata", metadata_same, metadata(&metadata_server)),
         ),
         ("secret", wanted.get("secret").clone()),
         ("on_destroy", wanted.get("on_destroy").clone()),
@@ -994,14 +1020,14 @@ fn state_with(key: &ApiKey, wanted: &Value, presets: &Presets, groups: &[Group])
         ("last4", Value::string(&key.last4)),
         ("status", Value::string(key.status.as_str())),
         ("version", number(key.version)),
-        ("created_at", Value::string(time(key.created_at))),
+        ("created_at", time(key.created_at)),
         (
             "managed_by",
             Value::opt_string(key.managed_by.map(Manager::as_str)),
         ),
         (
             "previous_secret_expires_at",
-            Value::opt_string(key.previous_secret.as_ref().map(|p| time(p.expires_at))),
+            opt_time(key.previous_secret.as_ref().map(|p| p.expires_at)),
         ),
     ])
 }
@@ -1023,12 +1049,13 @@ fn wanted_scopes(wanted: &Value, presets: &Presets) -> Option<BTreeSet<String>> 
     Some(out)
 }
 
-fn time(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
-}
-
-fn number(n: u64) -> Value {
-    Value::Number(i64::try_from(n).unwrap_or(i64::MAX))
+/// The configured name where the server stores it as written (trimmed, NFC), else the
+/// server's.
+pub(crate) fn same_name(wanted: &Value, server: &str) -> Value {
+    match wanted.as_str() {
+        Some(name) if validate_name(Some(name)).is_ok_and(|n| n == server) => wanted.clone(),
+        _ => Value::string(server),
+    }
 }
 
 #[cfg(test)]
@@ -1206,6 +1233,22 @@ mod tests {
     }
 
     #[test]
+    fn a_name_the_server_normalises_keeps_its_configured_spelling() {
+        // Trimmed and composed (NFC) by the server: the configuration's spelling stays.
+        for written in ["ci ", "cafe\u{301}"] {
+            let stored = validate_name(Some(written)).unwrap();
+            assert_ne!(stored, written);
+            assert_eq!(
+                same_name(&Value::string(written), &stored).as_str(),
+                Some(written)
+            );
+        }
+        // A real rename shows the server's name.
+        assert_eq!(same_name(&Value::string("ci"), "CI").as_str(), Some("CI"));
+        assert_eq!(same_name(&Value::Null, "ci").as_str(), Some("ci"));
+    }
+
+    #[test]
     fn validation_speaks_the_apis_rules_and_names_the_attribute() {
         let resource = ApiKeyResource;
         let bad = config(&[
@@ -1234,6 +1277,19 @@ mod tests {
             diagnostics
                 .iter()
                 .any(|d| d.detail.contains("no stdout sink"))
+        );
+        // A null label is refused (the API would store an empty string).
+        let null_label = config(&[
+            ("name", Value::string("ci")),
+            ("scopes", Value::strings(["read"])),
+            (
+                "metadata",
+                Value::Map([("team".to_owned(), Value::Null)].into()),
+            ),
+        ]);
+        assert_eq!(
+            resource.validate(&null_label)[0].attribute.as_deref(),
+            Some("metadata")
         );
         // Unknown values wait for the plan.
         let unknown = config(&[("name", Value::string("ci")), ("scopes", Value::Unknown)]);

@@ -69,40 +69,10 @@ impl Resource for PresetResource {
     }
 
     fn apply(&self, api: &Api, prior: &Value, planned: &Value) -> (Value, Diagnostics) {
+        let result = write(api, prior, planned);
+        // After the write: a key reading presets from now on sees this one as it is.
         api.forget_presets();
-        if planned.is_null() {
-            let name = prior.get("name").as_str().unwrap_or_default();
-            return match api.client.delete_preset(name) {
-                Ok(()) => (Value::Null, Vec::new()),
-                Err(e) if e.is_not_found() => (Value::Null, Vec::new()),
-                Err(e) => (
-                    prior.clone(),
-                    vec![Diagnostic::api(&format!("deleting preset {name}"), &e)],
-                ),
-            };
-        }
-        let spec = spec_of(planned);
-        let request = PresetRequest {
-            description: spec.description.clone(),
-            scopes: Some(spec.scopes.clone()),
-        };
-        match api.client.put_preset(&spec.name, &request) {
-            Ok(preset) => (state_of(&preset, planned), Vec::new()),
-            Err(e) => {
-                let kept = if prior.is_null() {
-                    Value::Null
-                } else {
-                    prior.clone()
-                };
-                (
-                    kept,
-                    vec![Diagnostic::api(
-                        &format!("writing preset {}", spec.name),
-                        &e,
-                    )],
-                )
-            }
-        }
+        result
     }
 
     fn read(&self, api: &Api, state: &Value) -> Result<Value, Diagnostics> {
@@ -127,6 +97,63 @@ impl Resource for PresetResource {
                     format!("This account has no preset named '{name}'."),
                 )]
             })
+    }
+}
+
+/// Creates, updates or (with `planned` null) deletes the preset.
+fn write(api: &Api, prior: &Value, planned: &Value) -> (Value, Diagnostics) {
+    if planned.is_null() {
+        let name = prior.get("name").as_str().unwrap_or_default();
+        return match api.client.delete_preset(name) {
+            Ok(()) => (Value::Null, Vec::new()),
+            Err(e) if e.is_not_found() => (Value::Null, Vec::new()),
+            Err(e) => (
+                prior.clone(),
+                vec![Diagnostic::api(&format!("deleting preset {name}"), &e)],
+            ),
+        };
+    }
+    let spec = spec_of(planned);
+    let kept = if prior.is_null() {
+        Value::Null
+    } else {
+        prior.clone()
+    };
+    if prior.is_null() {
+        // PUT would silently take over (and destroy would delete) a preset made elsewhere.
+        match find(api, &spec.name) {
+            Ok(None) => {}
+            Ok(Some(_)) => {
+                return (
+                    kept,
+                    vec![
+                        Diagnostic::error(
+                            "Preset exists",
+                            format!(
+                                "This account already has a preset named '{0}'. To manage it here, import it: terraform import <address> {0}",
+                                spec.name
+                            ),
+                        )
+                        .at("name"),
+                    ],
+                );
+            }
+            Err(d) => return (kept, d),
+        }
+    }
+    let request = PresetRequest {
+        description: spec.description.clone(),
+        scopes: Some(spec.scopes.clone()),
+    };
+    match api.client.put_preset(&spec.name, &request) {
+        Ok(preset) => (state_of(&preset, planned), Vec::new()),
+        Err(e) => (
+            kept,
+            vec![Diagnostic::api(
+                &format!("writing preset {}", spec.name),
+                &e,
+            )],
+        ),
     }
 }
 

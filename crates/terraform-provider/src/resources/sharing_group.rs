@@ -86,14 +86,22 @@ impl Resource for SharingGroupResource {
             .into_iter()
             .filter(|a| proposed.get(a) != prior.get(a))
             .collect();
+        let mut diagnostics = Vec::new();
         if !requires_replace.is_empty() {
             state.set("id", Value::Unknown);
             state.set("created_at", Value::Unknown);
+            diagnostics.push(Diagnostic::warning(
+                "Replacing a sharing group",
+                format!(
+                    "The API cannot rename or re-describe a group, so {} is deleted and made again: the keys in it leave it, and keys that name it join the new group at their next apply.",
+                    prior.get("name").as_str().unwrap_or_default()
+                ),
+            ));
         }
         Ok(Planned {
             state,
             requires_replace,
-            diagnostics: Vec::new(),
+            diagnostics,
         })
     }
 
@@ -156,15 +164,11 @@ fn state_of(group: &Group, wanted: &Value) -> Value {
     };
     Value::object([
         ("id", Value::string(&group.id)),
-        ("name", Value::string(&group.name)),
-        ("description", description),
         (
-            "created_at",
-            Value::string(
-                group
-                    .created_at
-                    .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-            ),
+            "name",
+            super::api_key::same_name(wanted.get("name"), &group.name),
         ),
+        ("description", description),
+        ("created_at", crate::convert::time(group.created_at)),
     ])
 }
