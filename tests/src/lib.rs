@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed check panics
 
 pub mod fuzz_checks;
+pub mod webdriver;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};

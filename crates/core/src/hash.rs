@@ -58,6 +58,15 @@ impl Pepper {
         encode_hex(&self.bytes)
     }
 
+    /// A key for another purpose (`label` names it, e.g. the console's sessions), derived from
+    /// the pepper so every instance of a deployment agrees on it without a second secret.
+    pub fn derive(&self, label: &str) -> [u8; 32] {
+        let mut mac = self.mac.clone();
+        mac.update(b"keyward derive\0");
+        mac.update(label.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     pub fn hash(&self, token: &Token) -> KeyHash {
         let mut mac = self.mac.clone();
         mac.update(token.expose().as_bytes());
@@ -111,7 +120,7 @@ impl fmt::Debug for KeyHash {
     }
 }
 
-fn encode_hex(bytes: &[u8]) -> String {
+pub(crate) fn encode_hex(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {
@@ -121,7 +130,7 @@ fn encode_hex(bytes: &[u8]) -> String {
     out
 }
 
-fn decode_hex(s: &str) -> Option<Vec<u8>> {
+pub(crate) fn decode_hex(s: &str) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) {
         return None;
     }

@@ -65,6 +65,7 @@ pub mod plan;
 pub mod preset;
 pub mod rate;
 pub mod route;
+pub mod session;
 pub mod spec;
 pub mod token;
 pub mod usage;

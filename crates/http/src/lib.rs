@@ -10,6 +10,8 @@
 //!   errors and a size limit, query strings, `If-Match`, the admin key, the client's address.
 //! - [`keys`], [`groups`], [`presets`], [`audit`], [`verify`]: the handlers, thin translations
 //!   between HTTP and [`keyward_service::App`]; bodies are the wire types of `keyward-api`.
+//! - [`console`]: the web console, pages rendered from the same service calls, served by the
+//!   same Router.
 //! - [`gateway`]: the local gateway: the verifier in front of a local service.
 //! - [`serve`](mod@serve): the serving loop of both (`keyward serve`): a connection cap, header-read,
 //!   idle and request timeouts, refusal with 503 beyond the cap, graceful shutdown.
@@ -19,6 +21,7 @@
 //! verify).
 
 pub mod audit;
+pub mod console;
 pub mod extract;
 pub mod gateway;
 pub mod groups;

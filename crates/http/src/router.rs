@@ -34,7 +34,7 @@ use tower_http::trace::TraceLayer;
 use crate::extract::{DEFAULT_PAGE_SIZE, IF_MATCH_PATTERN};
 use crate::keys::ETAG_PATTERN;
 use crate::problem::{HttpError, respond};
-use crate::{audit, groups, keys, openapi, presets, verify};
+use crate::{audit, console, groups, keys, openapi, presets, verify};
 
 /// A schema for `T`, as a reference into the document's components.
 pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
@@ -624,6 +624,7 @@ pub fn router(app: App) -> Router {
     endpoints()
         .into_iter()
         .fold(Router::new(), |r, e| r.route(e.path, e.handler))
+        .merge(console::routes())
         .fallback(|| async { respond(Problem::not_found_route()) })
         .method_not_allowed_fallback(|| async { respond(Problem::method_not_allowed()) })
         .layer(DefaultBodyLimit::max(limit))

@@ -11,6 +11,7 @@ use keyward_core::decision::{AccessRequest, Code, Needs, decide};
 use keyward_core::key::ApiKey;
 use keyward_core::permission::Action;
 use keyward_core::rate::Purpose;
+use keyward_core::session::{Session, Sessions};
 use keyward_core::token::Token;
 
 use crate::app::{Actor, App};
@@ -54,6 +55,48 @@ impl App {
             .await
     }
 
+    /// Admits a console request by its session (the cookie the console set at sign-in): the
+    /// key it names is read from the store and judged as an admin call, and its current secret
+    /// must be the one that signed in.
+    pub async fn authenticate_session(
+        &self,
+        session: &Session,
+        source_ip: Option<IpAddr>,
+    ) -> Result<Actor, ServiceError> {
+        let key = self
+            .store
+            .get_key(&session.account, &session.key_id)
+            .await?
+            .filter(|k| Session::fingerprint_of(&k.start, &k.last4) == session.fingerprint);
+        self.judge(key, source_ip, Caller::Admin).await
+    }
+
+    /// What signs the console's sessions: a key derived from this deployment's pepper.
+    pub fn sessions(&self) -> Sessions {
+        Sessions::new(&self.pepper)
+    }
+
+    /// The session an admin key starts by signing in to the console.
+    pub async fn sign_in(
+        &self,
+        presented: Option<&str>,
+        source_ip: Option<IpAddr>,
+    ) -> Result<Session, ServiceError> {
+        let actor = self.authenticate_admin(presented, source_ip).await?;
+        let key = self.store.get_key(&actor.account, &actor.id).await?.ok_or(
+            ServiceError::Unauthenticated(
+                "the API key is not valid (unknown, revoked, expired or malformed)",
+            ),
+        )?;
+        let now = self.now();
+        Ok(Session {
+            account: actor.account,
+            key_id: actor.id,
+            issued_at: chrono::DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now),
+            fingerprint: Session::fingerprint_of(&key.start, &key.last4),
+        })
+    }
+
     async fn authenticate(
         &self,
         presented: Option<&str>,
@@ -64,6 +107,16 @@ impl App {
             return Err(ServiceError::Unauthenticated(caller.missing()));
         };
         let key = self.resolve(presented).await?;
+        self.judge(key, source_ip, caller).await
+    }
+
+    /// Admits `key` as `caller` by the core's decision table, spending a management call.
+    async fn judge(
+        &self,
+        key: Option<ApiKey>,
+        source_ip: Option<IpAddr>,
+        caller: Caller,
+    ) -> Result<Actor, ServiceError> {
         let now = self.now();
         let code = caller
             .actions()
