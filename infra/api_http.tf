@@ -2,6 +2,7 @@
 # which moto does not implement for HTTP APIs either).
 #
 #   ANY /v1/{proxy+}       -> issuer (payload 2.0; the management API authenticates its own admin keys)
+#   /console, /console/*   -> issuer (the web console: its own sign-in and sessions)
 #   GET /healthz, /readyz  -> issuer
 #   GET /sample/{proxy+}   -> authorizer (REQUEST, payload 2.0, simple responses, TTL 0), then
 #                             var.sample_upstream_url or this API's /healthz
@@ -45,8 +46,8 @@ resource "aws_apigatewayv2_integration" "issuer" {
 }
 
 resource "aws_apigatewayv2_route" "issuer" {
-  #checkov:skip=CKV_AWS_309:The management API authenticates every call itself (an admin key, or the key in the body of /v1/verify); /healthz and /readyz are public probes.
-  for_each = local.http ? toset(["ANY /v1/{proxy+}", "GET /healthz", "GET /readyz"]) : toset([])
+  #checkov:skip=CKV_AWS_309:The management API authenticates every call itself (an admin key, or the key in the body of /v1/verify), the console by its own sign-in; /healthz and /readyz are public probes.
+  for_each = local.http ? toset(["ANY /v1/{proxy+}", "GET /console", "ANY /console/{proxy+}", "GET /healthz", "GET /readyz"]) : toset([])
 
   api_id    = aws_apigatewayv2_api.http[0].id
   route_key = each.key

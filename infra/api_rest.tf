@@ -1,6 +1,7 @@
 # api_type = "rest": a regional REST API on stage var.rest_stage_name.
 #
 #   ANY /v1/{proxy+}       -> issuer (Lambda proxy; the issuer takes the stage off the path)
+#   /console, /console/*   -> issuer (the web console)
 #   GET /healthz, /readyz  -> issuer
 #   GET /sample/{proxy+}   -> authorizer (REQUEST, TTL 0), then a mock answering 200 with the
 #                             key's id and account from the authorizer's context
@@ -46,6 +47,22 @@ resource "aws_api_gateway_resource" "v1_proxy" {
   path_part   = "{proxy+}"
 }
 
+resource "aws_api_gateway_resource" "console" {
+  count = local.rest ? 1 : 0
+
+  rest_api_id = aws_api_gateway_rest_api.rest[0].id
+  parent_id   = aws_api_gateway_rest_api.rest[0].root_resource_id
+  path_part   = "console"
+}
+
+resource "aws_api_gateway_resource" "console_proxy" {
+  count = local.rest ? 1 : 0
+
+  rest_api_id = aws_api_gateway_rest_api.rest[0].id
+  parent_id   = aws_api_gateway_resource.console[0].id
+  path_part   = "{proxy+}"
+}
+
 resource "aws_api_gateway_resource" "probe" {
   for_each = local.rest ? toset(["healthz", "readyz"]) : toset([])
 
@@ -57,14 +74,16 @@ resource "aws_api_gateway_resource" "probe" {
 locals {
   # Method -> resource id and HTTP method, for the issuer's routes.
   rest_issuer_methods = local.rest ? {
-    v1      = { resource_id = aws_api_gateway_resource.v1_proxy[0].id, http_method = "ANY" }
-    healthz = { resource_id = aws_api_gateway_resource.probe["healthz"].id, http_method = "GET" }
-    readyz  = { resource_id = aws_api_gateway_resource.probe["readyz"].id, http_method = "GET" }
+    v1            = { resource_id = aws_api_gateway_resource.v1_proxy[0].id, http_method = "ANY" }
+    console       = { resource_id = aws_api_gateway_resource.console[0].id, http_method = "GET" }
+    console_pages = { resource_id = aws_api_gateway_resource.console_proxy[0].id, http_method = "ANY" }
+    healthz       = { resource_id = aws_api_gateway_resource.probe["healthz"].id, http_method = "GET" }
+    readyz        = { resource_id = aws_api_gateway_resource.probe["readyz"].id, http_method = "GET" }
   } : {}
 }
 
 resource "aws_api_gateway_method" "issuer" {
-  #checkov:skip=CKV_AWS_59:The management API authenticates every call itself (an admin key, or the key in the body of /v1/verify); /healthz and /readyz are public probes.
+  #checkov:skip=CKV_AWS_59:The management API authenticates every call itself (an admin key, or the key in the body of /v1/verify), the console by its own sign-in; /healthz and /readyz are public probes.
   #checkov:skip=CKV2_AWS_53:The issuer parses and checks every request body itself and answers problem documents with per-field errors.
   for_each = local.rest_issuer_methods
 
@@ -179,7 +198,7 @@ resource "aws_api_gateway_deployment" "rest" {
   # hashed is the configuration, never attributes the service fills in on read.
   triggers = {
     redeployment = sha1(jsonencode({
-      resources = [for r in concat(aws_api_gateway_resource.v1_proxy, values(aws_api_gateway_resource.probe), aws_api_gateway_resource.sample_proxy) : r.id]
+      resources = [for r in concat(aws_api_gateway_resource.v1_proxy, aws_api_gateway_resource.console_proxy, values(aws_api_gateway_resource.probe), aws_api_gateway_resource.sample_proxy) : r.id]
       issuer    = { for k, i in aws_api_gateway_integration.issuer : k => [i.id, i.uri] }
       authorizer = [for a in aws_api_gateway_authorizer.keyward : [
         a.id, a.authorizer_uri, a.identity_source, a.authorizer_result_ttl_in_seconds,

@@ -192,6 +192,31 @@ impl Browser {
         self.on_element(css, "POST", "click", None);
     }
 
+    /// Clicks what leads to another page (a link, a form's submit) and waits until that page
+    /// has replaced this one.
+    pub fn click_to_page(&self, css: &str) {
+        self.execute("window.__keywardOldPage = true;");
+        self.click(css);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.execute(
+            "return window.__keywardOldPage === true && document.readyState !== 'loading';",
+        ) == Value::Bool(true)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "no new page after clicking {css}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        while self.execute("return document.readyState;") != json!("complete") {
+            assert!(
+                Instant::now() < deadline,
+                "the page after {css} did not load"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Clears the field and types `text` into it.
     pub fn fill(&self, css: &str, text: &str) {
         self.on_element(css, "POST", "clear", None);

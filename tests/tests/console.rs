@@ -81,14 +81,14 @@ fn the_console_manages_keys_in_a_real_browser() {
     );
     shoot(&browser, "sign-in");
     browser.fill("#api_key", &reader);
-    browser.click("button[type=submit]");
+    browser.click_to_page("button[type=submit]");
     assert!(
         browser.text("[role=alert]").contains("may not manage keys"),
         "{}",
         browser.source()
     );
     browser.fill("#api_key", &root);
-    browser.click("button[type=submit]");
+    browser.click_to_page("button[type=submit]");
     browser.find("h1");
     assert!(
         browser.url().ends_with("/console/keys"),
@@ -139,7 +139,7 @@ fn the_console_manages_keys_in_a_real_browser() {
     );
     assert!(browser.displayed("#create-dialog"));
     shoot(&browser, "create-dialog");
-    browser.click("#create-dialog [type=submit]");
+    browser.click_to_page("#create-dialog [type=submit]");
     assert!(
         browser.displayed("#create-dialog"),
         "shown again with the error"
@@ -153,7 +153,7 @@ fn the_console_manages_keys_in_a_real_browser() {
     );
     shoot(&browser, "create-errors");
     browser.fill("#scopes", "read, agents");
-    browser.click("#create-dialog [type=submit]");
+    browser.click_to_page("#create-dialog [type=submit]");
 
     // The copy-once dialog: the secret, exactly once, and it verifies; copy turns to a check
     // for about two seconds.
@@ -174,7 +174,7 @@ fn the_console_manages_keys_in_a_real_browser() {
     // Escape does not dismiss it: it must be acknowledged.
     browser.press("\u{E00C}");
     assert!(browser.displayed("#secret-dialog"));
-    browser.click("#secret-dialog a.button");
+    browser.click_to_page("#secret-dialog a.button");
     browser.find("#settings-title");
     let id = key_id_of(&browser.url());
     assert!(!browser.url().contains(&secret));
@@ -183,11 +183,11 @@ fn the_console_manages_keys_in_a_real_browser() {
     shoot_sized(&browser, "key", 1500);
 
     // Deactivate and activate again.
-    browser.click("form[action$='/active'] button");
+    browser.click_to_page("form[action$='/active'] button");
     assert!(browser.text("[role=status]").contains("deactivated"));
     assert!(browser.text("h1").contains("Inactive"));
     assert!(!verifies(&admin, &secret));
-    browser.click("form[action$='/active'] button");
+    browser.click_to_page("form[action$='/active'] button");
     assert!(browser.text("[role=status]").contains("activated"));
     assert!(verifies(&admin, &secret));
 
@@ -196,7 +196,7 @@ fn the_console_manages_keys_in_a_real_browser() {
     assert!(browser.displayed("#regenerate-dialog"));
     shoot(&browser, "regenerate-dialog");
     browser.click("#regenerate-dialog input[value='3600']");
-    browser.click("#regenerate-dialog [type=submit]");
+    browser.click_to_page("#regenerate-dialog [type=submit]");
     let rotated = browser.text("#secret");
     assert_ne!(rotated, secret);
     secrets.push(rotated.clone());
@@ -206,7 +206,7 @@ fn the_console_manages_keys_in_a_real_browser() {
             .contains("previous secret keeps working")
     );
     assert!(verifies(&admin, &rotated) && verifies(&admin, &secret));
-    browser.click("#secret-dialog a.button");
+    browser.click_to_page("#secret-dialog a.button");
     assert!(browser.text("[role=status]").contains("New secret"));
     assert!(!browser.source().contains(&rotated));
 
@@ -215,7 +215,7 @@ fn the_console_manages_keys_in_a_real_browser() {
     browser.click("form[data-confirm-changes] [type=submit]");
     assert!(browser.displayed("#risky-dialog"));
     shoot(&browser, "edit-warning");
-    browser.click("#risky-dialog [data-confirm]");
+    browser.click_to_page("#risky-dialog [data-confirm]");
     assert!(browser.text("[role=status]").contains("Key updated"));
     let live = admin.get(&format!("/v1/keys/{id}")).json();
     assert_eq!(live["scopes"].as_array().unwrap().len(), 1);
@@ -244,7 +244,7 @@ fn the_console_manages_keys_in_a_real_browser() {
     );
     assert!(table.contains("Never") && table.contains("/min"));
     browser.fill("#q", "alpha");
-    browser.click("form[role=search] [type=submit]");
+    browser.click_to_page("form[role=search] [type=submit]");
     browser.find("table");
     assert_eq!(browser.count("tbody tr"), 1);
     browser.goto(&format!("{base}/console/keys?status=inactive"));
@@ -279,13 +279,13 @@ fn the_console_manages_keys_in_a_real_browser() {
     browser.click("[data-open=revoke-dialog]");
     assert!(browser.text("#revoke-dialog").contains("permanent"));
     shoot(&browser, "revoke-dialog");
-    browser.click("#revoke-dialog [type=submit]");
+    browser.click_to_page("#revoke-dialog [type=submit]");
     assert!(browser.text("[role=status]").contains("revoked"));
     assert!(browser.text("h1").contains("Revoked"));
     assert!(!verifies(&admin, &rotated));
     browser.click("[data-open=delete-dialog]");
     assert!(browser.text("#delete-dialog").contains("loses access"));
-    browser.click("#delete-dialog [type=submit]");
+    browser.click_to_page("#delete-dialog [type=submit]");
     assert!(browser.text("[role=status]").contains("Key deleted"));
     assert_eq!(admin.get(&format!("/v1/keys/{id}")).status, 404);
 
@@ -311,7 +311,7 @@ fn the_console_manages_keys_in_a_real_browser() {
     shoot(&browser, "audit");
     browser.goto(&format!("{base}/console/groups"));
     browser.fill("#group-name", "platform-team");
-    browser.click("form[action='/console/groups'] [type=submit]");
+    browser.click_to_page("form[action='groups'] [type=submit]");
     assert!(
         browser
             .text("[role=status]")
@@ -341,7 +341,8 @@ fn the_console_manages_keys_in_a_real_browser() {
 
     // Sign out: the session is gone.
     browser.goto(&format!("{base}/console/keys"));
-    browser.click("form[action='/console/sign-out'] button");
+    browser.click_to_page("form[action='sign-out'] button");
+    browser.find("#api_key");
     assert!(browser.url().contains("/console/sign-in"));
     browser.goto(&format!("{base}/console/keys"));
     assert!(browser.url().contains("/console/sign-in"));

@@ -5,7 +5,8 @@
 //! [`router`] copies it into the extension the Router reads ([`ClientIp`]), so IP allowlists
 //! on admin keys and audit entries work exactly as under `keyward serve`. And for REST APIs
 //! `lambda_http` puts the stage in front of the path (`/prod/v1/keys`); [`router`] takes it
-//! off again so the shared Router sees the API's own paths on any stage.
+//! off again so the shared Router sees the API's own paths on any stage, and tells the console
+//! the prefix it took ([`PathPrefix`]) so its links and redirects keep it.
 
 use std::net::IpAddr;
 
@@ -13,6 +14,7 @@ use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use keyward_http::ClientIp;
+use keyward_http::console::PathPrefix;
 use keyward_service::App;
 
 use crate::event::without_stage;
@@ -59,6 +61,9 @@ async fn from_api_gateway(mut request: Request, next: Next) -> Response {
         let path = request.uri().path();
         let stripped = strip_stage(path, stage(context));
         if stripped.len() != path.len() {
+            // The console writes its pages and redirects under the stage again.
+            let prefix = path[..path.len() - stripped.len()].to_owned();
+            request.extensions_mut().insert(PathPrefix(prefix));
             let rebuilt = match request.uri().query() {
                 Some(q) => format!("{stripped}?{q}"),
                 None => stripped,

@@ -131,6 +131,49 @@ async fn a_rest_proxy_event_lists_keys_and_refuses_without_a_key() {
     assert_eq!(body["status"], 401);
 }
 
+/// Behind a REST API stage, the console's pages, cookies and redirects stay under the stage
+/// (`lambda_http` puts it in front of the path; the issuer takes it off to route).
+#[tokio::test]
+async fn the_console_behind_a_rest_stage_keeps_the_stage_in_its_links() {
+    let (app, _, _) = app().await;
+    let event = rest_event(
+        "GET",
+        "/console/sign-in",
+        json!({"X-Forwarded-Proto": "https"}),
+    );
+    let request = lambda_http::request::from_str(&event).unwrap();
+    let response = keyward_aws::issuer::router(app.clone())
+        .oneshot(request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.contains("Path=/testStage/console"), "{cookie}");
+    assert!(
+        cookie.contains("Secure") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+    assert!(cookie.contains("SameSite=Strict"), "{cookie}");
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let page = String::from_utf8(bytes.to_vec()).unwrap();
+    assert!(
+        page.contains(r#"<base href="/testStage/console/">"#),
+        "{page}"
+    );
+    // Signed out, a page redirects to sign-in under the stage.
+    let request =
+        lambda_http::request::from_str(&rest_event("GET", "/console/keys", json!({}))).unwrap();
+    let response = keyward_aws::issuer::router(app)
+        .oneshot(request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()["location"], "/testStage/console/sign-in");
+}
+
 #[tokio::test]
 async fn an_admin_key_limited_to_a_range_is_checked_against_the_event_source() {
     let (app, _, root) = app().await;

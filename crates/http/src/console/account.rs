@@ -3,8 +3,8 @@
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
 use keyward_core::group::CreateGroupRequest;
 use keyward_service::App;
 use keyward_service::usage::DayRange;
@@ -15,8 +15,7 @@ use super::chart;
 use super::form::Problems;
 use super::key::audit_table;
 use super::layout::{self, Section};
-use super::session::{Signed, signed, signed_form};
-use crate::extract::ClientIp;
+use super::session::{Signed, Visit, signed, signed_form};
 
 const AUDIT_PAGE: usize = 50;
 
@@ -30,8 +29,8 @@ fn ok(markup: Markup) -> Response {
     Html(markup.into_string()).into_response()
 }
 
-pub async fn usage(State(app): State<App>, ClientIp(ip): ClientIp, headers: HeaderMap) -> Response {
-    let signed = match signed(&app, &headers, ip).await {
+pub async fn usage(State(app): State<App>, visit: Visit) -> Response {
+    let signed = match signed(&app, &visit).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -42,7 +41,7 @@ pub async fn usage(State(app): State<App>, ClientIp(ip): ClientIp, headers: Head
     });
     let usage = match app.account_usage(&signed.actor, range).await {
         Ok(u) => u,
-        Err(e) => return layout::failure_page(&e),
+        Err(e) => return layout::failure_page(&signed.prefix, &e),
     };
     ok(layout::page(
         &signed,
@@ -59,11 +58,10 @@ pub async fn usage(State(app): State<App>, ClientIp(ip): ClientIp, headers: Head
 
 pub async fn audit(
     State(app): State<App>,
-    ClientIp(ip): ClientIp,
-    headers: HeaderMap,
+    visit: Visit,
     Query(query): Query<PageQuery>,
 ) -> Response {
-    let signed = match signed(&app, &headers, ip).await {
+    let signed = match signed(&app, &visit).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -72,7 +70,7 @@ pub async fn audit(
         .await
     {
         Ok(p) => p,
-        Err(e) => return layout::failure_page(&e),
+        Err(e) => return layout::failure_page(&signed.prefix, &e),
     };
     ok(layout::page(
         &signed,
@@ -85,7 +83,7 @@ pub async fn audit(
             (audit_table(&page.items, false))
             @if let Some(next) = &page.next_cursor {
                 div class="pager" {
-                    a class="button" href={ "/console/audit?" (serde_urlencoded::to_string([("cursor", next.as_str())]).unwrap_or_default()) } { "Older entries →" }
+                    a class="button" href={ "audit?" (serde_urlencoded::to_string([("cursor", next.as_str())]).unwrap_or_default()) } { "Older entries →" }
                 }
             }
         },
@@ -94,11 +92,10 @@ pub async fn audit(
 
 pub async fn groups(
     State(app): State<App>,
-    ClientIp(ip): ClientIp,
-    headers: HeaderMap,
+    visit: Visit,
     Query(query): Query<PageQuery>,
 ) -> Response {
-    let signed = match signed(&app, &headers, ip).await {
+    let signed = match signed(&app, &visit).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -113,7 +110,7 @@ async fn render_groups(
 ) -> Response {
     let groups = match app.list_groups(&signed.actor, None, 200).await {
         Ok(p) => p.items,
-        Err(e) => return layout::failure_page(&e),
+        Err(e) => return layout::failure_page(&signed.prefix, &e),
     };
     let failed = problems.is_some();
     let (problems, typed) = problems.unwrap_or_default();
@@ -139,7 +136,7 @@ async fn render_groups(
             }
             section class="card" aria-labelledby="new-group" {
                 h2 id="new-group" { "New sharing group" }
-                form method="post" action="/console/groups" {
+                form method="post" action="groups" {
                     input type="hidden" name="_csrf" value=(signed.csrf);
                     @if let Some(m) = &problems.form { div class="notice failure" role="alert" { (m) } }
                     label for="group-name" { "Name" }
@@ -160,13 +157,8 @@ async fn render_groups(
     (status, Html(markup.into_string())).into_response()
 }
 
-pub async fn create_group(
-    State(app): State<App>,
-    ClientIp(ip): ClientIp,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let (signed, form) = match signed_form(&app, &headers, ip, &body).await {
+pub async fn create_group(State(app): State<App>, visit: Visit, body: Bytes) -> Response {
+    let (signed, form) = match signed_form(&app, &visit, &body).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -175,7 +167,7 @@ pub async fn create_group(
         description: form.get("description").map(str::to_owned),
     };
     match app.create_group(&signed.actor, request).await {
-        Ok(_) => Redirect::to("/console/groups?notice=group-created").into_response(),
+        Ok(_) => visit.redirect("groups?notice=group-created"),
         Err(e) => {
             let typed = form.get("name").unwrap_or_default().to_owned();
             render_groups(&app, &signed, None, Some((Problems::from(e), typed))).await
@@ -183,18 +175,14 @@ pub async fn create_group(
     }
 }
 
-pub async fn presets(
-    State(app): State<App>,
-    ClientIp(ip): ClientIp,
-    headers: HeaderMap,
-) -> Response {
-    let signed = match signed(&app, &headers, ip).await {
+pub async fn presets(State(app): State<App>, visit: Visit) -> Response {
+    let signed = match signed(&app, &visit).await {
         Ok(s) => s,
         Err(r) => return r,
     };
     let presets = match app.list_presets(&signed.actor).await {
         Ok(p) => p,
-        Err(e) => return layout::failure_page(&e),
+        Err(e) => return layout::failure_page(&signed.prefix, &e),
     };
     ok(layout::page(
         &signed,
@@ -221,16 +209,13 @@ pub async fn presets(
     ))
 }
 
-pub async fn quick_start(
-    State(app): State<App>,
-    ClientIp(ip): ClientIp,
-    headers: HeaderMap,
-) -> Response {
-    let signed = match signed(&app, &headers, ip).await {
+pub async fn quick_start(State(app): State<App>, visit: Visit) -> Response {
+    let signed = match signed(&app, &visit).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let prefix = app.settings().prefix.to_string();
+    let token_prefix = app.settings().prefix.to_string();
+    let base = format!("{{origin}}{}", signed.prefix);
     ok(layout::page(
         &signed,
         Section::QuickStart,
@@ -240,23 +225,23 @@ pub async fn quick_start(
             h1 { "Quick start" }
             p class="subtitle" { "Create a key, copy it once, and send it in the X-API-Key header. The examples are written for this console's address." }
             ol {
-                li { "Create a key on the " a href="/console/keys" { "Keys" } " page, with the scopes its caller needs." }
+                li { "Create a key on the " a href="keys" { "Keys" } " page, with the scopes its caller needs." }
                 li { "Copy the secret from the dialog into your secrets manager: it is shown once." }
                 li { "Send it with every request, as " code { "X-API-Key" } " or " code { "Authorization: Bearer" } "." }
             }
             section class="card" {
                 h2 { "Check a key" }
-                pre data-origin { "curl -s {origin}/v1/verify \\\n  -H 'Content-Type: application/json' \\\n  -d '{\"key\": \"" (prefix) "_…\"}'" }
+                pre data-origin { "curl -s " (base) "/v1/verify \\\n  -H 'Content-Type: application/json' \\\n  -d '{\"key\": \"" (token_prefix) "_…\"}'" }
             }
             section class="card" {
                 h2 { "List your keys (admin key)" }
-                pre data-origin { "curl -s {origin}/v1/keys -H \"X-API-Key: $KEYWARD_API_KEY\"" }
+                pre data-origin { "curl -s " (base) "/v1/keys -H \"X-API-Key: $KEYWARD_API_KEY\"" }
             }
             section class="card" {
                 h2 { "Create a key (admin key)" }
-                pre data-origin { "curl -s {origin}/v1/keys \\\n  -H \"X-API-Key: $KEYWARD_API_KEY\" -H 'Content-Type: application/json' \\\n  -d '{\"name\": \"ci-nightly\", \"preset\": \"deploy\"}'" }
+                pre data-origin { "curl -s " (base) "/v1/keys \\\n  -H \"X-API-Key: $KEYWARD_API_KEY\" -H 'Content-Type: application/json' \\\n  -d '{\"name\": \"ci-nightly\", \"preset\": \"deploy\"}'" }
             }
-            p { "The whole API is described at " a href="/v1/openapi.json" { "/v1/openapi.json" } "." }
+            p { "The whole API is described at " a href="../v1/openapi.json" { "/v1/openapi.json" } "." }
         },
     ))
 }

@@ -4,8 +4,8 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
 use chrono::NaiveDate;
 use keyward_core::audit::AuditEntry;
 use keyward_core::edit::UpdateKeyRequest;
@@ -21,8 +21,7 @@ use super::chart;
 use super::form::{Form, Problems};
 use super::keys::copy_once;
 use super::layout::{self, Section};
-use super::session::{Signed, signed, signed_form};
-use crate::extract::ClientIp;
+use super::session::{Signed, Visit, signed, signed_form};
 
 /// How many of the account's latest audit entries the key's trail is drawn from.
 const AUDIT_WINDOW: usize = 500;
@@ -34,12 +33,11 @@ pub struct KeyQuery {
 
 pub async fn show(
     State(app): State<App>,
-    ClientIp(ip): ClientIp,
-    headers: HeaderMap,
+    visit: Visit,
     Path(id): Path<String>,
     Query(query): Query<KeyQuery>,
 ) -> Response {
-    let signed = match signed(&app, &headers, ip).await {
+    let signed = match signed(&app, &visit).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -61,7 +59,7 @@ async fn render(
 ) -> Response {
     let key = match app.get_key(&signed.actor, id).await {
         Ok(key) => key,
-        Err(e) => return layout::failure_page(&e),
+        Err(e) => return layout::failure_page(&signed.prefix, &e),
     };
     let today = app.now().date_naive();
     let range = DayRange::parse(None, None, today).unwrap_or(DayRange {
@@ -104,7 +102,7 @@ async fn render(
                 p class="subtitle" { (layout::shown(&key)) " · " code { (key.id) } }
             }
             @if live {
-                form method="post" action={ "/console/keys/" (key.id) "/active" } {
+                form method="post" action={ "keys/" (key.id) "/active" } {
                     input type="hidden" name="_csrf" value=(signed.csrf);
                     @if key.status == KeyStatus::Inactive {
                         input type="hidden" name="active" value="true";
@@ -201,7 +199,7 @@ fn edit_form(signed: &Signed, key: &ApiKey, draft: Option<&Draft<'_>>) -> Markup
         html! { @if !e.is_empty() { p class="error" id={ (name) "-error" } { (e.join(" ")) } } }
     };
     html! {
-        form method="post" action={ "/console/keys/" (key.id) } data-confirm-changes="scopes,allowed_cidrs" data-confirm-dialog="risky-dialog" {
+        form method="post" action={ "keys/" (key.id) } data-confirm-changes="scopes,allowed_cidrs" data-confirm-dialog="risky-dialog" {
             input type="hidden" name="_csrf" value=(signed.csrf);
             input type="hidden" name="version" value=(key.version);
             label for="description" { "Description" }
@@ -244,7 +242,7 @@ fn edit_form(signed: &Signed, key: &ApiKey, draft: Option<&Draft<'_>>) -> Markup
 }
 
 fn confirm_dialogs(signed: &Signed, key: &ApiKey) -> Markup {
-    let action = |verb: &str| format!("/console/keys/{}/{verb}", key.id);
+    let action = |verb: &str| format!("keys/{}/{verb}", key.id);
     html! {
         dialog id="regenerate-dialog" aria-labelledby="regenerate-title" {
             form method="post" action=(action("regenerate")) {
@@ -308,7 +306,7 @@ pub fn audit_table(entries: &[AuditEntry], for_key: bool) -> Markup {
                             @if !for_key {
                                 td { @if let Some(t) = &e.target {
                                     @if e.action.starts_with("key.") && e.action != "key.deleted" {
-                                        a href={ "/console/keys/" (t) } { code { (t) } }
+                                        a href={ "keys/" (t) } { code { (t) } }
                                     } @else { code { (t) } }
                                 } }
                             }
@@ -360,12 +358,11 @@ fn update_request(form: &Form) -> Result<UpdateKeyRequest, Problems> {
 
 pub async fn edit(
     State(app): State<App>,
-    ClientIp(ip): ClientIp,
-    headers: HeaderMap,
+    visit: Visit,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (signed, form) = match signed_form(&app, &headers, ip, &body).await {
+    let (signed, form) = match signed_form(&app, &visit, &body).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -378,7 +375,7 @@ pub async fn edit(
         Err(p) => Err(p),
     };
     match result {
-        Ok(_) => Redirect::to(&format!("/console/keys/{id}?notice=updated")).into_response(),
+        Ok(_) => visit.redirect(&format!("keys/{id}?notice=updated")),
         Err(problems) => {
             render(
                 &app,
@@ -398,13 +395,14 @@ pub async fn edit(
 /// Renders the key's page again with what went wrong, or follows `ok` after a success.
 async fn after(
     app: &App,
+    visit: &Visit,
     signed: &Signed,
     id: &str,
     result: Result<(), keyward_service::ServiceError>,
     ok: &str,
 ) -> Response {
     match result {
-        Ok(()) => Redirect::to(ok).into_response(),
+        Ok(()) => visit.redirect(ok),
         Err(e) => {
             let empty = Form::default();
             render(
@@ -424,12 +422,11 @@ async fn after(
 
 pub async fn set_active(
     State(app): State<App>,
-    ClientIp(ip): ClientIp,
-    headers: HeaderMap,
+    visit: Visit,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (signed, form) = match signed_form(&app, &headers, ip, &body).await {
+    let (signed, form) = match signed_form(&app, &visit, &body).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -445,22 +442,22 @@ pub async fn set_active(
     let notice = if active { "activated" } else { "deactivated" };
     after(
         &app,
+        &visit,
         &signed,
         &id,
         result,
-        &format!("/console/keys/{id}?notice={notice}"),
+        &format!("keys/{id}?notice={notice}"),
     )
     .await
 }
 
 pub async fn regenerate(
     State(app): State<App>,
-    ClientIp(ip): ClientIp,
-    headers: HeaderMap,
+    visit: Visit,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (signed, form) = match signed_form(&app, &headers, ip, &body).await {
+    let (signed, form) = match signed_form(&app, &visit, &body).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -482,50 +479,50 @@ pub async fn regenerate(
                 until,
             )
         }
-        Err(e) => after(&app, &signed, &id, Err(e), "").await,
+        Err(e) => after(&app, &visit, &signed, &id, Err(e), "").await,
     }
 }
 
 pub async fn revoke(
     State(app): State<App>,
-    ClientIp(ip): ClientIp,
-    headers: HeaderMap,
+    visit: Visit,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (signed, _) = match signed_form(&app, &headers, ip, &body).await {
+    let (signed, _) = match signed_form(&app, &visit, &body).await {
         Ok(s) => s,
         Err(r) => return r,
     };
     let result = app.revoke_key(&signed.actor, &id, None).await.map(|_| ());
     after(
         &app,
+        &visit,
         &signed,
         &id,
         result,
-        &format!("/console/keys/{id}?notice=revoked"),
+        &format!("keys/{id}?notice=revoked"),
     )
     .await
 }
 
 pub async fn delete(
     State(app): State<App>,
-    ClientIp(ip): ClientIp,
-    headers: HeaderMap,
+    visit: Visit,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (signed, _) = match signed_form(&app, &headers, ip, &body).await {
+    let (signed, _) = match signed_form(&app, &visit, &body).await {
         Ok(s) => s,
         Err(r) => return r,
     };
     let result = app.delete_key(&signed.actor, &id, None).await;
     after(
         &app,
+        &visit,
         &signed,
         &id,
         result,
-        "/console/keys?notice=deleted&status=all",
+        "keys?notice=deleted&status=all",
     )
     .await
 }

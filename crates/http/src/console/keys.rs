@@ -3,8 +3,8 @@
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
 use chrono::{Duration, NaiveDate, Utc};
 use keyward_core::key::{ApiKey, CreateKeyRequest, KeyStatus};
 use keyward_core::permission::ScopeInput;
@@ -17,8 +17,7 @@ use serde::Deserialize;
 
 use super::form::{Form, Problems};
 use super::layout::{self, Section};
-use super::session::{Signed, signed, signed_form};
-use crate::extract::ClientIp;
+use super::session::{Signed, Visit, signed, signed_form};
 
 const PAGE_SIZE: usize = 25;
 
@@ -40,11 +39,10 @@ pub struct ListQuery {
 
 pub async fn list(
     State(app): State<App>,
-    ClientIp(ip): ClientIp,
-    headers: HeaderMap,
+    visit: Visit,
     Query(query): Query<ListQuery>,
 ) -> Response {
-    let signed = match signed(&app, &headers, ip).await {
+    let signed = match signed(&app, &visit).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -78,7 +76,7 @@ async fn render(
     };
     let page = match app.list_keys(&signed.actor, &key_query).await {
         Ok(page) => page,
-        Err(e) => return layout::failure_page(&e),
+        Err(e) => return layout::failure_page(&signed.prefix, &e),
     };
     let presets = app.list_presets(&signed.actor).await.unwrap_or_default();
     let groups = app
@@ -97,7 +95,7 @@ async fn render(
             }
             button class="primary" type="button" data-open="create-dialog" { "+ Create API key" }
         }
-        form class="bar" method="get" action="/console/keys" role="search" data-loading="loading" {
+        form class="bar" method="get" action="keys" role="search" data-loading="loading" {
             div {
                 label for="status" { "Status" }
                 select id="status" name="status" {
@@ -117,7 +115,7 @@ async fn render(
             div class="card empty" {
                 @if filtered {
                     p { "No keys match these filters." }
-                    a href="/console/keys" { "Show active keys" }
+                    a href="keys" { "Show active keys" }
                 } @else {
                     p { "No API keys yet. Create one to let a script, a CI job or a service call your APIs." }
                     button class="primary" type="button" data-open="create-dialog" { "Create your first key" }
@@ -134,7 +132,7 @@ async fn render(
                 tbody {
                     @for key in &page.items {
                         tr {
-                            td { a href={ "/console/keys/" (key.id) } { (key.name) } }
+                            td { a href={ "keys/" (key.id) } { (key.name) } }
                             td { (layout::shown(key)) }
                             td { (layout::scope_chips(key)) }
                             td { (key.workspaces.join(", ")) }
@@ -177,7 +175,7 @@ fn next_link(status: &str, q: Option<&str>, cursor: &str) -> String {
         ("cursor", cursor),
     ])
     .unwrap_or_default();
-    format!("/console/keys?{query}")
+    format!("keys?{query}")
 }
 
 /// A labelled field with its hint and its errors (read by screen readers with the input).
@@ -218,7 +216,7 @@ fn create_dialog(
     let tomorrow = (Utc::now().date_naive() + Duration::days(1)).to_string();
     html! {
         dialog id="create-dialog" aria-labelledby="create-title" data-show[show] {
-            form method="post" action="/console/keys" data-validate novalidate {
+            form method="post" action="keys" data-validate novalidate {
                 input type="hidden" name="_csrf" value=(signed.csrf);
                 h2 id="create-title" { "Create API key" }
                 @if let Some(message) = &problems.form {
@@ -338,13 +336,8 @@ fn create_request(form: &Form) -> Result<CreateKeyRequest, Problems> {
     })
 }
 
-pub async fn create(
-    State(app): State<App>,
-    ClientIp(ip): ClientIp,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let (signed, form) = match signed_form(&app, &headers, ip, &body).await {
+pub async fn create(State(app): State<App>, visit: Visit, body: Bytes) -> Response {
+    let (signed, form) = match signed_form(&app, &visit, &body).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -364,9 +357,7 @@ pub async fn create(
             "created",
             None,
         ),
-        Ok(CreateOutcome::Replayed(key)) => {
-            Redirect::to(&format!("/console/keys/{}", key.id)).into_response()
-        }
+        Ok(CreateOutcome::Replayed(key)) => visit.redirect(&format!("keys/{}", key.id)),
         Err(problems) => {
             render(
                 &app,
@@ -412,7 +403,7 @@ pub fn copy_once(
                 p class="hint" { "The previous secret keeps working until " (layout::time(until)) "." }
             }
             div class="actions" {
-                a class="button primary" href={ "/console/keys/" (key.id) "?notice=" (notice) } { "Done" }
+                a class="button primary" href={ "keys/" (key.id) "?notice=" (notice) } { "Done" }
             }
         }
     };

@@ -22,13 +22,15 @@ pub enum Section {
     QuickStart,
 }
 
+/// Links are relative to the page's base (`<prefix>/console/`), so the console works under any
+/// path prefix (a REST API's stage).
 const SECTIONS: [(Section, &str, &str); 6] = [
-    (Section::Keys, "/console/keys", "Keys"),
-    (Section::Usage, "/console/usage", "Usage"),
-    (Section::Audit, "/console/audit", "Audit log"),
-    (Section::Groups, "/console/groups", "Sharing groups"),
-    (Section::Presets, "/console/presets", "Presets"),
-    (Section::QuickStart, "/console/quick-start", "Quick start"),
+    (Section::Keys, "keys", "Keys"),
+    (Section::Usage, "usage", "Usage"),
+    (Section::Audit, "audit", "Audit log"),
+    (Section::Groups, "groups", "Sharing groups"),
+    (Section::Presets, "presets", "Presets"),
+    (Section::QuickStart, "quick-start", "Quick start"),
 ];
 
 /// What an action did, shown once on the page it leads to. Only these fixed texts are shown
@@ -50,13 +52,14 @@ pub fn notice_text(code: &str) -> Option<(&'static str, bool)> {
     })
 }
 
-fn head(title: &str) -> Markup {
+fn head(prefix: &str, title: &str) -> Markup {
     html! {
         meta charset="utf-8";
+        base href={ (prefix) "/console/" };
         meta name="viewport" content="width=device-width, initial-scale=1";
         title { (title) " · keyward" }
-        link rel="stylesheet" href="/console/assets/console.css";
-        script src="/console/assets/console.js" defer {}
+        link rel="stylesheet" href="assets/console.css";
+        script src="assets/console.js" defer {}
     }
 }
 
@@ -71,7 +74,7 @@ pub fn page(
     html! {
         (DOCTYPE)
         html lang="en" {
-            head { (head(title)) }
+            head { (head(&signed.prefix, title)) }
             body {
                 header class="top" {
                     span class="brand" { "keyward" }
@@ -85,7 +88,7 @@ pub fn page(
                         }
                     }
                     span class="who" { "Signed in as " code { (signed.actor.id) } }
-                    form method="post" action="/console/sign-out" {
+                    form method="post" action="sign-out" {
                         input type="hidden" name="_csrf" value=(signed.csrf);
                         button type="submit" { "Sign out" }
                     }
@@ -102,18 +105,18 @@ pub fn page(
 }
 
 /// A page outside the session (sign-in, refusals).
-pub fn bare(title: &str, body: Markup) -> Markup {
+pub fn bare(prefix: &str, title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head { (head(title)) }
+            head { (head(prefix, title)) }
             body { main id="main" { (body) } }
         }
     }
 }
 
 /// An error page for a failure that is not about a form (the store down, a key not found).
-pub fn failure_page(e: &ServiceError) -> Response {
+pub fn failure_page(prefix: &str, e: &ServiceError) -> Response {
     let status = match e {
         ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
         ServiceError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -129,11 +132,12 @@ pub fn failure_page(e: &ServiceError) -> Response {
         status,
         Html(
             bare(
+                prefix,
                 "Error",
                 html! {
                     h1 { "That did not work" }
                     div class="notice failure" role="alert" { (message) }
-                    p { a href="/console/keys" { "Back to the keys" } }
+                    p { a href="keys" { "Back to the keys" } }
                 },
             )
             .into_string(),

@@ -28,6 +28,8 @@ mod keys;
 mod layout;
 mod session;
 
+pub use session::PathPrefix;
+
 use axum::Router;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -39,12 +41,13 @@ use tower_http::set_header::SetResponseHeaderLayer;
 pub const BASE: &str = "/console";
 
 /// What a console page may load: only what keyward serves, no framing, forms only to itself.
-const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'self'";
 
 /// The console's routes, to merge into the management Router.
 pub fn routes() -> Router<App> {
     Router::new()
-        .route("/console", get(|| async { Redirect::to("/console/keys") }))
+        // Relative: under a stage prefix it stays under it.
+        .route("/console", get(|| async { Redirect::to("console/keys") }))
         .route(
             "/console/sign-in",
             get(session::sign_in_page).post(session::sign_in),
