@@ -1,7 +1,6 @@
 //! The account's pages: usage by day, the audit log, sharing groups, presets, and a quick
 //! start with curl examples written for the console's own address.
 
-use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
@@ -15,7 +14,7 @@ use super::chart;
 use super::form::Problems;
 use super::key::audit_table;
 use super::layout::{self, Section};
-use super::session::{Signed, Visit, signed, signed_form};
+use super::session::{Signed, SignedForm};
 
 const AUDIT_PAGE: usize = 50;
 
@@ -29,11 +28,7 @@ fn ok(markup: Markup) -> Response {
     Html(markup.into_string()).into_response()
 }
 
-pub async fn usage(State(app): State<App>, visit: Visit) -> Response {
-    let signed = match signed(&app, &visit).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+pub async fn usage(State(app): State<App>, signed: Signed) -> Response {
     let today = app.now().date_naive();
     let range = DayRange::parse(None, None, today).unwrap_or(DayRange {
         from: today,
@@ -58,13 +53,9 @@ pub async fn usage(State(app): State<App>, visit: Visit) -> Response {
 
 pub async fn audit(
     State(app): State<App>,
-    visit: Visit,
+    signed: Signed,
     Query(query): Query<PageQuery>,
 ) -> Response {
-    let signed = match signed(&app, &visit).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let page = match app
         .list_audit(&signed.actor, query.cursor.as_deref(), AUDIT_PAGE)
         .await
@@ -92,13 +83,9 @@ pub async fn audit(
 
 pub async fn groups(
     State(app): State<App>,
-    visit: Visit,
+    signed: Signed,
     Query(query): Query<PageQuery>,
 ) -> Response {
-    let signed = match signed(&app, &visit).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     render_groups(&app, &signed, query.notice.as_deref(), None).await
 }
 
@@ -157,17 +144,16 @@ async fn render_groups(
     (status, Html(markup.into_string())).into_response()
 }
 
-pub async fn create_group(State(app): State<App>, visit: Visit, body: Bytes) -> Response {
-    let (signed, form) = match signed_form(&app, &visit, &body).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+pub async fn create_group(
+    State(app): State<App>,
+    SignedForm(signed, form): SignedForm,
+) -> Response {
     let request = CreateGroupRequest {
         name: form.get("name").map(str::to_owned),
         description: form.get("description").map(str::to_owned),
     };
     match app.create_group(&signed.actor, request).await {
-        Ok(_) => visit.redirect("groups?notice=group-created"),
+        Ok(_) => signed.redirect("groups?notice=group-created"),
         Err(e) => {
             let typed = form.get("name").unwrap_or_default().to_owned();
             render_groups(&app, &signed, None, Some((Problems::from(e), typed))).await
@@ -175,11 +161,7 @@ pub async fn create_group(State(app): State<App>, visit: Visit, body: Bytes) -> 
     }
 }
 
-pub async fn presets(State(app): State<App>, visit: Visit) -> Response {
-    let signed = match signed(&app, &visit).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+pub async fn presets(State(app): State<App>, signed: Signed) -> Response {
     let presets = match app.list_presets(&signed.actor).await {
         Ok(p) => p,
         Err(e) => return layout::failure_page(&signed.prefix, &e),
@@ -209,11 +191,7 @@ pub async fn presets(State(app): State<App>, visit: Visit) -> Response {
     ))
 }
 
-pub async fn quick_start(State(app): State<App>, visit: Visit) -> Response {
-    let signed = match signed(&app, &visit).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+pub async fn quick_start(State(app): State<App>, signed: Signed) -> Response {
     let token_prefix = app.settings().prefix.to_string();
     let base = format!("{{origin}}{}", signed.prefix);
     ok(layout::page(

@@ -2,7 +2,6 @@
 //! activate and deactivate, regenerate with a grace, revoke and delete behind confirmations
 //! that say what breaks, its usage by day and its audit trail.
 
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
@@ -21,7 +20,7 @@ use super::chart;
 use super::form::{Form, Problems};
 use super::keys::copy_once;
 use super::layout::{self, Section};
-use super::session::{Signed, Visit, signed, signed_form};
+use super::session::{Signed, SignedForm};
 
 /// How many of the account's latest audit entries the key's trail is drawn from.
 const AUDIT_WINDOW: usize = 500;
@@ -33,14 +32,10 @@ pub struct KeyQuery {
 
 pub async fn show(
     State(app): State<App>,
-    visit: Visit,
+    signed: Signed,
     Path(id): Path<String>,
     Query(query): Query<KeyQuery>,
 ) -> Response {
-    let signed = match signed(&app, &visit).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     render(&app, &signed, &id, query.notice.as_deref(), None).await
 }
 
@@ -358,14 +353,9 @@ fn update_request(form: &Form) -> Result<UpdateKeyRequest, Problems> {
 
 pub async fn edit(
     State(app): State<App>,
-    visit: Visit,
     Path(id): Path<String>,
-    body: Bytes,
+    SignedForm(signed, form): SignedForm,
 ) -> Response {
-    let (signed, form) = match signed_form(&app, &visit, &body).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let version = form.get("version").and_then(|v| v.parse().ok());
     let result = match update_request(&form) {
         Ok(request) => app
@@ -375,7 +365,7 @@ pub async fn edit(
         Err(p) => Err(p),
     };
     match result {
-        Ok(_) => visit.redirect(&format!("keys/{id}?notice=updated")),
+        Ok(_) => signed.redirect(&format!("keys/{id}?notice=updated")),
         Err(problems) => {
             render(
                 &app,
@@ -395,14 +385,13 @@ pub async fn edit(
 /// Renders the key's page again with what went wrong, or follows `ok` after a success.
 async fn after(
     app: &App,
-    visit: &Visit,
     signed: &Signed,
     id: &str,
     result: Result<(), keyward_service::ServiceError>,
     ok: &str,
 ) -> Response {
     match result {
-        Ok(()) => visit.redirect(ok),
+        Ok(()) => signed.redirect(ok),
         Err(e) => {
             let empty = Form::default();
             render(
@@ -422,14 +411,9 @@ async fn after(
 
 pub async fn set_active(
     State(app): State<App>,
-    visit: Visit,
     Path(id): Path<String>,
-    body: Bytes,
+    SignedForm(signed, form): SignedForm,
 ) -> Response {
-    let (signed, form) = match signed_form(&app, &visit, &body).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let active = form.get("active") == Some("true");
     let request = UpdateKeyRequest {
         active: Some(active),
@@ -442,7 +426,6 @@ pub async fn set_active(
     let notice = if active { "activated" } else { "deactivated" };
     after(
         &app,
-        &visit,
         &signed,
         &id,
         result,
@@ -453,14 +436,9 @@ pub async fn set_active(
 
 pub async fn regenerate(
     State(app): State<App>,
-    visit: Visit,
     Path(id): Path<String>,
-    body: Bytes,
+    SignedForm(signed, form): SignedForm,
 ) -> Response {
-    let (signed, form) = match signed_form(&app, &visit, &body).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let request = RegenerateRequest {
         grace_period_seconds: form
             .get("grace_period_seconds")
@@ -479,24 +457,18 @@ pub async fn regenerate(
                 until,
             )
         }
-        Err(e) => after(&app, &visit, &signed, &id, Err(e), "").await,
+        Err(e) => after(&app, &signed, &id, Err(e), "").await,
     }
 }
 
 pub async fn revoke(
     State(app): State<App>,
-    visit: Visit,
     Path(id): Path<String>,
-    body: Bytes,
+    SignedForm(signed, _): SignedForm,
 ) -> Response {
-    let (signed, _) = match signed_form(&app, &visit, &body).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let result = app.revoke_key(&signed.actor, &id, None).await.map(|_| ());
     after(
         &app,
-        &visit,
         &signed,
         &id,
         result,
@@ -507,22 +479,9 @@ pub async fn revoke(
 
 pub async fn delete(
     State(app): State<App>,
-    visit: Visit,
     Path(id): Path<String>,
-    body: Bytes,
+    SignedForm(signed, _): SignedForm,
 ) -> Response {
-    let (signed, _) = match signed_form(&app, &visit, &body).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let result = app.delete_key(&signed.actor, &id, None).await;
-    after(
-        &app,
-        &visit,
-        &signed,
-        &id,
-        result,
-        "keys?notice=deleted&status=all",
-    )
-    .await
+    after(&app, &signed, &id, result, "keys?notice=deleted&status=all").await
 }

@@ -1,7 +1,6 @@
 //! The keys page: the table (filtered by status, searched by name, paged), the create dialog,
 //! and the copy-once dialog that shows a new secret.
 
-use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
@@ -17,7 +16,7 @@ use serde::Deserialize;
 
 use super::form::{Form, Problems};
 use super::layout::{self, Section};
-use super::session::{Signed, Visit, signed, signed_form};
+use super::session::{Signed, SignedForm};
 
 const PAGE_SIZE: usize = 25;
 
@@ -39,13 +38,9 @@ pub struct ListQuery {
 
 pub async fn list(
     State(app): State<App>,
-    visit: Visit,
+    signed: Signed,
     Query(query): Query<ListQuery>,
 ) -> Response {
-    let signed = match signed(&app, &visit).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     render(&app, &signed, &query, None).await
 }
 
@@ -336,11 +331,7 @@ fn create_request(form: &Form) -> Result<CreateKeyRequest, Problems> {
     })
 }
 
-pub async fn create(State(app): State<App>, visit: Visit, body: Bytes) -> Response {
-    let (signed, form) = match signed_form(&app, &visit, &body).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+pub async fn create(State(app): State<App>, SignedForm(signed, form): SignedForm) -> Response {
     let outcome = match create_request(&form) {
         Ok(request) => app
             .create_key(&signed.actor, request, None)
@@ -357,7 +348,7 @@ pub async fn create(State(app): State<App>, visit: Visit, body: Bytes) -> Respon
             "created",
             None,
         ),
-        Ok(CreateOutcome::Replayed(key)) => visit.redirect(&format!("keys/{}", key.id)),
+        Ok(CreateOutcome::Replayed(key)) => signed.redirect(&format!("keys/{}", key.id)),
         Err(problems) => {
             render(
                 &app,

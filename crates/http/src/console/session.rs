@@ -10,7 +10,7 @@
 use std::net::IpAddr;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, Query, State};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{AppendHeaders, Html, IntoResponse, Redirect, Response};
@@ -103,9 +103,45 @@ pub struct Signed {
     pub prefix: String,
 }
 
+impl Signed {
+    /// A redirect to a console path (`keys?notice=...`), under the prefix.
+    pub fn redirect(&self, path: &str) -> Response {
+        Redirect::to(&format!("{}/console/{path}", self.prefix)).into_response()
+    }
+}
+
+/// A page handler's signed-in request; anyone else is answered with the sign-in page.
+impl FromRequestParts<App> for Signed {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let Ok(visit) = Visit::from_request_parts(parts, app).await;
+        signed(app, &visit).await
+    }
+}
+
+/// A form post of a signed-in request whose CSRF token is the session's; anything else is
+/// answered with the sign-in page or a 403.
+#[derive(Debug)]
+pub struct SignedForm(pub Signed, pub Form);
+
+impl FromRequest<App> for SignedForm {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, app: &App) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = request.into_parts();
+        let Ok(visit) = Visit::from_request_parts(&mut parts, app).await;
+        let body = Bytes::from_request(Request::from_parts(parts, body), app)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let (signed, form) = signed_form(app, &visit, &body).await?;
+        Ok(SignedForm(signed, form))
+    }
+}
+
 /// The signed-in request, or the answer to give instead: the sign-in page for no session or
 /// one that ended, an error page when the service cannot answer.
-pub async fn signed(app: &App, visit: &Visit) -> Result<Signed, Response> {
+async fn signed(app: &App, visit: &Visit) -> Result<Signed, Response> {
     let sessions = app.sessions();
     let Some(value) = visit.cookie(SESSION_COOKIE) else {
         return Err(visit.redirect("sign-in"));
@@ -128,11 +164,7 @@ pub async fn signed(app: &App, visit: &Visit) -> Result<Signed, Response> {
 
 /// A signed-in form post whose CSRF token is the session's, or the answer to give instead (a
 /// 403 page for a form that did not come from this console).
-pub async fn signed_form(
-    app: &App,
-    visit: &Visit,
-    body: &Bytes,
-) -> Result<(Signed, Form), Response> {
+async fn signed_form(app: &App, visit: &Visit, body: &Bytes) -> Result<(Signed, Form), Response> {
     let signed = signed(app, visit).await?;
     let form = Form::parse(body);
     let session = visit.cookie(SESSION_COOKIE).unwrap_or_default();
