@@ -271,6 +271,20 @@ impl Browser {
         );
     }
 
+    /// A mouse click at a point of the viewport (on whatever is there: a dialog's backdrop).
+    pub fn click_at(&self, x: i64, y: i64) {
+        self.call(
+            "POST",
+            "/actions",
+            Some(json!({"actions": [{"type": "pointer", "id": "mouse",
+                "parameters": {"pointerType": "mouse"}, "actions": [
+                {"type": "pointerMove", "x": x, "y": y, "origin": "viewport"},
+                {"type": "pointerDown", "button": 0},
+                {"type": "pointerUp", "button": 0}
+            ]}]})),
+        );
+    }
+
     pub fn cookies(&self) -> Vec<Value> {
         self.call("GET", "/cookie", None)
             .as_array()

@@ -23,9 +23,19 @@ document.addEventListener("click", (event) => {
 
 for (const dialog of document.querySelectorAll("dialog[data-show]")) openDialog(dialog);
 
-// A dialog that must be acknowledged (the copy-once secret) ignores Escape.
+// A dialog that must be acknowledged (the copy-once secret) ignores Escape, and opens again if
+// the browser closes it anyway; only Done leaves it. Leaving the page (Done, Back, a closed
+// tab) blanks the secret first, so a page kept for Back holds no secret.
 for (const dialog of document.querySelectorAll("dialog[data-acknowledge]")) {
+  let done = false;
   dialog.addEventListener("cancel", (event) => event.preventDefault());
+  dialog.addEventListener("close", () => { if (!done) openDialog(dialog); });
+  const blank = () => {
+    done = true;
+    for (const secret of dialog.querySelectorAll("[data-secret]")) secret.textContent = "";
+  };
+  for (const leave of dialog.querySelectorAll("[data-done]")) leave.addEventListener("click", blank);
+  window.addEventListener("pagehide", blank);
 }
 
 // The create form: Create is enabled only when the form is valid.
@@ -68,9 +78,12 @@ for (const button of document.querySelectorAll("[data-copy]")) {
       copied = document.execCommand("copy");
       selection.removeAllRanges();
     }
-    if (!copied) return;
-    const icon = button.querySelector("[data-icon]");
     const status = document.getElementById(button.dataset.status);
+    if (!copied) {
+      status.textContent = "Copy failed: select the key and press Ctrl+C.";
+      return;
+    }
+    const icon = button.querySelector("[data-icon]");
     icon.textContent = "✓";
     button.classList.add("copied");
     status.textContent = "Copied";
@@ -87,6 +100,8 @@ for (const form of document.querySelectorAll("form[data-confirm-changes]")) {
   const watched = form.dataset.confirmChanges.split(",");
   const initial = Object.fromEntries(watched.map((n) => [n, form.elements.namedItem(n).value]));
   const dialog = document.getElementById(form.dataset.confirmDialog);
+  // A confirmation holds for the values it was given: typing again asks again.
+  form.addEventListener("input", () => { delete form.dataset.confirmed; });
   form.addEventListener("submit", (event) => {
     const changed = watched.some((n) => form.elements.namedItem(n).value !== initial[n]);
     if (changed && form.dataset.confirmed !== "yes") {

@@ -74,6 +74,22 @@ impl Problems {
             .collect()
     }
 
+    /// The messages about fields a form does not show (`shown` are the ones it does), each
+    /// with its field's name, so none is lost.
+    pub fn others(&self, shown: &[&str]) -> Vec<String> {
+        self.fields
+            .iter()
+            .filter(|(k, _)| {
+                !shown.iter().any(|f| {
+                    k.as_str() == *f
+                        || k.strip_prefix(f)
+                            .is_some_and(|rest| rest.starts_with('[') || rest.starts_with('.'))
+                })
+            })
+            .flat_map(|(k, v)| v.iter().map(move |m| format!("{k}: {m}")))
+            .collect()
+    }
+
     pub fn field(field: &str, message: &str) -> Self {
         let mut p = Self::default();
         p.fields
@@ -137,6 +153,7 @@ mod tests {
         let mut p = Problems::field("scopes[0]", "bad");
         p.fields.insert("scopes_extra".into(), vec!["other".into()]);
         assert_eq!(p.about("scopes"), ["bad"]);
+        assert_eq!(p.others(&["scopes"]), ["scopes_extra: other"]);
         assert_eq!(capitalised("no such key"), "No such key.");
     }
 }

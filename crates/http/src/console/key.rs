@@ -41,7 +41,9 @@ pub async fn show(
 
 /// The edit form's state when it is shown again.
 struct Draft<'a> {
-    form: &'a Form,
+    /// What was typed into the edit form (`None`: another action failed; the form shows the
+    /// key as it is).
+    form: Option<&'a Form>,
     problems: Problems,
 }
 
@@ -163,6 +165,7 @@ async fn render(
         }
         section class="card" aria-labelledby="trail-title" {
             h2 id="trail-title" { "Audit trail" }
+            p class="hint" { "This key's entries among the account's latest " (AUDIT_WINDOW) "; the " a href="audit" { "audit log" } " has them all." }
             (audit_table(&trail, true))
         }
         (confirm_dialogs(signed, &key))
@@ -178,8 +181,17 @@ async fn render(
 
 fn edit_form(signed: &Signed, key: &ApiKey, draft: Option<&Draft<'_>>) -> Markup {
     let problems = draft.map(|d| d.problems.clone()).unwrap_or_default();
-    let typed = |name: &str, current: String| match draft {
-        Some(d) => d.form.get(name).unwrap_or_default().to_owned(),
+    let typed = |name: &str, current: String| match draft.and_then(|d| d.form) {
+        Some(form) => form.get(name).unwrap_or_default().to_owned(),
+        None => current,
+    };
+    // What each field held when the page was drawn: an edit sends only what changed, so an
+    // untouched field (an expiry at 14:05, the signed-in key's own scopes) is left alone.
+    let was = |name: &str, current: String| match draft.and_then(|d| d.form) {
+        Some(form) => form
+            .get(&format!("{name}_was"))
+            .unwrap_or_default()
+            .to_owned(),
         None => current,
     };
     let scopes: Vec<&str> = key.scopes.iter().map(|s| s.scope.as_str()).collect();
@@ -193,33 +205,55 @@ fn edit_form(signed: &Signed, key: &ApiKey, draft: Option<&Draft<'_>>) -> Markup
         let e = problems.about(name);
         html! { @if !e.is_empty() { p class="error" id={ (name) "-error" } { (e.join(" ")) } } }
     };
+    let invalid = |name: &str| (!problems.about(name).is_empty()).then_some("true");
+    let description = key.description.clone();
+    let scope_text = scopes.join(", ");
+    let workspace_text = key.workspaces.join(", ");
+    let range_text = ranges.join("\n");
+    let rate_text = key.rate_limit_per_minute.to_string();
+    let expiry_text = key
+        .expires_at
+        .map(|e| e.date_naive().to_string())
+        .unwrap_or_default();
     html! {
         form method="post" action={ "keys/" (key.id) } data-confirm-changes="scopes,allowed_cidrs" data-confirm-dialog="risky-dialog" {
             input type="hidden" name="_csrf" value=(signed.csrf);
             input type="hidden" name="version" value=(key.version);
+            @for (name, current) in [("description", &description), ("scopes", &scope_text), ("workspaces", &workspace_text), ("allowed_cidrs", &range_text), ("rate_limit_per_minute", &rate_text), ("expires_at", &expiry_text)] {
+                input type="hidden" name={ (name) "_was" } value=(was(name, current.clone()));
+            }
+            @for message in problems.others(EDIT_FIELDS) {
+                div class="notice failure" role="alert" { (message) }
+            }
             label for="description" { "Description" }
-            input id="description" name="description" type="text" maxlength="1024" value=(typed("description", key.description.clone()));
+            input id="description" name="description" type="text" maxlength="1024" value=(typed("description", description.clone()))
+                aria-invalid=[invalid("description")] aria-describedby="description-error";
             (errors("description"))
             label for="scopes" { "Scopes " span class="hint" { "separated by commas" } }
-            input id="scopes" name="scopes" type="text" value=(typed("scopes", scopes.join(", "))) aria-describedby="scopes-error";
+            input id="scopes" name="scopes" type="text" value=(typed("scopes", scope_text.clone()))
+                aria-invalid=[invalid("scopes")] aria-describedby="scopes-error";
             (errors("scopes"))
             label for="workspaces" { "Workspaces " span class="hint" { "separated by commas" } }
-            input id="workspaces" name="workspaces" type="text" value=(typed("workspaces", key.workspaces.join(", ")));
+            input id="workspaces" name="workspaces" type="text" value=(typed("workspaces", workspace_text.clone()))
+                aria-invalid=[invalid("workspaces")] aria-describedby="workspaces-error";
             (errors("workspaces"))
             label for="allowed_cidrs" { "Allowed ranges " span class="hint" { "one per line; empty admits every address" } }
-            textarea id="allowed_cidrs" name="allowed_cidrs" rows="2" aria-describedby="allowed_cidrs-error" { (typed("allowed_cidrs", ranges.join("\n"))) }
+            textarea id="allowed_cidrs" name="allowed_cidrs" rows="2"
+                aria-invalid=[invalid("allowed_cidrs")] aria-describedby="allowed_cidrs-error" { (typed("allowed_cidrs", range_text.clone())) }
             (errors("allowed_cidrs"))
             div class="grid2" {
                 div {
                     label for="rate_limit_per_minute" { "Rate limit " span class="hint" { "per minute" } }
                     input id="rate_limit_per_minute" name="rate_limit_per_minute" type="number" min="1" max="600"
-                        value=(typed("rate_limit_per_minute", key.rate_limit_per_minute.to_string()));
+                        value=(typed("rate_limit_per_minute", rate_text.clone()))
+                        aria-invalid=[invalid("rate_limit_per_minute")] aria-describedby="rate_limit_per_minute-error";
                     (errors("rate_limit_per_minute"))
                 }
                 div {
-                    label for="expires_at" { "Expires " span class="hint" { "empty: never" } }
+                    label for="expires_at" { "Expires " span class="hint" { "at 00:00 UTC of that day; empty: never" } }
                     input id="expires_at" name="expires_at" type="date"
-                        value=(typed("expires_at", key.expires_at.map(|e| e.date_naive().to_string()).unwrap_or_default()));
+                        value=(typed("expires_at", expiry_text.clone()))
+                        aria-invalid=[invalid("expires_at")] aria-describedby="expires_at-error";
                     (errors("expires_at"))
                 }
             }
@@ -242,6 +276,8 @@ fn confirm_dialogs(signed: &Signed, key: &ApiKey) -> Markup {
         dialog id="regenerate-dialog" aria-labelledby="regenerate-title" {
             form method="post" action=(action("regenerate")) {
                 input type="hidden" name="_csrf" value=(signed.csrf);
+                // A second submit (a double click, Back) is refused, not a second secret.
+                input type="hidden" name="version" value=(key.version);
                 h2 id="regenerate-title" { "Regenerate " (key.name) "?" }
                 p { "A new secret is issued and shown once. Callers using the current secret (" (layout::shown(key)) ") must switch to the new one:" }
                 fieldset {
@@ -315,8 +351,37 @@ pub fn audit_table(entries: &[AuditEntry], for_key: bool) -> Markup {
     }
 }
 
+/// The fields of the edit form, in the API's names.
+const EDIT_FIELDS: &[&str] = &[
+    "description",
+    "scopes",
+    "workspaces",
+    "allowed_cidrs",
+    "rate_limit_per_minute",
+    "expires_at",
+];
+
+/// The edit the form asks for: only the fields whose value differs from what the page showed
+/// (each travels with its `<name>_was`).
 fn update_request(form: &Form) -> Result<UpdateKeyRequest, Problems> {
-    let rate = match form.get("rate_limit_per_minute") {
+    let changed = |name: &str| form.get(name) != form.get(&format!("{name}_was"));
+    let listed = |name: &str| {
+        let now = form.list(name);
+        let before = form
+            .get(&format!("{name}_was"))
+            .map(|v| {
+                v.split(|c: char| c == ',' || c.is_whitespace())
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        (now != before).then_some(now)
+    };
+    let rate = match form
+        .get("rate_limit_per_minute")
+        .filter(|_| changed("rate_limit_per_minute"))
+    {
         None => None,
         Some(t) => Some(t.parse::<i64>().map_err(|_| {
             Problems::field(
@@ -326,6 +391,7 @@ fn update_request(form: &Form) -> Result<UpdateKeyRequest, Problems> {
         })?),
     };
     let expires_at = match form.get("expires_at") {
+        _ if !changed("expires_at") => None,
         None => Some(None),
         Some(t) => Some(Some(
             NaiveDate::parse_from_str(t, "%Y-%m-%d")
@@ -336,15 +402,11 @@ fn update_request(form: &Form) -> Result<UpdateKeyRequest, Problems> {
         )),
     };
     Ok(UpdateKeyRequest {
-        description: Some(form.get("description").unwrap_or_default().to_owned()),
-        scopes: Some(
-            form.list("scopes")
-                .iter()
-                .map(|s| ScopeInput::from_flat(s))
-                .collect(),
-        ),
-        workspaces: Some(form.list("workspaces")),
-        allowed_cidrs: Some(form.list("allowed_cidrs")),
+        description: changed("description")
+            .then(|| form.get("description").unwrap_or_default().to_owned()),
+        scopes: listed("scopes").map(|s| s.iter().map(|s| ScopeInput::from_flat(s)).collect()),
+        workspaces: listed("workspaces"),
+        allowed_cidrs: listed("allowed_cidrs"),
         rate_limit_per_minute: rate,
         expires_at,
         ..UpdateKeyRequest::default()
@@ -373,7 +435,7 @@ pub async fn edit(
                 &id,
                 None,
                 Some(Draft {
-                    form: &form,
+                    form: Some(&form),
                     problems,
                 }),
             )
@@ -393,14 +455,13 @@ async fn after(
     match result {
         Ok(()) => signed.redirect(ok),
         Err(e) => {
-            let empty = Form::default();
             render(
                 app,
                 signed,
                 id,
                 None,
                 Some(Draft {
-                    form: &empty,
+                    form: None,
                     problems: Problems::from(e),
                 }),
             )
@@ -445,7 +506,11 @@ pub async fn regenerate(
             .and_then(|g| g.parse().ok()),
         ..RegenerateRequest::default()
     };
-    match app.regenerate_key(&signed.actor, &id, None, &request).await {
+    let version = form.get("version").and_then(|v| v.parse().ok());
+    match app
+        .regenerate_key(&signed.actor, &id, version, &request)
+        .await
+    {
         Ok(created) => {
             let until = created.key.previous_secret.as_ref().map(|p| p.expires_at);
             copy_once(

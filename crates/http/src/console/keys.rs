@@ -9,7 +9,7 @@ use keyward_core::key::{ApiKey, CreateKeyRequest, KeyStatus};
 use keyward_core::permission::ScopeInput;
 use keyward_core::validation::Warning;
 use keyward_service::App;
-use keyward_service::issuance::CreateOutcome;
+use keyward_service::issuance::{CreateOutcome, Idempotency};
 use keyward_store::port::KeyQuery;
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -146,7 +146,7 @@ async fn render(
                 }
             }
         }
-        (create_dialog(signed, &presets, &groups, draft))
+        (create_dialog(signed, now.date_naive(), &presets, &groups, draft))
     };
     let markup = layout::page(
         signed,
@@ -197,6 +197,7 @@ fn invalid(problems: &Problems, name: &str) -> Option<&'static str> {
 
 fn create_dialog(
     signed: &Signed,
+    today: NaiveDate,
     presets: &[(keyward_core::preset::Preset, bool)],
     groups: &[keyward_core::group::Group],
     draft: Option<Draft<'_>>,
@@ -208,7 +209,7 @@ fn create_dialog(
     };
     let value = |name: &str| form.get(name).unwrap_or_default().to_owned();
     let chosen = form.all("groups");
-    let tomorrow = (Utc::now().date_naive() + Duration::days(1)).to_string();
+    let tomorrow = (today + Duration::days(1)).to_string();
     html! {
         dialog id="create-dialog" aria-labelledby="create-title" data-show[show] {
             form method="post" action="keys" data-validate novalidate {
@@ -217,6 +218,12 @@ fn create_dialog(
                 @if let Some(message) = &problems.form {
                     div class="notice failure" role="alert" { (message) }
                 }
+                @for message in problems.others(CREATE_FIELDS) {
+                    div class="notice failure" role="alert" { (message) }
+                }
+                // One create per drawing of the form: a second submit (a double click, Back)
+                // answers the key the first made.
+                input type="hidden" name="_once" value=(keyward_core::id::new_id("create").unwrap_or_default());
                 (field("name", "Name", Some("required, e.g. CI: nightly evals"), &problems, html! {
                     input id="name" name="name" type="text" required maxlength="128" value=(value("name"))
                         aria-invalid=[invalid(&problems, "name")] aria-describedby="name-error";
@@ -269,12 +276,26 @@ fn create_dialog(
                 }
                 div class="actions" {
                     button type="button" data-close { "Cancel" }
-                    button class="primary" type="submit" disabled { "Create" }
+                    // Enabled here so the form works without the script, which disables it until
+                    // the form is valid.
+                    button class="primary" type="submit" { "Create" }
                 }
             }
         }
     }
 }
+
+/// The fields of the create dialog, in the API's names.
+const CREATE_FIELDS: &[&str] = &[
+    "name",
+    "preset",
+    "scopes",
+    "workspaces",
+    "groups",
+    "allowed_cidrs",
+    "rate_limit_per_minute",
+    "expires_at",
+];
 
 /// The create request a form makes, or the fields that cannot be read.
 fn create_request(form: &Form) -> Result<CreateKeyRequest, Problems> {
@@ -333,10 +354,16 @@ fn create_request(form: &Form) -> Result<CreateKeyRequest, Problems> {
 
 pub async fn create(State(app): State<App>, SignedForm(signed, form): SignedForm) -> Response {
     let outcome = match create_request(&form) {
-        Ok(request) => app
-            .create_key(&signed.actor, request, None)
-            .await
-            .map_err(Problems::from),
+        Ok(request) => {
+            // The create is idempotent on the form's one-time token and what was typed.
+            let body = serde_json::to_vec(&request).unwrap_or_default();
+            let once = form
+                .get("_once")
+                .map(|key| Idempotency { key, body: &body });
+            app.create_key(&signed.actor, request, once)
+                .await
+                .map_err(Problems::from)
+        }
         Err(problems) => Err(problems),
     };
     match outcome {
@@ -383,7 +410,7 @@ pub fn copy_once(
                 "This is the only time the full key is shown. Store it in your secrets manager: keyward keeps only its start and last four characters."
             }
             div class="secret" {
-                code id="secret" { (secret) }
+                code id="secret" data-secret { (secret) }
                 button type="button" data-copy="secret" data-status="copy-status" aria-label="Copy the key" {
                     span data-icon aria-hidden="true" { "⧉" }
                 }
@@ -394,7 +421,7 @@ pub fn copy_once(
                 p class="hint" { "The previous secret keeps working until " (layout::time(until)) "." }
             }
             div class="actions" {
-                a class="button primary" href={ "keys/" (key.id) "?notice=" (notice) } { "Done" }
+                a class="button primary" data-done href={ "keys/" (key.id) "?notice=" (notice) } { "Done" }
             }
         }
     };

@@ -160,7 +160,10 @@ pub fn status(key: &ApiKey) -> Markup {
 /// A key's scopes as chips.
 pub fn scope_chips(key: &ApiKey) -> Markup {
     html! {
-        @for s in &key.scopes { span class="chip" { (s.scope) } }
+        @for (i, s) in key.scopes.iter().enumerate() {
+            @if i > 0 { span class="sr-only" { ", " } }
+            span class="chip" { (s.scope) }
+        }
     }
 }
 
