@@ -12,6 +12,18 @@ impl Client {
         self.json(Request::get("/v1/presets".to_owned()))
     }
 
+    /// The account's own presets (the built-in ones left out), as a plan or the Terraform
+    /// provider adds them to the built-in ones.
+    pub fn account_presets(&self) -> Result<Vec<Preset>, ClientError> {
+        Ok(self
+            .list_presets()?
+            .items
+            .into_iter()
+            .filter(|p| !p.builtin)
+            .map(|p| p.preset)
+            .collect())
+    }
+
     /// `PUT /v1/presets/{name}`: define or replace one of the account's presets.
     pub fn put_preset(&self, name: &str, request: &PresetRequest) -> Result<Preset, ClientError> {
         self.json(Request::new(Method::Put, preset_path(name)).json(request)?)

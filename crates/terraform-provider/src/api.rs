@@ -34,15 +34,7 @@ impl Api {
         if let Some(presets) = cached.as_ref() {
             return Ok(presets.clone());
         }
-        let own = self
-            .client
-            .list_presets()?
-            .items
-            .into_iter()
-            .filter(|p| !p.builtin)
-            .map(|p| p.preset)
-            .collect();
-        let presets = Presets::builtin().extended(own);
+        let presets = Presets::builtin().extended(self.client.account_presets()?);
         *cached = Some(presets.clone());
         Ok(presets)
     }

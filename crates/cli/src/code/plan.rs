@@ -26,13 +26,7 @@ pub fn live(client: &Client) -> Result<Live, CliError> {
         ..KeyFilter::default()
     })?;
     let groups = client.list_groups()?;
-    let presets = client
-        .list_presets()?
-        .items
-        .into_iter()
-        .filter(|p| !p.builtin)
-        .map(|p| p.preset)
-        .collect();
+    let presets = client.account_presets()?;
     let (revoked, keys) = keys
         .into_iter()
         .partition(|k| k.status == keyward_core::key::KeyStatus::Revoked);

@@ -292,25 +292,28 @@ fn confirm_dialogs(signed: &Signed, key: &ApiKey) -> Markup {
                 }
             }
         }
-        dialog id="revoke-dialog" aria-labelledby="revoke-title" {
-            form method="post" action=(action("revoke")) {
+        (destructive(signed, key, "revoke", "Revoke", "Every request with this key is refused from now on, by every service that checks it. Revoking is permanent: the key can never be used again, and its name becomes free."))
+        (destructive(signed, key, "delete", "Delete", "The key and its record are removed: every consumer using it loses access at once, and it no longer appears in lists. Its audit entries stay."))
+    }
+}
+
+/// The confirmation of a destructive action (`verb`: `revoke`, `delete`), saying what breaks.
+fn destructive(
+    signed: &Signed,
+    key: &ApiKey,
+    verb: &str,
+    label: &str,
+    what_breaks: &str,
+) -> Markup {
+    html! {
+        dialog id={ (verb) "-dialog" } aria-labelledby={ (verb) "-title" } {
+            form method="post" action={ "keys/" (key.id) "/" (verb) } {
                 input type="hidden" name="_csrf" value=(signed.csrf);
-                h2 id="revoke-title" { "Revoke " (key.name) "?" }
-                p { "Every request with this key is refused from now on, by every service that checks it. Revoking is permanent: the key can never be used again, and its name becomes free." }
+                h2 id={ (verb) "-title" } { (label) " " (key.name) "?" }
+                p { (what_breaks) }
                 div class="actions" {
                     button type="button" data-close { "Cancel" }
-                    button type="submit" class="danger" { "Revoke key" }
-                }
-            }
-        }
-        dialog id="delete-dialog" aria-labelledby="delete-title" {
-            form method="post" action=(action("delete")) {
-                input type="hidden" name="_csrf" value=(signed.csrf);
-                h2 id="delete-title" { "Delete " (key.name) "?" }
-                p { "The key and its record are removed: every consumer using it loses access at once, and it no longer appears in lists. Its audit entries stay." }
-                div class="actions" {
-                    button type="button" data-close { "Cancel" }
-                    button type="submit" class="danger" { "Delete key" }
+                    button type="submit" class="danger" { (label) " key" }
                 }
             }
         }
