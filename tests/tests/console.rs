@@ -136,7 +136,6 @@ fn the_console_manages_keys_in_a_real_browser() {
     );
     assert!(!fields.iter().any(|f| f.contains(&root[12..root.len() - 4])));
     assert_eq!(browser.execute("return document.cookie;"), json!(""));
-    shoot(&browser, "keys-empty");
 
     // The create dialog: Create stays disabled until the form is valid; the server's errors
     // show beside their fields and the dialog stays open.
@@ -287,6 +286,7 @@ fn the_console_manages_keys_in_a_real_browser() {
     assert_eq!(browser.count("tbody tr"), 1);
     browser.goto(&format!("{base}/console/keys?q=nothing-like-this"));
     assert!(browser.text(".empty").contains("No keys match"));
+    shoot(&browser, "keys-empty");
 
     // A form posted without its CSRF token (or another session's) is refused, and changes
     // nothing.

@@ -282,9 +282,9 @@ fn confirm_dialogs(signed: &Signed, key: &ApiKey) -> Markup {
                 p { "A new secret is issued and shown once. Callers using the current secret (" (layout::shown(key)) ") must switch to the new one:" }
                 fieldset {
                     legend { "The current secret stops working" }
-                    label class="hint" { input type="radio" name="grace_period_seconds" value="0" checked; " now" }
-                    label class="hint" { input type="radio" name="grace_period_seconds" value="3600"; " in 1 hour" }
-                    label class="hint" { input type="radio" name="grace_period_seconds" value="86400"; " in 24 hours" }
+                    label { input type="radio" name="grace_period_seconds" value="0" checked; " now" }
+                    label { input type="radio" name="grace_period_seconds" value="3600"; " in 1 hour" }
+                    label { input type="radio" name="grace_period_seconds" value="86400"; " in 24 hours" }
                 }
                 div class="actions" {
                     button type="button" data-close { "Cancel" }

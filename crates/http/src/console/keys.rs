@@ -248,7 +248,7 @@ fn create_dialog(
                     fieldset {
                         legend { "Sharing groups" }
                         @for g in groups {
-                            label class="hint" {
+                            label {
                                 input type="checkbox" name="groups" value=(g.id) checked[chosen.contains(&g.id)];
                                 " " (g.name)
                             }
