@@ -68,7 +68,8 @@ impl App {
             .get_key(&session.account, &session.key_id)
             .await?
             .filter(|k| Session::fingerprint_of(&k.start, &k.last4) == session.fingerprint);
-        self.judge(key, source_ip, Caller::Admin).await
+        let (actor, _) = self.judge(key, source_ip, Caller::Admin).await?;
+        Ok(actor)
     }
 
     /// What signs the console's sessions: a key derived from this deployment's pepper.
@@ -82,12 +83,8 @@ impl App {
         presented: Option<&str>,
         source_ip: Option<IpAddr>,
     ) -> Result<Session, ServiceError> {
-        let actor = self.authenticate_admin(presented, source_ip).await?;
-        let key = self.store.get_key(&actor.account, &actor.id).await?.ok_or(
-            ServiceError::Unauthenticated(
-                "the API key is not valid (unknown, revoked, expired or malformed)",
-            ),
-        )?;
+        // The key admitted is the one the session is bound to: one read, not a second.
+        let (actor, key) = self.admit(presented, source_ip, Caller::Admin).await?;
         let now = self.now();
         Ok(Session {
             account: actor.account,
@@ -103,6 +100,17 @@ impl App {
         source_ip: Option<IpAddr>,
         caller: Caller,
     ) -> Result<Actor, ServiceError> {
+        let (actor, _) = self.admit(presented, source_ip, caller).await?;
+        Ok(actor)
+    }
+
+    /// The key `presented` belongs to, admitted as `caller`, and who it acts as.
+    async fn admit(
+        &self,
+        presented: Option<&str>,
+        source_ip: Option<IpAddr>,
+        caller: Caller,
+    ) -> Result<(Actor, ApiKey), ServiceError> {
         let Some(presented) = presented else {
             return Err(ServiceError::Unauthenticated(caller.missing()));
         };
@@ -116,7 +124,7 @@ impl App {
         key: Option<ApiKey>,
         source_ip: Option<IpAddr>,
         caller: Caller,
-    ) -> Result<Actor, ServiceError> {
+    ) -> Result<(Actor, ApiKey), ServiceError> {
         let now = self.now();
         let code = caller
             .actions()
@@ -134,11 +142,12 @@ impl App {
         match (code, key) {
             (Code::Valid, Some(key)) => {
                 self.spend_management_budget(&key, now).await?;
-                Ok(Actor {
-                    account: key.account,
-                    id: key.id,
+                let actor = Actor {
+                    account: key.account.clone(),
+                    id: key.id.clone(),
                     source_ip,
-                })
+                };
+                Ok((actor, key))
             }
             (code, _) if code.http_status() == 401 => Err(ServiceError::Unauthenticated(
                 "the API key is not valid (unknown, revoked, expired or malformed)",
