@@ -59,6 +59,19 @@ impl CreateGroupRequest {
     }
 }
 
+/// How a key's sharing groups read for people (plans, imports, the console, Terraform): each
+/// id as the name of its group in `groups`, an id `groups` does not hold as itself.
+pub fn names_of<'a>(ids: &'a [String], groups: &'a [Group]) -> Vec<&'a str> {
+    ids.iter()
+        .map(|id| {
+            groups
+                .iter()
+                .find(|g| &g.id == id)
+                .map_or(id.as_str(), |g| g.name.as_str())
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::edit::UpdateKeyRequest;
-use crate::group::Group;
+use crate::group::{Group, names_of};
 use crate::key::{ApiKey, KeyRules, KeyStatus};
 use crate::managed::Manager;
 use crate::name::name_key;
@@ -249,7 +249,6 @@ struct Planner<'a> {
     options: Options,
     /// Group names (folded) to ids; groups the plan creates have none yet.
     groups: HashMap<String, Option<&'a str>>,
-    group_names: HashMap<&'a str, &'a str>,
     presets: Presets,
     keys: HashMap<String, &'a ApiKey>,
     plan: Plan,
@@ -287,11 +286,7 @@ impl<'a> Planner<'a> {
             live,
             options,
             groups,
-            group_names: live
-                .groups
-                .iter()
-                .map(|g| (g.id.as_str(), g.name.as_str()))
-                .collect(),
+
             presets,
             keys: live
                 .keys
@@ -494,7 +489,7 @@ impl<'a> Planner<'a> {
             spec,
             live,
             &draft,
-            &self.group_names,
+            &self.live.groups,
             &group_ids,
             Manager::Spec,
         );
@@ -625,14 +620,14 @@ impl<'a> Planner<'a> {
 
 /// The fields where `live` differs from `spec`, and the `PATCH` that changes them: an apply by
 /// `manager`, which it always names. `draft` is the spec's key as [`ApiKeySpec::draft`] makes
-/// it; `group_names` maps the server's group ids to their names, and `group_ids` holds the id
+/// it; `groups` are the server's groups (their ids are shown by name), and `group_ids` holds the id
 /// of each of the spec's groups (`None`: a group not made yet). `keyward plan` and the
 /// Terraform provider both decide an update with this.
 pub fn key_changes(
     spec: &ApiKeySpec,
     live: &ApiKey,
     draft: &crate::key::KeyDraft,
-    group_names: &HashMap<&str, &str>,
+    groups: &[Group],
     group_ids: &[Option<&str>],
     manager: Manager,
 ) -> (Vec<FieldChange>, UpdateKeyRequest) {
@@ -669,24 +664,20 @@ pub fn key_changes(
         .groups
         .iter()
         .map(|id| {
-            group_names
-                .get(id.as_str())
-                .map_or_else(|| id.clone(), |n| name_key(n))
+            groups
+                .iter()
+                .find(|g| &g.id == id)
+                .map_or_else(|| id.clone(), |g| name_key(&g.name))
         })
         .collect();
     let wanted_groups: BTreeSet<String> = spec.groups.iter().map(|g| name_key(g.trim())).collect();
     let same_ids = group_ids.iter().all(Option::is_some);
     if live_groups != wanted_groups || !same_ids {
-        let shown: Vec<String> = live
-            .groups
-            .iter()
-            .map(|id| {
-                group_names
-                    .get(id.as_str())
-                    .map_or_else(|| id.clone(), |n| (*n).to_owned())
-            })
-            .collect();
-        changes.push(FieldChange::new("groups", json!(shown), json!(spec.groups)));
+        changes.push(FieldChange::new(
+            "groups",
+            json!(names_of(&live.groups, groups)),
+            json!(spec.groups),
+        ));
         patch.groups = Some(spec.groups.iter().map(|g| g.trim().to_owned()).collect());
     }
     if draft.allowed_cidrs != live.allowed_cidrs {

@@ -1,9 +1,8 @@
 //! How the server's values read in Terraform, the same in resources and data sources: times as
 //! RFC 3339 (UTC, `Z`), counters as numbers, metadata as strings (a value that is not a string
-//! as its JSON text), and group ids as their names.
+//! as its JSON text). Group ids read as names by the core's `group::names_of`.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use keyward_core::group::Group;
 use serde_json::{Map, Value as Json};
 
 use crate::cty::Value;
@@ -30,16 +29,4 @@ pub fn metadata(metadata: &Map<String, Json>) -> Value {
             })
             .collect(),
     )
-}
-
-/// The names of the groups `ids` names (an id the list lacks stays an id).
-pub fn group_names(ids: &[String], groups: &[Group]) -> Vec<String> {
-    ids.iter()
-        .map(|id| {
-            groups
-                .iter()
-                .find(|g| &g.id == id)
-                .map_or_else(|| id.clone(), |g| g.name.clone())
-        })
-        .collect()
 }

@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use chrono::Utc;
+use keyward_core::group::{Group, names_of};
 use keyward_core::key::{ApiKey, KeyStatus};
 use keyward_core::managed::Manager;
 use keyward_core::permission::Scope;
@@ -59,11 +60,6 @@ pub fn write(
             })
         })
         .collect();
-    let names: std::collections::HashMap<&str, &str> = live
-        .groups
-        .iter()
-        .map(|g| (g.id.as_str(), g.name.as_str()))
-        .collect();
     let now = Utc::now();
     let mut keys = Vec::new();
     let mut sorted: Vec<&ApiKey> = live.keys.iter().collect();
@@ -86,7 +82,7 @@ pub fn write(
         if key.status_at(now) == KeyStatus::Revoked {
             continue;
         }
-        keys.push(key_spec(key, &names));
+        keys.push(key_spec(key, &live.groups));
     }
     std::fs::create_dir_all(dir).map_err(|source| CliError::Io {
         action: "create",
@@ -129,21 +125,16 @@ pub fn write(
 }
 
 /// A key as its spec: what it has now, with no sink (raising `generation` needs one).
-fn key_spec(key: &ApiKey, group_names: &std::collections::HashMap<&str, &str>) -> Spec {
+fn key_spec(key: &ApiKey, groups: &[Group]) -> Spec {
     Spec::ApiKey(Box::new(ApiKeySpec {
         name: key.name.clone(),
         description: non_empty(&key.description),
         preset: None,
         scopes: key.scopes.iter().map(Scope::input).collect(),
         workspaces: key.workspaces.clone(),
-        groups: key
-            .groups
-            .iter()
-            .map(|id| {
-                group_names
-                    .get(id.as_str())
-                    .map_or_else(|| id.clone(), |n| (*n).to_owned())
-            })
+        groups: names_of(&key.groups, groups)
+            .into_iter()
+            .map(str::to_owned)
             .collect(),
         allowed_cidrs: key
             .allowed_cidrs

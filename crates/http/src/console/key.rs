@@ -8,6 +8,7 @@ use axum::response::{Html, IntoResponse, Response};
 use chrono::NaiveDate;
 use keyward_core::audit::AuditEntry;
 use keyward_core::edit::UpdateKeyRequest;
+use keyward_core::group::names_of;
 use keyward_core::key::{ApiKey, KeyStatus};
 use keyward_core::lifecycle::RegenerateRequest;
 use keyward_core::permission::ScopeInput;
@@ -81,16 +82,7 @@ async fn render(
         .unwrap_or_default();
     let now = app.now();
     let failed = draft.is_some();
-    let group_names: Vec<&str> = key
-        .groups
-        .iter()
-        .map(|g| {
-            groups
-                .iter()
-                .find(|x| &x.id == g)
-                .map_or(g.as_str(), |x| x.name.as_str())
-        })
-        .collect();
+    let group_names = names_of(&key.groups, &groups);
     let live = key.status != KeyStatus::Revoked;
     let body = html! {
         div class="bar" {
@@ -370,16 +362,7 @@ fn update_request(form: &Form) -> Result<UpdateKeyRequest, Problems> {
     let changed = |name: &str| form.get(name) != form.get(&format!("{name}_was"));
     let listed = |name: &str| {
         let now = form.list(name);
-        let before = form
-            .get(&format!("{name}_was"))
-            .map(|v| {
-                v.split(|c: char| c == ',' || c.is_whitespace())
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect::<Vec<_>>()
-            })
-            .unwrap_or_default();
-        (now != before).then_some(now)
+        (now != form.list(&format!("{name}_was"))).then_some(now)
     };
     let rate = match form
         .get("rate_limit_per_minute")

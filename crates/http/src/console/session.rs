@@ -87,10 +87,14 @@ impl Visit {
         .unwrap_or_else(|_| HeaderValue::from_static(""))
     }
 
-    /// A redirect to a console path (`keys?notice=...`), under the prefix.
     pub fn redirect(&self, path: &str) -> Response {
-        Redirect::to(&format!("{}/console/{path}", self.prefix)).into_response()
+        redirect(&self.prefix, path)
     }
+}
+
+/// A redirect to a console path (`keys?notice=...`), under the path prefix.
+fn redirect(prefix: &str, path: &str) -> Response {
+    Redirect::to(&format!("{prefix}/console/{path}")).into_response()
 }
 
 /// A signed-in request: who, and what its pages and forms need.
@@ -104,9 +108,8 @@ pub struct Signed {
 }
 
 impl Signed {
-    /// A redirect to a console path (`keys?notice=...`), under the prefix.
     pub fn redirect(&self, path: &str) -> Response {
-        Redirect::to(&format!("{}/console/{path}", self.prefix)).into_response()
+        redirect(&self.prefix, path)
     }
 }
 

@@ -6,12 +6,13 @@ use std::sync::LazyLock;
 use keyward_api::keys::{ApiKey, KeyStatus};
 use keyward_client::KeyFilter;
 use keyward_client::StatusFilter;
+use keyward_core::group::names_of;
 use keyward_core::managed::Manager;
 use keyward_core::name::name_key;
 
 use super::DataSource;
 use crate::api::Api;
-use crate::convert::{group_names, metadata, number, opt_time, time};
+use crate::convert::{metadata, number, opt_time, time};
 use crate::cty::{Type, Value};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::schema::{Attribute, Block};
@@ -90,7 +91,7 @@ impl DataSource for ApiKeyData {
                 Value::strings(key.scopes.iter().map(|s| s.scope.clone())),
             ),
             ("workspaces", Value::strings(key.workspaces.clone())),
-            ("groups", Value::strings(group_names(&key.groups, &groups))),
+            ("groups", Value::strings(names_of(&key.groups, &groups))),
             (
                 "allowed_cidrs",
                 Value::strings(key.allowed_cidrs.ranges().iter().map(ToString::to_string)),

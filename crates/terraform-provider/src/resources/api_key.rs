@@ -11,7 +11,7 @@
 //! - **Destroy** revokes (freeing the name), or deletes with `on_destroy = "delete"`.
 //! - A key `keyward apply` manages (`managed_by: spec`) is never changed or imported.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::LazyLock;
 
@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use keyward_api::keys::{ApiKey, KeyStatus, RegenerateRequest};
 use keyward_client::{KeyFilter, StatusFilter};
 use keyward_core::cidr::CidrList;
-use keyward_core::group::Group;
+use keyward_core::group::{Group, names_of};
 use keyward_core::key::KeyRules;
 use keyward_core::managed::Manager;
 use keyward_core::name::{name_key, validate_name};
@@ -32,7 +32,7 @@ use serde_json::{Map, Value as Json};
 
 use super::{Planned, Resource};
 use crate::api::Api;
-use crate::convert::{group_names, metadata, number, opt_time, time};
+use crate::convert::{metadata, number, opt_time, time};
 use crate::cty::{Type, Value};
 use crate::diag::{Diagnostic, Diagnostics, has_errors};
 use crate::schema::{Attribute, Block, Mode};
@@ -533,18 +533,9 @@ fn update(api: &Api, prior: &Value, planned: &Value) -> (Value, Diagnostics) {
         Err(d) => return fail(vec![d]),
     };
     let id_refs: Vec<Option<&str>> = ids.iter().map(|i| Some(i.as_str())).collect();
-    let group_names: HashMap<&str, &str> = groups
-        .iter()
-        .map(|g| (g.id.as_str(), g.name.as_str()))
-        .collect();
-    let (changes, mut patch) = key_changes(
-        &spec,
-        &live,
-        &draft,
-        &group_names,
-        &id_refs,
-        Manager::Terraform,
-    );
+
+    let (changes, mut patch) =
+        key_changes(&spec, &live, &draft, &groups, &id_refs, Manager::Terraform);
     if patch.groups.is_some() {
         // The plan's comparison names groups; the API takes their ids.
         patch.groups = Some(ids.clone());
@@ -929,17 +920,17 @@ fn state_with(key: &ApiKey, wanted: &Value, presets: &Presets, groups: &[Group])
         }),
         Value::strings(key.scopes.iter().map(|s| s.scope.clone())),
     );
-    let names = group_names(&key.groups, groups);
-    let folded = |items: &[String]| {
+    let names = names_of(&key.groups, groups);
+    let folded = |items: &[&str]| {
         items
             .iter()
             .map(|n| name_key(n.trim()))
             .collect::<BTreeSet<_>>()
     };
-    let groups_same = wanted
-        .get("groups")
-        .string_list()
-        .is_some_and(|w| folded(&w) == folded(&names));
+    let groups_same = wanted.get("groups").string_list().is_some_and(|w| {
+        let w: Vec<&str> = w.iter().map(String::as_str).collect();
+        folded(&w) == folded(&names)
+    });
     let workspaces_same = wanted.get("workspaces").string_list().is_some_and(|w| {
         w.iter().collect::<BTreeSet<_>>() == key.workspaces.iter().collect::<BTreeSet<_>>()
     });
