@@ -298,29 +298,11 @@ impl Browser {
 
     /// A PNG of the viewport.
     pub fn screenshot(&self) -> Vec<u8> {
-        let b64 = self.call("GET", "/screenshot", None);
-        let text = b64.as_str().unwrap_or_default();
-        // Decoded by hand to keep this crate's dependencies as they are.
-        let mut out = Vec::with_capacity(text.len() * 3 / 4);
-        let mut buf = 0u32;
-        let mut bits = 0;
-        for c in text.bytes() {
-            let v = match c {
-                b'A'..=b'Z' => c - b'A',
-                b'a'..=b'z' => c - b'a' + 26,
-                b'0'..=b'9' => c - b'0' + 52,
-                b'+' => 62,
-                b'/' => 63,
-                _ => continue,
-            };
-            buf = (buf << 6) | u32::from(v);
-            bits += 6;
-            if bits >= 8 {
-                bits -= 8;
-                out.push(u8::try_from((buf >> bits) & 0xff).unwrap_or(0));
-            }
-        }
-        out
+        use base64::Engine as _;
+        let encoded = self.call("GET", "/screenshot", None);
+        base64::engine::general_purpose::STANDARD
+            .decode(encoded.as_str().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("a screenshot that is not base64: {e}"))
     }
 }
 
