@@ -145,8 +145,11 @@ for api in "${apis[@]}"; do
     'aws_lambda_permission.rotator_secrets_manager' 'aws_secretsmanager_secret_version.pepper[0]'; do
     grep -qxF "module.keyward.$r" <<<"$state" || { echo "missing after apply: $r" >&2; exit 1; }
   done
-  terraform state show -no-color module.keyward.aws_dynamodb_table.this |
-    grep -q 'stream_view_type *= "NEW_AND_OLD_IMAGES"' || { echo "the table has no stream" >&2; exit 1; }
+  # Read into a variable first: with pipefail, `... | grep -q` fails whenever grep stops early
+  # and the writer gets SIGPIPE, so a match could read as a miss (and a leak as no leak).
+  table=$(terraform state show -no-color module.keyward.aws_dynamodb_table.this)
+  grep -q 'stream_view_type *= "NEW_AND_OLD_IMAGES"' <<<"$table" ||
+    { echo "the table has no stream" >&2; exit 1; }
   url=$(terraform output -raw management_api_url)
   [[ "$url" == https://* ]] || { echo "no management API URL: '$url'" >&2; exit 1; }
   echo "management API: $url"
@@ -155,7 +158,8 @@ for api in "${apis[@]}"; do
   pepper=$(pepper_of "$(terraform output -raw pepper_secret_arn)")
   if [[ -n "$pepper" ]]; then
     [[ ${#pepper} -eq 64 && "$pepper" =~ ^[0-9a-f]+$ ]] || { echo "the pepper is not 64 hex digits" >&2; exit 1; }
-    if grep -qF "$pepper" terraform.tfstate "$work/$api.tfplan" || terraform show -json "$work/$api.tfplan" | grep -qF "$pepper"; then
+    shown=$(terraform show -json "$work/$api.tfplan")
+    if grep -qF "$pepper" terraform.tfstate "$work/$api.tfplan" || grep -qF "$pepper" <<<"$shown"; then
       echo "the pepper leaked into the plan or the state" >&2
       exit 1
     fi
