@@ -9,6 +9,8 @@
 //!   normalisation of every scope spelling into permissions.
 //! - [`preset`]: named default scope sets (`deploy`, `read-only`, `agent-runner`, `custom`).
 //! - [`route`]: route policies: which permission and workspace each API route needs.
+//! - [`cache_safe`]: one key's rights over every route of a policy as the ARN patterns of an
+//!   API Gateway policy that stays right when API Gateway answers from its cache.
 //! - [`cidr`]: per-key source allowlists, IPv4 and IPv6 matched independently.
 //! - [`id`]: the one id rule (keys, groups, workspaces, accounts, presets) and new ids.
 //! - [`key`]: the key record, status derivation, every validation rule of a create request,
@@ -46,6 +48,7 @@
 //! scopes. Everything a request could do wrong is refused before the lookup when it can be.
 
 pub mod audit;
+pub mod cache_safe;
 pub mod cidr;
 pub mod context;
 pub mod credential;

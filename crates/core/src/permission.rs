@@ -169,6 +169,19 @@ impl ResourcePattern {
         Ok(Self { segments })
     }
 
+    /// The literal segments of the pattern (the names it spells out).
+    pub fn literals(&self) -> impl Iterator<Item = &str> {
+        self.segments.iter().filter_map(|s| match s {
+            Segment::Literal(l) => Some(l.as_str()),
+            Segment::One | Segment::Any => None,
+        })
+    }
+
+    /// How many segments the pattern has (`**` counts as one).
+    pub fn len(&self) -> usize {
+        self.segments.len()
+    }
+
     /// Whether this pattern covers the concrete resource path `resource` (empty = the root).
     ///
     /// Glob matching over segments with backtracking to the last `**`: O(n·m), never exponential.

@@ -64,20 +64,20 @@ pub enum WorkspaceSource {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Seg {
+pub(crate) enum Seg {
     Lit(String),
     Param(String),
     Rest(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Route {
-    method: Option<String>,
-    path: Vec<Seg>,
+pub(crate) struct Route {
+    pub(crate) method: Option<String>,
+    pub(crate) path: Vec<Seg>,
     action: Action,
     resource: Vec<Seg>,
-    workspace: Option<WorkspaceSource>,
-    template: String,
+    pub(crate) workspace: Option<WorkspaceSource>,
+    pub(crate) template: String,
 }
 
 /// A checked route policy.
@@ -220,6 +220,10 @@ impl RoutePolicy {
         } else {
             Err(ValidationErrors(errors))
         }
+    }
+
+    pub(crate) fn routes(&self) -> &[Route] {
+        &self.routes
     }
 
     /// What `request` needs from its key, by the first matching route.

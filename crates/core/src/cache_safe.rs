@@ -1,0 +1,784 @@
+//! Cache-safe answers: one key's rights over every route of a route policy, written as the
+//! resource patterns of an API Gateway policy, so that a policy API Gateway keeps in its
+//! authorizer cache (keyed by the token) answers every later request of that key right.
+//!
+//! # The construction
+//!
+//! Each route is tried with every value that can change its decision: the names the key's
+//! scopes and workspaces spell out and the literal segments of the routes, plus one *fresh*
+//! name that stands for every other value (no pattern tells two fresh names apart, so one
+//! decides for all). Each of these cases is decided by the one decision function ([`crate::route::RoutePolicy::access`] and
+//! [`crate::decision::decide`]), first matching route and all.
+//!
+//! A route decided the same way in every case becomes one statement on its pattern
+//! (`GET/agents/*`); otherwise each case becomes its own (`GET/agents/ag_1`). Denials are
+//! explicit (API Gateway lets a Deny overrule any Allow), except where a Deny's pattern would
+//! also cover a request that is allowed: that case is left to the implicit deny, and then no
+//! Allow may cover it either.
+//!
+//! # What is proven, and what is not
+//!
+//! API Gateway's `*` matches any text, `/` included, so patterns of different routes overlap.
+//! [`grants`] checks every Deny against every allowed case and every Allow against every
+//! implicitly denied case by intersecting the pattern with the case's language (a small
+//! automaton product, [`overlaps`]); a key whose rights cannot be written exactly is
+//! [`Inexact`], and the authorizer then answers as without the setting (the ARN decided only).
+//! So a cached policy never allows a request of a route the key may not call. Two things it
+//! cannot see are the deployment's to keep: every method and resource the authorizer guards is
+//! a route of the policy (a path no route matches is denied by keyward, but an Allow pattern
+//! may cover it), and the identity sources hold everything else a decision reads (the source
+//! address, for keys limited to some). A path parameter that is not a valid resource name is
+//! refused by keyward; a cached Allow of a route the key may call for every name covers it,
+//! and the backend sees it as the name it is.
+
+use std::collections::{BTreeSet, HashSet};
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+
+use crate::decision::{Code, decide};
+use crate::key::ApiKey;
+use crate::route::{RoutePolicy, RouteRequest, Seg, WorkspaceSource};
+use crate::validation::{FieldError, ValidationErrors};
+
+/// The largest policy document API Gateway takes from a Lambda authorizer ("Lambda authorizer
+/// result size", a fixed quota of 8 KB).
+pub const MAX_POLICY_BYTES: usize = 8 * 1024;
+
+/// The longest ARN prefix (`arn:aws:execute-api:<region>:<account>:<api id>/<stage>/`) the
+/// start-up check allows for; stage names are at most 128 characters, most far shorter.
+pub const ARN_PREFIX_ALLOWANCE: usize = 96;
+
+/// The most cases one route is tried with; a key that needs more is [`Inexact`].
+pub const MAX_CASES_PER_ROUTE: usize = 256;
+
+const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
+/// Allow or deny.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Effect {
+    Allow,
+    Deny,
+}
+
+/// One statement: an effect on a pattern of `<METHOD>/<path>` (after the stage's ARN prefix),
+/// where `*` matches any text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Statement {
+    pub effect: Effect,
+    pub pattern: String,
+}
+
+/// Why a key's rights cannot be written as one exact policy.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Inexact {
+    #[error("route {0} needs more than {MAX_CASES_PER_ROUTE} cases for this key")]
+    TooManyCases(String),
+    #[error("{route}: the pattern {pattern} of another route would decide some of its requests")]
+    Overlap { route: String, pattern: String },
+}
+
+/// One case of a route: its method (`None`: any other method) and segments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Case {
+    route: usize,
+    method: Option<String>,
+    segs: Vec<Part>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Lit(String),
+    /// Any one name.
+    Fresh,
+}
+
+impl Case {
+    /// The pattern covering every request of the case.
+    fn pattern(&self) -> String {
+        let mut out = self.method.clone().unwrap_or_else(|| "*".to_owned());
+        out.push('/');
+        let parts: Vec<String> = self
+            .segs
+            .iter()
+            .map(|p| match p {
+                Part::Lit(l) => l.clone(),
+                Part::Fresh => "*".to_owned(),
+            })
+            .collect();
+        out.push_str(&parts.join("/"));
+        out
+    }
+
+    /// One concrete request of the case, with fresh names that no pattern names (and, for any
+    /// other method, `other_method`).
+    fn example(&self, fresh: &str, other_method: &str) -> (String, String) {
+        let method = self.method.clone().unwrap_or_else(|| other_method.to_owned());
+        let mut k = 0;
+        let mut next = || {
+            k += 1;
+            format!("{fresh}{k}")
+        };
+        let parts: Vec<String> = self
+            .segs
+            .iter()
+            .map(|p| match p {
+                Part::Lit(l) => l.clone(),
+                Part::Fresh => next(),
+            })
+            .collect();
+        (method, format!("/{}", parts.join("/")))
+    }
+
+    /// The case's requests as automaton tokens over `<METHOD>/<path>`.
+    fn tokens(&self) -> Vec<Tok> {
+        let mut t = Vec::new();
+        match &self.method {
+            Some(m) => t.extend(m.bytes().map(Tok::Byte)),
+            None => t.push(Tok::Name),
+        }
+        t.push(Tok::Byte(b'/'));
+        for (i, p) in self.segs.iter().enumerate() {
+            if i > 0 {
+                t.push(Tok::Byte(b'/'));
+            }
+            match p {
+                Part::Lit(l) => t.extend(l.bytes().map(Tok::Byte)),
+                Part::Fresh => t.push(Tok::Name),
+            }
+        }
+        t
+    }
+}
+
+/// Checks, at start-up, that a route policy can be answered cache-safely: no route takes its
+/// workspace from a header or the query string (a cached answer would serve another
+/// workspace), no route ends in a `{param+}` (a pattern cannot bound the paths it takes, nor
+/// the names deep in them a scope may spell), and a policy allowing every route fits
+/// [`MAX_POLICY_BYTES`].
+pub fn check(policy: &RoutePolicy) -> Result<(), ValidationErrors> {
+    let mut errors = Vec::new();
+    let mut bytes = POLICY_OVERHEAD;
+    for (i, route) in policy.routes().iter().enumerate() {
+        if matches!(
+            route.workspace,
+            Some(WorkspaceSource::Header(_) | WorkspaceSource::Query(_))
+        ) {
+            errors.push(FieldError::new(
+                format!("routes[{i}].workspace"),
+                "cache-safe answers need the workspace in the path: a cached answer would \
+                 serve a request naming another workspace in a header or the query",
+            ));
+        }
+        if route.path.iter().any(|s| matches!(s, Seg::Rest(_))) {
+            errors.push(FieldError::new(
+                format!("routes[{i}].path"),
+                "cache-safe answers need routes without a {param+}: a cached answer would \
+                 cover paths of any depth",
+            ));
+        }
+        bytes += statement_bytes(&whole_route(route).pattern()) + ARN_PREFIX_ALLOWANCE;
+    }
+    if bytes > MAX_POLICY_BYTES {
+        errors.push(FieldError::new(
+            "routes",
+            format!(
+                "a policy allowing every route would take about {bytes} bytes, over API \
+                 Gateway's {MAX_POLICY_BYTES}: cache-safe answers need fewer routes (or \
+                 routes merged with parameters)"
+            ),
+        ));
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ValidationErrors(errors))
+    }
+}
+
+/// The JSON of a policy document around its statements.
+const POLICY_OVERHEAD: usize = 64;
+
+/// About what one statement takes in the policy document, besides its ARN prefix.
+pub fn statement_bytes(pattern: &str) -> usize {
+    pattern.len() + 70
+}
+
+/// A route with every parameter fresh.
+fn whole_route(route: &crate::route::Route) -> Case {
+    Case {
+        route: 0,
+        method: route.method.clone(),
+        segs: route
+            .path
+            .iter()
+            .map(|s| match s {
+                Seg::Lit(l) => Part::Lit(l.clone()),
+                Seg::Param(_) | Seg::Rest(_) => Part::Fresh,
+            })
+            .collect(),
+    }
+}
+
+/// The statements that allow exactly the requests of `policy`'s routes that `key` may make
+/// from `source_ip` at `now`, and deny the rest. The policy must have passed [`check`]; the
+/// key itself must be usable (active, not expired, the address allowed): the authorizer
+/// denies every route of a key that is not.
+pub fn grants(
+    policy: &RoutePolicy,
+    key: &ApiKey,
+    source_ip: Option<IpAddr>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Statement>, Inexact> {
+    let routes = policy.routes();
+    // The names that can change a decision: those the key's scopes and workspaces spell, and
+    // the literal segments routes have at each position of a path.
+    let mut names: BTreeSet<&str> = key.workspaces.iter().map(String::as_str).collect();
+    for scope in &key.scopes {
+        for perm in &scope.permissions {
+            names.extend(perm.resource.literals());
+        }
+    }
+    let mut at: Vec<BTreeSet<&str>> = Vec::new();
+    for route in routes {
+        for (i, seg) in route.path.iter().enumerate() {
+            if let Seg::Lit(l) = seg {
+                at.resize_with(at.len().max(i + 1), BTreeSet::new);
+                at[i].insert(l);
+            }
+        }
+    }
+    let fresh = fresh_prefix(names.iter().chain(at.iter().flatten()).copied());
+    let named_methods: BTreeSet<&str> = routes.iter().filter_map(|r| r.method.as_deref()).collect();
+    let other_method = METHODS
+        .iter()
+        .find(|m| !named_methods.contains(**m))
+        .copied()
+        .unwrap_or("GET");
+
+    let mut cases: Vec<(Case, bool)> = Vec::new();
+    let mut statements: Vec<(Statement, Vec<usize>)> = Vec::new();
+    for (i, route) in routes.iter().enumerate() {
+        let mut grid: Vec<Case> = vec![Case {
+            route: i,
+            method: route.method.clone(),
+            segs: Vec::new(),
+        }];
+        if route.method.is_none() {
+            // An any-method route: each method another route names, and the others.
+            grid = named_methods
+                .iter()
+                .map(|m| Some((*m).to_owned()))
+                .chain(
+                    (named_methods.len() < METHODS.len())
+                        .then_some(None)
+                        .into_iter(),
+                )
+                .map(|method| Case {
+                    route: i,
+                    method,
+                    segs: Vec::new(),
+                })
+                .collect();
+        }
+        for (pos, seg) in route.path.iter().enumerate() {
+            let options: Vec<Part> = match seg {
+                Seg::Lit(l) => vec![Part::Lit(l.clone())],
+                Seg::Param(_) | Seg::Rest(_) => {
+                    let here = at.get(pos).into_iter().flatten();
+                    let candidates: BTreeSet<&str> = names.iter().chain(here).copied().collect();
+                    candidates
+                        .into_iter()
+                        .map(|n| Part::Lit(n.to_owned()))
+                        .chain([Part::Fresh])
+                        .collect()
+                }
+            };
+            if grid.len() * options.len() > MAX_CASES_PER_ROUTE {
+                return Err(Inexact::TooManyCases(route.template.clone()));
+            }
+            grid = grid
+                .into_iter()
+                .flat_map(|c| {
+                    options.iter().map(move |o| {
+                        let mut c = c.clone();
+                        c.segs.push(o.clone());
+                        c
+                    })
+                })
+                .collect();
+        }
+        let first = cases.len();
+        for case in grid {
+            let (method, path) = case.example(&fresh, other_method);
+            let allowed = policy
+                .access(&RouteRequest {
+                    method: &method,
+                    path: &path,
+                    headers: &[],
+                    query: &[],
+                    source_ip,
+                })
+                .is_ok_and(|(access, _)| decide(Some(key), &access, now) == Code::Valid);
+            cases.push((case, allowed));
+        }
+        let mine = first..cases.len();
+        let all_alike = cases[mine.clone()].iter().all(|(_, a)| *a == cases[first].1);
+        if all_alike {
+            let effect = if cases[first].1 {
+                Effect::Allow
+            } else {
+                Effect::Deny
+            };
+            statements.push((
+                Statement {
+                    effect,
+                    pattern: whole_route(route).pattern(),
+                },
+                mine.collect(),
+            ));
+        } else {
+            for c in mine {
+                let effect = if cases[c].1 {
+                    Effect::Allow
+                } else {
+                    Effect::Deny
+                };
+                statements.push((
+                    Statement {
+                        effect,
+                        pattern: cases[c].0.pattern(),
+                    },
+                    vec![c],
+                ));
+            }
+        }
+    }
+
+    // A Deny that would overrule an allowed case is dropped: its cases are left to the
+    // implicit deny. A pattern without `*` is one request, decided as its case was.
+    let tokens: Vec<Vec<Tok>> = cases.iter().map(|(c, _)| c.tokens()).collect();
+    let mut implicit: HashSet<usize> = HashSet::new();
+    statements.retain(|(s, covered)| {
+        let keep = s.effect == Effect::Allow
+            || !s.pattern.contains('*')
+            || !cases
+                .iter()
+                .enumerate()
+                .any(|(c, (_, allowed))| *allowed && overlaps(&s.pattern, &tokens[c]));
+        if !keep {
+            implicit.extend(covered.iter().copied());
+        }
+        keep
+    });
+    // No Allow may cover a case left to the implicit deny.
+    for &c in &implicit {
+        if let Some((s, _)) = statements.iter().find(|(s, _)| {
+            s.effect == Effect::Allow && s.pattern.contains('*') && overlaps(&s.pattern, &tokens[c])
+        })
+        {
+            return Err(Inexact::Overlap {
+                route: routes[cases[c].0.route].template.clone(),
+                pattern: s.pattern.clone(),
+            });
+        }
+    }
+    let mut out: Vec<Statement> = statements.into_iter().map(|(s, _)| s).collect();
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// A prefix that, numbered, spells none of `names`.
+fn fresh_prefix<'a>(names: impl Iterator<Item = &'a str> + Clone) -> String {
+    let mut fresh = "fresh".to_owned();
+    while names.clone().any(|n| n.starts_with(&fresh)) {
+        fresh.push('_');
+    }
+    fresh
+}
+
+/// Whether the statements admit `target` (`<METHOD>/<path>`): some Allow matches it and no
+/// Deny does, as API Gateway evaluates a policy.
+pub fn admits(statements: &[Statement], target: &str) -> bool {
+    let matching = |e: Effect| {
+        statements
+            .iter()
+            .any(|s| s.effect == e && glob_match(&s.pattern, target))
+    };
+    matching(Effect::Allow) && !matching(Effect::Deny)
+}
+
+/// Whether `pattern`, where `*` matches any text (`/` too), matches all of `text`.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while j < t.len() {
+        if i < p.len() && p[i] == b'*' {
+            star = Some((i, j));
+            i += 1;
+        } else if i < p.len() && p[i] == t[j] {
+            i += 1;
+            j += 1;
+        } else if let Some((si, sj)) = star {
+            i = si + 1;
+            j = sj + 1;
+            star = Some((si, sj + 1));
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|&b| b == b'*')
+}
+
+/// A token of a case's language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tok {
+    Byte(u8),
+    /// One name: one or more name characters.
+    Name,
+}
+
+fn is_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')
+}
+
+/// A state of a case's automaton: the token, and where in it.
+type State = (usize, u8);
+
+/// The states reachable from `s` without reading.
+fn closure(tokens: &[Tok], s: State, out: &mut Vec<State>) {
+    if out.contains(&s) {
+        return;
+    }
+    out.push(s);
+    let (k, sub) = s;
+    if let Some(Tok::Name) = tokens.get(k)
+        && sub == 1
+    {
+        closure(tokens, (k + 1, 0), out);
+    }
+}
+
+/// The states after reading `b` in `s`.
+fn step(tokens: &[Tok], (k, sub): State, b: u8) -> Option<State> {
+    match (tokens.get(k)?, sub) {
+        (Tok::Byte(x), _) if *x == b => Some((k + 1, 0)),
+        (Tok::Name, _) if is_name_byte(b) => Some((k, 1)),
+        _ => None,
+    }
+}
+
+/// Whether `pattern` matches some request of the case written as `tokens`.
+fn overlaps(pattern: &str, tokens: &[Tok]) -> bool {
+    let p = pattern.as_bytes();
+    // The bytes worth trying where the pattern has a `*`: every byte either side spells, and
+    // one name byte neither does.
+    let mut alphabet: Vec<u8> = p.iter().copied().filter(|&b| b != b'*').collect();
+    alphabet.extend(tokens.iter().filter_map(|t| match t {
+        Tok::Byte(b) => Some(*b),
+        Tok::Name => None,
+    }));
+    alphabet.push(b'/');
+    if let Some(spare) = (b'0'..=b'z').find(|b| is_name_byte(*b) && !alphabet.contains(b)) {
+        alphabet.push(spare);
+    }
+    alphabet.sort_unstable();
+    alphabet.dedup();
+
+    let mut seen: HashSet<(usize, State)> = HashSet::new();
+    let mut todo: Vec<(usize, State)> = Vec::new();
+    let mut start = Vec::new();
+    closure(tokens, (0, 0), &mut start);
+    todo.extend(start.into_iter().map(|s| (0, s)));
+    while let Some((i, s)) = todo.pop() {
+        if !seen.insert((i, s)) {
+            continue;
+        }
+        if i == p.len() && s == (tokens.len(), 0) {
+            return true;
+        }
+        let mut next: Vec<(usize, u8)> = Vec::new();
+        match p.get(i) {
+            Some(b'*') => {
+                todo.push((i + 1, s));
+                next.extend(alphabet.iter().map(|&b| (i, b)));
+            }
+            Some(&b) => next.push((i + 1, b)),
+            None => {}
+        }
+        for (ni, b) in next {
+            if let Some(t) = step(tokens, s, b) {
+                let mut reach = Vec::new();
+                closure(tokens, t, &mut reach);
+                todo.extend(reach.into_iter().map(|r| (ni, r)));
+            }
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::{CreateKeyRequest, KeyDraft, KeyRules};
+    use crate::preset::Presets;
+    use crate::route::RoutePolicySpec;
+    use crate::token::{Prefix, Token};
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn policy(routes: serde_json::Value) -> RoutePolicy {
+        let spec: RoutePolicySpec = serde_json::from_value(json!({ "routes": routes })).unwrap();
+        RoutePolicy::compile(&spec).unwrap()
+    }
+
+    fn key(scopes: &[&str], workspaces: &[&str]) -> ApiKey {
+        let req: CreateKeyRequest = serde_json::from_value(json!({
+            "name": "k", "scopes": scopes, "workspaces": workspaces,
+        }))
+        .unwrap();
+        let (d, _) =
+            KeyDraft::from_request(req, &KeyRules::default(), &Presets::builtin(), Utc::now())
+                .unwrap();
+        ApiKey::new(d, "acc", &Token::generate(&Prefix::live()).unwrap(), "t", Utc::now()).unwrap()
+    }
+
+    fn allowed(p: &RoutePolicy, k: &ApiKey, method: &str, path: &str) -> bool {
+        p.access(&RouteRequest {
+            method,
+            path,
+            headers: &[],
+            query: &[],
+            source_ip: None,
+        })
+        .is_ok_and(|(a, _)| decide(Some(k), &a, Utc::now()) == Code::Valid)
+    }
+
+    fn target(method: &str, path: &str) -> String {
+        format!("{method}/{}", path.trim_start_matches('/'))
+    }
+
+    fn patterns(s: &[Statement]) -> Vec<String> {
+        s.iter()
+            .map(|s| format!("{:?} {}", s.effect, s.pattern))
+            .collect()
+    }
+
+    #[test]
+    fn globs_match_as_api_gateway_reads_them() {
+        assert!(glob_match("GET/agents/*", "GET/agents/a"));
+        assert!(glob_match("GET/agents/*", "GET/agents/a/b"), "* crosses /");
+        assert!(glob_match("*/", "DELETE/"));
+        assert!(!glob_match("GET/agents/*", "GET/agents"));
+        assert!(!glob_match("GET/a", "GET/ab"));
+        assert!(glob_match("*/a/*/c", "PUT/a/x/y/c"));
+    }
+
+    #[test]
+    fn overlap_is_decided_on_the_language_of_a_case() {
+        let case = |segs: Vec<Part>| Case {
+            route: 0,
+            method: Some("GET".into()),
+            segs,
+        };
+        let runs = case(vec![
+            Part::Lit("agents".into()),
+            Part::Fresh,
+            Part::Lit("runs".into()),
+        ]);
+        assert!(overlaps("GET/agents/*", &runs.tokens()));
+        assert!(overlaps("GET/*/runs", &runs.tokens()));
+        assert!(!overlaps("GET/agents/*/secrets", &runs.tokens()));
+        assert!(!overlaps("POST/*", &runs.tokens()));
+        let one = case(vec![Part::Lit("agents".into()), Part::Fresh]);
+        assert!(!overlaps("GET/agents/*/runs", &one.tokens()), "one name has no /");
+        assert!(overlaps("GET/agents/ag_1", &one.tokens()));
+        let root = case(vec![]);
+        assert!(overlaps("GET/", &root.tokens()) && overlaps("*", &root.tokens()));
+    }
+
+    #[test]
+    fn a_reader_is_allowed_the_reads_and_denied_the_rest() {
+        let p = policy(json!([
+            {"method": "GET", "path": "/agents", "action": "discover", "resource": "agents"},
+            {"method": "GET", "path": "/agents/{id}", "action": "read", "resource": "agents/{id}"},
+            {"method": "GET", "path": "/agents/{id}/secrets", "action": "admin", "resource": "agents/{id}/secrets"},
+            {"method": "POST", "path": "/agents/{id}/runs", "action": "execute", "resource": "agents/{id}/runs"},
+        ]));
+        let k = key(&["agent:viewer"], &[]);
+        let s = grants(&p, &k, None, Utc::now()).unwrap();
+        assert_eq!(
+            patterns(&s),
+            [
+                "Allow GET/agents",
+                "Allow GET/agents/*",
+                "Deny GET/agents/*/secrets",
+                "Deny POST/agents/*/runs",
+            ]
+        );
+        assert!(admits(&s, "GET/agents/ag_9"));
+        assert!(!admits(&s, "GET/agents/ag_9/secrets"), "the Deny overrules");
+        assert!(!admits(&s, "POST/agents/ag_9/runs"));
+    }
+
+    #[test]
+    fn rights_on_one_resource_name_it() {
+        let p = policy(json!([
+            {"method": "GET", "path": "/agents/{id}", "action": "read", "resource": "agents/{id}"},
+            {"method": "POST", "path": "/workspaces/{ws}/agents/{id}", "action": "read", "resource": "agents/{id}", "workspace": {"path": "ws"}},
+        ]));
+        let k = key(&["agent/ag_1:viewer"], &["ws_1"]);
+        let s = grants(&p, &k, None, Utc::now()).unwrap();
+        assert!(admits(&s, "GET/agents/ag_1"));
+        assert!(!admits(&s, "GET/agents/ag_2"));
+        assert!(admits(&s, "POST/workspaces/ws_1/agents/ag_1"));
+        assert!(!admits(&s, "POST/workspaces/ws_2/agents/ag_1"));
+        assert!(!admits(&s, "POST/workspaces/ws_1/agents/ag_2"));
+        assert!(
+            s.iter()
+                .all(|st| st.effect == Effect::Deny || !st.pattern.contains('*')),
+            "no wildcard allow: {s:?}"
+        );
+    }
+
+    #[test]
+    fn an_earlier_route_decides_its_requests() {
+        let p = policy(json!([
+            {"method": "GET", "path": "/agents/admin", "action": "admin", "resource": "agents"},
+            {"method": "GET", "path": "/agents/{id}", "action": "read", "resource": "agents/{id}"},
+        ]));
+        let k = key(&["agent:viewer"], &[]);
+        let s = grants(&p, &k, None, Utc::now()).unwrap();
+        assert!(!admits(&s, "GET/agents/admin"));
+        assert!(admits(&s, "GET/agents/other"));
+    }
+
+    #[test]
+    fn header_workspaces_and_huge_policies_are_refused_at_start_up() {
+        let p = policy(json!([
+            {"method": "GET", "path": "/w/{x}", "action": "read", "workspace": {"header": "X-Workspace"}},
+        ]));
+        let e = check(&p).unwrap_err();
+        assert_eq!(e.0[0].field, "routes[0].workspace");
+        let p = policy(json!([{"method": "GET", "path": "/f/{key+}", "action": "read"}]));
+        assert_eq!(check(&p).unwrap_err().0[0].field, "routes[0].path");
+        let many: Vec<_> = (0..60)
+            .map(|i| json!({"method": "GET", "path": format!("/collection{i}/{{id}}"), "action": "read"}))
+            .collect();
+        let e = check(&policy(json!(many))).unwrap_err();
+        assert_eq!(e.0[0].field, "routes");
+        assert!(check(&policy(json!(many[..20].to_vec()))).is_ok());
+    }
+
+    // The property: for random route policies, keys and requests, a policy from `grants`
+    // never admits a request the decision refuses, and admits every one it allows.
+    const COLLECTIONS: [&str; 3] = ["agents", "runs", "secrets"];
+    const NAMES: [&str; 4] = ["ag_1", "ag_2", "runs", "x9"];
+
+    fn route_strategy() -> impl Strategy<Value = serde_json::Value> {
+        let seg = prop_oneof![
+            prop::sample::select(&COLLECTIONS[..]).prop_map(|s| s.to_owned()),
+            Just("{p}".to_owned()),
+        ];
+        (
+            prop::sample::select(vec!["GET", "POST", "*"]),
+            prop::collection::vec(seg, 0..4),
+            prop::sample::select(vec!["read", "write", "execute", "admin"]),
+        )
+            .prop_map(|(method, segs, action)| {
+                // Parameters are numbered so that each name is used once.
+                let mut n = 0;
+                let path: Vec<String> = segs
+                    .into_iter()
+                    .map(|s| {
+                        if s == "{p}" {
+                            n += 1;
+                            format!("{{p{n}}}")
+                        } else {
+                            s
+                        }
+                    })
+                    .collect();
+                let resource = path.join("/");
+                json!({"method": method, "path": format!("/{}", path.join("/")),
+                       "action": action, "resource": resource})
+            })
+    }
+
+    fn scope_strategy() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(vec![
+                "read", "agent:viewer", "agent:editor", "agent/ag_1:owner", "agent/ag_2:viewer",
+                "project:viewer", "agent:executor",
+            ])
+            .prop_map(str::to_owned),
+        ]
+    }
+
+    fn request_strategy() -> impl Strategy<Value = (String, String)> {
+        (
+            prop::sample::select(vec!["GET", "POST", "DELETE"]),
+            prop::collection::vec(
+                prop_oneof![
+                    prop::sample::select(&COLLECTIONS[..]).prop_map(str::to_owned),
+                    prop::sample::select(&NAMES[..]).prop_map(str::to_owned),
+                ],
+                0..6,
+            ),
+        )
+            .prop_map(|(m, segs)| (m.to_owned(), format!("/{}", segs.join("/"))))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        #[test]
+        fn a_cached_policy_never_allows_a_request_the_key_may_not_make(
+            routes in prop::collection::vec(route_strategy(), 1..6),
+            scopes in prop::collection::vec(scope_strategy(), 1..3),
+            requests in prop::collection::vec(request_strategy(), 40),
+        ) {
+            let spec: RoutePolicySpec = serde_json::from_value(json!({"routes": routes})).unwrap();
+            let p = RoutePolicy::compile(&spec).unwrap();
+            let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
+            let k = key(&scopes, &[]);
+            let Ok(s) = grants(&p, &k, None, Utc::now()) else {
+                return Ok(()); // the authorizer answers the request's ARN only
+            };
+            for (method, path) in &requests {
+                // Only requests a route matches reach the authorizer (see the module doc).
+                let routed = p.access(&RouteRequest {
+                    method, path, headers: &[], query: &[], source_ip: None,
+                });
+                if routed.is_err() && !matches!(routed, Err(crate::route::RouteDenied::BadParameter(_))) {
+                    continue;
+                }
+                let want = allowed(&p, &k, method, path);
+                let got = admits(&s, &target(method, path));
+                prop_assert!(!got || want, "{method} {path} admitted by {s:?}");
+                prop_assert_eq!(got, want, "{} {} under {:?}", method, path, s);
+            }
+        }
+    }
+
+    #[test]
+    fn most_keys_are_answered_exactly() {
+        use proptest::strategy::ValueTree;
+        use proptest::test_runner::TestRunner;
+        let mut runner = TestRunner::deterministic();
+        let strategy = (
+            prop::collection::vec(route_strategy(), 1..6),
+            prop::collection::vec(scope_strategy(), 1..3),
+        );
+        let (mut exact, total) = (0, 400);
+        for _ in 0..total {
+            let (routes, scopes) = strategy.new_tree(&mut runner).unwrap().current();
+            let spec: RoutePolicySpec = serde_json::from_value(json!({"routes": routes})).unwrap();
+            let p = RoutePolicy::compile(&spec).unwrap();
+            let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
+            exact += usize::from(grants(&p, &key(&scopes, &[]), None, Utc::now()).is_ok());
+        }
+        assert!(exact * 10 >= total * 8, "{exact} of {total} exact");
+    }
+}
