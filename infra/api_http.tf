@@ -4,7 +4,7 @@
 #   ANY /v1/{proxy+}       -> issuer (payload 2.0; the management API authenticates its own admin keys)
 #   /console, /console/*   -> issuer (the web console: its own sign-in and sessions)
 #   GET /healthz, /readyz  -> issuer
-#   GET /sample/{proxy+}   -> authorizer (REQUEST, payload 2.0, simple responses, TTL 0), then
+#   GET /sample/{proxy+}   -> authorizer (REQUEST, payload 2.0, simple responses, cache-safe), then
 #                             var.sample_upstream_url or this API's /healthz
 
 resource "aws_apigatewayv2_api" "http" {
@@ -63,9 +63,11 @@ resource "aws_apigatewayv2_authorizer" "keyward" {
   authorizer_uri                    = aws_lambda_function.this["authorizer"].invoke_arn
   authorizer_payload_format_version = "2.0"
   enable_simple_responses           = true
-  identity_sources                  = var.authorizer_identity_sources
-  # Answers name only the request decided; keyward's own cache makes TTL 0 cheap.
-  authorizer_result_ttl_in_seconds = 0
+  # With cache-safe answers, an answer is cached per key, route, path and address: the
+  # authorizer refuses to allow a request whose identity sources miss one.
+  identity_sources = concat(var.authorizer_identity_sources, var.cache_safe_answers ? ["$context.routeKey", "$context.path", "$context.identity.sourceIp"] : [])
+  # The revocation bound less the functions' own (main.tf).
+  authorizer_result_ttl_in_seconds = local.authorizer_ttl
 }
 
 resource "aws_apigatewayv2_integration" "sample" {

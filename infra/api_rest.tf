@@ -3,7 +3,7 @@
 #   ANY /v1/{proxy+}       -> issuer (Lambda proxy; the issuer takes the stage off the path)
 #   /console, /console/*   -> issuer (the web console)
 #   GET /healthz, /readyz  -> issuer
-#   GET /sample/{proxy+}   -> authorizer (REQUEST, TTL 0), then a mock answering 200 with the
+#   GET /sample/{proxy+}   -> authorizer (REQUEST, cache-safe), then a mock answering 200 with the
 #                             key's id and account from the authorizer's context
 #
 # Every Deny becomes the ACCESS_DENIED gateway response (403); its body carries the
@@ -107,13 +107,15 @@ resource "aws_api_gateway_integration" "issuer" {
 resource "aws_api_gateway_authorizer" "keyward" {
   count = local.rest ? 1 : 0
 
-  rest_api_id     = aws_api_gateway_rest_api.rest[0].id
-  name            = "keyward"
-  type            = "REQUEST"
-  authorizer_uri  = aws_lambda_function.this["authorizer"].invoke_arn
-  identity_source = local.rest_identity_source
-  # Policies name only the method decided; keyward's own cache makes TTL 0 cheap.
-  authorizer_result_ttl_in_seconds = 0
+  rest_api_id    = aws_api_gateway_rest_api.rest[0].id
+  name           = "keyward"
+  type           = "REQUEST"
+  authorizer_uri = aws_lambda_function.this["authorizer"].invoke_arn
+  # With cache-safe answers a policy covers every route for the key; the address is in the
+  # cache key for keys limited to some.
+  identity_source = var.cache_safe_answers ? "${local.rest_identity_source},context.identity.sourceIp" : local.rest_identity_source
+  # The revocation bound less the functions' own (main.tf).
+  authorizer_result_ttl_in_seconds = local.authorizer_ttl
 }
 
 resource "aws_api_gateway_gateway_response" "access_denied" {

@@ -52,10 +52,14 @@ locals {
   event_bus_arn          = var.create_event_bus ? aws_cloudwatch_event_bus.this[0].arn : var.event_bus_arn
 
   store = { KEYWARD_STORE = "dynamodb://${local.table_name}" }
+  # The revocation bound, end to end: the functions follow changes within a second (or the
+  # whole bound, if shorter), and API Gateway may keep the authorizer's answers for the rest.
+  engine_bound_ms = min(var.revocation_bound_ms, 1000)
+  authorizer_ttl  = var.cache_safe_answers ? floor((var.revocation_bound_ms - local.engine_bound_ms) / 1000) : 0
   deployment = {
     KEYWARD_PREFIX              = var.token_prefix
     KEYWARD_ACCOUNT             = var.account
-    KEYWARD_REVOCATION_BOUND_MS = tostring(var.revocation_bound_ms)
+    KEYWARD_REVOCATION_BOUND_MS = tostring(local.engine_bound_ms)
   }
   route_policy = (
     var.route_policy_file != null
@@ -70,7 +74,8 @@ locals {
     })
     authorizer = merge(var.environment, local.store, local.deployment, local.pepper_environment, local.route_policy, {
       # The HTTP API authorizer below is configured for simple responses.
-      KEYWARD_HTTP_API_RESPONSE = "simple"
+      KEYWARD_HTTP_API_RESPONSE  = "simple"
+      KEYWARD_CACHE_SAFE_ANSWERS = var.cache_safe_answers ? "on" : "off"
     })
     rotator = merge(var.environment, local.store, local.deployment, local.pepper_environment, {
       KEYWARD_EXPIRY_WARNING_HOURS = tostring(var.expiry_warning_hours)

@@ -118,14 +118,20 @@ variable "account" {
 }
 
 variable "revocation_bound_ms" {
-  description = "KEYWARD_REVOCATION_BOUND_MS: the longest a revocation takes to reach a running verifier (issuer, authorizer, rotator)."
+  description = "The longest a revocation, deactivation or scope change takes to take effect, end to end. The functions follow changes within min(this, 1000) ms (KEYWARD_REVOCATION_BOUND_MS); with cache_safe_answers, API Gateway's authorizer cache keeps answers for the whole seconds left (5000: 4 s; 1000: no cache)."
   type        = number
   default     = 5000
 
   validation {
-    condition     = var.revocation_bound_ms > 0
-    error_message = "revocation_bound_ms must be positive."
+    condition     = var.revocation_bound_ms >= 100 && var.revocation_bound_ms <= 3601000
+    error_message = "revocation_bound_ms is 100 to 3601000 (API Gateway caches an answer for at most 3600 s)."
   }
+}
+
+variable "cache_safe_answers" {
+  description = "KEYWARD_CACHE_SAFE_ANSWERS: the authorizer answers so that API Gateway may cache them (a REST policy for every route; an HTTP API answer keyed by route, path and address), and the authorizer's result TTL follows revocation_bound_ms. false: TTL 0, every request invokes the authorizer."
+  type        = bool
+  default     = true
 }
 
 variable "management_rate_limit" {

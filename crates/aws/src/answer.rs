@@ -16,16 +16,20 @@
 //! An HTTP API turns a Lambda error (`Unauthorized` included) into a 500, so it is never
 //! answered with one; and it takes simple responses only with payload 2.0.
 //!
-//! Policies name only the ARN of the request decided, never a wildcard: a cached policy can
-//! refuse a route it was not made for, but never allow one. Run API Gateway's authorizer cache
-//! with TTL 0 (the engine's cache makes that cheap), or include the route in the identity
-//! sources.
+//! By default a policy names only the ARN of the request decided, never a wildcard: a cached
+//! policy can refuse a route it was not made for, but never allow one. Run API Gateway's
+//! authorizer cache with TTL 0 (the engine's cache makes that cheap), or turn on cache-safe
+//! answers: a REST policy then allows exactly the routes the key may call and denies the rest
+//! ([`Answer::cached`], from [`keyward_core::cache_safe`]), and a key that may call none, or
+//! is inactive, refused at its address or rate limited, is denied every route
+//! ([`Answer::deny_all`]).
 
 use aws_lambda_events::apigw::{
     ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerResponse,
     ApiGatewayV2CustomAuthorizerIamPolicyResponse, ApiGatewayV2CustomAuthorizerSimpleResponse,
 };
 use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
+use keyward_core::cache_safe::{Effect, Statement};
 use keyward_core::context::Context;
 use keyward_core::decision::Code;
 use keyward_core::key::ApiKey;
@@ -102,6 +106,64 @@ impl Answer {
         }
     }
 
+    /// A REST answer that stays right for every route while API Gateway caches it: `statements`
+    /// (from [`keyward_core::cache_safe::grants`]) under the stage's ARN `prefix`, with the
+    /// key's context (the same for every route it may call).
+    pub fn cached(prefix: &str, statements: &[Statement], key: &ApiKey) -> Self {
+        let resources = |effect: Effect| -> Vec<String> {
+            statements
+                .iter()
+                .filter(|s| s.effect == effect)
+                .map(|s| format!("{prefix}{}", s.pattern))
+                .collect()
+        };
+        let mut allow = resources(Effect::Allow);
+        let mut deny = resources(Effect::Deny);
+        if allow.is_empty() && deny.is_empty() {
+            deny.push(format!("{prefix}*"));
+        }
+        let mut document = ApiGatewayCustomAuthorizerPolicy::default();
+        document.version = Some("2012-10-17".to_owned());
+        for (effect, resources) in [(true, &mut allow), (false, &mut deny)] {
+            if !resources.is_empty() {
+                document
+                    .statement
+                    .push(statement(effect, std::mem::take(resources)));
+            }
+        }
+        let mut response = ApiGatewayCustomAuthorizerResponse::<Context>::default();
+        response.principal_id = Some(key.id.clone());
+        response.policy_document = document;
+        response.context = Context::allowed(key);
+        Self::Respond(Box::new(Response::Policy(response)))
+    }
+
+    /// A REST answer denying every route of the stage `prefix`, for an outcome about the key
+    /// itself (inactive, its address, its rate limit), cached as such.
+    pub fn deny_all(
+        prefix: &str,
+        key: &ApiKey,
+        code: Code,
+        retry_after_secs: Option<u32>,
+    ) -> Self {
+        let mut document = ApiGatewayCustomAuthorizerPolicy::default();
+        document.version = Some("2012-10-17".to_owned());
+        document.statement = vec![statement(false, vec![format!("{prefix}*")])];
+        let mut response = ApiGatewayCustomAuthorizerResponse::<Context>::default();
+        response.principal_id = Some(key.id.clone());
+        response.policy_document = document;
+        response.context = Context::denied(code, retry_after_secs);
+        Self::Respond(Box::new(Response::Policy(response)))
+    }
+
+    /// The size of the answer's JSON, which API Gateway limits.
+    pub fn size(&self) -> usize {
+        match self {
+            Self::Respond(r) => serde_json::to_vec(r).map_or(usize::MAX, |v| v.len()),
+            Self::Unauthorized => 0,
+        }
+    }
+
     /// One line saying what the answer is, for explanations.
     pub fn describe(&self, arn: &str) -> String {
         match self {
@@ -109,17 +171,39 @@ impl Answer {
             Self::Respond(r) if matches!(**r, Response::Simple(_)) => {
                 format!("answer: isAuthorized {}", r.to_value()["isAuthorized"])
             }
-            Self::Respond(r) => format!(
-                "answer: {} policy on {arn}",
-                r.to_value()["policyDocument"]["Statement"][0]["Effect"]
-                    .as_str()
-                    .unwrap_or("?"),
-            ),
+            Self::Respond(r) => {
+                let value = r.to_value();
+                let statements = value["policyDocument"]["Statement"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                let count = |s: &Value| s["Resource"].as_array().map_or(1, Vec::len);
+                match statements.as_slice() {
+                    [one] if count(one) == 1 && one["Resource"][0] == arn => format!(
+                        "answer: {} policy on {arn}",
+                        one["Effect"].as_str().unwrap_or("?")
+                    ),
+                    _ => {
+                        let parts: Vec<String> = statements
+                            .iter()
+                            .map(|s| {
+                                format!("{} {}", s["Effect"].as_str().unwrap_or("?"), count(s))
+                            })
+                            .collect();
+                        format!(
+                            "answer: cache-safe policy for every route ({} resource patterns, \
+                             {} bytes)",
+                            parts.join(", "),
+                            self.size()
+                        )
+                    }
+                }
+            }
         }
     }
 }
 
-fn policy(allow: bool, arn: &str) -> ApiGatewayCustomAuthorizerPolicy {
+fn statement(allow: bool, resources: Vec<String>) -> IamPolicyStatement {
     let mut statement = IamPolicyStatement::default();
     statement.action = vec!["execute-api:Invoke".to_owned()];
     statement.effect = if allow {
@@ -127,9 +211,24 @@ fn policy(allow: bool, arn: &str) -> ApiGatewayCustomAuthorizerPolicy {
     } else {
         IamPolicyEffect::Deny
     };
-    statement.resource = vec![arn.to_owned()];
+    statement.resource = resources;
+    statement
+}
+
+fn policy(allow: bool, arn: &str) -> ApiGatewayCustomAuthorizerPolicy {
     let mut policy = ApiGatewayCustomAuthorizerPolicy::default();
     policy.version = Some("2012-10-17".to_owned());
-    policy.statement = vec![statement];
+    policy.statement = vec![statement(allow, vec![arn.to_owned()])];
     policy
+}
+
+/// The stage's ARN prefix of a method ARN: `arn:aws:execute-api:<region>:<account>:<api>/<stage>/`;
+/// none for an ARN without one, or with a wildcard in it (a console test's stage `*`), which a
+/// cached policy would turn into a wildcard over other stages, methods and paths.
+pub fn stage_prefix(arn: &str) -> Option<&str> {
+    let (colon, _) = arn.match_indices(':').nth(4)?;
+    let rest = &arn[colon + 1..];
+    let (slash, _) = rest.match_indices('/').nth(1)?;
+    let prefix = &arn[..colon + 1 + slash + 1];
+    (!prefix.contains(['*', '?'])).then_some(prefix)
 }

@@ -1,20 +1,29 @@
 //! The API Gateway custom authorizer: an event in, the one decision, the answer out. A REST
 //! API's 401 is the Lambda error `Unauthorized`; a broken event or a failed store read is an
 //! error too (API Gateway answers 500), never an allow.
+//!
+//! With cache-safe answers on ([`Authorizer::with_cache_safe_answers`]), what API Gateway
+//! caches stays right for every request it answers from its cache: a REST answer covers
+//! every route (see [`crate::answer`]), and an HTTP API allow is given only when the event's
+//! identity sources (its cache key) hold its route and path, and its address when the key is
+//! limited to some.
 
 use std::sync::Arc;
 
+use chrono::Utc;
+use keyward_core::cache_safe::{self, MAX_POLICY_BYTES};
 use keyward_core::decision::Code;
 use keyward_core::key::ApiKey;
 use keyward_service::ServiceError;
 use keyward_service::error::STORE_RETRY_AFTER_SECS;
-use keyward_service::verification::{Explain, Verifier};
+use keyward_service::fault::FAULTS;
+use keyward_service::verification::{Decided, Explain, Target, Verifier};
 
 use keyward_service::config::HttpApiResponse;
 use lambda_runtime::Diagnostic;
 
-use crate::answer::{Answer, Response};
-use crate::event::AuthorizerEvent;
+use crate::answer::{Answer, Response, stage_prefix};
+use crate::event::{AuthorizerEvent, EventKind};
 
 /// The decision on an event, with every step of how it was reached when explained.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,11 +39,23 @@ pub struct Explained {
 pub struct Authorizer {
     verifier: Verifier,
     http_api: HttpApiResponse,
+    cache_safe: bool,
 }
 
 impl Authorizer {
     pub fn new(verifier: Verifier, http_api: HttpApiResponse) -> Self {
-        Self { verifier, http_api }
+        Self {
+            verifier,
+            http_api,
+            cache_safe: false,
+        }
+    }
+
+    /// Answers so that API Gateway's result cache stays right (the configuration has checked
+    /// the route policy: `KEYWARD_CACHE_SAFE_ANSWERS`).
+    pub fn with_cache_safe_answers(mut self, on: bool) -> Self {
+        self.cache_safe = on;
+        self
     }
 
     /// What the Lambda function answers for an event's bytes: the response, or the error
@@ -85,14 +106,21 @@ impl Authorizer {
                 retry_after_secs: STORE_RETRY_AFTER_SECS,
             });
         }
-        let answer = Answer::of(
-            event.kind,
-            self.http_api,
-            &event.arn,
-            decided.code,
-            decided.retry_after_secs,
-            decided.key.as_deref(),
-        );
+        let cache_safe = if self.cache_safe {
+            self.cache_safe_answer(event, &mut decided)
+        } else {
+            None
+        };
+        let answer = cache_safe.unwrap_or_else(|| {
+            Answer::of(
+                event.kind,
+                self.http_api,
+                &event.arn,
+                decided.code,
+                decided.retry_after_secs,
+                decided.key.as_deref(),
+            )
+        });
         if explain == Explain::Steps {
             decided
                 .steps
@@ -105,5 +133,97 @@ impl Authorizer {
             key: decided.key,
             steps: decided.steps,
         })
+    }
+
+    /// The cache-safe answer to a decision, where it differs from the usual one.
+    fn cache_safe_answer(&self, event: &AuthorizerEvent<'_>, decided: &mut Decided) -> Option<Answer> {
+        let key = decided.key.clone()?;
+        match event.kind {
+            EventKind::Token | EventKind::Request => {
+                // An ARN with a wildcard would make even a narrow cached allow a wide one.
+                let Some(prefix) = stage_prefix(&event.arn)
+                    .filter(|p| !event.arn[p.len()..].contains(['*', '?']))
+                else {
+                    if decided.code == Code::Valid {
+                        decided.code = Code::PermissionDenied;
+                        decided.steps.push(
+                            "cache-safe answer: the method ARN has a wildcard or no stage, so a \
+                             cached allow would be a wide one: denied"
+                                .into(),
+                        );
+                    }
+                    return None;
+                };
+                match decided.code {
+                    Code::Inactive | Code::IpDenied | Code::RateLimited => Some(Answer::deny_all(
+                        prefix,
+                        &key,
+                        decided.code,
+                        decided.retry_after_secs,
+                    )),
+                    Code::Valid | Code::PermissionDenied | Code::WorkspaceDenied => {
+                        let policy = self.verifier.policy()?;
+                        let source_ip = event.presented.source_ip;
+                        let answer = cache_safe::grants(policy, &key, source_ip, Utc::now())
+                            .map(|statements| Answer::cached(prefix, &statements, &key))
+                            .map_err(|e| e.to_string())
+                            .and_then(|a| {
+                                if a.size() <= MAX_POLICY_BYTES {
+                                    Ok(a)
+                                } else {
+                                    Err(format!("the policy would take {} bytes", a.size()))
+                                }
+                            });
+                        match answer {
+                            Ok(a) => Some(a),
+                            Err(why) => {
+                                // Answered for this request's ARN only: under a cache, the
+                                // key's other routes may be refused until the TTL ends.
+                                FAULTS.report(
+                                    "a key's rights cannot be answered cache-safely",
+                                    &format!("{}: {why}", key.id),
+                                );
+                                decided.steps.push(format!("cache-safe answer: not possible ({why}); answering this request's ARN only"));
+                                None
+                            }
+                        }
+                    }
+                    _ => None,
+                }
+            }
+            EventKind::HttpApi if decided.code == Code::Valid => {
+                let Target::Route { path, .. } = &event.presented.target else {
+                    return None;
+                };
+                let sources = &event.identity_source;
+                let has = |v: &str| sources.iter().any(|s| s == v);
+                let route = event.route_key.as_deref().is_some_and(has);
+                let path = sources
+                    .iter()
+                    .any(|s| s.starts_with('/') && s.ends_with(&**path));
+                let address = key.allowed_cidrs.is_empty()
+                    || event
+                        .presented
+                        .source_ip
+                        .is_some_and(|ip| has(&ip.to_string()));
+                if route && path && address {
+                    return None;
+                }
+                FAULTS.report(
+                    "cache-safe answers refuse HTTP API requests whose identity sources miss \
+                     their route, path or address",
+                    &"add $context.routeKey and $context.path (and $context.identity.sourceIp \
+                      for keys limited to some addresses) to the authorizer's identity sources",
+                );
+                decided.code = Code::PermissionDenied;
+                decided.steps.push(
+                    "cache-safe answer: the identity sources miss the route, the path or the \
+                     address, so a cached allow could serve another request: denied"
+                        .into(),
+                );
+                None
+            }
+            _ => None,
+        }
     }
 }

@@ -49,6 +49,10 @@ pub struct AuthorizerEvent<'a> {
     pub kind: EventKind,
     pub presented: Presented<'a>,
     pub arn: Cow<'a, str>,
+    /// An HTTP API event's route key (`GET /agents/{id}`) and the values of its identity
+    /// sources (what API Gateway caches an answer by).
+    pub route_key: Option<Cow<'a, str>>,
+    pub identity_source: Vec<Cow<'a, str>>,
 }
 
 /// A JSON string, borrowed from the input when it holds no escapes.
@@ -102,6 +106,10 @@ struct RawEvent<'a> {
     raw_path: Option<Text<'a>>,
     #[serde(borrow)]
     http_method: Option<Text<'a>>,
+    #[serde(borrow)]
+    route_key: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    identity_source: IdentitySource<'a>,
     #[serde(default, borrow)]
     headers: RawPairs<'a>,
     #[serde(default, borrow)]
@@ -144,6 +152,55 @@ impl<'de: 'a, 'a> Deserialize<'de> for RawPairs<'a> {
                     }
                 }
                 Ok(RawPairs(pairs))
+            }
+        }
+        d.deserialize_any(Visit(std::marker::PhantomData))
+    }
+}
+
+/// The values of an event's identity sources: a list in payload 2.0, one comma-joined string
+/// in payload 1.0 (kept whole), or `null`.
+#[derive(Debug, Default)]
+struct IdentitySource<'a>(Vec<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for IdentitySource<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for Visit<'a> {
+            type Value = IdentitySource<'a>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of strings, a string, or null")
+            }
+
+            fn visit_unit<E: serde::de::Error>(self) -> Result<IdentitySource<'a>, E> {
+                Ok(IdentitySource::default())
+            }
+
+            fn visit_none<E: serde::de::Error>(self) -> Result<IdentitySource<'a>, E> {
+                Ok(IdentitySource::default())
+            }
+
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                v: &'de str,
+            ) -> Result<IdentitySource<'a>, E> {
+                Ok(IdentitySource(vec![Cow::Borrowed(v)]))
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<IdentitySource<'a>, E> {
+                Ok(IdentitySource(vec![Cow::Owned(v.to_owned())]))
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<IdentitySource<'a>, A::Error> {
+                let mut values = Vec::with_capacity(seq.size_hint().unwrap_or(2));
+                while let Some(v) = seq.next_element::<Option<Text<'a>>>()? {
+                    values.extend(v.map(|t| t.0));
+                }
+                Ok(IdentitySource(values))
             }
         }
         d.deserialize_any(Visit(std::marker::PhantomData))
@@ -217,6 +274,8 @@ impl<'a> AuthorizerEvent<'a> {
             _ => return Err(EventError::Unknown),
         };
         let context = raw.request_context.unwrap_or_default();
+        let route_key = text(raw.route_key);
+        let identity_source = raw.identity_source.0;
         let (arn, presented) = match kind {
             EventKind::Token => {
                 let arn = text(raw.method_arn).unwrap_or_default();
@@ -285,6 +344,8 @@ impl<'a> AuthorizerEvent<'a> {
             kind,
             presented,
             arn,
+            route_key,
+            identity_source,
         })
     }
 }

@@ -504,3 +504,118 @@ fn broken_events_are_errors() {
         assert!(AuthorizerEvent::parse(&bad).is_err(), "{bad}");
     }
 }
+
+/// Whether a policy document admits `arn` as API Gateway evaluates it: some Allow resource
+/// matches and no Deny does (`*` matches any text).
+fn admits(answer: &Answer, arn: &str) -> bool {
+    let Answer::Respond(r) = answer else {
+        return false;
+    };
+    let v = r.to_value();
+    let statements = v["policyDocument"]["Statement"].as_array().unwrap().clone();
+    let matching = |effect: &str| {
+        statements.iter().any(|s| {
+            s["Effect"] == effect
+                && s["Resource"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|r| keyward_core::cache_safe::glob_match(r.as_str().unwrap(), arn))
+        })
+    };
+    matching("Allow") && !matching("Deny")
+}
+
+/// Cache-safe answers on the real REST fixtures: the policy API Gateway caches for a key,
+/// tried on every request of every route (with names the key's scopes spell and others),
+/// admits exactly the requests the authorizer allows when asked each one afresh; a
+/// request the key may not make is never admitted.
+#[tokio::test]
+async fn a_cached_rest_policy_never_allows_a_route_the_key_may_not_call() {
+    let w = World::new();
+    let plain = w.authorizer(HttpApiResponse::Simple);
+    let cached = w.authorizer(HttpApiResponse::Simple).with_cache_safe_answers(true);
+    let keys = [
+        json!({"name": "reader", "scopes": ["read"], "workspaces": ["ws_1"]}),
+        json!({"name": "one-agent", "scopes": ["agent/ag_1:viewer"], "workspaces": ["ws_1", "ws_2"]}),
+        json!({"name": "writer", "scopes": [{"action": "write", "resource": "my/path"}]}),
+        json!({"name": "nothing", "scopes": [{"action": "read", "resource": "other/**"}]}),
+    ];
+    let requests: Vec<(&str, String)> = [("GET", "/"), ("GET", "/request"), ("POST", "/my/path"), ("GET", "/my/path")]
+        .into_iter()
+        .map(|(m, p)| (m, p.to_owned()))
+        .chain(["ws_1", "ws_2", "ws_3"].into_iter().flat_map(|ws| {
+            ["ag_1", "ag_2", "ws_1"]
+                .into_iter()
+                .map(move |id| ("GET", format!("/ws/{ws}/agents/{id}")))
+        }))
+        .collect();
+    for (i, body) in keys.into_iter().enumerate() {
+        let (_, token) = w.key(body.clone()).await;
+        for name in FIXTURES.iter().take(2) {
+            let mut event = with_token(fixture(name), &token, false);
+            // The fixtures are console tests, on stage `*`; a deployed stage has a name.
+            let arn = event["methodArn"].as_str().unwrap().replace("/*/", "/prod/");
+            event["methodArn"] = json!(arn);
+            let arn = event["methodArn"].as_str().unwrap().to_owned();
+            let prefix = keyward_aws::answer::stage_prefix(&arn).unwrap().to_owned();
+            let (policy, _) = answer(&cached, event.clone()).await;
+            let Answer::Respond(r) = &policy else {
+                panic!("{name}: a usable key gets a policy")
+            };
+            assert_eq!(r.to_value()["principalId"], json!(w_key_id(&w, &token).await));
+            let mut allowed_somewhere = false;
+            for (method, path) in &requests {
+                let target = format!("{prefix}{method}{path}");
+                let mut fresh = event.clone();
+                fresh["methodArn"] = json!(target);
+                if fresh["type"] == "REQUEST" {
+                    fresh["httpMethod"] = json!(method);
+                    fresh["path"] = json!(path);
+                }
+                let (direct, _) = answer(&plain, fresh).await;
+                let want = allowed(&direct);
+                allowed_somewhere |= want;
+                assert_eq!(
+                    admits(&policy, &target),
+                    want,
+                    "key {i} ({body}), {name}: {method} {path} under {}",
+                    r.to_value()["policyDocument"]
+                );
+            }
+            assert_eq!(allowed_somewhere, i != 3, "key {i}: the cases are not vacuous");
+        }
+    }
+    // A console test's stage `*` would make any cached allow a wildcard: refused.
+    let (_, token) = w.key(json!({"name": "console", "scopes": ["read"]})).await;
+    let (shipped, code) = answer(&cached, with_token(fixture(FIXTURES[0]), &token, false)).await;
+    assert!(!allowed(&shipped), "{code:?}");
+}
+
+async fn w_key_id(w: &World, token: &str) -> String {
+    let hash = w.app.engine().resolve(Some(token)).await.unwrap();
+    hash.key.unwrap().id.clone()
+}
+
+/// An HTTP API caches an answer by its identity sources: with cache-safe answers on, a
+/// request is allowed only when they hold its route and path.
+#[tokio::test]
+async fn cache_safe_http_api_answers_need_the_route_and_path_in_the_identity_sources() {
+    let w = World::new();
+    let a = w.authorizer(HttpApiResponse::Simple).with_cache_safe_answers(true);
+    let (_, token) = w.key(json!({"name": "poster", "scopes": ["write"]})).await;
+    let mut event = with_token(
+        fixture("example-apigw-v2-custom-authorizer-v2-request.json"),
+        &token,
+        false,
+    );
+    event["rawPath"] = json!("/my/path");
+    event["requestContext"]["http"]["method"] = json!("POST");
+    event["routeKey"] = json!("POST /my/path");
+    let (shipped, code) = answer(&a, event.clone()).await;
+    assert!(!allowed(&shipped), "the fixture's identity sources are the key's only");
+    assert_eq!(code.as_str(), "PERMISSION_DENIED");
+    event["identitySource"] = json!([token, "POST /my/path", "/my/path"]);
+    let (keyed, code) = answer(&a, event).await;
+    assert!(allowed(&keyed), "{code:?}");
+}

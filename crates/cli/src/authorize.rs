@@ -40,7 +40,8 @@ pub async fn run(args: AuthorizeArgs) -> Result<(), CliError> {
     let config = &args.deployment.config;
     let app = args.deployment.open_existing().await?;
     let verifier = Verifier::new(app.engine().clone(), config.route_policy.clone());
-    let authorizer = Authorizer::new(verifier, config.http_api_response);
+    let authorizer = Authorizer::new(verifier, config.http_api_response)
+        .with_cache_safe_answers(config.cache_safe_answers);
     let explained = authorizer.explain(&event).await?;
     for (i, step) in explained.steps.iter().enumerate() {
         println!("{}. {step}", i + 1);

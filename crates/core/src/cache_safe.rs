@@ -7,8 +7,14 @@
 //! Each route is tried with every value that can change its decision: the names the key's
 //! scopes and workspaces spell out and the literal segments of the routes, plus one *fresh*
 //! name that stands for every other value (no pattern tells two fresh names apart, so one
-//! decides for all). Each of these cases is decided by the one decision function ([`crate::route::RoutePolicy::access`] and
-//! [`crate::decision::decide`]), first matching route and all.
+//! decides for all). A `{rest+}` parameter is tried with every path of those names up to one
+//! segment longer than the key's longest scope pattern (a pattern that matches a longer path
+//! matches one of these too), and such a route must be decided alike in every case: a pattern
+//! cannot bound the depth of what it allows. Each case is decided by the one decision function
+//! ([`crate::route::RoutePolicy::access`] and [`crate::decision::decide`]), first matching
+//! route and all; a `{rest+}` route's cases by that route alone (its deeper paths may pass the
+//! routes before it), the overlap checks below settling what it shares with them. An
+//! any-method route is tried with each method the policy names and with one it does not.
 //!
 //! A route decided the same way in every case becomes one statement on its pattern
 //! (`GET/agents/*`); otherwise each case becomes its own (`GET/agents/ag_1`). Denials are
@@ -27,9 +33,13 @@
 //! cannot see are the deployment's to keep: every method and resource the authorizer guards is
 //! a route of the policy (a path no route matches is denied by keyward, but an Allow pattern
 //! may cover it), and the identity sources hold everything else a decision reads (the source
-//! address, for keys limited to some). A path parameter that is not a valid resource name is
-//! refused by keyward; a cached Allow of a route the key may call for every name covers it,
-//! and the backend sees it as the name it is.
+//! address, for keys limited to some).
+//!
+//! Paths no case has, which keyward refuses or reads otherwise, are denied outright whenever
+//! anything is allowed ([`ODD_PATHS`]: empty segments, a trailing `/`, dot segments, `%`
+//! escapes and `;`). A path parameter with another character no name has (`@`, `~`, ...) is
+//! refused by keyward's own decision but covered by a `*` of a route the key may call for
+//! every name: the backend then sees a value that names nothing it holds.
 
 use std::collections::{BTreeSet, HashSet};
 use std::net::IpAddr;
@@ -74,6 +84,8 @@ pub struct Statement {
 pub enum Inexact {
     #[error("route {0} needs more than {MAX_CASES_PER_ROUTE} cases for this key")]
     TooManyCases(String),
+    #[error("route {0} allows some of its paths and not others")]
+    PartialPath(String),
     #[error("{route}: the pattern {pattern} of another route would decide some of its requests")]
     Overlap { route: String, pattern: String },
 }
@@ -82,15 +94,19 @@ pub enum Inexact {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Case {
     route: usize,
+    /// `None`: any method but `other_than`.
     method: Option<String>,
+    other_than: Vec<String>,
     segs: Vec<Part>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Part {
     Lit(String),
-    /// Any one name.
-    Fresh,
+    /// Any one name but those listed (they are cases of their own).
+    Fresh(Vec<String>),
+    /// Any path of one or more names (a `{rest+}` route decided alike for all).
+    Path,
 }
 
 impl Case {
@@ -103,7 +119,7 @@ impl Case {
             .iter()
             .map(|p| match p {
                 Part::Lit(l) => l.clone(),
-                Part::Fresh => "*".to_owned(),
+                Part::Fresh(_) | Part::Path => "*".to_owned(),
             })
             .collect();
         out.push_str(&parts.join("/"));
@@ -124,41 +140,41 @@ impl Case {
             .iter()
             .map(|p| match p {
                 Part::Lit(l) => l.clone(),
-                Part::Fresh => next(),
+                Part::Fresh(_) | Part::Path => next(),
             })
             .collect();
         (method, format!("/{}", parts.join("/")))
     }
 
-    /// The case's requests as automaton tokens over `<METHOD>/<path>`.
-    fn tokens(&self) -> Vec<Tok> {
-        let mut t = Vec::new();
-        match &self.method {
-            Some(m) => t.extend(m.bytes().map(Tok::Byte)),
-            None => t.push(Tok::Name),
+    /// The case's requests as segments of `<METHOD>/<path>` (the root path: one empty one).
+    fn text(&self) -> Vec<TextSeg> {
+        let mut t = vec![match &self.method {
+            Some(m) => TextSeg::Lit(m.clone()),
+            None => TextSeg::Name(self.other_than.clone()),
+        }];
+        if self.segs.is_empty() {
+            t.push(TextSeg::Lit(String::new()));
         }
-        t.push(Tok::Byte(b'/'));
-        for (i, p) in self.segs.iter().enumerate() {
-            if i > 0 {
-                t.push(Tok::Byte(b'/'));
-            }
-            match p {
-                Part::Lit(l) => t.extend(l.bytes().map(Tok::Byte)),
-                Part::Fresh => t.push(Tok::Name),
-            }
-        }
+        t.extend(self.segs.iter().map(|p| match p {
+            Part::Lit(l) => TextSeg::Lit(l.clone()),
+            Part::Fresh(but) => TextSeg::Name(but.clone()),
+            Part::Path => TextSeg::Path,
+        }));
         t
     }
 }
 
 /// Checks, at start-up, that a route policy can be answered cache-safely: no route takes its
 /// workspace from a header or the query string (a cached answer would serve another
-/// workspace), no route ends in a `{param+}` (a pattern cannot bound the paths it takes, nor
-/// the names deep in them a scope may spell), and a policy allowing every route fits
+/// workspace), and a policy allowing every route fits
 /// [`MAX_POLICY_BYTES`].
 pub fn check(policy: &RoutePolicy) -> Result<(), ValidationErrors> {
     let mut errors = Vec::new();
-    let mut bytes = POLICY_OVERHEAD;
+    let mut bytes = POLICY_OVERHEAD
+        + ODD_PATHS
+            .iter()
+            .map(|p| statement_bytes(p) + ARN_PREFIX_ALLOWANCE)
+            .sum::<usize>();
     for (i, route) in policy.routes().iter().enumerate() {
         if matches!(
             route.workspace,
@@ -168,13 +184,6 @@ pub fn check(policy: &RoutePolicy) -> Result<(), ValidationErrors> {
                 format!("routes[{i}].workspace"),
                 "cache-safe answers need the workspace in the path: a cached answer would \
                  serve a request naming another workspace in a header or the query",
-            ));
-        }
-        if route.path.iter().any(|s| matches!(s, Seg::Rest(_))) {
-            errors.push(FieldError::new(
-                format!("routes[{i}].path"),
-                "cache-safe answers need routes without a {param+}: a cached answer would \
-                 cover paths of any depth",
             ));
         }
         bytes += statement_bytes(&whole_route(route).pattern()) + ARN_PREFIX_ALLOWANCE;
@@ -209,12 +218,14 @@ fn whole_route(route: &crate::route::Route) -> Case {
     Case {
         route: 0,
         method: route.method.clone(),
+        other_than: Vec::new(),
         segs: route
             .path
             .iter()
             .map(|s| match s {
                 Seg::Lit(l) => Part::Lit(l.clone()),
-                Seg::Param(_) | Seg::Rest(_) => Part::Fresh,
+                Seg::Param(_) => Part::Fresh(Vec::new()),
+                Seg::Rest(_) => Part::Path,
             })
             .collect(),
     }
@@ -234,9 +245,11 @@ pub fn grants(
     // The names that can change a decision: those the key's scopes and workspaces spell, and
     // the literal segments routes have at each position of a path.
     let mut names: BTreeSet<&str> = key.workspaces.iter().map(String::as_str).collect();
+    let mut longest = 0;
     for scope in &key.scopes {
         for perm in &scope.permissions {
             names.extend(perm.resource.literals());
+            longest = longest.max(perm.resource.len());
         }
     }
     let mut at: Vec<BTreeSet<&str>> = Vec::new();
@@ -250,11 +263,13 @@ pub fn grants(
     }
     let fresh = fresh_prefix(names.iter().chain(at.iter().flatten()).copied());
     let named_methods: BTreeSet<&str> = routes.iter().filter_map(|r| r.method.as_deref()).collect();
+    // A method no route names stands for every other one (API Gateway may pass methods
+    // beyond the usual seven to an any-method route).
     let other_method = METHODS
         .iter()
         .find(|m| !named_methods.contains(**m))
         .copied()
-        .unwrap_or("GET");
+        .unwrap_or("PROPFIND");
 
     let mut cases: Vec<(Case, bool)> = Vec::new();
     let mut statements: Vec<(Statement, Vec<usize>)> = Vec::new();
@@ -262,6 +277,7 @@ pub fn grants(
         let mut grid: Vec<Case> = vec![Case {
             route: i,
             method: route.method.clone(),
+            other_than: Vec::new(),
             segs: Vec::new(),
         }];
         if route.method.is_none() {
@@ -269,49 +285,84 @@ pub fn grants(
             grid = named_methods
                 .iter()
                 .map(|m| Some((*m).to_owned()))
-                .chain(
-                    (named_methods.len() < METHODS.len())
-                        .then_some(None)
-                        .into_iter(),
-                )
+                .chain([None])
                 .map(|method| Case {
                     route: i,
                     method,
+                    other_than: named_methods.iter().map(|m| (*m).to_owned()).collect(),
                     segs: Vec::new(),
                 })
                 .collect();
         }
+        let too_many = || Inexact::TooManyCases(route.template.clone());
         for (pos, seg) in route.path.iter().enumerate() {
-            let options: Vec<Part> = match seg {
-                Seg::Lit(l) => vec![Part::Lit(l.clone())],
-                Seg::Param(_) | Seg::Rest(_) => {
-                    let here = at.get(pos).into_iter().flatten();
-                    let candidates: BTreeSet<&str> = names.iter().chain(here).copied().collect();
-                    candidates
-                        .into_iter()
-                        .map(|n| Part::Lit(n.to_owned()))
-                        .chain([Part::Fresh])
-                        .collect()
+            let one_of = |pos: usize| -> Vec<Part> {
+                let here = at.get(pos).into_iter().flatten();
+                let candidates: Vec<String> = names
+                    .iter()
+                    .chain(here)
+                    .copied()
+                    .collect::<BTreeSet<&str>>()
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect();
+                candidates
+                    .iter()
+                    .map(|n| Part::Lit(n.clone()))
+                    .chain([Part::Fresh(candidates.clone())])
+                    .collect()
+            };
+            let options: Vec<Vec<Part>> = match seg {
+                Seg::Lit(l) => vec![vec![Part::Lit(l.clone())]],
+                Seg::Param(_) => one_of(pos).into_iter().map(|p| vec![p]).collect(),
+                Seg::Rest(_) => {
+                    // Every path of 1 to longest + 1 segments.
+                    let mut paths: Vec<Vec<Part>> = vec![Vec::new()];
+                    let mut all = Vec::new();
+                    for depth in 0..=longest {
+                        let parts = one_of(pos + depth);
+                        if paths.len() * parts.len() + all.len() > MAX_CASES_PER_ROUTE {
+                            return Err(too_many());
+                        }
+                        paths = paths
+                            .iter()
+                            .flat_map(|p| {
+                                parts.iter().map(move |x| {
+                                    let mut p = p.clone();
+                                    p.push(x.clone());
+                                    p
+                                })
+                            })
+                            .collect();
+                        all.extend(paths.iter().cloned());
+                    }
+                    all
                 }
             };
             if grid.len() * options.len() > MAX_CASES_PER_ROUTE {
-                return Err(Inexact::TooManyCases(route.template.clone()));
+                return Err(too_many());
             }
             grid = grid
                 .into_iter()
                 .flat_map(|c| {
                     options.iter().map(move |o| {
                         let mut c = c.clone();
-                        c.segs.push(o.clone());
+                        c.segs.extend(o.iter().cloned());
                         c
                     })
                 })
                 .collect();
         }
         let first = cases.len();
+        // A `{rest+}` route's paths are tried up to a depth; deeper ones may pass the routes
+        // before it and reach it. So its cases are decided by it alone, and the checks below
+        // settle what it shares with other routes.
+        let deep = route.path.iter().any(|s| matches!(s, Seg::Rest(_)));
+        let only = deep.then(|| policy.only(i));
+        let judge = only.as_ref().unwrap_or(policy);
         for case in grid {
             let (method, path) = case.example(&fresh, other_method);
-            let allowed = policy
+            let allowed = judge
                 .access(&RouteRequest {
                     method: &method,
                     path: &path,
@@ -324,6 +375,22 @@ pub fn grants(
         }
         let mine = first..cases.len();
         let all_alike = cases[mine.clone()].iter().all(|(_, a)| *a == cases[first].1);
+        if deep {
+            if !all_alike {
+                return Err(Inexact::PartialPath(route.template.clone()));
+            }
+            // One case stands for them all in the overlap checks: any path, as the pattern.
+            let allowed = cases[first].1;
+            cases.truncate(first);
+            cases.push((
+                Case {
+                    route: i,
+                    ..whole_route(route)
+                },
+                allowed,
+            ));
+        }
+        let mine = first..cases.len();
         if all_alike {
             let effect = if cases[first].1 {
                 Effect::Allow
@@ -357,7 +424,7 @@ pub fn grants(
 
     // A Deny that would overrule an allowed case is dropped: its cases are left to the
     // implicit deny. A pattern without `*` is one request, decided as its case was.
-    let tokens: Vec<Vec<Tok>> = cases.iter().map(|(c, _)| c.tokens()).collect();
+    let texts: Vec<Vec<TextSeg>> = cases.iter().map(|(c, _)| c.text()).collect();
     let mut implicit: HashSet<usize> = HashSet::new();
     statements.retain(|(s, covered)| {
         let keep = s.effect == Effect::Allow
@@ -365,7 +432,7 @@ pub fn grants(
             || !cases
                 .iter()
                 .enumerate()
-                .any(|(c, (_, allowed))| *allowed && overlaps(&s.pattern, &tokens[c]));
+                .any(|(c, (_, allowed))| *allowed && overlaps(&s.pattern, &texts[c]));
         if !keep {
             implicit.extend(covered.iter().copied());
         }
@@ -374,7 +441,7 @@ pub fn grants(
     // No Allow may cover a case left to the implicit deny.
     for &c in &implicit {
         if let Some((s, _)) = statements.iter().find(|(s, _)| {
-            s.effect == Effect::Allow && s.pattern.contains('*') && overlaps(&s.pattern, &tokens[c])
+            s.effect == Effect::Allow && s.pattern.contains('*') && overlaps(&s.pattern, &texts[c])
         })
         {
             return Err(Inexact::Overlap {
@@ -384,10 +451,22 @@ pub fn grants(
         }
     }
     let mut out: Vec<Statement> = statements.into_iter().map(|(s, _)| s).collect();
+    if out.iter().any(|s| s.effect == Effect::Allow) {
+        // Spellings no case has, which keyward refuses or reads otherwise: an empty segment or
+        // a trailing `/` (keyward drops them), dot segments, escapes and parameters.
+        out.extend(ODD_PATHS.iter().map(|p| Statement {
+            effect: Effect::Deny,
+            pattern: (*p).to_owned(),
+        }));
+    }
     out.sort();
     out.dedup();
     Ok(out)
 }
+
+/// Denied whenever anything is allowed: paths spelled so that `*` would cover them although
+/// no case of a route has them (see [`grants`]).
+pub const ODD_PATHS: [&str; 8] = ["*//*", "*/*/", "*/.", "*/./*", "*/..", "*/../*", "*%*", "*;*"];
 
 /// A prefix that, numbered, spells none of `names`.
 fn fresh_prefix<'a>(names: impl Iterator<Item = &'a str> + Clone) -> String {
@@ -432,88 +511,102 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
     p[i..].iter().all(|&b| b == b'*')
 }
 
-/// A token of a case's language.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Tok {
-    Byte(u8),
-    /// One name: one or more name characters.
-    Name,
+/// A segment of a case's requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum TextSeg {
+    /// This text.
+    Lit(String),
+    /// Any one name but those listed.
+    Name(Vec<String>),
+    /// One or more names.
+    Path,
 }
 
-fn is_name_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')
+fn is_name_text(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
-/// A state of a case's automaton: the token, and where in it.
-type State = (usize, u8);
-
-/// The states reachable from `s` without reading.
-fn closure(tokens: &[Tok], s: State, out: &mut Vec<State>) {
-    if out.contains(&s) {
-        return;
+/// Whether `pattern` matches some request of a case (its segments `text`).
+///
+/// A pattern's `*` is always a whole segment (`GET/agents/*`), so where it matches text it
+/// takes one or more whole segments (`/` included), and a literal segment takes exactly one:
+/// a search over (pattern segment, text segment) pairs, with two flags: within a `{rest+}`
+/// path (some of it taken), and within a `*` (some taken).
+fn overlaps(pattern: &str, text: &[TextSeg]) -> bool {
+    #[derive(Clone, Copy, PartialEq, Eq, Hash)]
+    struct At {
+        p: usize,
+        t: usize,
+        in_path: bool,
+        in_star: bool,
     }
-    out.push(s);
-    let (k, sub) = s;
-    if let Some(Tok::Name) = tokens.get(k)
-        && sub == 1
-    {
-        closure(tokens, (k + 1, 0), out);
-    }
-}
-
-/// The states after reading `b` in `s`.
-fn step(tokens: &[Tok], (k, sub): State, b: u8) -> Option<State> {
-    match (tokens.get(k)?, sub) {
-        (Tok::Byte(x), _) if *x == b => Some((k + 1, 0)),
-        (Tok::Name, _) if is_name_byte(b) => Some((k, 1)),
-        _ => None,
-    }
-}
-
-/// Whether `pattern` matches some request of the case written as `tokens`.
-fn overlaps(pattern: &str, tokens: &[Tok]) -> bool {
-    let p = pattern.as_bytes();
-    // The bytes worth trying where the pattern has a `*`: every byte either side spells, and
-    // one name byte neither does.
-    let mut alphabet: Vec<u8> = p.iter().copied().filter(|&b| b != b'*').collect();
-    alphabet.extend(tokens.iter().filter_map(|t| match t {
-        Tok::Byte(b) => Some(*b),
-        Tok::Name => None,
-    }));
-    alphabet.push(b'/');
-    if let Some(spare) = (b'0'..=b'z').find(|b| is_name_byte(*b) && !alphabet.contains(b)) {
-        alphabet.push(spare);
-    }
-    alphabet.sort_unstable();
-    alphabet.dedup();
-
-    let mut seen: HashSet<(usize, State)> = HashSet::new();
-    let mut todo: Vec<(usize, State)> = Vec::new();
-    let mut start = Vec::new();
-    closure(tokens, (0, 0), &mut start);
-    todo.extend(start.into_iter().map(|s| (0, s)));
-    while let Some((i, s)) = todo.pop() {
-        if !seen.insert((i, s)) {
+    let pat: Vec<&str> = pattern.split('/').collect();
+    // Taking one segment of text at `t`: where the text goes on from, and whether it is a
+    // path with more to take.
+    let take = |t: usize, seg: Option<&str>| -> Option<(usize, bool)> {
+        let fits = |s: &str| seg.is_none_or(|want| want == s);
+        match text.get(t)? {
+            TextSeg::Lit(l) => fits(l).then_some((t + 1, false)),
+            TextSeg::Name(but) => match seg {
+                None => Some((t + 1, false)),
+                Some(want) => (is_name_text(want) && !but.iter().any(|b| b == want))
+                    .then_some((t + 1, false)),
+            },
+            TextSeg::Path => seg.is_none_or(is_name_text).then_some((t, true)),
+        }
+    };
+    let mut seen = HashSet::new();
+    let mut todo = vec![At {
+        p: 0,
+        t: 0,
+        in_path: false,
+        in_star: false,
+    }];
+    while let Some(at) = todo.pop() {
+        if !seen.insert(at) {
             continue;
         }
-        if i == p.len() && s == (tokens.len(), 0) {
+        if at.in_path {
+            // The path may end here.
+            todo.push(At {
+                t: at.t + 1,
+                in_path: false,
+                ..at
+            });
+        }
+        if at.in_star {
+            // The `*` may end here.
+            todo.push(At {
+                p: at.p + 1,
+                in_star: false,
+                ..at
+            });
+        }
+        if at.p == pat.len() && at.t == text.len() && !at.in_star {
             return true;
         }
-        let mut next: Vec<(usize, u8)> = Vec::new();
-        match p.get(i) {
-            Some(b'*') => {
-                todo.push((i + 1, s));
-                next.extend(alphabet.iter().map(|&b| (i, b)));
-            }
-            Some(&b) => next.push((i + 1, b)),
-            None => {}
-        }
-        for (ni, b) in next {
-            if let Some(t) = step(tokens, s, b) {
-                let mut reach = Vec::new();
-                closure(tokens, t, &mut reach);
-                todo.extend(reach.into_iter().map(|r| (ni, r)));
-            }
+        let Some(seg) = pat.get(at.p) else {
+            continue;
+        };
+        let star = *seg == "*";
+        if let Some((t, in_path)) = take(at.t, (!star).then_some(*seg)) {
+            todo.push(if star {
+                At {
+                    t,
+                    in_path,
+                    in_star: true,
+                    ..at
+                }
+            } else {
+                At {
+                    p: at.p + 1,
+                    t,
+                    in_path,
+                    in_star: false,
+                }
+            });
         }
     }
     false
@@ -560,10 +653,65 @@ mod tests {
         format!("{method}/{}", path.trim_start_matches('/'))
     }
 
+    /// The statements but the odd-path denials every allowing policy has.
     fn patterns(s: &[Statement]) -> Vec<String> {
         s.iter()
+            .filter(|s| !ODD_PATHS.contains(&s.pattern.as_str()))
             .map(|s| format!("{:?} {}", s.effect, s.pattern))
             .collect()
+    }
+
+    #[test]
+    fn a_deep_path_behind_shorter_routes_is_decided_by_its_own_route() {
+        // Routes 0 and 1 take the rest route's paths of depth 1 and 2, which a reader may call;
+        // from depth 3 on, the rest route needs admin.
+        let p = policy(json!([
+            {"method": "GET", "path": "/a/{x}", "action": "read", "resource": "a/{x}"},
+            {"method": "GET", "path": "/a/{x}/{y}", "action": "read", "resource": "a/{x}/{y}"},
+            {"method": "GET", "path": "/a/{rest+}", "action": "admin", "resource": "a/{rest}"},
+        ]));
+        let k = key(&["read"], &[]);
+        match grants(&p, &k, None, Utc::now()) {
+            Err(_) => {}
+            Ok(s) => {
+                assert!(!admits(&s, "GET/a/p/q/r"), "{s:?}");
+                assert!(admits(&s, "GET/a/p"), "{s:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn odd_spellings_of_a_path_are_denied() {
+        let p = policy(json!([
+            {"method": "GET", "path": "/agents/{id}", "action": "read", "resource": "agents/{id}"},
+            {"method": "GET", "path": "/agents/{id}/secrets", "action": "admin", "resource": "agents/{id}/secrets"},
+            {"method": "GET", "path": "/files/{rest+}", "action": "read", "resource": "files/{rest}"},
+        ]));
+        let s = grants(&p, &key(&["agent:viewer", "read"], &[]), None, Utc::now()).unwrap();
+        assert!(admits(&s, "GET/agents/x") && admits(&s, "GET/files/a/b.txt"));
+        for odd in [
+            "GET/agents/x/secrets/",
+            "GET/agents//x",
+            "GET/agents/..",
+            "GET/files/../admin/keys",
+            "GET/files/./a",
+            "GET/agents/a%2Fsecrets",
+            "GET/agents/x;secrets",
+        ] {
+            assert!(!admits(&s, odd), "{odd}");
+        }
+    }
+
+    #[test]
+    fn methods_beyond_the_named_ones_are_cases_of_an_any_method_route() {
+        let mut routes: Vec<_> = METHODS
+            .iter()
+            .map(|m| json!({"method": m, "path": "/a", "action": "read", "resource": "a"}))
+            .collect();
+        routes.push(json!({"method": "*", "path": "/a", "action": "admin", "resource": "a"}));
+        let s = grants(&policy(json!(routes)), &key(&["read"], &[]), None, Utc::now()).unwrap();
+        assert!(admits(&s, "GET/a"));
+        assert!(!admits(&s, "PROPFIND/a"), "{s:?}");
     }
 
     #[test]
@@ -581,22 +729,30 @@ mod tests {
         let case = |segs: Vec<Part>| Case {
             route: 0,
             method: Some("GET".into()),
+            other_than: Vec::new(),
             segs,
         };
         let runs = case(vec![
             Part::Lit("agents".into()),
-            Part::Fresh,
+            Part::Fresh(Vec::new()),
             Part::Lit("runs".into()),
         ]);
-        assert!(overlaps("GET/agents/*", &runs.tokens()));
-        assert!(overlaps("GET/*/runs", &runs.tokens()));
-        assert!(!overlaps("GET/agents/*/secrets", &runs.tokens()));
-        assert!(!overlaps("POST/*", &runs.tokens()));
-        let one = case(vec![Part::Lit("agents".into()), Part::Fresh]);
-        assert!(!overlaps("GET/agents/*/runs", &one.tokens()), "one name has no /");
-        assert!(overlaps("GET/agents/ag_1", &one.tokens()));
+        assert!(overlaps("GET/agents/*", &runs.text()));
+        assert!(overlaps("GET/*/runs", &runs.text()));
+        assert!(!overlaps("GET/agents/*/secrets", &runs.text()));
+        assert!(!overlaps("POST/*", &runs.text()));
+        let one = case(vec![Part::Lit("agents".into()), Part::Fresh(Vec::new())]);
+        assert!(!overlaps("GET/agents/*/runs", &one.text()), "one name has no /");
+        assert!(overlaps("GET/agents/ag_1", &one.text()));
+        let but = case(vec![
+            Part::Lit("agents".into()),
+            Part::Fresh(vec!["ag_1".into(), "ag".into()]),
+        ]);
+        assert!(!overlaps("GET/agents/ag_1", &but.text()), "a listed name is not fresh");
+        assert!(!overlaps("GET/agents/ag", &but.text()));
+        assert!(overlaps("GET/agents/ag_12", &but.text()));
         let root = case(vec![]);
-        assert!(overlaps("GET/", &root.tokens()) && overlaps("*", &root.tokens()));
+        assert!(overlaps("GET/", &root.text()) && overlaps("*", &root.text()));
     }
 
     #[test]
@@ -656,14 +812,29 @@ mod tests {
     }
 
     #[test]
+    fn a_path_route_is_allowed_whole_or_not_at_all() {
+        let p = policy(json!([
+            {"method": "GET", "path": "/agents/{rest+}", "action": "read", "resource": "agents/{rest}"},
+        ]));
+        let s = grants(&p, &key(&["read"], &[]), None, Utc::now()).unwrap();
+        assert_eq!(patterns(&s), ["Allow GET/agents/*"]);
+        assert!(admits(&s, "GET/agents/a/b/c"));
+        let s = grants(&p, &key(&["project:viewer"], &[]), None, Utc::now()).unwrap();
+        assert_eq!(patterns(&s), ["Deny GET/agents/*"]);
+        assert_eq!(
+            grants(&p, &key(&["agent/ag_1:viewer"], &[]), None, Utc::now()),
+            Err(Inexact::PartialPath("GET /agents/{rest+}".into()))
+        );
+    }
+
+    #[test]
     fn header_workspaces_and_huge_policies_are_refused_at_start_up() {
         let p = policy(json!([
             {"method": "GET", "path": "/w/{x}", "action": "read", "workspace": {"header": "X-Workspace"}},
         ]));
         let e = check(&p).unwrap_err();
         assert_eq!(e.0[0].field, "routes[0].workspace");
-        let p = policy(json!([{"method": "GET", "path": "/f/{key+}", "action": "read"}]));
-        assert_eq!(check(&p).unwrap_err().0[0].field, "routes[0].path");
+
         let many: Vec<_> = (0..60)
             .map(|i| json!({"method": "GET", "path": format!("/collection{i}/{{id}}"), "action": "read"}))
             .collect();
@@ -685,12 +856,13 @@ mod tests {
         (
             prop::sample::select(vec!["GET", "POST", "*"]),
             prop::collection::vec(seg, 0..4),
+            any::<bool>(),
             prop::sample::select(vec!["read", "write", "execute", "admin"]),
         )
-            .prop_map(|(method, segs, action)| {
+            .prop_map(|(method, segs, rest, action)| {
                 // Parameters are numbered so that each name is used once.
                 let mut n = 0;
-                let path: Vec<String> = segs
+                let mut path: Vec<String> = segs
                     .into_iter()
                     .map(|s| {
                         if s == "{p}" {
@@ -701,7 +873,10 @@ mod tests {
                         }
                     })
                     .collect();
-                let resource = path.join("/");
+                if rest {
+                    path.push("{tail+}".to_owned());
+                }
+                let resource = path.join("/").replace('+', "");
                 json!({"method": method, "path": format!("/{}", path.join("/")),
                        "action": action, "resource": resource})
             })
@@ -732,7 +907,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(300))]
+        #![proptest_config(ProptestConfig::with_cases(1000))]
         #[test]
         fn a_cached_policy_never_allows_a_request_the_key_may_not_make(
             routes in prop::collection::vec(route_strategy(), 1..6),
@@ -771,14 +946,20 @@ mod tests {
             prop::collection::vec(route_strategy(), 1..6),
             prop::collection::vec(scope_strategy(), 1..3),
         );
-        let (mut exact, total) = (0, 400);
-        for _ in 0..total {
+        let (mut exact, mut total) = (0, 0);
+        for _ in 0..800 {
             let (routes, scopes) = strategy.new_tree(&mut runner).unwrap().current();
             let spec: RoutePolicySpec = serde_json::from_value(json!({"routes": routes})).unwrap();
             let p = RoutePolicy::compile(&spec).unwrap();
             let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
-            exact += usize::from(grants(&p, &key(&scopes, &[]), None, Utc::now()).is_ok());
+            let g = grants(&p, &key(&scopes, &[]), None, Utc::now());
+            if spec.routes.iter().any(|r| r.path.contains("+}")) {
+                // A `{rest+}` route a key may call only in part is inexact by design.
+                continue;
+            }
+            total += 1;
+            exact += usize::from(g.is_ok());
         }
-        assert!(exact * 10 >= total * 8, "{exact} of {total} exact");
+        assert!(total > 100 && exact * 100 >= total * 95, "{exact} of {total} exact");
     }
 }

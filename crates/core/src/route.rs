@@ -226,6 +226,13 @@ impl RoutePolicy {
         &self.routes
     }
 
+    /// A policy of the `i`th route alone.
+    pub(crate) fn only(&self, i: usize) -> Self {
+        Self {
+            routes: self.routes.get(i).cloned().into_iter().collect(),
+        }
+    }
+
     /// What `request` needs from its key, by the first matching route.
     pub fn access(&self, request: &RouteRequest<'_>) -> Result<(AccessRequest, &str), RouteDenied> {
         let segs: Vec<&str> = request.path.split('/').filter(|s| !s.is_empty()).collect();

@@ -47,6 +47,7 @@ pub const STALE_IF_ERROR_MS: &str = "KEYWARD_STALE_IF_ERROR_MS";
 pub const ROUTE_POLICY: &str = "KEYWARD_ROUTE_POLICY";
 pub const ROUTE_POLICY_FILE: &str = "KEYWARD_ROUTE_POLICY_FILE";
 pub const HTTP_API_RESPONSE: &str = "KEYWARD_HTTP_API_RESPONSE";
+pub const CACHE_SAFE_ANSWERS: &str = "KEYWARD_CACHE_SAFE_ANSWERS";
 pub const VERIFY_ACCESS: &str = "KEYWARD_VERIFY_ACCESS";
 pub const MANAGEMENT_RATE_LIMIT: &str = "KEYWARD_MANAGEMENT_RATE_LIMIT";
 pub const EXPIRY_WARNING_HOURS: &str = "KEYWARD_EXPIRY_WARNING_HOURS";
@@ -113,7 +114,7 @@ pub const VARIABLES: &[Variable] = &[
         name: REVOCATION_BOUND_MS,
         flag: Some("revocation-bound-ms"),
         value: "MS",
-        default: Some("5000"),
+        default: Some("1000"),
         help: "The longest a revocation, deactivation or scope change takes to reach a running \
                verifier, in milliseconds.",
     },
@@ -186,6 +187,16 @@ pub const VARIABLES: &[Variable] = &[
         default: Some("simple"),
         help: "How an HTTP API authorizer answers: `simple` or `iam`.",
     },
+    Variable {
+        name: CACHE_SAFE_ANSWERS,
+        flag: Some("cache-safe-answers"),
+        value: "on|off",
+        default: Some("off"),
+        help: "Answers API Gateway may cache: a REST policy allows exactly the routes of the \
+               route policy the key may call and denies the rest; an HTTP API request is \
+               refused unless its identity sources hold its route and path. Refused at \
+               start-up for a route policy that cannot be answered so (docs/authorizer.md).",
+    },
 ];
 
 /// Which kind of process reads the configuration.
@@ -227,6 +238,9 @@ pub struct Config {
     pub engine: EngineConfig,
     pub route_policy: Option<RoutePolicy>,
     pub http_api_response: HttpApiResponse,
+    /// Whether the authorizer answers so that API Gateway's result cache stays right
+    /// (`keyward_core::cache_safe`); the route policy has passed its check.
+    pub cache_safe_answers: bool,
     /// How long before its expiry a key's owners are warned.
     pub expiry_warning: chrono::Duration,
     /// Where the rotator sends expiry warnings (none: the log only).
@@ -384,6 +398,28 @@ impl Config {
                 ));
             }
         };
+        let cache_safe_answers = match value(CACHE_SAFE_ANSWERS).as_deref() {
+            None | Some("off") => false,
+            Some("on") => {
+                let policy = route_policy.as_ref().ok_or_else(|| {
+                    invalid(
+                        CACHE_SAFE_ANSWERS,
+                        "'on' needs a route policy (KEYWARD_ROUTE_POLICY or \
+                         KEYWARD_ROUTE_POLICY_FILE)"
+                            .into(),
+                    )
+                })?;
+                keyward_core::cache_safe::check(policy)
+                    .map_err(|e| invalid(CACHE_SAFE_ANSWERS, format!("the route policy: {e}")))?;
+                true
+            }
+            Some(other) => {
+                return Err(invalid(
+                    CACHE_SAFE_ANSWERS,
+                    format!("'{other}'; use on or off"),
+                ));
+            }
+        };
         Ok(Self {
             store,
             data_dir: PathBuf::from(value(DATA_DIR).unwrap_or_else(|| ".keyward".into())),
@@ -393,6 +429,7 @@ impl Config {
             engine,
             route_policy,
             http_api_response,
+            cache_safe_answers,
             expiry_warning,
             event_bus: value(EVENT_BUS).filter(|b| !b.trim().is_empty()),
             rotation_grace,
@@ -572,6 +609,38 @@ mod tests {
             err.to_string()
                 .starts_with("KEYWARD_ROUTE_POLICY is invalid")
         );
+        let header_workspace = r#"{"routes": [{"method": "GET", "path": "/a/{id}", "action": "read",
+            "workspace": {"header": "X-Workspace"}}]}"#;
+        for (policy, answers, says) in [
+            (None, "on", "KEYWARD_CACHE_SAFE_ANSWERS is invalid: 'on' needs a route policy"),
+            (None, "yes", "KEYWARD_CACHE_SAFE_ANSWERS is invalid: 'yes'; use on or off"),
+            (
+                Some(header_workspace),
+                "on",
+                "KEYWARD_CACHE_SAFE_ANSWERS is invalid: the route policy: routes[0].workspace: \
+                 cache-safe answers need the workspace in the path",
+            ),
+        ] {
+            let mut vars = vec![
+                (STORE, "dynamodb://keys"),
+                (PEPPER, pepper.as_str()),
+                (CACHE_SAFE_ANSWERS, answers),
+            ];
+            vars.extend(policy.map(|p| (ROUTE_POLICY, p)));
+            let err = config(f, &vars).unwrap_err().to_string();
+            assert!(err.starts_with(says), "{err}");
+        }
+        let ok = config(
+            f,
+            &[
+                (STORE, "dynamodb://keys"),
+                (PEPPER, &pepper),
+                (CACHE_SAFE_ANSWERS, "on"),
+                (ROUTE_POLICY, &header_workspace.replace(r#"{"header": "X-Workspace"}"#, "null")),
+            ],
+        )
+        .unwrap();
+        assert!(ok.cache_safe_answers);
         let ok = config(
             f,
             &[

@@ -28,7 +28,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let authorizer = Authorizer::new(
         Verifier::new(engine, Some(policy)),
         config.http_api_response,
-    );
+    )
+    .with_cache_safe_answers(config.cache_safe_answers);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Box<RawValue>>| {
         let authorizer = authorizer.clone();
         async move { authorizer.handle(event.payload.get().as_bytes()).await }

@@ -142,6 +142,11 @@ impl Verifier {
         &self.engine
     }
 
+    /// The route policy requests to a protected API are decided by.
+    pub fn policy(&self) -> Option<&RoutePolicy> {
+        self.policy.as_deref()
+    }
+
     /// Decides `p` in the order of the outcome table: token, key, status and expiry, address,
     /// workspace, permission (a route outside the policy is denied); then counts it, once, by
     /// its outcome. With [`Explain::Steps`], every step is written down.
