@@ -140,12 +140,7 @@ impl Answer {
 
     /// A REST answer denying every route of the stage `prefix`, for an outcome about the key
     /// itself (inactive, its address, its rate limit), cached as such.
-    pub fn deny_all(
-        prefix: &str,
-        key: &ApiKey,
-        code: Code,
-        retry_after_secs: Option<u32>,
-    ) -> Self {
+    pub fn deny_all(prefix: &str, key: &ApiKey, code: Code, retry_after_secs: Option<u32>) -> Self {
         let mut document = ApiGatewayCustomAuthorizerPolicy::default();
         document.version = Some("2012-10-17".to_owned());
         document.statement = vec![statement(false, vec![format!("{prefix}*")])];

@@ -136,13 +136,17 @@ impl Authorizer {
     }
 
     /// The cache-safe answer to a decision, where it differs from the usual one.
-    fn cache_safe_answer(&self, event: &AuthorizerEvent<'_>, decided: &mut Decided) -> Option<Answer> {
+    fn cache_safe_answer(
+        &self,
+        event: &AuthorizerEvent<'_>,
+        decided: &mut Decided,
+    ) -> Option<Answer> {
         let key = decided.key.clone()?;
         match event.kind {
             EventKind::Token | EventKind::Request => {
                 // An ARN with a wildcard would make even a narrow cached allow a wide one.
-                let Some(prefix) = stage_prefix(&event.arn)
-                    .filter(|p| !event.arn[p.len()..].contains(['*', '?']))
+                let Some(prefix) =
+                    stage_prefix(&event.arn).filter(|p| !event.arn[p.len()..].contains(['*', '?']))
                 else {
                     if decided.code == Code::Valid {
                         decided.code = Code::PermissionDenied;

@@ -534,28 +534,38 @@ fn admits(answer: &Answer, arn: &str) -> bool {
 async fn a_cached_rest_policy_never_allows_a_route_the_key_may_not_call() {
     let w = World::new();
     let plain = w.authorizer(HttpApiResponse::Simple);
-    let cached = w.authorizer(HttpApiResponse::Simple).with_cache_safe_answers(true);
+    let cached = w
+        .authorizer(HttpApiResponse::Simple)
+        .with_cache_safe_answers(true);
     let keys = [
         json!({"name": "reader", "scopes": ["read"], "workspaces": ["ws_1"]}),
         json!({"name": "one-agent", "scopes": ["agent/ag_1:viewer"], "workspaces": ["ws_1", "ws_2"]}),
         json!({"name": "writer", "scopes": [{"action": "write", "resource": "my/path"}]}),
         json!({"name": "nothing", "scopes": [{"action": "read", "resource": "other/**"}]}),
     ];
-    let requests: Vec<(&str, String)> = [("GET", "/"), ("GET", "/request"), ("POST", "/my/path"), ("GET", "/my/path")]
-        .into_iter()
-        .map(|(m, p)| (m, p.to_owned()))
-        .chain(["ws_1", "ws_2", "ws_3"].into_iter().flat_map(|ws| {
-            ["ag_1", "ag_2", "ws_1"]
-                .into_iter()
-                .map(move |id| ("GET", format!("/ws/{ws}/agents/{id}")))
-        }))
-        .collect();
+    let requests: Vec<(&str, String)> = [
+        ("GET", "/"),
+        ("GET", "/request"),
+        ("POST", "/my/path"),
+        ("GET", "/my/path"),
+    ]
+    .into_iter()
+    .map(|(m, p)| (m, p.to_owned()))
+    .chain(["ws_1", "ws_2", "ws_3"].into_iter().flat_map(|ws| {
+        ["ag_1", "ag_2", "ws_1"]
+            .into_iter()
+            .map(move |id| ("GET", format!("/ws/{ws}/agents/{id}")))
+    }))
+    .collect();
     for (i, body) in keys.into_iter().enumerate() {
         let (_, token) = w.key(body.clone()).await;
         for name in FIXTURES.iter().take(2) {
             let mut event = with_token(fixture(name), &token, false);
             // The fixtures are console tests, on stage `*`; a deployed stage has a name.
-            let arn = event["methodArn"].as_str().unwrap().replace("/*/", "/prod/");
+            let arn = event["methodArn"]
+                .as_str()
+                .unwrap()
+                .replace("/*/", "/prod/");
             event["methodArn"] = json!(arn);
             let arn = event["methodArn"].as_str().unwrap().to_owned();
             let prefix = keyward_aws::answer::stage_prefix(&arn).unwrap().to_owned();
@@ -563,7 +573,10 @@ async fn a_cached_rest_policy_never_allows_a_route_the_key_may_not_call() {
             let Answer::Respond(r) = &policy else {
                 panic!("{name}: a usable key gets a policy")
             };
-            assert_eq!(r.to_value()["principalId"], json!(w_key_id(&w, &token).await));
+            assert_eq!(
+                r.to_value()["principalId"],
+                json!(w_key_id(&w, &token).await)
+            );
             let mut allowed_somewhere = false;
             for (method, path) in &requests {
                 let target = format!("{prefix}{method}{path}");
@@ -583,7 +596,11 @@ async fn a_cached_rest_policy_never_allows_a_route_the_key_may_not_call() {
                     r.to_value()["policyDocument"]
                 );
             }
-            assert_eq!(allowed_somewhere, i != 3, "key {i}: the cases are not vacuous");
+            assert_eq!(
+                allowed_somewhere,
+                i != 3,
+                "key {i}: the cases are not vacuous"
+            );
         }
     }
     // A console test's stage `*` would make any cached allow a wildcard: refused.
@@ -602,7 +619,9 @@ async fn w_key_id(w: &World, token: &str) -> String {
 #[tokio::test]
 async fn cache_safe_http_api_answers_need_the_route_and_path_in_the_identity_sources() {
     let w = World::new();
-    let a = w.authorizer(HttpApiResponse::Simple).with_cache_safe_answers(true);
+    let a = w
+        .authorizer(HttpApiResponse::Simple)
+        .with_cache_safe_answers(true);
     let (_, token) = w.key(json!({"name": "poster", "scopes": ["write"]})).await;
     let mut event = with_token(
         fixture("example-apigw-v2-custom-authorizer-v2-request.json"),
@@ -613,7 +632,10 @@ async fn cache_safe_http_api_answers_need_the_route_and_path_in_the_identity_sou
     event["requestContext"]["http"]["method"] = json!("POST");
     event["routeKey"] = json!("POST /my/path");
     let (shipped, code) = answer(&a, event.clone()).await;
-    assert!(!allowed(&shipped), "the fixture's identity sources are the key's only");
+    assert!(
+        !allowed(&shipped),
+        "the fixture's identity sources are the key's only"
+    );
     assert_eq!(code.as_str(), "PERMISSION_DENIED");
     event["identitySource"] = json!([token, "POST /my/path", "/my/path"]);
     let (keyed, code) = answer(&a, event).await;

@@ -129,7 +129,10 @@ impl Case {
     /// One concrete request of the case, with fresh names that no pattern names (and, for any
     /// other method, `other_method`).
     fn example(&self, fresh: &str, other_method: &str) -> (String, String) {
-        let method = self.method.clone().unwrap_or_else(|| other_method.to_owned());
+        let method = self
+            .method
+            .clone()
+            .unwrap_or_else(|| other_method.to_owned());
         let mut k = 0;
         let mut next = || {
             k += 1;
@@ -374,7 +377,9 @@ pub fn grants(
             cases.push((case, allowed));
         }
         let mine = first..cases.len();
-        let all_alike = cases[mine.clone()].iter().all(|(_, a)| *a == cases[first].1);
+        let all_alike = cases[mine.clone()]
+            .iter()
+            .all(|(_, a)| *a == cases[first].1);
         if deep {
             if !all_alike {
                 return Err(Inexact::PartialPath(route.template.clone()));
@@ -442,8 +447,7 @@ pub fn grants(
     for &c in &implicit {
         if let Some((s, _)) = statements.iter().find(|(s, _)| {
             s.effect == Effect::Allow && s.pattern.contains('*') && overlaps(&s.pattern, &texts[c])
-        })
-        {
+        }) {
             return Err(Inexact::Overlap {
                 route: routes[cases[c].0.route].template.clone(),
                 pattern: s.pattern.clone(),
@@ -466,7 +470,9 @@ pub fn grants(
 
 /// Denied whenever anything is allowed: paths spelled so that `*` would cover them although
 /// no case of a route has them (see [`grants`]).
-pub const ODD_PATHS: [&str; 8] = ["*//*", "*/*/", "*/.", "*/./*", "*/..", "*/../*", "*%*", "*;*"];
+pub const ODD_PATHS: [&str; 8] = [
+    "*//*", "*/*/", "*/.", "*/./*", "*/..", "*/../*", "*%*", "*;*",
+];
 
 /// A prefix that, numbered, spells none of `names`.
 fn fresh_prefix<'a>(names: impl Iterator<Item = &'a str> + Clone) -> String {
@@ -551,8 +557,9 @@ fn overlaps(pattern: &str, text: &[TextSeg]) -> bool {
             TextSeg::Lit(l) => fits(l).then_some((t + 1, false)),
             TextSeg::Name(but) => match seg {
                 None => Some((t + 1, false)),
-                Some(want) => (is_name_text(want) && !but.iter().any(|b| b == want))
-                    .then_some((t + 1, false)),
+                Some(want) => {
+                    (is_name_text(want) && !but.iter().any(|b| b == want)).then_some((t + 1, false))
+                }
             },
             TextSeg::Path => seg.is_none_or(is_name_text).then_some((t, true)),
         }
@@ -635,7 +642,14 @@ mod tests {
         let (d, _) =
             KeyDraft::from_request(req, &KeyRules::default(), &Presets::builtin(), Utc::now())
                 .unwrap();
-        ApiKey::new(d, "acc", &Token::generate(&Prefix::live()).unwrap(), "t", Utc::now()).unwrap()
+        ApiKey::new(
+            d,
+            "acc",
+            &Token::generate(&Prefix::live()).unwrap(),
+            "t",
+            Utc::now(),
+        )
+        .unwrap()
     }
 
     fn allowed(p: &RoutePolicy, k: &ApiKey, method: &str, path: &str) -> bool {
@@ -709,7 +723,13 @@ mod tests {
             .map(|m| json!({"method": m, "path": "/a", "action": "read", "resource": "a"}))
             .collect();
         routes.push(json!({"method": "*", "path": "/a", "action": "admin", "resource": "a"}));
-        let s = grants(&policy(json!(routes)), &key(&["read"], &[]), None, Utc::now()).unwrap();
+        let s = grants(
+            &policy(json!(routes)),
+            &key(&["read"], &[]),
+            None,
+            Utc::now(),
+        )
+        .unwrap();
         assert!(admits(&s, "GET/a"));
         assert!(!admits(&s, "PROPFIND/a"), "{s:?}");
     }
@@ -742,13 +762,19 @@ mod tests {
         assert!(!overlaps("GET/agents/*/secrets", &runs.text()));
         assert!(!overlaps("POST/*", &runs.text()));
         let one = case(vec![Part::Lit("agents".into()), Part::Fresh(Vec::new())]);
-        assert!(!overlaps("GET/agents/*/runs", &one.text()), "one name has no /");
+        assert!(
+            !overlaps("GET/agents/*/runs", &one.text()),
+            "one name has no /"
+        );
         assert!(overlaps("GET/agents/ag_1", &one.text()));
         let but = case(vec![
             Part::Lit("agents".into()),
             Part::Fresh(vec!["ag_1".into(), "ag".into()]),
         ]);
-        assert!(!overlaps("GET/agents/ag_1", &but.text()), "a listed name is not fresh");
+        assert!(
+            !overlaps("GET/agents/ag_1", &but.text()),
+            "a listed name is not fresh"
+        );
         assert!(!overlaps("GET/agents/ag", &but.text()));
         assert!(overlaps("GET/agents/ag_12", &but.text()));
         let root = case(vec![]);
@@ -885,8 +911,13 @@ mod tests {
     fn scope_strategy() -> impl Strategy<Value = String> {
         prop_oneof![
             prop::sample::select(vec![
-                "read", "agent:viewer", "agent:editor", "agent/ag_1:owner", "agent/ag_2:viewer",
-                "project:viewer", "agent:executor",
+                "read",
+                "agent:viewer",
+                "agent:editor",
+                "agent/ag_1:owner",
+                "agent/ag_2:viewer",
+                "project:viewer",
+                "agent:executor",
             ])
             .prop_map(str::to_owned),
         ]
@@ -960,6 +991,9 @@ mod tests {
             total += 1;
             exact += usize::from(g.is_ok());
         }
-        assert!(total > 100 && exact * 100 >= total * 95, "{exact} of {total} exact");
+        assert!(
+            total > 100 && exact * 100 >= total * 95,
+            "{exact} of {total} exact"
+        );
     }
 }

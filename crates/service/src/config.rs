@@ -612,8 +612,16 @@ mod tests {
         let header_workspace = r#"{"routes": [{"method": "GET", "path": "/a/{id}", "action": "read",
             "workspace": {"header": "X-Workspace"}}]}"#;
         for (policy, answers, says) in [
-            (None, "on", "KEYWARD_CACHE_SAFE_ANSWERS is invalid: 'on' needs a route policy"),
-            (None, "yes", "KEYWARD_CACHE_SAFE_ANSWERS is invalid: 'yes'; use on or off"),
+            (
+                None,
+                "on",
+                "KEYWARD_CACHE_SAFE_ANSWERS is invalid: 'on' needs a route policy",
+            ),
+            (
+                None,
+                "yes",
+                "KEYWARD_CACHE_SAFE_ANSWERS is invalid: 'yes'; use on or off",
+            ),
             (
                 Some(header_workspace),
                 "on",
@@ -636,7 +644,10 @@ mod tests {
                 (STORE, "dynamodb://keys"),
                 (PEPPER, &pepper),
                 (CACHE_SAFE_ANSWERS, "on"),
-                (ROUTE_POLICY, &header_workspace.replace(r#"{"header": "X-Workspace"}"#, "null")),
+                (
+                    ROUTE_POLICY,
+                    &header_workspace.replace(r#"{"header": "X-Workspace"}"#, "null"),
+                ),
             ],
         )
         .unwrap();
