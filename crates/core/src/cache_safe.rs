@@ -252,7 +252,7 @@ pub fn grants(
     for scope in &key.scopes {
         for perm in &scope.permissions {
             names.extend(perm.resource.literals());
-            longest = longest.max(perm.resource.len());
+            longest = longest.max(perm.resource.segment_count());
         }
     }
     let mut at: Vec<BTreeSet<&str>> = Vec::new();

@@ -178,7 +178,7 @@ impl ResourcePattern {
     }
 
     /// How many segments the pattern has (`**` counts as one).
-    pub fn len(&self) -> usize {
+    pub fn segment_count(&self) -> usize {
         self.segments.len()
     }
 
