@@ -36,6 +36,10 @@ use serde_json::{Value, json};
 
 use crate::error::CliError;
 
+pub mod cost;
+mod prices;
+pub mod revocation;
+
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Cache-hit verification against the floor, and store cost per 1,000 verifications.
@@ -43,6 +47,12 @@ pub enum BenchCommand {
     /// Keys as code against a management API: validate, plan and apply of N keys, a no-op
     /// plan, N in-place updates, and the prune that revokes them.
     Code(crate::code::bench::CodeArgs),
+    /// A traffic model of what verification costs beyond API Gateway, per million requests:
+    /// invocations, store reads and writes, usage aggregation, priced from list prices.
+    Cost(cost::CostArgs),
+    /// How long a revocation made through one server takes to be refused by another on the
+    /// same store: N rounds of make, verify, revoke, poll until 401.
+    Revocation(revocation::RevocationArgs),
 }
 
 #[derive(Debug, Args)]

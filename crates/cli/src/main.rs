@@ -75,6 +75,10 @@ fn main() -> ExitCode {
         Command::Authorize(args) => done(on_runtime(authorize::run(args))),
         Command::Bench(bench::BenchCommand::Verify(args)) => done(on_runtime(bench::verify(args))),
         Command::Bench(bench::BenchCommand::Code(args)) => done(code::bench::run(&args)),
+        Command::Bench(bench::BenchCommand::Cost(args)) => done(bench::cost::run(&args)),
+        Command::Bench(bench::BenchCommand::Revocation(args)) => {
+            done(bench::revocation::run(&args))
+        }
         Command::Keys(command) => done(keys::run(command)),
         Command::Usage(args) => done(report::usage(args)),
         Command::Audit(args) => done(report::audit(args)),
