@@ -3,7 +3,9 @@
 //!
 //! # Layout
 //!
-//! - [`sdk`]: the AWS SDK configuration, loaded once per process and shared by its clients.
+//! - [`sdk`]: the AWS SDK configuration, loaded once per process and shared by its clients:
+//!   the standard chain for the `keyward` command, Lambda's environment for the functions.
+//! - [`logging`]: a function's log (Lambda's level and JSON format), without a regex engine.
 //! - [`event`]: API Gateway authorizer events (REST `TOKEN` and `REQUEST`, HTTP API) decoded in
 //!   one pass into the request the decision takes.
 //! - [`answer`]: IAM policies, simple responses and the REST `Unauthorized` error, with the
@@ -18,7 +20,7 @@
 //! - `events` (feature `eventbridge`): expiry warnings as EventBridge events.
 //! - `secrets_manager` (feature `secretsmanager`): the rotator's Secrets Manager calls.
 //! - `pepper` (feature `pepper`): the deployment's pepper, from Secrets Manager or SSM at
-//!   start-up.
+//!   start-up, each one signed JSON call made by `aws_json` rather than a generated client.
 //!
 //! # Why the authorizer's event is read this way
 //!
@@ -28,11 +30,14 @@
 
 pub mod answer;
 pub mod authorizer;
+#[cfg(feature = "pepper")]
+mod aws_json;
 pub mod event;
 #[cfg(feature = "eventbridge")]
 pub mod events;
 #[cfg(feature = "issuer")]
 pub mod issuer;
+pub mod logging;
 #[cfg(feature = "pepper")]
 pub mod pepper;
 pub mod rotator;

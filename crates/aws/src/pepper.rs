@@ -6,9 +6,16 @@
 //!
 //! `KEYWARD_PEPPER` (the value itself) is kept for local runs and tests. No error ever holds
 //! the value: a secret that is not a valid pepper is reported by where it is kept.
+//!
+//! Each is one signed JSON call (`GetSecretValue`, `GetParameter`) made by [`crate::aws_json`]
+//! on the process's SDK configuration, rather than through the generated clients: see there why.
 
-use aws_config::SdkConfig;
+use aws_types::SdkConfig;
 use keyward_core::hash::Pepper;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::aws_json::{self, Reply, SECRETS_MANAGER, SSM};
 use keyward_service::config::{Config, PEPPER, PEPPER_PARAMETER, PEPPER_SECRET, PepperFrom};
 
 /// Why the pepper could not be had. Its debug form is its message: a function that cannot start
@@ -42,24 +49,50 @@ pub async fn load(sdk: &SdkConfig, config: &Config) -> Result<Pepper, PepperErro
         reason,
     };
     let text = match &from {
-        PepperFrom::SecretsManager(id) => aws_sdk_secretsmanager::Client::new(sdk)
-            .get_secret_value()
-            .secret_id(id)
-            .send()
+        PepperFrom::SecretsManager(id) => {
+            #[derive(Deserialize)]
+            struct Secret {
+                #[serde(rename = "SecretString")]
+                text: Option<String>,
+            }
+            let reply = aws_json::call(
+                sdk,
+                SECRETS_MANAGER,
+                "GetSecretValue",
+                json!({ "SecretId": id }).to_string(),
+            )
             .await
-            .map_err(|e| unreadable(sdk_reason(&e)))?
-            .secret_string
-            .ok_or_else(|| unreadable("the secret holds no text value".into()))?,
-        PepperFrom::Parameter(name) => aws_sdk_ssm::Client::new(sdk)
-            .get_parameter()
-            .name(name)
-            .with_decryption(true)
-            .send()
+            .map_err(|e| unreadable(e.to_string()))?;
+            parse::<Secret>(&reply)
+                .map_err(unreadable)?
+                .text
+                .ok_or_else(|| unreadable("the secret holds no text value".into()))?
+        }
+        PepperFrom::Parameter(name) => {
+            #[derive(Deserialize)]
+            struct Answer {
+                #[serde(rename = "Parameter")]
+                parameter: Option<Parameter>,
+            }
+            #[derive(Deserialize)]
+            struct Parameter {
+                #[serde(rename = "Value")]
+                value: Option<String>,
+            }
+            let reply = aws_json::call(
+                sdk,
+                SSM,
+                "GetParameter",
+                json!({ "Name": name, "WithDecryption": true }).to_string(),
+            )
             .await
-            .map_err(|e| unreadable(sdk_reason(&e)))?
-            .parameter
-            .and_then(|p| p.value)
-            .ok_or_else(|| unreadable("the parameter holds no value".into()))?,
+            .map_err(|e| unreadable(e.to_string()))?;
+            parse::<Answer>(&reply)
+                .map_err(unreadable)?
+                .parameter
+                .and_then(|p| p.value)
+                .ok_or_else(|| unreadable("the parameter holds no value".into()))?
+        }
     };
     Pepper::from_hex(text.trim()).map_err(|e| PepperError::Invalid {
         from,
@@ -67,16 +100,14 @@ pub async fn load(sdk: &SdkConfig, config: &Config) -> Result<Pepper, PepperErro
     })
 }
 
-/// An SDK error's code and message (AWS never echoes a secret's value in them).
-fn sdk_reason<E, R>(error: &aws_sdk_secretsmanager::error::SdkError<E, R>) -> String
-where
-    E: aws_sdk_secretsmanager::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    use aws_sdk_secretsmanager::error::ProvideErrorMetadata as _;
-    match (error.code(), error.message()) {
-        (Some(code), Some(message)) => format!("{code}: {message}"),
-        (Some(code), None) => code.to_owned(),
-        _ => aws_sdk_secretsmanager::error::DisplayErrorContext(error).to_string(),
-    }
+/// The answer's fields, or where it stopped making sense: never the serde message, which may
+/// quote a value.
+fn parse<T: serde::de::DeserializeOwned>(reply: &Reply) -> Result<T, String> {
+    serde_json::from_slice(reply.as_bytes()).map_err(|e| {
+        format!(
+            "the answer is not the JSON expected (line {}, column {})",
+            e.line(),
+            e.column()
+        )
+    })
 }

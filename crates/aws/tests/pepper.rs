@@ -1,9 +1,13 @@
 //! The deployment's pepper read at start-up from moto's Secrets Manager and SSM Parameter Store
 //! (`./scripts/test` starts moto): the secret's and the parameter's hex become the pepper; a
 //! missing one, or one that does not hold a pepper, is refused with where it is kept and never
-//! with its value; a pepper given as a value needs no AWS call at all.
+//! with its value, which no log line holds either, even at TRACE; a pepper given as a value
+//! needs no AWS call at all.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed check panics
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_secretsmanager::config::{Credentials, Region, SharedCredentialsProvider};
@@ -47,6 +51,33 @@ fn config(pairs: &[(&str, &str)]) -> Config {
     .unwrap()
 }
 
+/// The pepper as `pepper::load` reads it, and everything logged meanwhile at TRACE (the SDK's
+/// runtime included).
+async fn load_logged(sdk: &SdkConfig, config: &Config) -> (Result<Pepper, PepperError>, String) {
+    #[derive(Clone)]
+    struct Log(Arc<Mutex<Vec<u8>>>);
+    impl Write for Log {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let log = Log(Arc::default());
+    let writer = log.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let guard = tracing::subscriber::set_default(subscriber);
+    let result = pepper::load(sdk, config).await;
+    drop(guard);
+    let text = String::from_utf8_lossy(&log.0.lock().unwrap()).into_owned();
+    (result, text)
+}
+
 /// Whether two peppers are the same: they hash a token alike.
 fn same(a: &Pepper, b: &Pepper) -> bool {
     let token = Token::generate(&Prefix::live()).unwrap();
@@ -68,10 +99,13 @@ async fn the_pepper_comes_from_secrets_manager_or_ssm_never_into_an_error() {
         .send()
         .await
         .unwrap();
-    let loaded = pepper::load(&sdk, &config(&[(PEPPER_SECRET, &secret)]))
-        .await
-        .unwrap();
-    assert!(same(&loaded, &expected));
+    let (loaded, log) = load_logged(&sdk, &config(&[(PEPPER_SECRET, &secret)])).await;
+    assert!(same(&loaded.unwrap(), &expected));
+    assert!(
+        log.contains("GetSecretValue"),
+        "the call was traced:\n{log}"
+    );
+    assert!(!log.contains(&hex), "the secret was logged:\n{log}");
 
     let parameter = format!("/keyward/pepper-{run}");
     aws_sdk_ssm::Client::new(&sdk)
@@ -82,10 +116,10 @@ async fn the_pepper_comes_from_secrets_manager_or_ssm_never_into_an_error() {
         .send()
         .await
         .unwrap();
-    let loaded = pepper::load(&sdk, &config(&[(PEPPER_PARAMETER, &parameter)]))
-        .await
-        .unwrap();
-    assert!(same(&loaded, &expected));
+    let (loaded, log) = load_logged(&sdk, &config(&[(PEPPER_PARAMETER, &parameter)])).await;
+    assert!(same(&loaded.unwrap(), &expected));
+    assert!(log.contains("GetParameter"), "the call was traced:\n{log}");
+    assert!(!log.contains(&hex), "the secret was logged:\n{log}");
 
     // Missing: named by where it should be.
     let e = pepper::load(&sdk, &config(&[(PEPPER_SECRET, "keyward/nowhere")]))
@@ -93,6 +127,13 @@ async fn the_pepper_comes_from_secrets_manager_or_ssm_never_into_an_error() {
         .unwrap_err();
     assert!(matches!(e, PepperError::Unreadable { .. }), "{e}");
     assert!(e.to_string().contains("keyward/nowhere"), "{e}");
+    assert!(e.to_string().contains("ResourceNotFoundException"), "{e}");
+    let e = pepper::load(&sdk, &config(&[(PEPPER_PARAMETER, "/keyward/nowhere")]))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, PepperError::Unreadable { .. }), "{e}");
+    assert!(e.to_string().contains("/keyward/nowhere"), "{e}");
+    assert!(e.to_string().contains("ParameterNotFound"), "{e}");
 
     // Not a pepper: refused without echoing what it holds.
     let bad = format!("keyward/not-a-pepper-{run}");
@@ -103,11 +144,11 @@ async fn the_pepper_comes_from_secrets_manager_or_ssm_never_into_an_error() {
         .send()
         .await
         .unwrap();
-    let e = pepper::load(&sdk, &config(&[(PEPPER_SECRET, &bad)]))
-        .await
-        .unwrap_err();
+    let (e, log) = load_logged(&sdk, &config(&[(PEPPER_SECRET, &bad)])).await;
+    let e = e.unwrap_err();
     assert!(matches!(e, PepperError::Invalid { .. }), "{e}");
     assert!(!e.to_string().contains("hunter2"), "{e}");
+    assert!(!log.contains("hunter2"), "the secret was logged:\n{log}");
 
     // Nothing named at all.
     let e = pepper::load(&sdk, &config(&[])).await.unwrap_err();

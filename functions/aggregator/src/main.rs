@@ -11,10 +11,10 @@ use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    keyward_aws::logging::init();
     let config = Config::from_env()?;
     let location = config.require_dynamodb()?;
-    let sdk = sdk::load(location).await;
+    let sdk = sdk::load_for_lambda(location);
     let aggregator = Aggregator::new(Arc::new(sdk::dynamodb(&sdk, location)));
     lambda_runtime::run(service_fn(|event: LambdaEvent<Event>| {
         let aggregator = aggregator.clone();

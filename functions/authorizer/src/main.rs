@@ -12,11 +12,11 @@ use serde_json::value::RawValue;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    keyward_aws::logging::init();
     let config = Config::from_env()?;
     let policy = config.require_route_policy()?;
     let location = config.require_dynamodb()?;
-    let sdk = sdk::load(location).await;
+    let sdk = sdk::load_for_lambda(location);
     let store = sdk::dynamodb(&sdk, location);
     let engine = Engine::new(
         Arc::new(store),

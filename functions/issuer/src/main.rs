@@ -9,10 +9,10 @@ use keyward_service::config::Config;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    lambda_http::tracing::init_default_subscriber();
+    keyward_aws::logging::init();
     let config = Config::from_env()?;
     let location = config.require_dynamodb()?;
-    let sdk = sdk::load(location).await;
+    let sdk = sdk::load_for_lambda(location);
     let store = sdk::dynamodb(&sdk, location);
     let app = App::with_engine(
         Arc::new(store),

@@ -16,10 +16,10 @@ use serde_json::value::RawValue;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    keyward_aws::logging::init();
     let config = Config::from_env()?;
     let location = config.require_dynamodb()?;
-    let sdk = sdk::load(location).await;
+    let sdk = sdk::load_for_lambda(location);
     let app = App::with_engine(
         Arc::new(sdk::dynamodb(&sdk, location)),
         pepper::load(&sdk, &config).await?,
