@@ -82,13 +82,11 @@ impl Answer {
             (EventKind::Token | EventKind::Request, _) if code.http_status() == 401 => {
                 Self::Unauthorized
             }
-            (EventKind::Token | EventKind::Request | EventKind::HttpApiV1, _) => {
-                let mut response = ApiGatewayCustomAuthorizerResponse::<Context>::default();
-                response.principal_id = Some(principal);
-                response.policy_document = policy(allow, arn);
-                response.context = context;
-                Self::Respond(Box::new(Response::Policy(response)))
-            }
+            (EventKind::Token | EventKind::Request | EventKind::HttpApiV1, _) => Self::rest(
+                principal,
+                vec![statement(allow, vec![arn.to_owned()])],
+                context,
+            ),
             (EventKind::HttpApi, HttpApiResponse::Simple) => {
                 let mut response = ApiGatewayV2CustomAuthorizerSimpleResponse::<Context>::default();
                 response.is_authorized = allow;
@@ -99,7 +97,7 @@ impl Answer {
                 let mut response =
                     ApiGatewayV2CustomAuthorizerIamPolicyResponse::<Context>::default();
                 response.principal_id = Some(principal);
-                response.policy_document = policy(allow, arn);
+                response.policy_document = document(vec![statement(allow, vec![arn.to_owned()])]);
                 response.context = context;
                 Self::Respond(Box::new(Response::Iam(response)))
             }
@@ -122,32 +120,30 @@ impl Answer {
         if allow.is_empty() && deny.is_empty() {
             deny.push(format!("{prefix}*"));
         }
-        let mut document = ApiGatewayCustomAuthorizerPolicy::default();
-        document.version = Some("2012-10-17".to_owned());
-        for (effect, resources) in [(true, &mut allow), (false, &mut deny)] {
-            if !resources.is_empty() {
-                document
-                    .statement
-                    .push(statement(effect, std::mem::take(resources)));
-            }
-        }
-        let mut response = ApiGatewayCustomAuthorizerResponse::<Context>::default();
-        response.principal_id = Some(key.id.clone());
-        response.policy_document = document;
-        response.context = Context::allowed(key);
-        Self::Respond(Box::new(Response::Policy(response)))
+        let statements = [(true, &mut allow), (false, &mut deny)]
+            .into_iter()
+            .filter(|(_, resources)| !resources.is_empty())
+            .map(|(effect, resources)| statement(effect, std::mem::take(resources)))
+            .collect();
+        Self::rest(key.id.clone(), statements, Context::allowed(key))
     }
 
     /// A REST answer denying every route of the stage `prefix`, for an outcome about the key
     /// itself (inactive, its address, its rate limit), cached as such.
     pub fn deny_all(prefix: &str, key: &ApiKey, code: Code, retry_after_secs: Option<u32>) -> Self {
-        let mut document = ApiGatewayCustomAuthorizerPolicy::default();
-        document.version = Some("2012-10-17".to_owned());
-        document.statement = vec![statement(false, vec![format!("{prefix}*")])];
+        Self::rest(
+            key.id.clone(),
+            vec![statement(false, vec![format!("{prefix}*")])],
+            Context::denied(code, retry_after_secs),
+        )
+    }
+
+    /// A policy answer (REST, and HTTP API payload 1.0).
+    fn rest(principal: String, statements: Vec<IamPolicyStatement>, context: Context) -> Self {
         let mut response = ApiGatewayCustomAuthorizerResponse::<Context>::default();
-        response.principal_id = Some(key.id.clone());
-        response.policy_document = document;
-        response.context = Context::denied(code, retry_after_secs);
+        response.principal_id = Some(principal);
+        response.policy_document = document(statements);
+        response.context = context;
         Self::Respond(Box::new(Response::Policy(response)))
     }
 
@@ -210,10 +206,10 @@ fn statement(allow: bool, resources: Vec<String>) -> IamPolicyStatement {
     statement
 }
 
-fn policy(allow: bool, arn: &str) -> ApiGatewayCustomAuthorizerPolicy {
+fn document(statements: Vec<IamPolicyStatement>) -> ApiGatewayCustomAuthorizerPolicy {
     let mut policy = ApiGatewayCustomAuthorizerPolicy::default();
     policy.version = Some("2012-10-17".to_owned());
-    policy.statement = vec![statement(allow, vec![arn.to_owned()])];
+    policy.statement = statements;
     policy
 }
 

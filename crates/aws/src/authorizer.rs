@@ -171,12 +171,9 @@ impl Authorizer {
                         let answer = cache_safe::grants(policy, &key, source_ip, Utc::now())
                             .map(|statements| Answer::cached(prefix, &statements, &key))
                             .map_err(|e| e.to_string())
-                            .and_then(|a| {
-                                if a.size() <= MAX_POLICY_BYTES {
-                                    Ok(a)
-                                } else {
-                                    Err(format!("the policy would take {} bytes", a.size()))
-                                }
+                            .and_then(|a| match a.size() {
+                                size if size <= MAX_POLICY_BYTES => Ok(a),
+                                size => Err(format!("the policy would take {size} bytes")),
                             });
                         match answer {
                             Ok(a) => Some(a),

@@ -71,6 +71,13 @@ pub enum Effect {
     Deny,
 }
 
+impl Effect {
+    /// The effect of a decision that allows, or not.
+    pub const fn of(allowed: bool) -> Self {
+        if allowed { Self::Allow } else { Self::Deny }
+    }
+}
+
 /// One statement: an effect on a pattern of `<METHOD>/<path>` (after the stage's ARN prefix),
 /// where `*` matches any text.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -397,28 +404,18 @@ pub fn grants(
         }
         let mine = first..cases.len();
         if all_alike {
-            let effect = if cases[first].1 {
-                Effect::Allow
-            } else {
-                Effect::Deny
-            };
             statements.push((
                 Statement {
-                    effect,
+                    effect: Effect::of(cases[first].1),
                     pattern: whole_route(route).pattern(),
                 },
                 mine.collect(),
             ));
         } else {
             for c in mine {
-                let effect = if cases[c].1 {
-                    Effect::Allow
-                } else {
-                    Effect::Deny
-                };
                 statements.push((
                     Statement {
-                        effect,
+                        effect: Effect::of(cases[c].1),
                         pattern: cases[c].0.pattern(),
                     },
                     vec![c],
@@ -622,10 +619,8 @@ fn overlaps(pattern: &str, text: &[TextSeg]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::key::{CreateKeyRequest, KeyDraft, KeyRules};
-    use crate::preset::Presets;
+    use crate::key::test_key;
     use crate::route::RoutePolicySpec;
-    use crate::token::{Prefix, Token};
     use proptest::prelude::*;
     use serde_json::json;
 
@@ -635,21 +630,7 @@ mod tests {
     }
 
     fn key(scopes: &[&str], workspaces: &[&str]) -> ApiKey {
-        let req: CreateKeyRequest = serde_json::from_value(json!({
-            "name": "k", "scopes": scopes, "workspaces": workspaces,
-        }))
-        .unwrap();
-        let (d, _) =
-            KeyDraft::from_request(req, &KeyRules::default(), &Presets::builtin(), Utc::now())
-                .unwrap();
-        ApiKey::new(
-            d,
-            "acc",
-            &Token::generate(&Prefix::live()).unwrap(),
-            "t",
-            Utc::now(),
-        )
-        .unwrap()
+        test_key(json!({"name": "k", "scopes": scopes, "workspaces": workspaces}))
     }
 
     fn allowed(p: &RoutePolicy, k: &ApiKey, method: &str, path: &str) -> bool {
