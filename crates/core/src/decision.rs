@@ -123,25 +123,17 @@ pub fn decide(key: Option<&ApiKey>, request: &AccessRequest, now: DateTime<Utc>)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::key::{CreateKeyRequest, KeyDraft, KeyRules};
-    use crate::preset::Presets;
-    use crate::token::{Prefix, Token};
+    use crate::key::test_key;
     use chrono::Duration;
 
     fn key() -> ApiKey {
-        let req: CreateKeyRequest = serde_json::from_value(serde_json::json!({
+        test_key(serde_json::json!({
             "name": "k",
             "scopes": ["agent:viewer"],
             "workspaces": ["ws_1"],
             "allowed_cidrs": ["10.0.0.0/8"],
             "expires_at": Utc::now() + Duration::hours(1),
         }))
-        .unwrap();
-        let (d, _) =
-            KeyDraft::from_request(req, &KeyRules::default(), &Presets::builtin(), Utc::now())
-                .unwrap();
-        let t = Token::generate(&Prefix::live()).unwrap();
-        ApiKey::new(d, "acc", &t, "test", Utc::now()).unwrap()
     }
 
     fn req(action: Action, resource: &str, ws: &str, ip: &str) -> AccessRequest {

@@ -239,28 +239,14 @@ impl UpdateKeyRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::key::{CreateKeyRequest, KeyDraft};
-    use crate::preset::Presets;
-    use crate::token::{Prefix, Token};
+    use crate::key::test_key;
     use chrono::Duration;
     use serde_json::json;
 
     fn key() -> ApiKey {
-        let req: CreateKeyRequest = serde_json::from_value(json!({
+        test_key(json!({
             "name": "k", "scopes": ["read"], "expires_at": Utc::now() + Duration::days(1)
         }))
-        .unwrap();
-        let (d, _) =
-            KeyDraft::from_request(req, &KeyRules::default(), &Presets::builtin(), Utc::now())
-                .unwrap();
-        ApiKey::new(
-            d,
-            "acc",
-            &Token::generate(&Prefix::live()).unwrap(),
-            "t",
-            Utc::now(),
-        )
-        .unwrap()
     }
 
     fn edit(k: &ApiKey, body: Value) -> Result<Edited, ValidationErrors> {

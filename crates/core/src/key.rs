@@ -852,6 +852,18 @@ fn walk_value(value: &Value, path: &mut String, depth: usize, found: &mut Metada
     }
 }
 
+/// A key made from a create request's JSON as the API makes one, in account `acc` with a fresh
+/// live token: for the tests of every module that takes a key.
+#[cfg(test)]
+pub(crate) fn test_key(body: Value) -> ApiKey {
+    let req: CreateKeyRequest = serde_json::from_value(body).unwrap_or_else(|e| panic!("{e}"));
+    let (draft, _) =
+        KeyDraft::from_request(req, &KeyRules::default(), &Presets::builtin(), Utc::now())
+            .unwrap_or_else(|e| panic!("{e}"));
+    let token = Token::generate(&crate::token::Prefix::live()).unwrap_or_else(|e| panic!("{e}"));
+    ApiKey::new(draft, "acc", &token, "t", Utc::now()).unwrap_or_else(|e| panic!("{e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -279,22 +279,12 @@ fn remove_member(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::key::{CreateKeyRequest, KeyDraft, KeyRules};
-    use crate::preset::Presets;
+    use crate::key::test_key;
     use crate::token::{Prefix, Token};
     use chrono::Utc;
 
     fn key() -> ApiKey {
-        let req = CreateKeyRequest {
-            name: Some("k".into()),
-            scopes: Some(vec!["read".into()]),
-            ..CreateKeyRequest::default()
-        };
-        let (d, _) =
-            KeyDraft::from_request(req, &KeyRules::default(), &Presets::builtin(), Utc::now())
-                .unwrap();
-        let t = Token::generate(&Prefix::live()).unwrap();
-        ApiKey::new(d, "acc", &t, "test", Utc::now()).unwrap()
+        test_key(serde_json::json!({"name": "k", "scopes": ["read"]}))
     }
 
     #[test]

@@ -811,20 +811,14 @@ pub fn stale(plan: &Plan, live: &Live) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::key::{CreateKeyRequest, KeyDraft};
-    use crate::token::{Prefix, Token};
+    use crate::key::test_key;
 
     fn spec(value: Value) -> Spec {
         serde_json::from_value(value).unwrap()
     }
 
     fn live_key(body: Value) -> ApiKey {
-        let req: CreateKeyRequest = serde_json::from_value(body).unwrap();
-        let (d, _) =
-            KeyDraft::from_request(req, &KeyRules::default(), &Presets::builtin(), Utc::now())
-                .unwrap();
-        let token = Token::generate(&Prefix::live()).unwrap();
-        ApiKey::new(d, "acc", &token, "t", Utc::now()).unwrap()
+        test_key(body)
     }
 
     fn options(prune: bool, adopt: bool) -> Options {
