@@ -4,9 +4,11 @@
 //! from the store ([`LeaseStore::lease`](keyward_store::LeaseStore::lease)): the store never
 //! grants more than the limit in a window, so however many engines share a key, no more than N
 //! requests are admitted. Spending is in memory; a lease is one conditional write, taken when
-//! the block runs out, sized by the core ([`keyward_core::rate::next_block`]) from how fast the
-//! last one went. Once the store says the window is spent, the engine refuses until the next
-//! minute without asking again. When the store cannot grant a lease, the request is refused
+//! the block runs out, sized by the core ([`keyward_core::rate::next_block`]) to what the rate
+//! this engine saw (the uses asked for since the last lease, over the time since it) expects
+//! in the rest of the minute, so a key used steadily costs about one lease a minute. Once the
+//! store says the window is spent, the engine refuses until the next minute without asking
+//! again. When the store cannot grant a lease, the request is refused
 //! ([`Spend::Unavailable`]): never admitted on credit.
 
 use std::collections::HashMap;
@@ -41,8 +43,10 @@ struct State {
     tokens: u32,
     /// The store said `window` is spent.
     spent: bool,
-    /// The size of the last lease, and when it was taken.
-    block: u32,
+    /// The uses asked for since the last lease (spent from it, or refused for the limit) and
+    /// when it was taken: the rate the next lease is sized from. Kept across minutes (unlike
+    /// `tokens`), so a block the minute's turn cut short counts only what was spent of it.
+    uses: u32,
     leased_at: Option<Instant>,
 }
 
@@ -61,7 +65,7 @@ impl Budget {
                 window,
                 tokens: 0,
                 spent: false,
-                block: 0,
+                uses: 0,
                 leased_at: None,
             }),
             leasing: tokio::sync::Mutex::new(()),
@@ -78,8 +82,10 @@ impl Budget {
         }
         if s.tokens > 0 {
             s.tokens -= 1;
+            s.uses = s.uses.saturating_add(1);
             Some(Spend::Granted)
         } else if s.spent {
+            s.uses = s.uses.saturating_add(1);
             Some(Spend::Limited {
                 retry_after_secs: Window::retry_after_secs(at),
             })
@@ -165,8 +171,8 @@ impl Limiter {
         let want = {
             let s = lock(&budget.state);
             match s.leased_at {
-                Some(then) if s.block > 0 => next_block(limit, s.block, then.elapsed()),
-                _ => first_block(limit),
+                Some(then) => next_block(limit, s.uses, then.elapsed(), Window::time_left(at)),
+                None => first_block(limit),
             }
         };
         let counter = Counter {
@@ -200,10 +206,11 @@ impl Limiter {
             // Spent, when the store says the whole limit is granted; otherwise the lease lost
             // every race for what is left, and the next request asks again.
             s.spent = grant.total >= limit;
+            s.uses = s.uses.saturating_add(1);
             return Ok(limited);
         }
         s.tokens = grant.granted - 1;
-        s.block = want;
+        s.uses = 1;
         s.leased_at = Some(Instant::now());
         Ok(Spend::Granted)
     }
