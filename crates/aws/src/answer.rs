@@ -75,7 +75,7 @@ impl Answer {
         let allowed = key.filter(|_| code == Code::Valid);
         let context =
             allowed.map_or_else(|| Context::denied(code, retry_after_secs), Context::allowed);
-        let principal = allowed.map_or_else(|| "anonymous".to_owned(), |k| k.id.clone());
+        let principal = || allowed.map_or_else(|| "anonymous".to_owned(), |k| k.id.clone());
         let allow = allowed.is_some();
         match (kind, format) {
             // Only a REST API turns the `Unauthorized` error into 401; an HTTP API would answer 500.
@@ -83,7 +83,7 @@ impl Answer {
                 Self::Unauthorized
             }
             (EventKind::Token | EventKind::Request | EventKind::HttpApiV1, _) => Self::rest(
-                principal,
+                principal(),
                 vec![statement(allow, vec![arn.to_owned()])],
                 context,
             ),
@@ -96,7 +96,7 @@ impl Answer {
             (EventKind::HttpApi, HttpApiResponse::Iam) => {
                 let mut response =
                     ApiGatewayV2CustomAuthorizerIamPolicyResponse::<Context>::default();
-                response.principal_id = Some(principal);
+                response.principal_id = Some(principal());
                 response.policy_document = document(vec![statement(allow, vec![arn.to_owned()])]);
                 response.context = context;
                 Self::Respond(Box::new(Response::Iam(response)))

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use keyward_core::credential::{self, KeySource};
 use keyward_service::verification::{Pairs, Presented, Target};
 use serde::Deserialize;
-use serde::de::Visitor;
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 use thiserror::Error;
 
@@ -85,38 +85,112 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     }
 }
 
+/// An object's key, as the index of the name it is among `names` (compared as bytes, so the
+/// many keys an event has that the authorizer skips are not checked as text).
+struct FieldOf(&'static [&'static [u8]]);
+
+impl<'de> DeserializeSeed<'de> for FieldOf {
+    type Value = Option<usize>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Option<usize>, D::Error> {
+        d.deserialize_bytes(self)
+    }
+}
+
+impl Visitor<'_> for FieldOf {
+    type Value = Option<usize>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a field name")
+    }
+
+    fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Option<usize>, E> {
+        Ok(self.0.iter().position(|name| *name == v))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Option<usize>, E> {
+        self.visit_bytes(v.as_bytes())
+    }
+}
+
+/// `Deserialize` for a struct of the event read from a JSON object: the named keys into their
+/// fields, every other key skipped unread, a key given twice refused (as serde's derive does).
+macro_rules! object {
+    ($ty:ident { $($field:ident: $name:literal),* $(,)? }) => {
+        impl<'de: 'a, 'a> Deserialize<'de> for $ty<'a> {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                const NAMES: &[&[u8]] = &[$($name),*];
+                struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+                impl<'de: 'a, 'a> Visitor<'de> for Visit<'a> {
+                    type Value = $ty<'a>;
+
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str("a JSON object")
+                    }
+
+                    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<$ty<'a>, A::Error> {
+                        let mut read = $ty::default();
+                        let mut seen = 0u32;
+                        while let Some(field) = map.next_key_seed(FieldOf(NAMES))? {
+                            let Some(i) = field else {
+                                map.next_value::<IgnoredAny>()?;
+                                continue;
+                            };
+                            if seen & (1 << i) != 0 {
+                                return Err(serde::de::Error::custom(format_args!(
+                                    "duplicate field `{}`",
+                                    String::from_utf8_lossy(NAMES[i])
+                                )));
+                            }
+                            seen |= 1 << i;
+                            match NAMES[i] {
+                                $($name => read.$field = map.next_value()?,)*
+                                _ => map.next_value::<IgnoredAny>().map(drop)?,
+                            }
+                        }
+                        Ok(read)
+                    }
+                }
+                d.deserialize_map(Visit(std::marker::PhantomData))
+            }
+        }
+    };
+}
+
 /// The fields any of the three events may carry that the authorizer reads; every other field
 /// is skipped unread, so one pass over the bytes decodes any kind.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Default)]
 struct RawEvent<'a> {
-    #[serde(rename = "type", borrow)]
     kind: Option<Text<'a>>,
-    #[serde(borrow)]
     version: Option<Text<'a>>,
-    #[serde(borrow)]
     authorization_token: Option<Text<'a>>,
-    #[serde(borrow)]
     method_arn: Option<Text<'a>>,
-    #[serde(borrow)]
     route_arn: Option<Text<'a>>,
-    #[serde(borrow)]
     path: Option<Text<'a>>,
-    #[serde(borrow)]
     raw_path: Option<Text<'a>>,
-    #[serde(borrow)]
     http_method: Option<Text<'a>>,
-    #[serde(borrow)]
     route_key: Option<Text<'a>>,
-    #[serde(default, borrow)]
     identity_source: IdentitySource<'a>,
-    #[serde(default, borrow)]
     headers: RawPairs<'a>,
-    #[serde(default, borrow)]
     query_string_parameters: RawPairs<'a>,
-    #[serde(borrow)]
     request_context: Option<RawContext<'a>>,
 }
+
+object!(RawEvent {
+    kind: b"type",
+    version: b"version",
+    authorization_token: b"authorizationToken",
+    method_arn: b"methodArn",
+    route_arn: b"routeArn",
+    path: b"path",
+    raw_path: b"rawPath",
+    http_method: b"httpMethod",
+    route_key: b"routeKey",
+    identity_source: b"identitySource",
+    headers: b"headers",
+    query_string_parameters: b"queryStringParameters",
+    request_context: b"requestContext",
+});
 
 /// A JSON object of strings (or `null`, or absent) read straight into name-value pairs:
 /// headers and query parameters, without a map in between. `null` values are skipped.
@@ -207,34 +281,40 @@ impl<'de: 'a, 'a> Deserialize<'de> for IdentitySource<'a> {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Default)]
 struct RawContext<'a> {
-    #[serde(borrow)]
     stage: Option<Text<'a>>,
-    #[serde(borrow)]
     identity: Option<RawIdentity<'a>>,
-    #[serde(borrow)]
     http: Option<RawHttp<'a>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+object!(RawContext {
+    stage: b"stage",
+    identity: b"identity",
+    http: b"http",
+});
+
+#[derive(Debug, Default)]
 struct RawIdentity<'a> {
-    #[serde(borrow)]
     source_ip: Option<Text<'a>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+object!(RawIdentity {
+    source_ip: b"sourceIp",
+});
+
+#[derive(Debug, Default)]
 struct RawHttp<'a> {
-    #[serde(borrow)]
     method: Option<Text<'a>>,
-    #[serde(borrow)]
     path: Option<Text<'a>>,
-    #[serde(borrow)]
     source_ip: Option<Text<'a>>,
 }
+
+object!(RawHttp {
+    method: b"method",
+    path: b"path",
+    source_ip: b"sourceIp",
+});
 
 fn text(t: Option<Text<'_>>) -> Option<Cow<'_, str>> {
     t.map(|t| t.0)
@@ -350,10 +430,28 @@ impl<'a> AuthorizerEvent<'a> {
     }
 }
 
-/// The key of a request's headers, by the core's rule.
-fn token_of<'a>(headers: &Pairs<'_>) -> (Option<Cow<'a, str>>, KeySource) {
+/// The key of a request's headers, by the core's rule: borrowed from the event's bytes when
+/// its header was (no copy on the hot path), copied when its value had to be unescaped.
+fn token_of<'a>(headers: &Pairs<'a>) -> (Option<Cow<'a, str>>, KeySource) {
     let (token, source) = credential::from_headers(headers.iter().map(|(k, v)| (&**k, &**v)));
-    (token.map(|t| Cow::Owned(t.to_owned())), source)
+    let token = token.map(|t| {
+        headers
+            .iter()
+            .find_map(|(_, v)| match v {
+                Cow::Borrowed(v) => part_of(v, t),
+                Cow::Owned(_) => None,
+            })
+            .map_or_else(|| Cow::Owned(t.to_owned()), Cow::Borrowed)
+    });
+    (token, source)
+}
+
+/// `part` as the same text within `whole`, when it is a slice of it.
+fn part_of<'a>(whole: &'a str, part: &str) -> Option<&'a str> {
+    let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
+    whole
+        .get(start..start.checked_add(part.len())?)
+        .filter(|s| std::ptr::eq(s.as_ptr(), part.as_ptr()))
 }
 
 /// `arn:aws:execute-api:region:account:api/stage/METHOD/path` -> (METHOD, /path).
@@ -410,6 +508,60 @@ mod tests {
     }
 
     #[test]
+    fn keys_are_matched_escaped_or_not_and_refused_twice() {
+        let escaped = br#"{"type": "REQUEST", "version": "2.0", "raw\u0050ath": "/a",
+            "requestContext": {"http": {"method": "GET", "sourceIp": "10.0.0.1"}, "x": [1, {"y": null}]}}"#;
+        let event = AuthorizerEvent::from_slice(escaped).unwrap();
+        let Target::Route { path, method, .. } = &event.presented.target else {
+            panic!("an authorizer event is a route request");
+        };
+        assert_eq!((&**method, &**path), ("GET", "/a"));
+        for twice in [
+            r#"{"type": "REQUEST", "headers": {}, "headers": {"x-api-key": "k"}}"#,
+            r#"{"type": "TOKEN", "type": "REQUEST"}"#,
+            r#"{"type": "REQUEST", "requestContext": {"http": {"method": "GET", "method": "POST"}}}"#,
+        ] {
+            let e = AuthorizerEvent::from_slice(twice.as_bytes()).unwrap_err();
+            assert!(e.to_string().contains("duplicate field"), "{twice}: {e}");
+        }
+        for broken in [
+            r#"{"type": "REQUEST", "headers": [1]}"#,
+            r#"{"type": 1}"#,
+            r#"{"type": "TOKEN""#,
+        ] {
+            assert!(matches!(
+                AuthorizerEvent::from_slice(broken.as_bytes()),
+                Err(EventError::Malformed(_))
+            ));
+        }
+        let value: Value = serde_json::from_slice(escaped).unwrap();
+        assert_eq!(
+            AuthorizerEvent::parse(&value).unwrap().kind,
+            EventKind::HttpApi
+        );
+    }
+
+    #[test]
+    fn a_plain_key_is_borrowed_from_the_event_bytes() {
+        for header in [
+            r#""x-api-key": " kw_a ""#,
+            r#""Authorization": "Bearer kw_a""#,
+        ] {
+            let bytes =
+                format!(r#"{{"type": "REQUEST", "version": "2.0", "headers": {{{header}}}}}"#);
+            let event = AuthorizerEvent::from_slice(bytes.as_bytes()).unwrap();
+            assert!(
+                matches!(event.presented.token, Some(Cow::Borrowed("kw_a"))),
+                "{header}: {:?}",
+                event.presented.token
+            );
+        }
+        assert_eq!(part_of("abc", "x"), None, "not a slice of it");
+        let whole = "abcdef";
+        assert_eq!(part_of(whole, &whole[2..4]), Some("cd"));
+    }
+
+    #[test]
     fn text_is_borrowed_when_it_can_be_and_unescaped_when_it_must_be() {
         let bytes = br#"{"type": "REQUEST", "version": "2.0", "rawPath": "/a\u0062c",
             "headers": {"x-api-key": "k\u0065y", "x-other": "plain"},
@@ -417,6 +569,10 @@ mod tests {
         let event = AuthorizerEvent::from_slice(bytes).unwrap();
         assert_eq!(event.kind, EventKind::HttpApi);
         assert_eq!(event.presented.token.as_deref(), Some("key"));
+        assert!(
+            matches!(event.presented.token, Some(Cow::Owned(_))),
+            "an escaped key is copied as unescaped"
+        );
         let Target::Route { path, headers, .. } = &event.presented.target else {
             panic!("an authorizer event is a route request");
         };

@@ -37,7 +37,13 @@ pub struct Context {
 impl Context {
     /// The context of an allowed key.
     pub fn allowed(key: &ApiKey) -> Self {
-        let scopes: Vec<&str> = key.scopes.iter().map(|s| s.scope.as_str()).collect();
+        let mut scopes = String::new();
+        for (i, s) in key.scopes.iter().enumerate() {
+            if i > 0 {
+                scopes.push(',');
+            }
+            scopes.push_str(s.scope.as_str());
+        }
         Self {
             code: None,
             retry_after: None,
@@ -46,7 +52,7 @@ impl Context {
             principal: Some(key.id.clone()),
             name: Some(key.name.clone()),
             workspaces: Some(key.workspaces.join(",")),
-            scopes: Some(scopes.join(",")),
+            scopes: Some(scopes),
             groups: Some(key.groups.join(",")),
         }
     }

@@ -12,7 +12,7 @@
 //! ]}
 //! ```
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use schemars::JsonSchema;
@@ -247,21 +247,24 @@ impl RoutePolicy {
             let Some(params) = match_path(&route.path, &segs) else {
                 continue;
             };
-            let mut resource = Vec::with_capacity(route.resource.len());
-            for seg in &route.resource {
+            let mut resource = String::new();
+            for (i, seg) in route.resource.iter().enumerate() {
                 let value = match seg {
                     Seg::Lit(l) => l.as_str(),
-                    Seg::Param(p) | Seg::Rest(p) => params.get(p).map_or("", String::as_str),
+                    Seg::Param(p) | Seg::Rest(p) => params.get(p).unwrap_or_default(),
                 };
                 // A parameter becomes part of a resource path: it must be a plain name.
                 if !value.split('/').all(is_name) {
                     return Err(RouteDenied::BadParameter(route.template.clone()));
                 }
-                resource.push(value);
+                if i > 0 {
+                    resource.push('/');
+                }
+                resource.push_str(value);
             }
             let workspace = match &route.workspace {
                 None => None,
-                Some(WorkspaceSource::Path(p)) => params.get(p).cloned(),
+                Some(WorkspaceSource::Path(p)) => params.get(p).map(str::to_owned),
                 Some(WorkspaceSource::Header(h)) => request
                     .headers
                     .iter()
@@ -277,7 +280,7 @@ impl RoutePolicy {
                 return Err(RouteDenied::NoWorkspace(route.template.clone()));
             }
             let access = AccessRequest {
-                needs: Needs::Permission(route.action, resource.join("/")),
+                needs: Needs::Permission(route.action, resource),
                 workspace,
                 source_ip: request.source_ip,
             };
@@ -290,10 +293,20 @@ impl RoutePolicy {
     }
 }
 
+/// A matched route's path parameters: names from its template, values from the request's path
+/// (a `{rest+}` value is its segments joined by `/`).
+struct Params<'t, 's>(Vec<(&'t str, Cow<'s, str>)>);
+
+impl Params<'_, '_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| &**v)
+    }
+}
+
 /// The path parameters of `segs` under `template`, if it matches. A last `{param+}` takes the
 /// rest of the path (at least one segment).
-fn match_path(template: &[Seg], segs: &[&str]) -> Option<HashMap<String, String>> {
-    let mut params = HashMap::new();
+fn match_path<'t, 's>(template: &'t [Seg], segs: &[&'s str]) -> Option<Params<'t, 's>> {
+    let mut params = Vec::new();
     for (i, seg) in template.iter().enumerate() {
         match seg {
             Seg::Lit(l) => {
@@ -301,17 +314,15 @@ fn match_path(template: &[Seg], segs: &[&str]) -> Option<HashMap<String, String>
                     return None;
                 }
             }
-            Seg::Param(p) => {
-                params.insert(p.clone(), (*segs.get(i)?).to_owned());
-            }
+            Seg::Param(p) => params.push((p.as_str(), Cow::Borrowed(*segs.get(i)?))),
             Seg::Rest(p) => {
                 let rest = segs.get(i..).filter(|r| !r.is_empty())?;
-                params.insert(p.clone(), rest.join("/"));
-                return Some(params);
+                params.push((p.as_str(), Cow::Owned(rest.join("/"))));
+                return Some(Params(params));
             }
         }
     }
-    (template.len() == segs.len()).then_some(params)
+    (template.len() == segs.len()).then_some(Params(params))
 }
 
 #[cfg(test)]
