@@ -111,6 +111,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
             )]));
         }
     }
+    // The usual body parses at once; only a refused one is read again, naming where it failed.
+    if let Ok(value) = serde_json::from_slice(bytes) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -306,6 +310,18 @@ pub fn text_headers(headers: &axum::http::HeaderMap) -> impl Iterator<Item = (&s
 /// The key a request presents, by the core's rule (`X-API-Key`, else `Authorization: Bearer`).
 pub fn presented_key(headers: &axum::http::HeaderMap) -> Option<&str> {
     credential::from_headers(text_headers(headers)).0
+}
+
+/// The key a request presents in its headers, read without copying the rest of them.
+#[derive(Debug)]
+pub struct CallerKey(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for CallerKey {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(CallerKey(presented_key(&parts.headers).map(str::to_owned)))
+    }
 }
 
 /// An authenticated admin caller: every management handler takes one.

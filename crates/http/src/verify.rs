@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use keyward_api::problem::Problem;
 use keyward_api::verify::{VerifyRequest, VerifyResult};
@@ -12,7 +12,7 @@ use keyward_service::App;
 use keyward_service::settings::VerifyAccess;
 use keyward_service::verification::{Explain, request};
 
-use crate::extract::{ClientIp, JsonBody, presented_key};
+use crate::extract::{CallerKey, ClientIp, JsonBody};
 use crate::problem::HttpError;
 
 /// Answers with the status of the outcome table and `{"valid", "code", ...}`. The key's grants
@@ -21,10 +21,10 @@ use crate::problem::HttpError;
 pub async fn verify(
     State(app): State<App>,
     ClientIp(ip): ClientIp,
-    headers: HeaderMap,
+    CallerKey(caller_key): CallerKey,
     JsonBody(body): JsonBody<VerifyRequest>,
 ) -> Result<Response, HttpError> {
-    let caller_key = presented_key(&headers);
+    let caller_key = caller_key.as_deref();
     let required = app.settings().verify_access == VerifyAccess::VerifierKey;
     let verifier = if caller_key.is_some() || required {
         Some(app.authenticate_verifier(caller_key, ip).await?)
