@@ -85,8 +85,10 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     }
 }
 
-/// An object's key, as the index of the name it is among `names` (compared as bytes, so the
-/// many keys an event has that the authorizer skips are not checked as text).
+/// An object's key, as the index of the name it is among `names` (none for a key the
+/// authorizer skips). Keys are compared as bytes: a key that is none of the names is skipped
+/// like the value the authorizer does not read, without being checked as text (which costs
+/// about 150 ns over an event's many keys).
 struct FieldOf(&'static [&'static [u8]]);
 
 impl<'de> DeserializeSeed<'de> for FieldOf {
@@ -120,6 +122,7 @@ macro_rules! object {
         impl<'de: 'a, 'a> Deserialize<'de> for $ty<'a> {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 const NAMES: &[&[u8]] = &[$($name),*];
+                const _: () = assert!(NAMES.len() <= 32, "`seen` holds 32 fields");
                 struct Visit<'a>(std::marker::PhantomData<&'a ()>);
                 impl<'de: 'a, 'a> Visitor<'de> for Visit<'a> {
                     type Value = $ty<'a>;
@@ -449,9 +452,7 @@ fn token_of<'a>(headers: &Pairs<'a>) -> (Option<Cow<'a, str>>, KeySource) {
 /// `part` as the same text within `whole`, when it is a slice of it.
 fn part_of<'a>(whole: &'a str, part: &str) -> Option<&'a str> {
     let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
-    whole
-        .get(start..start.checked_add(part.len())?)
-        .filter(|s| std::ptr::eq(s.as_ptr(), part.as_ptr()))
+    whole.get(start..start.checked_add(part.len())?)
 }
 
 /// `arn:aws:execute-api:region:account:api/stage/METHOD/path` -> (METHOD, /path).

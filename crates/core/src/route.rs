@@ -298,8 +298,13 @@ impl RoutePolicy {
 struct Params<'t, 's>(Vec<(&'t str, Cow<'s, str>)>);
 
 impl Params<'_, '_> {
+    /// A parameter's value; a name the template repeats has its last value.
     fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| &**v)
+        self.0
+            .iter()
+            .rev()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| &**v)
     }
 }
 
@@ -381,6 +386,21 @@ mod tests {
             (
                 Needs::Permission(Action::Read, "files/a/b/c.txt".into()),
                 Some("ws_9".into())
+            )
+        );
+    }
+
+    #[test]
+    fn a_parameter_named_twice_takes_its_last_value() {
+        let p = policy(json!([
+            {"method": "GET", "path": "/{ws}/docs/{ws}", "action": "read", "resource": "docs/{ws}", "workspace": {"path": "ws"}},
+        ]));
+        let (a, _) = p.access(&req("GET", "/ws_1/docs/ws_2", &[])).unwrap();
+        assert_eq!(
+            (a.needs, a.workspace),
+            (
+                Needs::Permission(Action::Read, "docs/ws_2".into()),
+                Some("ws_2".into())
             )
         );
     }
