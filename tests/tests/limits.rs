@@ -19,7 +19,11 @@ use std::time::{Duration, Instant};
 use keyward_e2e::Server;
 
 const CAP: usize = 64;
-const HEADER_TIMEOUT: Duration = Duration::from_millis(3_000);
+const HEADER_TIMEOUT: Duration = Duration::from_millis(5_000);
+/// "At once" during a flood: well before the flood's connections reach their header timeout,
+/// which is when they would free their slots if the cap did not make them give way. Not a
+/// latency goal (a loaded CI machine takes a second or more to open the flood and retry).
+const WHILE_THE_FLOOD_IS_OPEN: Duration = Duration::from_millis(3_500);
 const IDLE_TIMEOUT: Duration = Duration::from_millis(500);
 const REQUEST_TIMEOUT: Duration = Duration::from_millis(3_000);
 /// One request line and nothing more: what the flood sent.
@@ -98,13 +102,13 @@ fn request(addr: &str, path: &str) -> String {
 }
 
 /// Retries a normal request, as a client honouring 503 would (sooner than `Retry-After: 1`, to
-/// measure closely), until it is answered with `want`; answers how long that took.
-fn served_within(addr: &str, path: &str, want: &str, bound: Duration) -> Duration {
+/// measure closely), until it is answered with `want`, failing if that takes `bound` or more.
+fn served_within(addr: &str, path: &str, want: &str, bound: Duration) {
     let start = Instant::now();
     loop {
         let status = request(addr, path);
         if status.starts_with(want) {
-            return start.elapsed();
+            return;
         }
         assert!(
             status.is_empty() || status.starts_with("HTTP/1.1 503"),
@@ -123,12 +127,8 @@ fn served_within(addr: &str, path: &str, want: &str, bound: Duration) -> Duratio
 fn flood_and_serve(addr: &str, path: &str, want: &str) -> (Vec<TcpStream>, Instant) {
     let began = Instant::now();
     let mut flood: Vec<TcpStream> = (0..4 * CAP).map(|_| slowloris(addr)).collect();
-    let took = served_within(addr, path, want, Duration::from_secs(2));
-    assert!(
-        took < Duration::from_secs(1),
-        "a normal client is served at once while {} silent connections are open: {took:?}",
-        4 * CAP
-    );
+    // A normal client is served while the 4 × CAP silent connections are open.
+    served_within(addr, path, want, WHILE_THE_FLOOD_IS_OPEN);
     // At most CAP of them are still open: the others gave up their slots at once (or, arriving
     // faster than slots could be freed, were refused with 503).
     std::thread::sleep(Duration::from_millis(200));
@@ -290,11 +290,8 @@ fn the_gateway_has_the_same_limits_with_its_own_cap() {
 
     // The gateway answers a request without a key itself (401), at once during a flood.
     let (mut kept, began) = flood_and_serve(&gateway, "/agents/ag_1", "HTTP/1.1 401");
-    let took = served_within(&api, "/healthz", "HTTP/1.1 200", Duration::from_secs(2));
-    assert!(
-        took < Duration::from_secs(1),
-        "the management API has its own cap: {took:?}"
-    );
+    // The management API has its own cap: served while the gateway's flood is open.
+    served_within(&api, "/healthz", "HTTP/1.1 200", WHILE_THE_FLOOD_IS_OPEN);
     cut_at_the_header_timeout(&mut kept, began);
     server.stop();
 }

@@ -142,7 +142,13 @@ async fn handlers_learn_the_peer_address() {
 
 #[tokio::test]
 async fn at_the_cap_the_longest_silent_connection_makes_room() {
-    let server = start(limits(2)).await;
+    // A header timeout long enough that "served at once" cannot be mistaken for a slot freed
+    // by it, even on a loaded machine.
+    let server = start(Limits {
+        header_read_timeout: Duration::from_secs(5),
+        ..limits(2)
+    })
+    .await;
     let mut oldest = TcpStream::connect(server.addr).await.unwrap();
     oldest.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -155,8 +161,8 @@ async fn at_the_cap_the_longest_silent_connection_makes_room() {
     s.write_all(GET).await.unwrap();
     assert!(response(&mut s).await.starts_with("HTTP/1.1 200"));
     assert!(
-        start.elapsed() < Duration::from_millis(300),
-        "served at once"
+        start.elapsed() < Duration::from_secs(3),
+        "served at once, not when the header timeout frees a slot"
     );
     assert!(
         closed_after(&mut oldest, Duration::from_millis(200))
