@@ -177,12 +177,18 @@ fn check_token(s: &str) {
 // authorizer_event
 // ---------------------------------------------------------------------------------------------
 
-/// `AuthorizerEvent::from_slice` on arbitrary bytes. An event it accepts never holds more text
-/// than it was given, presents a trimmed key whose source matches the event kind, and yields a
-/// request the route policy can answer; the same JSON read through `serde_json::Value`
-/// (`AuthorizerEvent::parse`) gives the same event.
+/// `AuthorizerEvent::from_slice` on arbitrary bytes. Its reader is keyward's own (for speed),
+/// so it is held to serde_json: what it accepts is JSON that serde_json accepts, and the same
+/// JSON read through a `serde_json::Value` by the plain model (`AuthorizerEvent::parse`) gives
+/// the same event. An event it accepts never holds more text than it was given, presents a
+/// trimmed key whose source matches the event kind, and yields a request the route policy can
+/// answer.
 pub fn authorizer_event(data: &[u8]) {
     if let Ok(event) = AuthorizerEvent::from_slice(data) {
+        assert!(
+            serde_json::from_slice::<serde::de::IgnoredAny>(data).is_ok(),
+            "from_slice accepted what is not JSON"
+        );
         check_event(&event, data.len());
     }
     // Differential: a JSON value's canonical bytes decode as the value itself does. (Only

@@ -60,6 +60,95 @@ fn request_parts_corpus() {
     replay("request_parts");
 }
 
+/// The authorizer's JSON reader is keyward's own, so beyond the corpus its check also runs on
+/// thousands of mutations of every real event fixture: bytes flipped, cut or repeated, and
+/// JSON's own tokens (quotes, escapes, brackets, duplicate keys, multi-byte text) dropped in
+/// where they break or bend the structure. Deterministic (a fixed seed), about a second.
+#[test]
+fn authorizer_event_check_holds_on_mutated_fixtures() {
+    const TOKENS: &[&[u8]] = &[
+        b"\"",
+        b"\\",
+        b"\\u",
+        b"\\ud83d",
+        b"\\ude00",
+        b"\\u0041",
+        b"{",
+        b"}",
+        b"[",
+        b"]",
+        b",",
+        b":",
+        b"null",
+        b"true",
+        b"-0.5e+3",
+        b"01",
+        b" ",
+        b"\n",
+        b"\x01",
+        b"\xc3\xa9",
+        b"\xff",
+        b"\"headers\":",
+        b"\"type\":\"REQUEST\",",
+        b"\"requestContext\":{\"http\":{}},",
+        b"\"identitySource\":[null,\"a\"],",
+        b"[[[[[[[[",
+        b"]]]]]]]]",
+    ];
+    let check = TARGETS
+        .iter()
+        .find(|(n, _)| *n == "authorizer_event")
+        .unwrap()
+        .1;
+    let fixtures =
+        keyward_e2e::read_tree(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/events"));
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = |bound: usize| {
+        // xorshift64*: enough to spread mutations, and the same every run.
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % bound.max(1)
+    };
+    let mut runs = 0;
+    for (path, original) in fixtures
+        .iter()
+        .filter(|(p, _)| p.extension().is_some_and(|e| e == "json"))
+    {
+        for _ in 0..400 {
+            let mut data = original.clone();
+            for _ in 0..1 + next(3) {
+                let at = next(data.len() + 1);
+                match next(5) {
+                    0 => data.truncate(at),
+                    1 if at < data.len() => data[at] ^= 1 << next(8),
+                    2 if at < data.len() => {
+                        data.remove(at);
+                    }
+                    3 => {
+                        let end = (at + next(64)).min(data.len());
+                        let part = data[at..end].to_vec();
+                        data.splice(at..at, part);
+                    }
+                    _ => {
+                        let token = TOKENS[next(TOKENS.len())];
+                        data.splice(at..at, token.iter().copied());
+                    }
+                }
+            }
+            if catch_unwind(|| check(&data)).is_err() {
+                panic!(
+                    "a mutation of {} fails the check: {:?}",
+                    path.display(),
+                    String::from_utf8_lossy(&data)
+                );
+            }
+            runs += 1;
+        }
+    }
+    assert!(runs >= 10_000, "{runs} mutations");
+}
+
 /// A target added to one place and not the others would go unreplayed (or unfuzzed).
 #[test]
 fn every_target_has_a_fuzz_target_a_corpus_and_a_replay() {

@@ -6,10 +6,12 @@ use std::net::IpAddr;
 
 use keyward_core::credential::{self, KeySource};
 use keyward_service::verification::{Pairs, Presented, Target};
-use serde::Deserialize;
-use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 use thiserror::Error;
+
+use self::scan::{Scan, Scanned};
+
+mod scan;
 
 /// An authorizer event that cannot be understood.
 #[derive(Debug, Error)]
@@ -55,315 +57,331 @@ pub struct AuthorizerEvent<'a> {
     pub identity_source: Vec<Cow<'a, str>>,
 }
 
-/// A JSON string, borrowed from the input when it holds no escapes.
-#[derive(Debug, Default)]
-struct Text<'a>(Cow<'a, str>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for Visit<'a> {
-            type Value = Text<'a>;
-
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a string")
+/// Reads an object into the named fields of `$read` by their readers: every other key's value
+/// is skipped unread, and a named key given twice is refused (a later one must not quietly
+/// replace what an earlier one said). One `match` on each key, which the compiler turns into
+/// a switch on its length and a comparison or two.
+macro_rules! read_object {
+    ($s:expr, $read:ident { $($field:ident: $name:literal => $reader:expr),* $(,)? }) => {{
+        const NAMES: &[&str] = &[$($name),*];
+        const _: () = assert!(NAMES.len() <= 32, "`seen` holds 32 fields");
+        let mut seen = 0u32;
+        $s.object(|s, key| {
+            match &*key {
+                $($name => {
+                    const BIT: u32 = 1 << position(NAMES, $name);
+                    if seen & BIT != 0 {
+                        return s.error(concat!("duplicate field `", $name, "`"));
+                    }
+                    seen |= BIT;
+                    $read.$field = $reader(s)?;
+                })*
+                _ => s.skip()?,
             }
+            Ok(())
+        })
+    }};
+}
 
-            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Text<'a>, E> {
-                Ok(Text(Cow::Borrowed(v)))
+/// Where `name` is in `names` (at compile time, for [`read_object!`]).
+#[allow(clippy::panic)] // only ever evaluated in a const: a panic is a compile error
+const fn position(names: &[&str], name: &str) -> usize {
+    let mut i = 0;
+    while i < names.len() {
+        if names[i].len() == name.len() {
+            let (a, b) = (names[i].as_bytes(), name.as_bytes());
+            let mut j = 0;
+            while j < a.len() && a[j] == b[j] {
+                j += 1;
             }
-
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Text<'a>, E> {
-                Ok(Text(Cow::Owned(v.to_owned())))
-            }
-
-            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Text<'a>, E> {
-                Ok(Text(Cow::Owned(v)))
+            if j == a.len() {
+                return i;
             }
         }
-        d.deserialize_str(Visit(std::marker::PhantomData))
+        i += 1;
     }
-}
-
-/// An object's key, as the index of the name it is among `names` (none for a key the
-/// authorizer skips). Keys are compared as bytes: a key that is none of the names is skipped
-/// like the value the authorizer does not read, without being checked as text (which costs
-/// about 150 ns over an event's many keys).
-struct FieldOf(&'static [&'static [u8]]);
-
-impl<'de> DeserializeSeed<'de> for FieldOf {
-    type Value = Option<usize>;
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Option<usize>, D::Error> {
-        d.deserialize_bytes(self)
-    }
-}
-
-impl Visitor<'_> for FieldOf {
-    type Value = Option<usize>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a field name")
-    }
-
-    fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Option<usize>, E> {
-        Ok(self.0.iter().position(|name| *name == v))
-    }
-
-    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Option<usize>, E> {
-        self.visit_bytes(v.as_bytes())
-    }
-}
-
-/// `Deserialize` for a struct of the event read from a JSON object: the named keys into their
-/// fields, every other key skipped unread, a key given twice refused (as serde's derive does).
-macro_rules! object {
-    ($ty:ident { $($field:ident: $name:literal),* $(,)? }) => {
-        impl<'de: 'a, 'a> Deserialize<'de> for $ty<'a> {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                const NAMES: &[&[u8]] = &[$($name),*];
-                const _: () = assert!(NAMES.len() <= 32, "`seen` holds 32 fields");
-                struct Visit<'a>(std::marker::PhantomData<&'a ()>);
-                impl<'de: 'a, 'a> Visitor<'de> for Visit<'a> {
-                    type Value = $ty<'a>;
-
-                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                        f.write_str("a JSON object")
-                    }
-
-                    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<$ty<'a>, A::Error> {
-                        let mut read = $ty::default();
-                        let mut seen = 0u32;
-                        while let Some(field) = map.next_key_seed(FieldOf(NAMES))? {
-                            let Some(i) = field else {
-                                map.next_value::<IgnoredAny>()?;
-                                continue;
-                            };
-                            if seen & (1 << i) != 0 {
-                                return Err(serde::de::Error::custom(format_args!(
-                                    "duplicate field `{}`",
-                                    String::from_utf8_lossy(NAMES[i])
-                                )));
-                            }
-                            seen |= 1 << i;
-                            match NAMES[i] {
-                                $($name => read.$field = map.next_value()?,)*
-                                _ => map.next_value::<IgnoredAny>().map(drop)?,
-                            }
-                        }
-                        Ok(read)
-                    }
-                }
-                d.deserialize_map(Visit(std::marker::PhantomData))
-            }
-        }
-    };
+    panic!("a field's name is among its object's names")
 }
 
 /// The fields any of the three events may carry that the authorizer reads; every other field
 /// is skipped unread, so one pass over the bytes decodes any kind.
 #[derive(Debug, Default)]
 struct RawEvent<'a> {
-    kind: Option<Text<'a>>,
-    version: Option<Text<'a>>,
-    authorization_token: Option<Text<'a>>,
-    method_arn: Option<Text<'a>>,
-    route_arn: Option<Text<'a>>,
-    path: Option<Text<'a>>,
-    raw_path: Option<Text<'a>>,
-    http_method: Option<Text<'a>>,
-    route_key: Option<Text<'a>>,
-    identity_source: IdentitySource<'a>,
-    headers: RawPairs<'a>,
-    query_string_parameters: RawPairs<'a>,
-    request_context: Option<RawContext<'a>>,
-}
-
-object!(RawEvent {
-    kind: b"type",
-    version: b"version",
-    authorization_token: b"authorizationToken",
-    method_arn: b"methodArn",
-    route_arn: b"routeArn",
-    path: b"path",
-    raw_path: b"rawPath",
-    http_method: b"httpMethod",
-    route_key: b"routeKey",
-    identity_source: b"identitySource",
-    headers: b"headers",
-    query_string_parameters: b"queryStringParameters",
-    request_context: b"requestContext",
-});
-
-/// A JSON object of strings (or `null`, or absent) read straight into name-value pairs:
-/// headers and query parameters, without a map in between. `null` values are skipped.
-#[derive(Debug, Default)]
-struct RawPairs<'a>(Pairs<'a>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for RawPairs<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for Visit<'a> {
-            type Value = RawPairs<'a>;
-
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("an object of strings, or null")
-            }
-
-            fn visit_unit<E: serde::de::Error>(self) -> Result<RawPairs<'a>, E> {
-                Ok(RawPairs::default())
-            }
-
-            fn visit_none<E: serde::de::Error>(self) -> Result<RawPairs<'a>, E> {
-                Ok(RawPairs::default())
-            }
-
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<RawPairs<'a>, A::Error> {
-                let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(8));
-                while let Some((k, v)) = map.next_entry::<Text<'a>, Option<Text<'a>>>()? {
-                    if let Some(v) = v {
-                        pairs.push((k.0, v.0));
-                    }
-                }
-                Ok(RawPairs(pairs))
-            }
-        }
-        d.deserialize_any(Visit(std::marker::PhantomData))
-    }
-}
-
-/// The values of an event's identity sources: a list in payload 2.0, one comma-joined string
-/// in payload 1.0 (kept whole), or `null`.
-#[derive(Debug, Default)]
-struct IdentitySource<'a>(Vec<Cow<'a, str>>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for IdentitySource<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for Visit<'a> {
-            type Value = IdentitySource<'a>;
-
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a list of strings, a string, or null")
-            }
-
-            fn visit_unit<E: serde::de::Error>(self) -> Result<IdentitySource<'a>, E> {
-                Ok(IdentitySource::default())
-            }
-
-            fn visit_none<E: serde::de::Error>(self) -> Result<IdentitySource<'a>, E> {
-                Ok(IdentitySource::default())
-            }
-
-            fn visit_borrowed_str<E: serde::de::Error>(
-                self,
-                v: &'de str,
-            ) -> Result<IdentitySource<'a>, E> {
-                Ok(IdentitySource(vec![Cow::Borrowed(v)]))
-            }
-
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<IdentitySource<'a>, E> {
-                Ok(IdentitySource(vec![Cow::Owned(v.to_owned())]))
-            }
-
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<IdentitySource<'a>, A::Error> {
-                let mut values = Vec::with_capacity(seq.size_hint().unwrap_or(2));
-                while let Some(v) = seq.next_element::<Option<Text<'a>>>()? {
-                    values.extend(v.map(|t| t.0));
-                }
-                Ok(IdentitySource(values))
-            }
-        }
-        d.deserialize_any(Visit(std::marker::PhantomData))
-    }
+    kind: Option<Cow<'a, str>>,
+    version: Option<Cow<'a, str>>,
+    authorization_token: Option<Cow<'a, str>>,
+    method_arn: Option<Cow<'a, str>>,
+    route_arn: Option<Cow<'a, str>>,
+    path: Option<Cow<'a, str>>,
+    raw_path: Option<Cow<'a, str>>,
+    http_method: Option<Cow<'a, str>>,
+    route_key: Option<Cow<'a, str>>,
+    identity_source: Vec<Cow<'a, str>>,
+    headers: Pairs<'a>,
+    query_string_parameters: Pairs<'a>,
+    request_context: RawContext<'a>,
 }
 
 #[derive(Debug, Default)]
 struct RawContext<'a> {
-    stage: Option<Text<'a>>,
-    identity: Option<RawIdentity<'a>>,
-    http: Option<RawHttp<'a>>,
+    stage: Option<Cow<'a, str>>,
+    identity: RawIdentity<'a>,
+    http: RawHttp<'a>,
 }
 
-object!(RawContext {
-    stage: b"stage",
-    identity: b"identity",
-    http: b"http",
-});
-
+/// `requestContext.identity` (REST and payload 1.0).
 #[derive(Debug, Default)]
 struct RawIdentity<'a> {
-    source_ip: Option<Text<'a>>,
+    source_ip: Option<Cow<'a, str>>,
 }
 
-object!(RawIdentity {
-    source_ip: b"sourceIp",
-});
-
+/// `requestContext.http` (payload 2.0).
 #[derive(Debug, Default)]
 struct RawHttp<'a> {
-    method: Option<Text<'a>>,
-    path: Option<Text<'a>>,
-    source_ip: Option<Text<'a>>,
+    method: Option<Cow<'a, str>>,
+    path: Option<Cow<'a, str>>,
+    source_ip: Option<Cow<'a, str>>,
 }
 
-object!(RawHttp {
-    method: b"method",
-    path: b"path",
-    source_ip: b"sourceIp",
-});
-
-fn text(t: Option<Text<'_>>) -> Option<Cow<'_, str>> {
-    t.map(|t| t.0)
+impl<'a> RawEvent<'a> {
+    /// Reads an event's fields from JSON text in one pass.
+    fn scan(s: &mut Scan<'a>) -> Scanned<Self> {
+        let mut raw = Self::default();
+        if s.peek() != Some(b'{') {
+            return s.error("an event is a JSON object");
+        }
+        read_object!(s, raw {
+            kind: "type" => text,
+            version: "version" => text,
+            authorization_token: "authorizationToken" => text,
+            method_arn: "methodArn" => text,
+            route_arn: "routeArn" => text,
+            path: "path" => text,
+            raw_path: "rawPath" => text,
+            http_method: "httpMethod" => text,
+            route_key: "routeKey" => text,
+            identity_source: "identitySource" => identity_source,
+            headers: "headers" => pairs,
+            query_string_parameters: "queryStringParameters" => pairs,
+            request_context: "requestContext" => RawContext::scan,
+        })?;
+        s.end()?;
+        Ok(raw)
+    }
 }
 
-fn address(t: Option<Text<'_>>) -> Option<IpAddr> {
-    t.and_then(|t| t.0.parse().ok())
+impl<'a> RawContext<'a> {
+    /// `requestContext`: an object, or `null`.
+    fn scan(s: &mut Scan<'a>) -> Scanned<Self> {
+        let mut context = Self::default();
+        if !s.null()? {
+            read_object!(s, context {
+                stage: "stage" => text,
+                identity: "identity" => RawIdentity::scan,
+                http: "http" => RawHttp::scan,
+            })?;
+        }
+        Ok(context)
+    }
+}
+
+impl<'a> RawIdentity<'a> {
+    fn scan(s: &mut Scan<'a>) -> Scanned<Self> {
+        let mut identity = Self::default();
+        if !s.null()? {
+            read_object!(s, identity { source_ip: "sourceIp" => text })?;
+        }
+        Ok(identity)
+    }
+}
+
+impl<'a> RawHttp<'a> {
+    fn scan(s: &mut Scan<'a>) -> Scanned<Self> {
+        let mut http = Self::default();
+        if !s.null()? {
+            read_object!(s, http {
+                method: "method" => text,
+                path: "path" => text,
+                source_ip: "sourceIp" => text,
+            })?;
+        }
+        Ok(http)
+    }
+}
+
+/// The same fields from a JSON value, by the same rules, written as plainly as they can be:
+/// the model [`AuthorizerEvent::from_slice`]'s reader is fuzzed against.
+impl<'a> RawEvent<'a> {
+    fn of_value(event: &'a Value) -> Result<Self, String> {
+        let event = Some(object_of(Some(event), "the event")?.ok_or("an event is a JSON object")?);
+        let context = object_of(
+            event.and_then(|e| e.get("requestContext")),
+            "requestContext",
+        )?;
+        let inner = |name: &str| object_of(context.and_then(|c| c.get(name)), name);
+        let (identity, http) = (inner("identity")?, inner("http")?);
+        Ok(Self {
+            kind: text_of(event, "type")?,
+            version: text_of(event, "version")?,
+            authorization_token: text_of(event, "authorizationToken")?,
+            method_arn: text_of(event, "methodArn")?,
+            route_arn: text_of(event, "routeArn")?,
+            path: text_of(event, "path")?,
+            raw_path: text_of(event, "rawPath")?,
+            http_method: text_of(event, "httpMethod")?,
+            route_key: text_of(event, "routeKey")?,
+            identity_source: match event.and_then(|e| e.get("identitySource")) {
+                None | Some(Value::Null) => Vec::new(),
+                Some(Value::String(s)) => vec![Cow::Borrowed(s.as_str())],
+                Some(Value::Array(values)) => values
+                    .iter()
+                    .filter(|v| !v.is_null())
+                    .map(|v| {
+                        v.as_str()
+                            .map(Cow::Borrowed)
+                            .ok_or("identitySource: not a string")
+                    })
+                    .collect::<Result<_, _>>()?,
+                Some(_) => return Err("identitySource: not a list, a string or null".into()),
+            },
+            headers: pairs_of(event, "headers")?,
+            query_string_parameters: pairs_of(event, "queryStringParameters")?,
+            request_context: RawContext {
+                stage: text_of(context, "stage")?,
+                identity: RawIdentity {
+                    source_ip: text_of(identity, "sourceIp")?,
+                },
+                http: RawHttp {
+                    method: text_of(http, "method")?,
+                    path: text_of(http, "path")?,
+                    source_ip: text_of(http, "sourceIp")?,
+                },
+            },
+        })
+    }
+}
+
+/// An object, or `null` or absent (none).
+fn object_of<'a>(
+    value: Option<&'a Value>,
+    name: &str,
+) -> Result<Option<&'a serde_json::Map<String, Value>>, String> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(o)) => Ok(Some(o)),
+        Some(_) => Err(format!("{name}: not an object or null")),
+    }
+}
+
+/// A string, or `null` or absent (none), in an object that may itself be absent.
+fn text_of<'a>(
+    object: Option<&'a serde_json::Map<String, Value>>,
+    name: &str,
+) -> Result<Option<Cow<'a, str>>, String> {
+    match object.and_then(|o| o.get(name)) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(Cow::Borrowed(s))),
+        Some(_) => Err(format!("{name}: not a string or null")),
+    }
+}
+
+fn pairs_of<'a>(
+    object: Option<&'a serde_json::Map<String, Value>>,
+    name: &str,
+) -> Result<Pairs<'a>, String> {
+    let Some(pairs) = object_of(object.and_then(|o| o.get(name)), name)? else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for (k, v) in pairs {
+        match v {
+            Value::Null => {}
+            Value::String(v) => out.push((Cow::Borrowed(k.as_str()), Cow::Borrowed(v.as_str()))),
+            _ => return Err(format!("{name}.{k}: not a string or null")),
+        }
+    }
+    Ok(out)
+}
+
+/// A string, or `null`.
+fn text<'a>(s: &mut Scan<'a>) -> Scanned<Option<Cow<'a, str>>> {
+    s.string_or_null()
+}
+
+/// An object of strings (or `null`, or absent) read straight into name-value pairs: headers and
+/// query parameters, without a map in between. `null` values are skipped.
+fn pairs<'a>(s: &mut Scan<'a>) -> Scanned<Pairs<'a>> {
+    // Room for the headers of a usual request without growing.
+    let mut pairs = Vec::with_capacity(16);
+    if s.null()? {
+        return Ok(pairs);
+    }
+    if s.peek() != Some(b'{') {
+        return s.error("expected an object of strings, or null");
+    }
+    s.object(|s, name| {
+        if let Some(value) = text(s)? {
+            pairs.push((name, value));
+        }
+        Ok(())
+    })?;
+    Ok(pairs)
+}
+
+/// The values of an event's identity sources: a list in payload 2.0, one comma-joined string in
+/// payload 1.0 (kept whole), or `null`. `null` values are skipped.
+fn identity_source<'a>(s: &mut Scan<'a>) -> Scanned<Vec<Cow<'a, str>>> {
+    let mut values = Vec::new();
+    match s.peek() {
+        Some(b'[') => s.array(|s| {
+            values.extend(text(s)?);
+            Ok(())
+        })?,
+        Some(b'"') => values.push(s.string()?),
+        _ if s.null()? => {}
+        _ => return s.error("expected a list of strings, a string, or null"),
+    }
+    Ok(values)
+}
+
+fn address(t: Option<Cow<'_, str>>) -> Option<IpAddr> {
+    t.and_then(|t| t.parse().ok())
 }
 
 impl<'a> AuthorizerEvent<'a> {
     /// Parses an event from its JSON bytes (the hot path: one pass, only what is read, text
     /// borrowed from `bytes`).
     pub fn from_slice(bytes: &'a [u8]) -> Result<Self, EventError> {
-        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-            return Err(EventError::Malformed("an event is a JSON object".into()));
-        }
-        let raw: RawEvent<'a> =
-            serde_json::from_slice(bytes).map_err(|e| EventError::Malformed(e.to_string()))?;
+        let raw = Scan::new(bytes)
+            .and_then(|mut s| RawEvent::scan(&mut s))
+            .map_err(|e| EventError::Malformed(e.to_string()))?;
         Self::from_raw(raw)
     }
 
-    /// Parses an event already read as a JSON value.
+    /// Parses an event already read as a JSON value, by the same rules: the reference the
+    /// `authorizer_event` fuzz target holds [`Self::from_slice`]'s reader to.
     pub fn parse(event: &'a Value) -> Result<Self, EventError> {
-        if !event.is_object() {
-            return Err(EventError::Malformed("an event is a JSON object".into()));
-        }
-        let raw = RawEvent::deserialize(event).map_err(|e| EventError::Malformed(e.to_string()))?;
+        let raw = RawEvent::of_value(event).map_err(EventError::Malformed)?;
         Self::from_raw(raw)
     }
 
     fn from_raw(raw: RawEvent<'a>) -> Result<Self, EventError> {
-        let kind = match (text(raw.kind), raw.version.as_ref().map(|v| &*v.0)) {
+        let kind = match (raw.kind.as_deref(), raw.version.as_deref()) {
             (Some(k), _) if k.eq_ignore_ascii_case("TOKEN") => EventKind::Token,
             (Some(k), Some("2.0")) if k.eq_ignore_ascii_case("REQUEST") => EventKind::HttpApi,
             (Some(k), Some("1.0")) if k.eq_ignore_ascii_case("REQUEST") => EventKind::HttpApiV1,
             (Some(k), _) if k.eq_ignore_ascii_case("REQUEST") => EventKind::Request,
             _ => return Err(EventError::Unknown),
         };
-        let context = raw.request_context.unwrap_or_default();
-        let route_key = text(raw.route_key);
-        let identity_source = raw.identity_source.0;
+        let context = raw.request_context;
+        let route_key = raw.route_key;
+        let identity_source = raw.identity_source;
         let (arn, presented) = match kind {
             EventKind::Token => {
-                let arn = text(raw.method_arn).unwrap_or_default();
+                let arn = raw.method_arn.unwrap_or_default();
                 let (method, path) = method_and_path(&arn).unwrap_or_default();
-                let token = text(raw.authorization_token)
+                let token = raw
+                    .authorization_token
                     .map(|t| match credential::bearer(&t) {
                         Some(b) => Cow::Owned(b.to_owned()),
                         None if t.trim().len() == t.len() => t,
@@ -384,43 +402,41 @@ impl<'a> AuthorizerEvent<'a> {
                 (arn, presented)
             }
             EventKind::Request | EventKind::HttpApiV1 => {
-                let headers = raw.headers.0;
+                let headers = raw.headers;
                 let (token, source) = token_of(&headers);
-                let arn = text(raw.method_arn).unwrap_or_default();
+                let arn = raw.method_arn.unwrap_or_default();
                 let (arn_method, arn_path) = method_and_path(&arn).unwrap_or_default();
                 let presented = Presented {
                     token,
                     source,
-                    source_ip: address(context.identity.and_then(|i| i.source_ip)),
+                    source_ip: address(context.identity.source_ip),
                     target: Target::Route {
-                        method: text(raw.http_method).unwrap_or(Cow::Owned(arn_method)),
-                        path: text(raw.path).unwrap_or(Cow::Owned(arn_path)),
+                        method: raw.http_method.unwrap_or(Cow::Owned(arn_method)),
+                        path: raw.path.unwrap_or(Cow::Owned(arn_path)),
                         headers,
-                        query: raw.query_string_parameters.0,
+                        query: raw.query_string_parameters,
                     },
                 };
                 (arn, presented)
             }
             EventKind::HttpApi => {
-                let headers = raw.headers.0;
+                let headers = raw.headers;
                 let (token, source) = token_of(&headers);
-                let http = context.http.unwrap_or_default();
-                let raw_path = text(raw.raw_path)
-                    .or(text(http.path))
-                    .unwrap_or(Cow::Borrowed("/"));
-                let stage = text(context.stage);
+                let http = context.http;
+                let raw_path = raw.raw_path.or(http.path).unwrap_or(Cow::Borrowed("/"));
+                let stage = context.stage;
                 let presented = Presented {
                     token,
                     source,
                     source_ip: address(http.source_ip),
                     target: Target::Route {
-                        method: text(http.method).unwrap_or_default(),
+                        method: http.method.unwrap_or_default(),
                         path: strip_stage(raw_path, stage.as_deref()),
                         headers,
-                        query: raw.query_string_parameters.0,
+                        query: raw.query_string_parameters,
                     },
                 };
-                (text(raw.route_arn).unwrap_or_default(), presented)
+                (raw.route_arn.unwrap_or_default(), presented)
             }
         };
         Ok(Self {
