@@ -311,8 +311,7 @@ fn text<'a>(s: &mut Scan<'a>) -> Scanned<Option<Cow<'a, str>>> {
 /// An object of strings (or `null`, or absent) read straight into name-value pairs: headers and
 /// query parameters, without a map in between. `null` values are skipped.
 fn pairs<'a>(s: &mut Scan<'a>) -> Scanned<Pairs<'a>> {
-    // Room for the headers of a usual request without growing.
-    let mut pairs = Vec::with_capacity(16);
+    let mut pairs = Vec::new();
     if s.null()? {
         return Ok(pairs);
     }

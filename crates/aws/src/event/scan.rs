@@ -148,13 +148,8 @@ impl<'a> Scan<'a> {
                 let key = self.string_here()?;
                 self.expect(b':', "expected `:`")?;
                 each(self, key)?;
-                match self.peek() {
-                    Some(b',') => self.at += 1,
-                    Some(b'}') => {
-                        self.at += 1;
-                        break;
-                    }
-                    _ => return self.error("expected `,` or `}`"),
+                if !self.another(b'}', "expected `,` or `}`")? {
+                    break;
                 }
             }
         }
@@ -171,18 +166,28 @@ impl<'a> Scan<'a> {
         } else {
             loop {
                 each(self)?;
-                match self.peek() {
-                    Some(b',') => self.at += 1,
-                    Some(b']') => {
-                        self.at += 1;
-                        break;
-                    }
-                    _ => return self.error("expected `,` or `]`"),
+                if !self.another(b']', "expected `,` or `]`")? {
+                    break;
                 }
             }
         }
         self.depth -= 1;
         Ok(())
+    }
+
+    /// After an element: a `,` (another follows) or the bracket that `close`s (none does).
+    fn another(&mut self, close: u8, what: &'static str) -> Scanned<bool> {
+        match self.peek() {
+            Some(b',') => {
+                self.at += 1;
+                Ok(true)
+            }
+            Some(b) if b == close => {
+                self.at += 1;
+                Ok(false)
+            }
+            _ => self.error(what),
+        }
     }
 
     /// Reads a string: borrowed from the input when it holds no escape.
