@@ -29,14 +29,27 @@ impl Actor {
     }
 }
 
-/// A store, the pepper and the settings: everything an operation needs.
+/// A store, the pepper and the settings: everything an operation needs. A handle: a clone
+/// (the web framework makes one or two per request) shares the one [`Parts`].
 #[derive(Debug, Clone)]
-pub struct App {
+pub struct App(Arc<Parts>);
+
+/// What an [`App`] holds; its methods reach these through `Deref`.
+#[derive(Debug)]
+pub struct Parts {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) pepper: Arc<Pepper>,
     pub(crate) settings: Arc<Settings>,
     /// The engine's cache serves `POST /v1/verify`; a change made here evicts it at once.
     pub(crate) verifier: Verifier,
+}
+
+impl std::ops::Deref for App {
+    type Target = Parts;
+
+    fn deref(&self) -> &Parts {
+        &self.0
+    }
 }
 
 impl App {
@@ -58,12 +71,12 @@ impl App {
             settings.prefix.clone(),
             engine,
         );
-        Self {
+        Self(Arc::new(Parts {
             store,
             pepper,
             settings: Arc::new(settings),
             verifier: Verifier::new(engine, None),
-        }
+        }))
     }
 
     /// The verifier of `POST /v1/verify` (the caller states what it needs; no route policy).
