@@ -27,7 +27,6 @@
 //! `usage_flush` interval (see the `usage` module). Rate-limit budgets are spent from leases
 //! the engine holds (see the `limiter` module).
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -43,8 +42,8 @@ use keyward_core::usage::Outcome;
 use keyward_store::{Store, StoreError};
 
 use super::limiter::{Limiter, Spend};
-use super::lock;
 use super::usage::UsageBuffer;
+use super::{FastMap, lock};
 use crate::error::{STORE_RETRY_AFTER_SECS, ServiceError};
 use crate::fault::FAULTS;
 
@@ -144,7 +143,7 @@ struct Inner {
     pepper: Arc<Pepper>,
     prefix: Prefix,
     config: EngineConfig,
-    cache: Mutex<HashMap<KeyHash, Entry>>,
+    cache: Mutex<FastMap<KeyHash, Entry>>,
     sync: Mutex<Sync>,
     /// When a store read last failed as unavailable, while the outage lasts.
     down_since: Mutex<Option<Instant>>,
@@ -172,7 +171,7 @@ impl Engine {
                 pepper,
                 prefix,
                 config,
-                cache: Mutex::new(HashMap::new()),
+                cache: Mutex::default(),
                 down_since: Mutex::new(None),
                 sync: Mutex::new(Sync {
                     at: None,

@@ -11,7 +11,6 @@
 //! again. When the store cannot grant a lease, the request is refused
 //! ([`Spend::Unavailable`]): never admitted on credit.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -20,7 +19,7 @@ use chrono::{DateTime, Utc};
 use keyward_core::rate::{Counter, Purpose, Window, first_block, next_block};
 use keyward_store::{Store, StoreError};
 
-use super::lock;
+use super::{FastMap, lock};
 use crate::error::ServiceError;
 use crate::fault::FAULTS;
 
@@ -98,7 +97,7 @@ impl Budget {
 /// Budgets by key, one map per purpose (looked up by `&str`: no allocation per request).
 #[derive(Debug)]
 pub(crate) struct Limiter {
-    budgets: [Mutex<HashMap<String, Arc<Budget>>>; 2],
+    budgets: [Mutex<FastMap<String, Arc<Budget>>>; 2],
     capacity: usize,
     /// Lease requests sent to the store, for `keyward bench` and tests.
     pub(crate) leases: AtomicU64,

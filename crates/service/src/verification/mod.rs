@@ -116,6 +116,11 @@ impl Steps {
     }
 }
 
+/// The engine's maps, looked up several times per verification: by a key's lookup hash (an HMAC
+/// under the pepper) or its id (made by the server), neither of which a caller can choose, so
+/// a fast hasher with a per-process seed does, where SipHash cost about 25 ns a lookup.
+type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
 /// Locks, recovering the data if a panicking thread poisoned it (the maps stay consistent:
 /// every critical section is a single insert, remove or swap).
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -8,6 +8,7 @@
 //! same records, so a record the store did take is never rolled up twice under two ids.
 
 use std::collections::HashMap;
+
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,7 +20,7 @@ use keyward_core::key::ApiKey;
 use keyward_core::usage::{KeyUse, MAX_KEYS_PER_RECORD, Outcome, Outcomes, UsageRecord};
 use keyward_store::Store;
 
-use super::lock;
+use super::{FastMap, lock};
 use crate::error::ServiceError;
 use crate::fault::FAULTS;
 
@@ -38,7 +39,7 @@ struct Pending {
 #[derive(Debug, Default)]
 struct Buffer {
     /// The current day's uses, by key id.
-    open: HashMap<String, Pending>,
+    open: FastMap<String, Pending>,
     /// Uses of days that ended before their flush.
     sealed: Vec<Pending>,
     /// Records built and not yet written (a failed flush).
