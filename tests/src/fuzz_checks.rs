@@ -21,7 +21,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use keyward_api::keys::{CreateKeyRequest, UpdateKeyRequest};
 use keyward_api::problem::Problem;
 use keyward_api::verify::VerifyRequest;
-use keyward_aws::event::{AuthorizerEvent, EventKind};
+use keyward_aws::event::{AuthorizerEvent, EventError, EventKind};
 use keyward_core::cidr::CidrList;
 use keyward_core::credential::KeySource;
 use keyward_core::decision::{AccessRequest, Needs};
@@ -178,33 +178,93 @@ fn check_token(s: &str) {
 // ---------------------------------------------------------------------------------------------
 
 /// `AuthorizerEvent::from_slice` on arbitrary bytes. Its reader is keyward's own (for speed),
-/// so it is held to serde_json: what it accepts is JSON that serde_json accepts, and the same
-/// JSON read through a `serde_json::Value` by the plain model (`AuthorizerEvent::parse`) gives
-/// the same event. An event it accepts never holds more text than it was given, presents a
-/// trimmed key whose source matches the event kind, and yields a request the route policy can
-/// answer.
+/// so it is held to serde_json: what it accepts, serde_json reads as a `Value` (but for a
+/// number too large for an `f64`, which the reader skips unread), and on any JSON without a
+/// repeated key, raw or as serde_json writes it again, it gives what the plain model over the
+/// `Value` (`AuthorizerEvent::parse`) gives, the same event or the same kind of error. An event
+/// it accepts never holds more text than it was given, presents a trimmed key whose source
+/// matches the event kind, and yields a request the route policy can answer.
 pub fn authorizer_event(data: &[u8]) {
-    if let Ok(event) = AuthorizerEvent::from_slice(data) {
-        assert!(
-            serde_json::from_slice::<serde::de::IgnoredAny>(data).is_ok(),
-            "from_slice accepted what is not JSON"
-        );
-        check_event(&event, data.len());
+    let read = AuthorizerEvent::from_slice(data);
+    let value = serde_json::from_slice::<Value>(data);
+    if let Ok(event) = &read {
+        if let Err(e) = &value {
+            assert!(
+                e.to_string().starts_with("number out of range"),
+                "from_slice accepted what serde_json refuses: {e}"
+            );
+        }
+        check_event(event, data.len());
     }
-    // Differential: a JSON value's canonical bytes decode as the value itself does. (Only
-    // canonical bytes: the raw input may repeat a key, which the streaming decoder keeps and
-    // a `Value` collapses.)
-    if let Ok(value) = serde_json::from_slice::<Value>(data) {
-        let bytes = serde_json::to_vec(&value).unwrap();
-        match (
-            AuthorizerEvent::parse(&value),
-            AuthorizerEvent::from_slice(&bytes),
-        ) {
-            (Ok(a), Ok(b)) => assert_eq!(a, b, "from_slice and parse disagree"),
-            (Err(_), Err(_)) => {}
-            (a, b) => panic!("parse {a:?} and from_slice {b:?} disagree"),
+    let Ok(value) = value else {
+        return;
+    };
+    let model = AuthorizerEvent::parse(&value);
+    let same = |read: &Result<AuthorizerEvent<'_>, EventError>, what: &str| match (read, &model) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b, "from_slice ({what}) and parse disagree"),
+        (Err(a), Err(b)) => assert_eq!(
+            std::mem::discriminant(a),
+            std::mem::discriminant(b),
+            "from_slice ({what}) refuses with {a:?}, parse with {b:?}"
+        ),
+        (a, b) => panic!("from_slice ({what}) {a:?} and parse {b:?} disagree"),
+    };
+    // The raw input, as sent (escapes, whitespace and all), unless it repeats a key: the reader
+    // keeps or refuses a repeated one, a `Value` keeps the last.
+    if !repeats_a_key(data) {
+        same(&read, "the input");
+    }
+    let bytes = serde_json::to_vec(&value).unwrap();
+    same(&AuthorizerEvent::from_slice(&bytes), "serde_json's rewrite");
+}
+
+/// Whether JSON text gives a key twice within one object.
+fn repeats_a_key(data: &[u8]) -> bool {
+    struct Unique;
+    impl<'de> serde::Deserialize<'de> for Unique {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(Unique)
         }
     }
+    impl<'de> serde::de::Visitor<'de> for Unique {
+        type Value = Unique;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("any JSON")
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Unique, E> {
+            Ok(Unique)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Unique, E> {
+            Ok(Unique)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Unique, E> {
+            Ok(Unique)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Unique, E> {
+            Ok(Unique)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Unique, E> {
+            Ok(Unique)
+        }
+        fn visit_unit<E>(self) -> Result<Unique, E> {
+            Ok(Unique)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Unique, A::Error> {
+            while seq.next_element::<Unique>()?.is_some() {}
+            Ok(Unique)
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Unique, A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if !seen.insert(key) {
+                    return Err(serde::de::Error::custom("a repeated key"));
+                }
+                map.next_value::<Unique>()?;
+            }
+            Ok(Unique)
+        }
+    }
+    serde_json::from_slice::<Unique>(data).is_err()
 }
 
 fn check_event(event: &AuthorizerEvent<'_>, len: usize) {
@@ -257,6 +317,16 @@ fn check_event(event: &AuthorizerEvent<'_>, len: usize) {
                 );
             }
             KeySource::Nowhere => assert!(token.is_none()),
+            KeySource::Repeated => {
+                assert!(token.is_none(), "a key header given twice gives no key");
+                let named = |n: &str| {
+                    headers
+                        .iter()
+                        .filter(|(k, _)| k.eq_ignore_ascii_case(n))
+                        .count()
+                };
+                assert!(named("x-api-key") > 1 || named("authorization") > 1);
+            }
             other => panic!("a {:?} event's key from {other:?}", event.kind),
         },
     }

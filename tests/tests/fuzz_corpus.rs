@@ -94,6 +94,11 @@ fn authorizer_event_check_holds_on_mutated_fixtures() {
         b"\"identitySource\":[null,\"a\"],",
         b"[[[[[[[[",
         b"]]]]]]]]",
+        b"\\/",
+        b"\\u00E9",
+        b"1e400",
+        b"\"x-api-key\":\"k\",",
+        &[b'['; 130],
     ];
     let check = TARGETS
         .iter()

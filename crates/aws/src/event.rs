@@ -59,8 +59,7 @@ pub struct AuthorizerEvent<'a> {
 
 /// Reads an object into the named fields of `$read` by their readers: every other key's value
 /// is skipped unread, and a named key given twice is refused (a later one must not quietly
-/// replace what an earlier one said). One `match` on each key, which the compiler turns into
-/// a switch on its length and a comparison or two.
+/// replace what an earlier one said). One `match` on each key.
 macro_rules! read_object {
     ($s:expr, $read:ident { $($field:ident: $name:literal => $reader:expr),* $(,)? }) => {{
         const NAMES: &[&str] = &[$($name),*];
@@ -147,6 +146,7 @@ impl<'a> RawEvent<'a> {
     /// Reads an event's fields from JSON text in one pass.
     fn scan(s: &mut Scan<'a>) -> Scanned<Self> {
         let mut raw = Self::default();
+        // `object` would refuse it too; this says what was expected in the event's terms.
         if s.peek() != Some(b'{') {
             return s.error("an event is a JSON object");
         }
@@ -165,7 +165,6 @@ impl<'a> RawEvent<'a> {
             query_string_parameters: "queryStringParameters" => pairs,
             request_context: "requestContext" => RawContext::scan,
         })?;
-        s.end()?;
         Ok(raw)
     }
 }
@@ -315,6 +314,7 @@ fn pairs<'a>(s: &mut Scan<'a>) -> Scanned<Pairs<'a>> {
     if s.null()? {
         return Ok(pairs);
     }
+    // `object` would refuse it too; this says what was expected here.
     if s.peek() != Some(b'{') {
         return s.error("expected an object of strings, or null");
     }
@@ -337,7 +337,9 @@ fn identity_source<'a>(s: &mut Scan<'a>) -> Scanned<Vec<Cow<'a, str>>> {
             Ok(())
         })?,
         Some(b'"') => values.push(s.string()?),
-        _ if s.null()? => {}
+        Some(b'n') => {
+            s.null()?;
+        }
         _ => return s.error("expected a list of strings, a string, or null"),
     }
     Ok(values)
@@ -352,7 +354,11 @@ impl<'a> AuthorizerEvent<'a> {
     /// borrowed from `bytes`).
     pub fn from_slice(bytes: &'a [u8]) -> Result<Self, EventError> {
         let raw = Scan::new(bytes)
-            .and_then(|mut s| RawEvent::scan(&mut s))
+            .and_then(|mut s| {
+                let raw = RawEvent::scan(&mut s)?;
+                s.end()?; // one JSON value, nothing after it
+                Ok(raw)
+            })
             .map_err(|e| EventError::Malformed(e.to_string()))?;
         Self::from_raw(raw)
     }

@@ -1,5 +1,6 @@
 //! Where a request carries its key: `X-API-Key`, else `Authorization: Bearer` (header names in
-//! any case, values trimmed). The authorizer, the local gateway and the management API all
+//! any case, values trimmed). Either header given twice takes no key at all: which of two
+//! values was meant is not for the edge to guess. The authorizer, the local gateway and the management API all
 //! find the key with [`from_headers`], so they can never disagree on it.
 
 /// Where a presented key came from, for explanations.
@@ -16,6 +17,8 @@ pub enum KeySource {
     /// No key was presented.
     #[default]
     Nowhere,
+    /// `X-API-Key` or `Authorization` was given twice, so no key is taken.
+    Repeated,
 }
 
 impl KeySource {
@@ -26,6 +29,7 @@ impl KeySource {
             Self::AuthorizationToken => "authorizationToken",
             Self::Body => "the request body",
             Self::Nowhere => "no X-API-Key or Authorization: Bearer header",
+            Self::Repeated => "X-API-Key or Authorization given twice (no key is taken)",
         }
     }
 }
@@ -41,18 +45,23 @@ pub fn from_headers<'a, I>(headers: I) -> (Option<&'a str>, KeySource)
 where
     I: IntoIterator<Item = (&'a str, &'a str)>,
 {
-    let mut authorization = None;
+    let (mut api_key, mut authorization) = (None, None);
     for (name, value) in headers {
-        if name.eq_ignore_ascii_case("x-api-key") {
-            return (Some(value.trim()), KeySource::ApiKeyHeader);
-        }
-        if authorization.is_none() && name.eq_ignore_ascii_case("authorization") {
-            authorization = Some(value);
+        let slot = if name.eq_ignore_ascii_case("x-api-key") {
+            &mut api_key
+        } else if name.eq_ignore_ascii_case("authorization") {
+            &mut authorization
+        } else {
+            continue;
+        };
+        if slot.replace(value).is_some() {
+            return (None, KeySource::Repeated);
         }
     }
-    match authorization.and_then(bearer) {
-        Some(token) => (Some(token), KeySource::BearerHeader),
-        None => (None, KeySource::Nowhere),
+    match (api_key, authorization.and_then(bearer)) {
+        (Some(key), _) => (Some(key.trim()), KeySource::ApiKeyHeader),
+        (None, Some(token)) => (Some(token), KeySource::BearerHeader),
+        (None, None) => (None, KeySource::Nowhere),
     }
 }
 
@@ -80,6 +89,31 @@ mod tests {
             find(&[("authorization", "Bearer b"), ("x-api-key", "k")]).0,
             Some("k"),
             "X-API-Key wins wherever it is"
+        );
+    }
+
+    #[test]
+    fn a_key_header_given_twice_takes_no_key() {
+        for twice in [
+            &[("x-api-key", "a"), ("X-API-Key", "b")][..],
+            &[("x-api-key", "a"), ("x-api-key", "a")],
+            &[("Authorization", "Bearer a"), ("authorization", "Basic b")],
+            &[
+                ("x-api-key", "k"),
+                ("authorization", "Bearer a"),
+                ("authorization", "Bearer b"),
+            ],
+        ] {
+            assert_eq!(find(twice), (None, KeySource::Repeated), "{twice:?}");
+        }
+        assert_eq!(
+            find(&[
+                ("x-api-key", "k"),
+                ("authorization", "Bearer a"),
+                ("x-other", "1")
+            ]),
+            (Some("k"), KeySource::ApiKeyHeader),
+            "one of each is no repetition"
         );
     }
 }

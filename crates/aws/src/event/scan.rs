@@ -9,7 +9,9 @@
 //!
 //! What it refuses: anything that is not one JSON value (with only whitespace around it);
 //! bytes that are not UTF-8; control characters, bad escapes and lone surrogates in strings;
-//! numbers outside the grammar; nesting deeper than 127. The `authorizer_event` fuzz target
+//! numbers outside the grammar; nesting deeper than 127. A number is checked against the
+//! grammar only: one too large for an `f64` (`1e400`), which serde_json refuses when it reads
+//! one, is skipped like any other. The `authorizer_event` fuzz target
 //! checks that whatever it accepts serde_json accepts too, and that it reads what serde_json
 //! reads (docs/fuzzing.md).
 
@@ -67,7 +69,7 @@ impl<'a> Scan<'a> {
         self.text.as_bytes()
     }
 
-    /// The next byte that is not whitespace, left unread.
+    /// Skips whitespace; answers the byte after it without consuming it.
     pub fn peek(&mut self) -> Option<u8> {
         let bytes = self.bytes();
         while let Some(&b) = bytes.get(self.at) {
@@ -277,6 +279,7 @@ impl<'a> Scan<'a> {
             0xDC00..=0xDFFF => return self.error("lone trailing surrogate in hex escape"),
             _ => high,
         };
+        // Never refused: surrogates are handled above, and a pair makes at most U+10FFFF.
         char::from_u32(code).map_or_else(|| self.error("invalid escape"), Ok)
     }
 
