@@ -186,15 +186,20 @@ fn check_token(s: &str) {
 /// matches the event kind, and yields a request the route policy can answer.
 pub fn authorizer_event(data: &[u8]) {
     let read = AuthorizerEvent::from_slice(data);
-    let value = serde_json::from_slice::<Value>(data);
     if let Ok(event) = &read {
-        if let Err(e) = &value {
-            assert!(
-                e.to_string().starts_with("number out of range"),
-                "from_slice accepted what serde_json refuses: {e}"
-            );
-        }
         check_event(event, data.len());
+    }
+    // serde_json reads an object whose key is one of its private tokens
+    // (`$serde_json::private::RawValue`, ...) as something else than JSON says: no reference.
+    if data.windows(22).any(|w| w == b"$serde_json::private::") {
+        return;
+    }
+    let value = serde_json::from_slice::<Value>(data);
+    if let (Ok(_), Err(e)) = (&read, &value) {
+        assert!(
+            e.to_string().starts_with("number out of range"),
+            "from_slice accepted what serde_json refuses: {e}"
+        );
     }
     let Ok(value) = value else {
         return;
