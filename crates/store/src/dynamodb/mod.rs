@@ -336,6 +336,14 @@ impl DynamoStore {
                 tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
                 continue;
             }
+            // The SDK's client request token taken as one used before with other items (DynamoDB
+            // Local says so now and then for a fresh token: aws/aws-sdk#413). Nothing was
+            // written; a new call asks again under a new token.
+            if err.code() == Some("IdempotentParameterMismatchException")
+                && attempt < TRANSACTION_ATTEMPTS
+            {
+                continue;
+            }
             return Err(request_error("writing a transaction", err));
         }
     }
