@@ -57,15 +57,19 @@ pub struct AuthorizerEvent<'a> {
     pub identity_source: Vec<Cow<'a, str>>,
 }
 
-/// Reads an object into the named fields of `$read` by their readers: every other key's value
-/// is skipped unread, and a named key given twice is refused (a later one must not quietly
-/// replace what an earlier one said). One `match` on each key.
+/// Reads a `$ty` from an object (or `null`, which leaves it as its default): each named key's
+/// value into its field by its reader, every other key's value skipped unread, and a named key
+/// given twice refused (a later one must not quietly replace what an earlier one said). One
+/// `match` on each key.
 macro_rules! read_object {
-    ($s:expr, $read:ident { $($field:ident: $name:literal => $reader:expr),* $(,)? }) => {{
+    ($s:expr, $ty:ident { $($field:ident: $name:literal => $reader:expr),* $(,)? }) => {{
         const NAMES: &[&str] = &[$($name),*];
         const _: () = assert!(NAMES.len() <= 32, "`seen` holds 32 fields");
+        let mut read = $ty::default();
         let mut seen = 0u32;
-        $s.object(|s, key| {
+        let s: &mut Scan<'_> = $s;
+        if !s.null()? {
+            s.object(|s, key| {
             match &*key {
                 $($name => {
                     const BIT: u32 = 1 << position(NAMES, $name);
@@ -73,12 +77,14 @@ macro_rules! read_object {
                         return s.error(concat!("duplicate field `", $name, "`"));
                     }
                     seen |= BIT;
-                    $read.$field = $reader(s)?;
+                    read.$field = $reader(s)?;
                 })*
                 _ => s.skip()?,
             }
             Ok(())
-        })
+            })?;
+        }
+        Ok(read)
     }};
 }
 
@@ -145,66 +151,42 @@ struct RawHttp<'a> {
 impl<'a> RawEvent<'a> {
     /// Reads an event's fields from JSON text in one pass.
     fn scan(s: &mut Scan<'a>) -> Scanned<Self> {
-        let mut raw = Self::default();
-        // `object` would refuse it too; this says what was expected in the event's terms.
+        // An event is an object: `read_object!` alone would take `null` as an empty one.
         if s.peek() != Some(b'{') {
             return s.error("an event is a JSON object");
         }
-        read_object!(s, raw {
-            kind: "type" => text,
-            version: "version" => text,
-            authorization_token: "authorizationToken" => text,
-            method_arn: "methodArn" => text,
-            route_arn: "routeArn" => text,
-            path: "path" => text,
-            raw_path: "rawPath" => text,
-            http_method: "httpMethod" => text,
-            route_key: "routeKey" => text,
+        read_object!(s, RawEvent {
+            kind: "type" => Scan::string_or_null,
+            version: "version" => Scan::string_or_null,
+            authorization_token: "authorizationToken" => Scan::string_or_null,
+            method_arn: "methodArn" => Scan::string_or_null,
+            route_arn: "routeArn" => Scan::string_or_null,
+            path: "path" => Scan::string_or_null,
+            raw_path: "rawPath" => Scan::string_or_null,
+            http_method: "httpMethod" => Scan::string_or_null,
+            route_key: "routeKey" => Scan::string_or_null,
             identity_source: "identitySource" => identity_source,
             headers: "headers" => pairs,
             query_string_parameters: "queryStringParameters" => pairs,
             request_context: "requestContext" => RawContext::scan,
-        })?;
-        Ok(raw)
+        })
     }
 }
 
 impl<'a> RawContext<'a> {
     /// `requestContext`: an object, or `null`.
     fn scan(s: &mut Scan<'a>) -> Scanned<Self> {
-        let mut context = Self::default();
-        if !s.null()? {
-            read_object!(s, context {
-                stage: "stage" => text,
-                identity: "identity" => RawIdentity::scan,
-                http: "http" => RawHttp::scan,
-            })?;
-        }
-        Ok(context)
-    }
-}
-
-impl<'a> RawIdentity<'a> {
-    fn scan(s: &mut Scan<'a>) -> Scanned<Self> {
-        let mut identity = Self::default();
-        if !s.null()? {
-            read_object!(s, identity { source_ip: "sourceIp" => text })?;
-        }
-        Ok(identity)
-    }
-}
-
-impl<'a> RawHttp<'a> {
-    fn scan(s: &mut Scan<'a>) -> Scanned<Self> {
-        let mut http = Self::default();
-        if !s.null()? {
-            read_object!(s, http {
-                method: "method" => text,
-                path: "path" => text,
-                source_ip: "sourceIp" => text,
-            })?;
-        }
-        Ok(http)
+        read_object!(s, RawContext {
+            stage: "stage" => Scan::string_or_null,
+            identity: "identity" => |s: &mut Scan<'a>| read_object!(s, RawIdentity {
+                source_ip: "sourceIp" => Scan::string_or_null,
+            }),
+            http: "http" => |s: &mut Scan<'a>| read_object!(s, RawHttp {
+                method: "method" => Scan::string_or_null,
+                path: "path" => Scan::string_or_null,
+                source_ip: "sourceIp" => Scan::string_or_null,
+            }),
+        })
     }
 }
 
@@ -302,11 +284,6 @@ fn pairs_of<'a>(
     Ok(out)
 }
 
-/// A string, or `null`.
-fn text<'a>(s: &mut Scan<'a>) -> Scanned<Option<Cow<'a, str>>> {
-    s.string_or_null()
-}
-
 /// An object of strings (or `null`, or absent) read straight into name-value pairs: headers and
 /// query parameters, without a map in between. `null` values are skipped.
 fn pairs<'a>(s: &mut Scan<'a>) -> Scanned<Pairs<'a>> {
@@ -319,7 +296,7 @@ fn pairs<'a>(s: &mut Scan<'a>) -> Scanned<Pairs<'a>> {
         return s.error("expected an object of strings, or null");
     }
     s.object(|s, name| {
-        if let Some(value) = text(s)? {
+        if let Some(value) = s.string_or_null()? {
             pairs.push((name, value));
         }
         Ok(())
@@ -333,7 +310,7 @@ fn identity_source<'a>(s: &mut Scan<'a>) -> Scanned<Vec<Cow<'a, str>>> {
     let mut values = Vec::new();
     match s.peek() {
         Some(b'[') => s.array(|s| {
-            values.extend(text(s)?);
+            values.extend(s.string_or_null()?);
             Ok(())
         })?,
         Some(b'"') => values.push(s.string()?),
