@@ -1,6 +1,7 @@
 //! The verification engine's promises, on SQLite and on DynamoDB Local: a warm hit reads
-//! nothing, a revoke reaches another engine within the bound (poller running or frozen), and
-//! usage is written in batches (one record per flush, whatever the outcome of each request).
+//! nothing, a revoke reaches another engine within the bound (poller running or frozen),
+//! usage is written in batches (one record per flush, whatever the outcome of each request),
+//! and a key's budget and uses outlive its cache entries.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed check panics
 
@@ -48,8 +49,14 @@ impl World {
     }
 
     fn engine(&self) -> Engine {
+        self.engine_holding(EngineConfig::default().cache_capacity)
+    }
+
+    /// An engine whose cache holds at most `capacity` entries.
+    fn engine_holding(&self, capacity: usize) -> Engine {
         let config = EngineConfig {
             revocation_bound: BOUND,
+            cache_capacity: capacity,
             ..EngineConfig::default()
         };
         Engine::new(
@@ -196,6 +203,46 @@ async fn a_hot_key_costs_one_usage_write_per_interval(store: Arc<dyn Store>) {
     assert_eq!(key.last_used_ip, Some("10.0.0.7".parse().unwrap()));
 }
 
+/// A key's leased budget and its counted uses are kept by the engine per key, not in its cache
+/// entries: dropping those (a local change, a full cache) loses neither.
+async fn budgets_and_uses_outlive_cache_entries(store: Arc<dyn Store>) {
+    let w = World::new(store.clone());
+    let engine = w.engine_holding(2);
+    let (id, secret) = w.key("kept").await;
+    for _ in 0..2 {
+        assert_eq!(verify(&engine, Some(&secret), None).await.code, Code::Valid);
+    }
+    // The first lease of a 60-a-minute key is 3 uses: one is left in memory.
+    assert_eq!(engine.stats().leases, 1);
+    engine.forget_key(&id, None);
+    let d = verify(&engine, Some(&secret), None).await;
+    assert_eq!((d.code, d.cached), (Code::Valid, false), "{d:?}");
+    assert_eq!(
+        engine.stats().leases,
+        1,
+        "the use left of the first lease was spent, not leased again"
+    );
+
+    // Three keys through a cache of two: entries are dropped all the time, and every key's
+    // state past the capacity that nothing holds is forgotten; no use is lost.
+    let others = [w.key("one").await, w.key("two").await];
+    for _ in 0..10 {
+        for (_, token) in &others {
+            verify(&engine, Some(token), None).await;
+        }
+        verify(&engine, Some(&secret), None).await;
+    }
+    engine.flush_usage().await.unwrap();
+    Aggregator::new(store.clone())
+        .apply_pending()
+        .await
+        .unwrap();
+    for (key_id, uses) in [(&id, 13), (&others[0].0, 10), (&others[1].0, 10)] {
+        let key = w.store.get_key("default", key_id).await.unwrap().unwrap();
+        assert_eq!(key.request_count, uses, "{key_id}");
+    }
+}
+
 #[tokio::test]
 async fn sqlite_warm_hits_read_nothing() {
     warm_hits_read_nothing_and_bad_tokens_never_read(sqlite()).await;
@@ -234,4 +281,14 @@ async fn sqlite_usage_is_batched() {
 #[tokio::test]
 async fn dynamodb_usage_is_batched() {
     a_hot_key_costs_one_usage_write_per_interval(dynamodb().await).await;
+}
+
+#[tokio::test]
+async fn sqlite_budgets_and_uses_outlive_cache_entries() {
+    budgets_and_uses_outlive_cache_entries(sqlite()).await;
+}
+
+#[tokio::test]
+async fn dynamodb_budgets_and_uses_outlive_cache_entries() {
+    budgets_and_uses_outlive_cache_entries(dynamodb().await).await;
 }

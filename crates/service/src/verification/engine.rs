@@ -25,7 +25,8 @@
 //! Usage is counted in memory per key and outcome and written as usage records
 //! ([`UsageStore::write_usage`](keyward_store::UsageStore::write_usage)) at most once per
 //! `usage_flush` interval (see the `usage` module). Rate-limit budgets are spent from leases
-//! the engine holds (see the `limiter` module).
+//! the engine holds (see the `limiter` module). Both are kept in the key's one entry (the
+//! `key_state` module), which its cache entries hold: a cache hit looks up one map.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,6 +42,7 @@ use keyward_core::token::{Prefix, Token};
 use keyward_core::usage::Outcome;
 use keyward_store::{Store, StoreError};
 
+use super::key_state::{KeyState, KeyStates};
 use super::limiter::{Limiter, Spend};
 use super::usage::UsageBuffer;
 use super::{FastMap, lock};
@@ -86,9 +88,11 @@ impl Default for EngineConfig {
 }
 
 /// A presented token resolved to its key (or to none).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Resolved {
     pub key: Option<Arc<ApiKey>>,
+    /// The key's state in this engine (with `key`): what spending and counting use.
+    pub(crate) state: Option<Arc<KeyState>>,
     /// When the token is the key's previous secret: the end of its grace.
     pub grace_until: Option<DateTime<Utc>>,
     /// Whether the cache answered (no store read).
@@ -113,20 +117,29 @@ pub struct EngineStats {
 
 #[derive(Debug)]
 struct Entry {
-    key: Option<Arc<ApiKey>>,
-    grace_until: Option<DateTime<Utc>>,
+    known: Known,
     fetched: Instant,
 }
 
-/// What a cached entry holds: the key (or none) and, for a previous secret, its grace end.
-type Known = (Option<Arc<ApiKey>>, Option<DateTime<Utc>>);
+/// What a cached entry holds: the key (or none) with its state, and, for a previous secret,
+/// its grace end.
+#[derive(Debug, Clone)]
+struct Known {
+    key: Option<(Arc<ApiKey>, Arc<KeyState>)>,
+    grace_until: Option<DateTime<Utc>>,
+}
 
-#[derive(Debug)]
-struct Sync {
-    /// Monotonic start of the last successful sync: changes before it are applied.
-    at: Option<Instant>,
-    /// The same instant on the wall clock, where the next sync reads from.
-    wall: DateTime<Utc>,
+impl Known {
+    fn resolved(self, cached: bool, stale: bool) -> Resolved {
+        let (key, state) = self.key.unzip();
+        Resolved {
+            key,
+            state,
+            grace_until: self.grace_until,
+            cached,
+            stale,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -144,7 +157,14 @@ struct Inner {
     prefix: Prefix,
     config: EngineConfig,
     cache: Mutex<FastMap<KeyHash, Entry>>,
-    sync: Mutex<Sync>,
+    keys: KeyStates,
+    /// When this engine was made: the origin of `synced`.
+    born: Instant,
+    /// The start of the last successful sync, in nanoseconds since `born` plus one (zero:
+    /// never): changes before it are applied. Read on every cache hit, so not behind a lock.
+    synced: AtomicU64,
+    /// The same instant on the wall clock, where the next sync reads from.
+    synced_wall: Mutex<DateTime<Utc>>,
     /// When a store read last failed as unavailable, while the outage lasts.
     down_since: Mutex<Option<Instant>>,
     usage: UsageBuffer,
@@ -172,28 +192,37 @@ impl Engine {
                 prefix,
                 config,
                 cache: Mutex::default(),
+                keys: KeyStates::new(config.cache_capacity),
+                born: Instant::now(),
+                synced: AtomicU64::new(0),
+                synced_wall: Mutex::new(Utc::now()),
                 down_since: Mutex::new(None),
-                sync: Mutex::new(Sync {
-                    at: None,
-                    wall: Utc::now(),
-                }),
                 usage: UsageBuffer::new(config.usage_flush),
-                limiter: Limiter::new(config.cache_capacity),
+                limiter: Limiter::default(),
                 counters: Counters::default(),
             }),
         }
     }
 
+    /// When the last successful sync started, if one has.
+    fn synced(&self) -> Option<Instant> {
+        // Acquire: a sync stores this after it evicted what changed (see `sync`).
+        match self.inner.synced.load(Ordering::Acquire) {
+            0 => None,
+            n => Some(self.inner.born + Duration::from_nanos(n - 1)),
+        }
+    }
+
     /// The cached entry for `hash`, if what it knows is less than `max_age` old.
     fn cached(&self, hash: &KeyHash, now: Instant, max_age: Duration) -> Option<Known> {
-        let synced = lock(&self.inner.sync).at;
+        let synced = self.synced();
         let cache = lock(&self.inner.cache);
         let entry = cache.get(hash)?;
         let known_as_of = synced.map_or(entry.fetched, |s| s.max(entry.fetched));
-        (now.duration_since(known_as_of) < max_age).then(|| (entry.key.clone(), entry.grace_until))
+        (now.duration_since(known_as_of) < max_age).then(|| entry.known.clone())
     }
 
-    fn remember(&self, hash: KeyHash, (key, grace_until): Known, fetched: Instant) {
+    fn remember(&self, hash: KeyHash, known: Known, fetched: Instant) {
         let mut cache = lock(&self.inner.cache);
         if cache.len() >= self.inner.config.cache_capacity && !cache.contains_key(&hash) {
             // Drop what can no longer be served anyway; if that frees nothing, start over.
@@ -203,14 +232,7 @@ impl Engine {
                 cache.clear();
             }
         }
-        cache.insert(
-            hash,
-            Entry {
-                key,
-                grace_until,
-                fetched,
-            },
-        );
+        cache.insert(hash, Entry { known, fetched });
     }
 
     /// The key the token `presented` belongs to: shape and checksum first (no I/O), then the
@@ -219,24 +241,18 @@ impl Engine {
         let c = &self.inner.counters;
         c.verifications.fetch_add(1, Ordering::Relaxed);
         let Some(Ok(token)) = presented.map(|p| Token::parse_for(p, &self.inner.prefix)) else {
-            return Ok(Resolved {
+            return Ok(Known {
                 key: None,
                 grace_until: None,
-                cached: false,
-                stale: false,
-            });
+            }
+            .resolved(false, false));
         };
         let hash = self.inner.pepper.hash(&token);
         let now = Instant::now();
         let config = &self.inner.config;
-        if let Some((key, grace_until)) = self.cached(&hash, now, config.revocation_bound) {
+        if let Some(known) = self.cached(&hash, now, config.revocation_bound) {
             c.cache_hits.fetch_add(1, Ordering::Relaxed);
-            return Ok(Resolved {
-                key,
-                grace_until,
-                cached: true,
-                stale: false,
-            });
+            return Ok(known.resolved(true, false));
         }
         let down = *lock(&self.inner.down_since);
         if down.is_some_and(|since| now.duration_since(since) < PROBE_INTERVAL) {
@@ -246,15 +262,15 @@ impl Engine {
         match self.inner.store.find_key_by_hash(&hash).await {
             Ok(found) => {
                 *lock(&self.inner.down_since) = None;
-                let grace_until = found.as_ref().and_then(|m| m.grace_until);
-                let key = found.map(|m| Arc::new(m.key));
-                self.remember(hash, (key.clone(), grace_until), now);
-                Ok(Resolved {
-                    key,
-                    grace_until,
-                    cached: false,
-                    stale: false,
-                })
+                let known = Known {
+                    grace_until: found.as_ref().and_then(|m| m.grace_until),
+                    key: found.map(|m| {
+                        let state = self.inner.keys.of(&m.key.id);
+                        (Arc::new(m.key), state)
+                    }),
+                };
+                self.remember(hash, known.clone(), now);
+                Ok(known.resolved(false, false))
             }
             Err(StoreError::Unavailable(cause)) => {
                 FAULTS.report("the store is unavailable to verification", &cause);
@@ -271,38 +287,50 @@ impl Engine {
         let config = &self.inner.config;
         let window = config.revocation_bound + config.stale_if_error;
         match self.cached(hash, now, window) {
-            Some((key, grace_until)) if !config.stale_if_error.is_zero() => Ok(Resolved {
-                key,
-                grace_until,
-                cached: true,
-                stale: true,
-            }),
+            Some(known) if !config.stale_if_error.is_zero() => Ok(known.resolved(true, true)),
             _ => Err(ServiceError::Unavailable {
                 retry_after_secs: STORE_RETRY_AFTER_SECS,
             }),
         }
     }
 
-    /// Counts a decided verification of `key` (once, after the decision, by its outcome) and
-    /// writes the buffer when the flush interval has passed.
+    /// Counts a decided verification of `key`, whose state is `state` (once, after the
+    /// decision, by its outcome) and writes the buffer when the flush interval has passed.
     pub(crate) async fn count(
         &self,
+        state: &Arc<KeyState>,
         key: &ApiKey,
         code: Code,
         ip: Option<IpAddr>,
         at: DateTime<Utc>,
     ) {
-        self.inner.usage.count(key, Outcome::of(code), ip, at);
+        self.inner
+            .usage
+            .count(state, key, Outcome::of(code), ip, at);
         if let Err(e) = self.inner.usage.flush_if_due(&*self.inner.store).await {
             FAULTS.report("usage flush failed", &e);
         }
     }
 
     /// Spends one use of `key`'s `purpose` budget, limited to `limit` a minute (see the
-    /// `limiter` module). While the store is known to be down (a read or a lease failed less
-    /// than [`PROBE_INTERVAL`] ago), a use that needs a lease answers unavailable at once.
+    /// `limiter` module), for a key read without the cache (management calls).
     pub(crate) async fn spend(
         &self,
+        key: &ApiKey,
+        purpose: Purpose,
+        limit: u32,
+        at: DateTime<Utc>,
+    ) -> Result<Spend, ServiceError> {
+        let state = self.inner.keys.of(&key.id);
+        self.spend_from(&state, key, purpose, limit, at).await
+    }
+
+    /// Spends one use of `key`'s `purpose` budget, held in its `state`. While the store is
+    /// known to be down (a read or a lease failed less than [`PROBE_INTERVAL`] ago), a use
+    /// that needs a lease answers unavailable at once.
+    pub(crate) async fn spend_from(
+        &self,
+        state: &KeyState,
         key: &ApiKey,
         purpose: Purpose,
         limit: u32,
@@ -314,6 +342,7 @@ impl Engine {
             .inner
             .limiter
             .spend(
+                state.budget(purpose),
                 &*self.inner.store,
                 &key.account,
                 &key.id,
@@ -361,7 +390,7 @@ impl Engine {
         .unwrap_or_else(|_| chrono::Duration::seconds(5));
         // The first sync reads from the engine's creation (minus the overlap), so it covers
         // every change made after any entry was fetched.
-        let since = lock(&self.inner.sync).wall - overlap;
+        let since = *lock(&self.inner.synced_wall) - overlap;
         self.inner
             .counters
             .feed_reads
@@ -374,10 +403,15 @@ impl Engine {
                 dropped += usize::from(cache.remove(&change.hash).is_some());
             }
         }
-        let mut s = lock(&self.inner.sync);
-        s.at = Some(started);
+        let mut wall = lock(&self.inner.synced_wall);
+        let since_born = started.duration_since(self.inner.born).as_nanos();
+        // Release: whoever reads this start sees the evictions above.
+        self.inner.synced.store(
+            u64::try_from(since_born).map_or(u64::MAX, |n| n.saturating_add(1)),
+            Ordering::Release,
+        );
         *lock(&self.inner.down_since) = None;
-        s.wall = started_wall;
+        *wall = started_wall;
         Ok(dropped)
     }
 
@@ -387,7 +421,7 @@ impl Engine {
     /// feed).
     pub fn forget_key(&self, key_id: &str, new_hash: Option<&KeyHash>) {
         let mut cache = lock(&self.inner.cache);
-        cache.retain(|_, e| e.key.as_ref().is_none_or(|k| k.id != key_id));
+        cache.retain(|_, e| e.known.key.as_ref().is_none_or(|(k, _)| k.id != key_id));
         if let Some(hash) = new_hash {
             cache.remove(hash);
         }

@@ -1,6 +1,7 @@
 //! The rate limiter: where "at most N in each UTC minute, across every engine" is enforced.
 //!
-//! Each budget (a key's verifications, or its management calls) is spent from a block leased
+//! Each budget (a key's verifications, or its management calls; kept with the key's other
+//! state in the engine, see the `key_state` module) is spent from a block leased
 //! from the store ([`LeaseStore::lease`](keyward_store::LeaseStore::lease)): the store never
 //! grants more than the limit in a window, so however many engines share a key, no more than N
 //! requests are admitted. Spending is in memory; a lease is one conditional write, taken when
@@ -11,15 +12,15 @@
 //! again. When the store cannot grant a lease, the request is refused
 //! ([`Spend::Unavailable`]): never admitted on credit.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use keyward_core::rate::{Counter, Purpose, Window, first_block, next_block};
 use keyward_store::{Store, StoreError};
 
-use super::{FastMap, lock};
+use super::lock;
 use crate::error::ServiceError;
 use crate::fault::FAULTS;
 
@@ -35,9 +36,10 @@ pub enum Spend {
 }
 
 /// One budget's state in this engine.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct State {
-    window: Window,
+    /// The minute `tokens` and `spent` are of (none before the first use).
+    window: Option<Window>,
     /// Uses leased and not yet spent, in `window`.
     tokens: u32,
     /// The store said `window` is spent.
@@ -49,8 +51,9 @@ struct State {
     leased_at: Option<Instant>,
 }
 
-#[derive(Debug)]
-struct Budget {
+/// One key's budget for one purpose.
+#[derive(Debug, Default)]
+pub(crate) struct Budget {
     state: Mutex<State>,
     /// Held while a lease is asked for, so concurrent requests wait for one lease, not each
     /// take their own.
@@ -58,24 +61,11 @@ struct Budget {
 }
 
 impl Budget {
-    fn new(window: Window) -> Self {
-        Self {
-            state: Mutex::new(State {
-                window,
-                tokens: 0,
-                spent: false,
-                uses: 0,
-                leased_at: None,
-            }),
-            leasing: tokio::sync::Mutex::new(()),
-        }
-    }
-
     /// Spends a token held in memory, if the answer needs no store call.
     fn spend_local(&self, window: Window, at: DateTime<Utc>) -> Option<Spend> {
         let mut s = lock(&self.state);
-        if s.window != window {
-            s.window = window;
+        if s.window != Some(window) {
+            s.window = Some(window);
             s.tokens = 0;
             s.spent = false;
         }
@@ -94,52 +84,22 @@ impl Budget {
     }
 }
 
-/// Budgets by key, one map per purpose (looked up by `&str`: no allocation per request).
-#[derive(Debug)]
+/// Leases blocks of budgets from the store.
+#[derive(Debug, Default)]
 pub(crate) struct Limiter {
-    budgets: [Mutex<FastMap<String, Arc<Budget>>>; 2],
-    capacity: usize,
     /// Lease requests sent to the store, for `keyward bench` and tests.
     pub(crate) leases: AtomicU64,
 }
 
-const fn slot(purpose: Purpose) -> usize {
-    match purpose {
-        Purpose::Verify => 0,
-        Purpose::Manage => 1,
-    }
-}
-
 impl Limiter {
-    pub(crate) fn new(capacity: usize) -> Self {
-        Self {
-            budgets: [Mutex::default(), Mutex::default()],
-            capacity,
-            leases: AtomicU64::new(0),
-        }
-    }
-
-    fn budget(&self, key_id: &str, purpose: Purpose, window: Window) -> Arc<Budget> {
-        let mut budgets = lock(&self.budgets[slot(purpose)]);
-        if let Some(b) = budgets.get(key_id) {
-            return Arc::clone(b);
-        }
-        if budgets.len() >= self.capacity {
-            // Forget budgets of past windows (nothing they hold can be spent any more).
-            budgets.retain(|_, b| lock(&b.state).window == window);
-        }
-        let b = Arc::new(Budget::new(window));
-        budgets.insert(key_id.to_owned(), Arc::clone(&b));
-        b
-    }
-
-    /// Spends one use of the `purpose` budget of key `key_id` (limited to `limit` a minute) at
-    /// `at`: from memory when a lease has tokens left, otherwise by leasing the next block
-    /// (unless `store_down()`: the engine saw the store fail a moment ago, and a lease would
-    /// only wait for its timeout).
+    /// Spends one use of `budget`, the `purpose` budget of key `key_id` (limited to `limit` a
+    /// minute), at `at`: from memory when a lease has tokens left, otherwise by leasing the
+    /// next block (unless `store_down()`: the engine saw the store fail a moment ago, and a
+    /// lease would only wait for its timeout).
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn spend(
         &self,
+        budget: &Budget,
         store: &dyn Store,
         account: &str,
         key_id: &str,
@@ -149,7 +109,6 @@ impl Limiter {
         store_down: &(dyn Fn() -> bool + Sync),
     ) -> Result<Spend, ServiceError> {
         let window = Window::of(at);
-        let budget = self.budget(key_id, purpose, window);
         if let Some(answer) = budget.spend_local(window, at) {
             return Ok(answer);
         }
@@ -192,7 +151,7 @@ impl Limiter {
             retry_after_secs: Window::retry_after_secs(at),
         };
         let mut s = lock(&budget.state);
-        if s.window != window {
+        if s.window != Some(window) {
             // The minute turned while the lease was asked for: the grant belongs to the old
             // window, which this request is in; the rest of it is over and not kept.
             return Ok(if grant.granted > 0 {

@@ -6,6 +6,7 @@
 //! - this module: [`Presented`] (a request as any edge presents it), [`Verifier::decide`] (the
 //!   decision, with its explanation when asked) and [`Decided`].
 //! - [`engine`]: resolves a token to its key through a cache kept correct by the change feed.
+//! - `key_state`: what the engine keeps per key (budgets, uses to write), in one entry.
 //! - `limiter`: the rate limit: budgets per key and UTC minute, spent from leased blocks.
 //! - `usage`: the usage buffer, counted after each decision by outcome and flushed as records.
 //! - [`request`]: a `POST /v1/verify` body checked and turned into a [`Presented`] request.
@@ -19,6 +20,7 @@
 //! permission or the limit refuses is never counted as a valid use, and never spends budget.
 
 pub mod engine;
+mod key_state;
 mod limiter;
 pub mod request;
 mod usage;
@@ -36,6 +38,7 @@ use keyward_core::route::{RoutePolicy, RouteRequest};
 
 use crate::error::{STORE_RETRY_AFTER_SECS, ServiceError};
 pub use engine::{Engine, EngineConfig, EngineStats, Resolved};
+use key_state::KeyState;
 pub use limiter::Spend;
 
 /// A request as an edge presents it for verification. Its text borrows from what the edge
@@ -116,9 +119,10 @@ impl Steps {
     }
 }
 
-/// The engine's maps, looked up several times per verification: by a key's lookup hash (an HMAC
-/// under the pepper) or its id (made by the server), neither of which a caller can choose, so
-/// a fast hasher with a per-process seed does, where SipHash cost about 25 ns a lookup.
+/// The engine's maps (the cache on every verification, the keys' state on a miss), keyed by a
+/// key's lookup hash (an HMAC under the pepper) or its id (made by the server), neither of
+/// which a caller can choose: a fast hasher with a per-process seed does, where SipHash cost
+/// about 25 ns a lookup.
 type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Locks, recovering the data if a panicking thread poisoned it (the maps stay consistent:
@@ -232,15 +236,16 @@ impl Verifier {
             None => "key: none presented".to_owned(),
         });
         let mut retry_after_secs = None;
-        if let (Code::Valid, Some(key)) = (code, &resolved.key) {
-            (code, retry_after_secs) = self.limit(key, explain, now, &mut steps).await?;
+        let counted = resolved.key.as_deref().zip(resolved.state.as_ref());
+        if let (Code::Valid, Some((key, state))) = (code, counted) {
+            (code, retry_after_secs) = self.limit(key, state, explain, now, &mut steps).await?;
         }
         if code == Code::Unavailable {
             retry_after_secs = Some(STORE_RETRY_AFTER_SECS);
         }
         steps.add(|| format!("decision: {} (HTTP {})", code.as_str(), code.http_status()));
-        if let (Some(key), Explain::No) = (&resolved.key, explain) {
-            self.engine.count(key, code, p.source_ip, now).await;
+        if let (Some((key, state)), Explain::No) = (counted, explain) {
+            self.engine.count(state, key, code, p.source_ip, now).await;
         }
         Ok(Decided {
             code,
@@ -256,6 +261,7 @@ impl Verifier {
     async fn limit(
         &self,
         key: &ApiKey,
+        state: &KeyState,
         explain: Explain,
         now: DateTime<Utc>,
         steps: &mut Steps,
@@ -287,7 +293,11 @@ impl Verifier {
             });
         }
         Ok(
-            match self.engine.spend(key, Purpose::Verify, limit, now).await? {
+            match self
+                .engine
+                .spend_from(state, key, Purpose::Verify, limit, now)
+                .await?
+            {
                 Spend::Granted => (Code::Valid, None),
                 Spend::Limited { retry_after_secs } => (Code::RateLimited, Some(retry_after_secs)),
                 Spend::Unavailable => (Code::Unavailable, Some(STORE_RETRY_AFTER_SECS)),

@@ -1,17 +1,19 @@
 //! The usage buffer: verifications counted in memory after the decision, by outcome, and
 //! flushed as usage records in batches.
 //!
-//! A hot key costs one record entry per flush interval, not a write per request. The buffer is
-//! flushed from here only: when a count finds the interval passed (the request path, which is
-//! all a Lambda between invocations has), and by the engine's background task in long-lived
-//! processes. Records are built once and keep their ids: a failed write is retried with the
-//! same records, so a record the store did take is never rolled up twice under two ids.
+//! A hot key costs one record entry per flush interval, not a write per request. A key's
+//! current uses are counted in its own entry (see the `key_state` module), under its own lock;
+//! the buffer keeps the list of keys counted since the last flush. The buffer is flushed from
+//! here only: when a count finds the interval passed (the request path, which is all a Lambda
+//! between invocations has), and by the engine's background task in long-lived processes.
+//! Records are built once and keep their ids: a failed write is retried with the same
+//! records, so a record the store did take is never rolled up twice under two ids.
 
 use std::collections::HashMap;
 
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -20,7 +22,8 @@ use keyward_core::key::ApiKey;
 use keyward_core::usage::{KeyUse, MAX_KEYS_PER_RECORD, Outcome, Outcomes, UsageRecord};
 use keyward_store::Store;
 
-use super::{FastMap, lock};
+use super::key_state::KeyState;
+use super::lock;
 use crate::error::ServiceError;
 use crate::fault::FAULTS;
 
@@ -30,7 +33,7 @@ const MAX_UNWRITTEN_RECORDS: usize = 10_000;
 
 /// One key's uses on one day.
 #[derive(Debug)]
-struct Pending {
+pub(crate) struct Pending {
     account: String,
     day: NaiveDate,
     uses: KeyUse,
@@ -38,8 +41,8 @@ struct Pending {
 
 #[derive(Debug, Default)]
 struct Buffer {
-    /// The current day's uses, by key id.
-    open: FastMap<String, Pending>,
+    /// The keys whose entry holds uses not yet taken (each once).
+    counted: Vec<Arc<KeyState>>,
     /// Uses of days that ended before their flush.
     sealed: Vec<Pending>,
     /// Records built and not yet written (a failed flush).
@@ -50,7 +53,9 @@ struct Buffer {
 pub(crate) struct UsageBuffer {
     interval: Duration,
     buffer: Mutex<Buffer>,
-    last_flush: Mutex<Instant>,
+    /// When the last flush started, in nanoseconds since `started`.
+    last_flush: AtomicU64,
+    started: Instant,
     /// Serialises flushes, so two never write the same records.
     flushing: tokio::sync::Mutex<()>,
     pub(crate) flushes: AtomicU64,
@@ -62,26 +67,31 @@ impl UsageBuffer {
         Self {
             interval,
             buffer: Mutex::default(),
-            last_flush: Mutex::new(Instant::now()),
+            last_flush: AtomicU64::new(0),
+            started: Instant::now(),
             flushing: tokio::sync::Mutex::new(()),
             flushes: AtomicU64::new(0),
             flushed_records: AtomicU64::new(0),
         }
     }
 
-    /// Counts one decided verification of `key`, by its outcome.
+    fn since_start(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Counts one decided verification of `key`, whose entry is `state`, by its outcome.
     pub(crate) fn count(
         &self,
+        state: &Arc<KeyState>,
         key: &ApiKey,
         outcome: Outcome,
         ip: Option<IpAddr>,
         at: DateTime<Utc>,
     ) {
         let day = at.date_naive();
-        let mut buffer = lock(&self.buffer);
-        let buffer = &mut *buffer;
-        // A hot key finds its entry without allocating: the id is copied once per flush.
-        if !matches!(buffer.open.get(&key.id), Some(p) if p.day == day) {
+        let mut cell = lock(&state.usage);
+        // A hot key counts into its entry without allocating: the id is copied once per flush.
+        if !matches!(&*cell, Some(p) if p.day == day) {
             let fresh = Pending {
                 account: key.account.clone(),
                 day,
@@ -92,11 +102,15 @@ impl UsageBuffer {
                     last_used_ip: None,
                 },
             };
-            if let Some(ended) = buffer.open.insert(key.id.clone(), fresh) {
-                buffer.sealed.push(ended);
+            let mut buffer = lock(&self.buffer);
+            match cell.replace(fresh) {
+                Some(ended) => buffer.sealed.push(ended),
+                // Listed while the entry's lock is held: a flush takes the list, then each
+                // entry's uses, so an entry is listed exactly while it holds uses.
+                None => buffer.counted.push(Arc::clone(state)),
             }
         }
-        let Some(pending) = buffer.open.get_mut(&key.id) else {
+        let Some(pending) = &mut *cell else {
             return;
         };
         pending.uses.outcomes.add(outcome);
@@ -110,9 +124,15 @@ impl UsageBuffer {
     /// Writes what is buffered now. Answers how many records were written.
     pub(crate) async fn flush(&self, store: &dyn Store) -> Result<usize, ServiceError> {
         let _flushing = self.flushing.lock().await;
+        // The list is taken under the buffer's lock, and each key's uses after it is released:
+        // a count holds its key's lock while it takes the buffer's, never the other way round.
+        let counted = std::mem::take(&mut lock(&self.buffer).counted);
+        let mut pending: Vec<Pending> = counted
+            .iter()
+            .filter_map(|state| lock(&state.usage).take())
+            .collect();
         let records = {
             let mut buffer = lock(&self.buffer);
-            let mut pending: Vec<Pending> = buffer.open.drain().map(|(_, p)| p).collect();
             pending.append(&mut buffer.sealed);
             let built = match into_records(&pending) {
                 Ok(built) => built,
@@ -126,7 +146,7 @@ impl UsageBuffer {
             records.extend(built);
             records
         };
-        *lock(&self.last_flush) = Instant::now();
+        self.last_flush.store(self.since_start(), Ordering::Relaxed);
         if records.is_empty() {
             return Ok(0);
         }
@@ -154,7 +174,10 @@ impl UsageBuffer {
 
     /// Flushes if the interval has passed (cheap to call after every decision).
     pub(crate) async fn flush_if_due(&self, store: &dyn Store) -> Result<usize, ServiceError> {
-        let due = lock(&self.last_flush).elapsed() >= self.interval;
+        let since = self
+            .since_start()
+            .saturating_sub(self.last_flush.load(Ordering::Relaxed));
+        let due = Duration::from_nanos(since) >= self.interval;
         if due { self.flush(store).await } else { Ok(0) }
     }
 }
