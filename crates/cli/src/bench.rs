@@ -72,6 +72,35 @@ const EVENT: &str = include_str!(
     "../../../tests/fixtures/events/example-apigw-v2-custom-authorizer-v2-request.json"
 );
 
+const REST_EVENT: &str = include_str!(
+    "../../../tests/fixtures/events/example-apigw-custom-auth-request-type-request.json"
+);
+
+/// A REST REQUEST event for `GET /agents/ag_1` with `token` in its `X-API-Key` header.
+fn rest_event_for(token: &str) -> Vec<u8> {
+    let mut e: Value = serde_json::from_str(REST_EVENT).unwrap_or_default();
+    e["headers"]["X-API-Key"] = json!(token);
+    e["path"] = json!("/agents/ag_1");
+    e["resource"] = json!("/agents/{id}");
+    e["methodArn"] =
+        json!("arn:aws:execute-api:us-east-1:123456789012:s4x3opwd6i/test/GET/agents/ag_1");
+    serde_json::to_vec(&e).unwrap_or_default()
+}
+
+/// The REST API's route policy: a handful of routes, as a small API has.
+fn rest_policy() -> Result<RoutePolicy, CliError> {
+    let spec: RoutePolicySpec = serde_json::from_value(json!({"routes": [
+        {"method": "GET", "path": "/agents", "action": "discover", "resource": "agents"},
+        {"method": "GET", "path": "/agents/{id}", "action": "read", "resource": "agents/{id}"},
+        {"method": "POST", "path": "/agents", "action": "write", "resource": "agents"},
+        {"method": "DELETE", "path": "/agents/{id}", "action": "admin", "resource": "agents/{id}"},
+        {"method": "GET", "path": "/billing", "action": "read", "resource": "billing"},
+        {"method": "GET", "path": "/ws/{ws}/agents/{id}", "action": "read", "resource": "agents/{id}", "workspace": {"path": "ws"}},
+    ]}))
+    .map_err(|e| CliError::Input(e.to_string()))?;
+    RoutePolicy::compile(&spec).map_err(|e| CliError::Input(e.to_string()))
+}
+
 fn event_for(token: &str) -> Vec<u8> {
     let mut e: Value = serde_json::from_str(EVENT).unwrap_or_default();
     e["headers"]["x-api-key"] = json!(token);
@@ -307,6 +336,39 @@ pub async fn verify(args: VerifyArgs) -> Result<(), CliError> {
     }
     let (many_floor, many_warm_ns) = (median(many_floors), median(many_warms));
 
+    // A REST API in front: a REQUEST event, the policy for this request's ARN, and the
+    // cache-safe policy for every route (what a deployment with API Gateway's result cache on
+    // answers on each of its cache misses), in interleaved rounds.
+    let rest = |cache_safe: bool| -> Result<Authorizer, CliError> {
+        Ok(Authorizer::new(
+            Verifier::new(app.engine().clone(), Some(rest_policy()?)),
+            HttpApiResponse::Simple,
+        )
+        .with_cache_safe_answers(cache_safe))
+    };
+    let (per_arn, cache_safe) = (rest(false)?, rest(true)?);
+    let rest_event = rest_event_for(hot.expose());
+    for authorizer in [&per_arn, &cache_safe] {
+        let (code, _) = handle(authorizer, &rest_event).await?;
+        if code.as_str() != "VALID" {
+            return Err(CliError::Input(format!(
+                "the REST benchmark event was not valid: {}",
+                code.as_str()
+            )));
+        }
+    }
+    let (mut per_arns, mut cache_safes) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        for (authorizer, times) in [(&per_arn, &mut per_arns), (&cache_safe, &mut cache_safes)] {
+            let started = Instant::now();
+            for _ in 0..per_round {
+                black_box(handle(authorizer, black_box(&rest_event)).await?);
+            }
+            times.push(per_op(started, per_round));
+        }
+    }
+    let (rest_ns, cache_safe_ns) = (median(per_arns), median(cache_safes));
+
     // A hot key at its limit (600 a minute): 600 admitted, the rest refused from memory.
     let limited_event = event_for(limited.expose());
     let before = app.engine().stats();
@@ -348,6 +410,18 @@ pub async fn verify(args: VerifyArgs) -> Result<(), CliError> {
         "keyward, one hot key at its limit (600/min)",
         limited_ns,
         limited_ns / floor
+    );
+    println!(
+        "{:<44} {:>10.0} {:>8.2}",
+        "keyward, REST REQUEST event, one hot key",
+        rest_ns,
+        rest_ns / floor
+    );
+    println!(
+        "{:<44} {:>10.0} {:>8.2}",
+        "  the same, cache-safe policy (6 routes)",
+        cache_safe_ns,
+        cache_safe_ns / floor
     );
     println!(
         "{:<44} {:>10.0} {:>8.2}",
