@@ -7,8 +7,14 @@
 //! every route (see [`crate::answer`]), and an HTTP API allow is given only when the event's
 //! identity sources (its cache key) hold its route and path, and its address when the key is
 //! limited to some.
+//!
+//! A REST policy for every route depends on the route policy and the key's rights only (what
+//! depends on the request, its status, expiry and address, is decided before it is asked
+//! for), so it is worked out once per key version and stage and kept ([`Worked`]): a cache
+//! miss at API Gateway costs what any answer costs, not a decision per route.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use keyward_core::cache_safe::{self, MAX_POLICY_BYTES};
@@ -40,6 +46,57 @@ pub struct Authorizer {
     verifier: Verifier,
     http_api: HttpApiResponse,
     cache_safe: bool,
+    worked: Arc<Worked>,
+}
+
+/// The most keys whose policy for every route is kept; past it, the kept ones are dropped.
+const WORKED_CAPACITY: usize = 10_000;
+
+/// REST policies for every route already worked out, by key id: each for one version of the
+/// key (held, and compared by value when the engine holds another copy) and one stage.
+#[derive(Debug, Default)]
+struct Worked(Mutex<HashMap<String, WorkedOut>>);
+
+#[derive(Debug)]
+struct WorkedOut {
+    key: Arc<ApiKey>,
+    prefix: String,
+    /// The answer, or why the key's rights cannot be answered so.
+    answer: Result<Answer, String>,
+}
+
+impl Worked {
+    /// The answer kept for `key` on the stage `prefix`, or the one `work` makes (then kept).
+    fn get_or(
+        &self,
+        prefix: &str,
+        key: &Arc<ApiKey>,
+        work: impl FnOnce() -> Result<Answer, String>,
+    ) -> Result<Answer, String> {
+        {
+            let kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(w) = kept.get(&key.id)
+                && w.prefix == prefix
+                && (Arc::ptr_eq(&w.key, key) || *w.key == **key)
+            {
+                return w.answer.clone();
+            }
+        }
+        let answer = work();
+        let mut kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if kept.len() >= WORKED_CAPACITY && !kept.contains_key(&key.id) {
+            kept.clear();
+        }
+        kept.insert(
+            key.id.clone(),
+            WorkedOut {
+                key: Arc::clone(key),
+                prefix: prefix.to_owned(),
+                answer: answer.clone(),
+            },
+        );
+        answer
+    }
 }
 
 impl Authorizer {
@@ -48,6 +105,7 @@ impl Authorizer {
             verifier,
             http_api,
             cache_safe: false,
+            worked: Arc::default(),
         }
     }
 
@@ -166,15 +224,18 @@ impl Authorizer {
                         decided.retry_after_secs,
                     )),
                     Code::Valid | Code::PermissionDenied | Code::WorkspaceDenied => {
+                        // Only the route told these apart: the key itself passed every check.
                         let policy = self.verifier.policy()?;
                         let source_ip = event.presented.source_ip;
-                        let answer = cache_safe::grants(policy, &key, source_ip, Utc::now())
-                            .map(|statements| Answer::cached(prefix, &statements, &key))
-                            .map_err(|e| e.to_string())
-                            .and_then(|a| match a.size() {
-                                size if size <= MAX_POLICY_BYTES => Ok(a),
-                                size => Err(format!("the policy would take {size} bytes")),
-                            });
+                        let answer = self.worked.get_or(prefix, &key, || {
+                            cache_safe::grants(policy, &key, source_ip, Utc::now())
+                                .map(|statements| Answer::cached(prefix, &statements, &key))
+                                .map_err(|e| e.to_string())
+                                .and_then(|a| match a.size() {
+                                    size if size <= MAX_POLICY_BYTES => Ok(a),
+                                    size => Err(format!("the policy would take {size} bytes")),
+                                })
+                        });
                         match answer {
                             Ok(a) => Some(a),
                             Err(why) => {

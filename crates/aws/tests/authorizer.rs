@@ -609,6 +609,57 @@ async fn a_cached_rest_policy_never_allows_a_route_the_key_may_not_call() {
     assert!(!allowed(&shipped), "{code:?}");
 }
 
+/// A REST policy for every route is worked out once per key version and stage, and kept: a
+/// change of the key's rights is answered at once with its new policy, and another stage
+/// gets a policy under its own ARN.
+#[tokio::test]
+async fn a_kept_rest_policy_follows_the_keys_changes_and_its_stage() {
+    let w = World::new();
+    let cached = w
+        .authorizer(HttpApiResponse::Simple)
+        .with_cache_safe_answers(true);
+    let (id, token) = w.key(json!({"name": "changing", "scopes": ["read"]})).await;
+    let event = |stage: &str| {
+        let mut event = with_token(fixture(FIXTURES[1]), &token, false);
+        let arn = event["methodArn"]
+            .as_str()
+            .unwrap()
+            .replace("/test/", &format!("/{stage}/"));
+        event["methodArn"] = json!(arn);
+        event
+    };
+    let prefix = |e: &Value| {
+        keyward_aws::answer::stage_prefix(e["methodArn"].as_str().unwrap())
+            .unwrap()
+            .to_owned()
+    };
+    let (prod, staging) = (event("prod"), event("staging"));
+    let (read, write) = (
+        format!("{}GET/request", prefix(&prod)),
+        format!("{}POST/my/path", prefix(&prod)),
+    );
+    let (first, _) = answer(&cached, prod.clone()).await;
+    assert!(admits(&first, &read) && !admits(&first, &write));
+    assert_eq!(answer(&cached, prod.clone()).await.0, first, "kept");
+
+    let edit: UpdateKeyRequest =
+        serde_json::from_value(json!({"scopes": [{"action": "write", "resource": "my/path"}]}))
+            .unwrap();
+    w.app
+        .update_key(&Actor::system("default"), &id, None, edit)
+        .await
+        .unwrap();
+    let (changed, code) = answer(&cached, prod).await;
+    assert!(
+        admits(&changed, &write) && !admits(&changed, &read),
+        "{code:?}: the policy follows the new rights"
+    );
+
+    let (other_stage, _) = answer(&cached, staging.clone()).await;
+    let staged = format!("{}POST/my/path", prefix(&staging));
+    assert!(admits(&other_stage, &staged) && !admits(&other_stage, &write));
+}
+
 async fn w_key_id(w: &World, token: &str) -> String {
     let hash = w.app.engine().resolve(Some(token)).await.unwrap();
     hash.key.unwrap().id.clone()
