@@ -243,6 +243,87 @@ async fn budgets_and_uses_outlive_cache_entries(store: Arc<dyn Store>) {
     }
 }
 
+/// Counting and flushing at once, on two threads: every use is written exactly once (a key's
+/// uses are counted under its own lock and taken by a flush under the same lock).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uses_counted_while_flushes_run_are_each_written_once() {
+    let store = sqlite();
+    let w = World::new(store.clone());
+    let engine = w.engine();
+    let keys = [w.key("a").await, w.key("b").await, w.key("c").await];
+    let flusher = {
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            loop {
+                engine.flush_usage().await.unwrap();
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    let counters: Vec<_> = (0..4)
+        .map(|task| {
+            let (engine, keys) = (engine.clone(), keys.clone());
+            tokio::spawn(async move {
+                for i in 0..300 {
+                    let (_, token) = &keys[(task + i) % keys.len()];
+                    verify(&engine, Some(token), None).await;
+                }
+            })
+        })
+        .collect();
+    for counter in counters {
+        counter.await.unwrap();
+    }
+    flusher.abort();
+    let _ = flusher.await;
+    engine.flush_usage().await.unwrap();
+    Aggregator::new(store.clone())
+        .apply_pending()
+        .await
+        .unwrap();
+    let total: u64 = request_counts(&w, &keys).await;
+    assert_eq!(total, 4 * 300, "every verification counted once");
+}
+
+/// A flush whose caller goes away while the store writes (a cancelled request) leaves its
+/// records to the next flush: no use is lost, none counted twice.
+async fn a_cancelled_flush_loses_no_use(store: Arc<dyn Store>) {
+    let w = World::new(store.clone());
+    let engine = w.engine();
+    let key = w.key("cancelled").await;
+    for _ in 0..5 {
+        verify(&engine, Some(&key.1), None).await;
+    }
+    let cancelled = tokio::time::timeout(Duration::ZERO, engine.flush_usage()).await;
+    assert!(cancelled.is_err(), "the flush was cut off mid-write");
+    assert_eq!(engine.flush_usage().await.unwrap(), 1, "its record, again");
+    Aggregator::new(store.clone())
+        .apply_pending()
+        .await
+        .unwrap();
+    assert_eq!(request_counts(&w, &[key]).await, 5);
+}
+
+/// On DynamoDB only: SQLite's write finishes within the first poll, leaving nothing to cut off.
+#[tokio::test]
+async fn dynamodb_a_cancelled_flush_loses_no_use() {
+    a_cancelled_flush_loses_no_use(dynamodb().await).await;
+}
+
+async fn request_counts(w: &World, keys: &[(String, String)]) -> u64 {
+    let mut total = 0;
+    for (id, _) in keys {
+        total += w
+            .store
+            .get_key("default", id)
+            .await
+            .unwrap()
+            .unwrap()
+            .request_count;
+    }
+    total
+}
+
 #[tokio::test]
 async fn sqlite_warm_hits_read_nothing() {
     warm_hits_read_nothing_and_bad_tokens_never_read(sqlite()).await;

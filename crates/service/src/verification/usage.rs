@@ -6,8 +6,9 @@
 //! the buffer keeps the list of keys counted since the last flush. The buffer is flushed from
 //! here only: when a count finds the interval passed (the request path, which is all a Lambda
 //! between invocations has), and by the engine's background task in long-lived processes.
-//! Records are built once and keep their ids: a failed write is retried with the same
-//! records, so a record the store did take is never rolled up twice under two ids.
+//! Records are built once and keep their ids, and are kept until the store has taken them: a
+//! failed or cancelled write is retried with the same records, so a record the store did take
+//! is never rolled up twice under two ids, and none is lost with a request that went away.
 
 use std::collections::HashMap;
 
@@ -142,9 +143,11 @@ impl UsageBuffer {
                     return Err(e);
                 }
             };
-            let mut records = std::mem::take(&mut buffer.unwritten);
-            records.extend(built);
-            records
+            // Kept as unwritten until the store has them, so that a flush that fails, or
+            // whose caller goes away mid-write (a cancelled request), leaves them to the next;
+            // a record written twice is taken once (by its id).
+            buffer.unwritten.extend(built);
+            buffer.unwritten.clone()
         };
         self.last_flush.store(self.since_start(), Ordering::Relaxed);
         if records.is_empty() {
@@ -152,21 +155,20 @@ impl UsageBuffer {
         }
         self.flushes.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = store.write_usage(&records).await {
-            // Keep the records (same ids) for the next flush.
             let mut buffer = lock(&self.buffer);
-            let mut kept = records;
-            kept.append(&mut buffer.unwritten);
-            if kept.len() > MAX_UNWRITTEN_RECORDS {
-                let dropped = kept.len() - MAX_UNWRITTEN_RECORDS;
-                kept.drain(..dropped);
+            let unwritten = buffer.unwritten.len();
+            if unwritten > MAX_UNWRITTEN_RECORDS {
+                let dropped = unwritten - MAX_UNWRITTEN_RECORDS;
+                buffer.unwritten.drain(..dropped);
                 FAULTS.report(
                     "usage records dropped",
                     &format!("{dropped} records could not be written and were dropped"),
                 );
             }
-            buffer.unwritten = kept;
             return Err(e.into());
         }
+        // Flushes are serialised (`flushing`): what is unwritten now is what was written.
+        lock(&self.buffer).unwritten.clear();
         self.flushed_records
             .fetch_add(records.len() as u64, Ordering::Relaxed);
         Ok(records.len())
