@@ -147,15 +147,6 @@ impl UsageBuffer {
             // whose caller goes away mid-write (a cancelled request), leaves them to the next;
             // a record written twice is taken once (by its id).
             buffer.unwritten.extend(built);
-            buffer.unwritten.clone()
-        };
-        self.last_flush.store(self.since_start(), Ordering::Relaxed);
-        if records.is_empty() {
-            return Ok(0);
-        }
-        self.flushes.fetch_add(1, Ordering::Relaxed);
-        if let Err(e) = store.write_usage(&records).await {
-            let mut buffer = lock(&self.buffer);
             let unwritten = buffer.unwritten.len();
             if unwritten > MAX_UNWRITTEN_RECORDS {
                 let dropped = unwritten - MAX_UNWRITTEN_RECORDS;
@@ -165,8 +156,14 @@ impl UsageBuffer {
                     &format!("{dropped} records could not be written and were dropped"),
                 );
             }
-            return Err(e.into());
+            buffer.unwritten.clone()
+        };
+        self.last_flush.store(self.since_start(), Ordering::Relaxed);
+        if records.is_empty() {
+            return Ok(0);
         }
+        self.flushes.fetch_add(1, Ordering::Relaxed);
+        store.write_usage(&records).await?;
         // Flushes are serialised (`flushing`): what is unwritten now is what was written.
         lock(&self.buffer).unwritten.clear();
         self.flushed_records
