@@ -50,7 +50,8 @@ pub struct Authorizer {
 }
 
 /// The most keys whose policy for every route is kept; past it, the kept ones are dropped.
-const WORKED_CAPACITY: usize = 10_000;
+/// A policy is at most [`MAX_POLICY_BYTES`] (8 KB): at most 16 MB of a Lambda's memory.
+const WORKED_CAPACITY: usize = 2_000;
 
 /// REST policies for every route already worked out, by key id: each for one version of the
 /// key (held, and compared by value when the engine holds another copy) and one stage.
