@@ -45,7 +45,7 @@ use keyward_store::{Store, StoreError};
 use super::key_state::{KeyState, KeyStates};
 use super::limiter::{Limiter, Spend};
 use super::usage::UsageBuffer;
-use super::{FastMap, lock};
+use super::{AtomicInstant, FastMap, lock};
 use crate::error::{STORE_RETRY_AFTER_SECS, ServiceError};
 use crate::fault::FAULTS;
 
@@ -158,11 +158,9 @@ struct Inner {
     config: EngineConfig,
     cache: Mutex<FastMap<KeyHash, Entry>>,
     keys: KeyStates,
-    /// When this engine was made: the origin of `synced`.
-    born: Instant,
-    /// The start of the last successful sync, in nanoseconds since `born` plus one (zero:
-    /// never): changes before it are applied. Read on every cache hit, so not behind a lock.
-    synced: AtomicU64,
+    /// The start of the last successful sync: changes before it are applied. Stored after
+    /// the sync's evictions, so whoever loads it sees them.
+    synced: AtomicInstant,
     /// The same instant on the wall clock, where the next sync reads from.
     synced_wall: Mutex<DateTime<Utc>>,
     /// When a store read last failed as unavailable, while the outage lasts.
@@ -193,8 +191,7 @@ impl Engine {
                 config,
                 cache: Mutex::default(),
                 keys: KeyStates::new(config.cache_capacity),
-                born: Instant::now(),
-                synced: AtomicU64::new(0),
+                synced: AtomicInstant::none(),
                 synced_wall: Mutex::new(Utc::now()),
                 down_since: Mutex::new(None),
                 usage: UsageBuffer::new(config.usage_flush),
@@ -204,18 +201,9 @@ impl Engine {
         }
     }
 
-    /// When the last successful sync started, if one has.
-    fn synced(&self) -> Option<Instant> {
-        // Acquire: a sync stores this after it evicted what changed (see `sync`).
-        match self.inner.synced.load(Ordering::Acquire) {
-            0 => None,
-            n => Some(self.inner.born + Duration::from_nanos(n - 1)),
-        }
-    }
-
     /// The cached entry for `hash`, if what it knows is less than `max_age` old.
     fn cached(&self, hash: &KeyHash, now: Instant, max_age: Duration) -> Option<Known> {
-        let synced = self.synced();
+        let synced = self.inner.synced.load();
         let cache = lock(&self.inner.cache);
         let entry = cache.get(hash)?;
         let known_as_of = synced.map_or(entry.fetched, |s| s.max(entry.fetched));
@@ -404,12 +392,7 @@ impl Engine {
             }
         }
         let mut wall = lock(&self.inner.synced_wall);
-        let since_born = started.duration_since(self.inner.born).as_nanos();
-        // Release: whoever reads this start sees the evictions above.
-        self.inner.synced.store(
-            u64::try_from(since_born).map_or(u64::MAX, |n| n.saturating_add(1)),
-            Ordering::Release,
-        );
+        self.inner.synced.store(started);
         *lock(&self.inner.down_since) = None;
         *wall = started_wall;
         Ok(dropped)

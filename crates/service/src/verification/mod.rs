@@ -27,7 +27,9 @@ mod usage;
 
 use std::borrow::Cow;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use keyward_core::credential::KeySource;
@@ -129,6 +131,43 @@ type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState
 /// every critical section is a single insert, remove or swap).
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// An instant (or none yet) read on every verification, so held in an atomic rather than
+/// behind a lock: nanoseconds since the holder was made, plus one (zero: none). A store is a
+/// Release and a load an Acquire, so what was done before a store is seen after its load.
+#[derive(Debug)]
+struct AtomicInstant {
+    origin: Instant,
+    nanos: AtomicU64,
+}
+
+impl AtomicInstant {
+    fn none() -> Self {
+        Self {
+            origin: Instant::now(),
+            nanos: AtomicU64::new(0),
+        }
+    }
+
+    fn now() -> Self {
+        let held = Self::none();
+        held.store(held.origin);
+        held
+    }
+
+    fn load(&self) -> Option<Instant> {
+        match self.nanos.load(Ordering::Acquire) {
+            0 => None,
+            n => Some(self.origin + Duration::from_nanos(n - 1)),
+        }
+    }
+
+    fn store(&self, at: Instant) {
+        let since = at.saturating_duration_since(self.origin).as_nanos();
+        let n = u64::try_from(since).map_or(u64::MAX, |n| n.saturating_add(1));
+        self.nanos.store(n, Ordering::Release);
+    }
 }
 
 /// An engine and, for edges in front of an API, its route policy. Cheap to clone.
@@ -362,5 +401,23 @@ impl Verifier {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_atomic_instant_gives_back_what_was_stored() {
+        let held = AtomicInstant::none();
+        assert_eq!(held.load(), None);
+        let at = Instant::now() + Duration::from_millis(5);
+        held.store(at);
+        assert_eq!(held.load(), Some(at));
+        assert_eq!(
+            AtomicInstant::now().load().map(|t| t <= Instant::now()),
+            Some(true)
+        );
     }
 }

@@ -24,7 +24,7 @@ use keyward_core::usage::{KeyUse, MAX_KEYS_PER_RECORD, Outcome, Outcomes, UsageR
 use keyward_store::Store;
 
 use super::key_state::KeyState;
-use super::lock;
+use super::{AtomicInstant, lock};
 use crate::error::ServiceError;
 use crate::fault::FAULTS;
 
@@ -54,9 +54,8 @@ struct Buffer {
 pub(crate) struct UsageBuffer {
     interval: Duration,
     buffer: Mutex<Buffer>,
-    /// When the last flush started, in nanoseconds since `started`.
-    last_flush: AtomicU64,
-    started: Instant,
+    /// When the last flush started (at first, when the buffer was made).
+    last_flush: AtomicInstant,
     /// Serialises flushes, so two never write the same records.
     flushing: tokio::sync::Mutex<()>,
     pub(crate) flushes: AtomicU64,
@@ -68,16 +67,11 @@ impl UsageBuffer {
         Self {
             interval,
             buffer: Mutex::default(),
-            last_flush: AtomicU64::new(0),
-            started: Instant::now(),
+            last_flush: AtomicInstant::now(),
             flushing: tokio::sync::Mutex::new(()),
             flushes: AtomicU64::new(0),
             flushed_records: AtomicU64::new(0),
         }
-    }
-
-    fn since_start(&self) -> u64 {
-        u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
     /// Counts one decided verification of `key`, whose entry is `state`, by its outcome.
@@ -158,7 +152,7 @@ impl UsageBuffer {
             }
             buffer.unwritten.clone()
         };
-        self.last_flush.store(self.since_start(), Ordering::Relaxed);
+        self.last_flush.store(Instant::now());
         if records.is_empty() {
             return Ok(0);
         }
@@ -173,10 +167,10 @@ impl UsageBuffer {
 
     /// Flushes if the interval has passed (cheap to call after every decision).
     pub(crate) async fn flush_if_due(&self, store: &dyn Store) -> Result<usize, ServiceError> {
-        let since = self
-            .since_start()
-            .saturating_sub(self.last_flush.load(Ordering::Relaxed));
-        let due = Duration::from_nanos(since) >= self.interval;
+        let due = self
+            .last_flush
+            .load()
+            .is_none_or(|last| last.elapsed() >= self.interval);
         if due { self.flush(store).await } else { Ok(0) }
     }
 }
