@@ -75,11 +75,13 @@ impl Worked {
         work: impl FnOnce() -> Result<Answer, String>,
     ) -> Result<Answer, String> {
         {
-            let kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(w) = kept.get(&key.id)
+            let mut kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(w) = kept.get_mut(&key.id)
                 && w.prefix == prefix
                 && (Arc::ptr_eq(&w.key, key) || *w.key == **key)
             {
+                // The engine's copy from now on, so the next request compares a pointer.
+                w.key = Arc::clone(key);
                 return w.answer.clone();
             }
         }
