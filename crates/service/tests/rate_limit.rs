@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed check panics
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -26,14 +28,6 @@ use serde_json::json;
 const ENGINES: usize = 3;
 const TASKS: usize = 4;
 const LIMIT: u64 = 60;
-
-/// Waits, if needed, until the current minute has `left` seconds to run.
-async fn with_seconds_left(left: i64) {
-    let second = Utc::now().timestamp().rem_euclid(60);
-    if 60 - second < left {
-        tokio::time::sleep(Duration::from_millis(((60 - second) * 1000 + 100) as u64)).await;
-    }
-}
 
 async fn key(store: Arc<dyn Store>, pepper: &Pepper, limit: u64) -> String {
     let app = App::new(store, pepper.clone(), Settings::default());
@@ -119,7 +113,7 @@ async fn three_engines_share_one_limit(store: Arc<dyn Store>, dynamo: Option<Dyn
     let pepper = Pepper::generate().unwrap();
     let secret = key(store.clone(), &pepper, LIMIT).await;
     // Within one minute first: the whole budget, and no more.
-    with_seconds_left(8).await;
+    common::with_seconds_left(8).await;
     let before = dynamo.as_ref().map(DynamoStore::calls);
     let (by_minute, requests, engines) =
         hammer(store.clone(), &pepper, &secret, Duration::from_secs(3)).await;

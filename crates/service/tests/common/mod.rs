@@ -27,3 +27,14 @@ macro_rules! on_both_stores {
         }
     };
 }
+
+/// Waits, if needed, until the current UTC minute has `left` seconds to run (for checks that
+/// hold within one rate-limit window).
+#[allow(dead_code)] // not every test file that shares this module counts within a minute
+pub async fn with_seconds_left(left: i64) {
+    let second = chrono::Utc::now().timestamp().rem_euclid(60);
+    if 60 - second < left {
+        let wait = u64::try_from((60 - second) * 1000 + 100).unwrap_or(0);
+        tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+    }
+}
