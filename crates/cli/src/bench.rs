@@ -153,6 +153,19 @@ async fn handle(
     Ok((explained.code, answer))
 }
 
+/// Refuses to measure unless `event` verifies as `VALID`: a bench of refusals measures nothing.
+async fn expect_valid(authorizer: &Authorizer, event: &[u8], what: &str) -> Result<(), CliError> {
+    let (code, _) = handle(authorizer, event).await?;
+    if code.is_valid() {
+        Ok(())
+    } else {
+        Err(CliError::Input(format!(
+            "{what} was not valid: {}",
+            code.as_str()
+        )))
+    }
+}
+
 /// `keyward bench verify`.
 pub async fn verify(args: VerifyArgs) -> Result<(), CliError> {
     // A whole number of rounds.
@@ -206,13 +219,7 @@ pub async fn verify(args: VerifyArgs) -> Result<(), CliError> {
     // and each figure is the median of its rounds: a burst of other work on the machine
     // lands in one round of one measure, not in the whole of it.
     let map: HashMap<_, _> = tokens.iter().map(|t| (pepper.hash(t), t.start())).collect();
-    let (code, _) = handle(&authorizer, &hot_event).await?;
-    if code.as_str() != "VALID" {
-        return Err(CliError::Input(format!(
-            "the benchmark key was not valid: {}",
-            code.as_str()
-        )));
-    }
+    expect_valid(&authorizer, &hot_event, "the benchmark key").await?;
     app.engine().flush_usage().await?;
     let before = app.engine().stats();
     let per_round = n / ROUNDS;
@@ -349,13 +356,7 @@ pub async fn verify(args: VerifyArgs) -> Result<(), CliError> {
     let (per_arn, cache_safe) = (rest(false)?, rest(true)?);
     let rest_event = rest_event_for(hot.expose());
     for authorizer in [&per_arn, &cache_safe] {
-        let (code, _) = handle(authorizer, &rest_event).await?;
-        if code.as_str() != "VALID" {
-            return Err(CliError::Input(format!(
-                "the REST benchmark event was not valid: {}",
-                code.as_str()
-            )));
-        }
+        expect_valid(authorizer, &rest_event, "the REST benchmark event").await?;
     }
     let (mut per_arns, mut cache_safes) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
@@ -389,56 +390,43 @@ pub async fn verify(args: VerifyArgs) -> Result<(), CliError> {
         tokens.len()
     );
     println!("{:<44} {:>10} {:>8}", "", "ns/op", "x floor");
-    println!(
-        "{:<44} {:>10.0} {:>8.2}",
-        "floor (headers + HMAC + map lookup + serialise)", floor, 1.0
-    );
-    println!(
-        "{:<44} {:>10.0} {:>8.2}",
-        "  the same with the typed aws_lambda_events parse",
-        typed_floor,
-        typed_floor / floor
-    );
-    println!(
-        "{:<44} {:>10.0} {:>8.2}",
-        "keyward, one hot key (cache hit)",
-        hot_ns,
-        hot_ns / floor
-    );
-    println!(
-        "{:<44} {:>10.0} {:>8.2}",
-        "keyward, one hot key at its limit (600/min)",
-        limited_ns,
-        limited_ns / floor
-    );
-    println!(
-        "{:<44} {:>10.0} {:>8.2}",
-        "keyward, REST REQUEST event, one hot key",
-        rest_ns,
-        rest_ns / floor
-    );
-    println!(
-        "{:<44} {:>10.0} {:>8.2}",
-        "  the same, cache-safe policy (6 routes)",
-        cache_safe_ns,
-        cache_safe_ns / floor
-    );
-    println!(
-        "{:<44} {:>10.0} {:>8.2}",
-        "floor, many keys round-robin", many_floor, 1.0
-    );
-    println!(
-        "{:<44} {:>10.0} {:>8.2}",
-        "keyward, many keys round-robin, all cached",
-        many_warm_ns,
-        many_warm_ns / many_floor
-    );
-    println!(
-        "{:<44} {:>10.0} {:>8.2}",
-        "  the same, the first sight of each a miss",
-        many_ns,
-        many_ns / many_floor
-    );
+    for (what, ns, floor) in [
+        (
+            "floor (headers + HMAC + map lookup + serialise)",
+            floor,
+            floor,
+        ),
+        (
+            "  the same with the typed aws_lambda_events parse",
+            typed_floor,
+            floor,
+        ),
+        ("keyward, one hot key (cache hit)", hot_ns, floor),
+        (
+            "keyward, one hot key at its limit (600/min)",
+            limited_ns,
+            floor,
+        ),
+        ("keyward, REST REQUEST event, one hot key", rest_ns, floor),
+        (
+            "  the same, cache-safe policy (6 routes)",
+            cache_safe_ns,
+            floor,
+        ),
+        ("floor, many keys round-robin", many_floor, many_floor),
+        (
+            "keyward, many keys round-robin, all cached",
+            many_warm_ns,
+            many_floor,
+        ),
+        (
+            "  the same, the first sight of each a miss",
+            many_ns,
+            many_floor,
+        ),
+    ] {
+        println!("{what:<44} {ns:>10.0} {:>8.2}", ns / floor);
+    }
     println!();
     println!("where the time goes (each stage alone, ns/op):");
     println!(
