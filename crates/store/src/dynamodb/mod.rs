@@ -309,42 +309,17 @@ impl DynamoStore {
                 Ok(_) => return Ok(Vec::new()),
                 Err(e) => e,
             };
-            if let SdkError::ServiceError(service) = &err
-                && let TransactWriteItemsError::TransactionCanceledException(cancel) = service.err()
-            {
-                let codes: Vec<&str> = cancel
-                    .cancellation_reasons()
-                    .iter()
-                    .map(|r| r.code().unwrap_or("None"))
-                    .collect();
-                let failed: Vec<usize> = (0..codes.len())
-                    .filter(|i| codes[*i] == "ConditionalCheckFailed")
-                    .collect();
-                if !failed.is_empty() {
-                    return Ok(failed);
+            match refusal(&err, attempt) {
+                Refusal::Conditions(failed) => return Ok(failed),
+                Refusal::Retry(wait) if attempt < TRANSACTION_ATTEMPTS => {
+                    if !wait.is_zero() {
+                        tokio::time::sleep(wait).await;
+                    }
                 }
-                if codes.contains(&"TransactionConflict") && attempt < TRANSACTION_ATTEMPTS {
-                    let jitter = u64::from(getrandom_u8()) % 20;
-                    tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt) + jitter))
-                        .await;
-                    continue;
+                Refusal::Retry(_) | Refusal::Fail => {
+                    return Err(request_error("writing a transaction", err));
                 }
             }
-            if err.code() == Some("TransactionInProgressException")
-                && attempt < TRANSACTION_ATTEMPTS
-            {
-                tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
-                continue;
-            }
-            // The SDK's client request token taken as one used before with other items (DynamoDB
-            // Local says so now and then for a fresh token: aws/aws-sdk#413). Nothing was
-            // written; a new call asks again under a new token.
-            if err.code() == Some("IdempotentParameterMismatchException")
-                && attempt < TRANSACTION_ATTEMPTS
-            {
-                continue;
-            }
-            return Err(request_error("writing a transaction", err));
         }
     }
 
@@ -403,9 +378,129 @@ impl DynamoStore {
     }
 }
 
+/// What a refused transaction calls for.
+#[derive(Debug, PartialEq, Eq)]
+enum Refusal {
+    /// These items' conditions failed: the caller decides what that means.
+    Conditions(Vec<usize>),
+    /// Nothing was written and asking again may succeed, after this wait.
+    Retry(Duration),
+    /// Nothing to do but report it.
+    Fail,
+}
+
+/// Reads a refused `TransactWriteItems` (attempt `attempt`, from 1).
+fn refusal(err: &SdkError<TransactWriteItemsError>, attempt: u32) -> Refusal {
+    if let SdkError::ServiceError(service) = err
+        && let TransactWriteItemsError::TransactionCanceledException(cancel) = service.err()
+    {
+        let codes: Vec<&str> = cancel
+            .cancellation_reasons()
+            .iter()
+            .map(|r| r.code().unwrap_or("None"))
+            .collect();
+        let failed: Vec<usize> = (0..codes.len())
+            .filter(|i| codes[*i] == "ConditionalCheckFailed")
+            .collect();
+        if !failed.is_empty() {
+            return Refusal::Conditions(failed);
+        }
+        if codes.contains(&"TransactionConflict") {
+            let jitter = u64::from(getrandom_u8()) % 20;
+            return Refusal::Retry(Duration::from_millis(10 * u64::from(attempt) + jitter));
+        }
+        return Refusal::Fail;
+    }
+    match err.code() {
+        Some("TransactionInProgressException") => {
+            Refusal::Retry(Duration::from_millis(20 * u64::from(attempt)))
+        }
+        // The SDK's client request token taken as one used before with other items (DynamoDB
+        // Local says so now and then for a fresh token: aws/aws-sdk#413). Nothing was
+        // written; a new call asks again under a new token.
+        Some("IdempotentParameterMismatchException") => Refusal::Retry(Duration::ZERO),
+        _ => Refusal::Fail,
+    }
+}
+
 fn getrandom_u8() -> u8 {
     keyward_core::token::random_base62(1)
         .ok()
         .and_then(|s| s.bytes().next())
         .unwrap_or(7)
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::config::http::HttpResponse;
+    use aws_sdk_dynamodb::error::ErrorMetadata;
+    use aws_sdk_dynamodb::types::CancellationReason;
+    use aws_sdk_dynamodb::types::error::{
+        TransactionCanceledException, TransactionInProgressException,
+    };
+    use aws_smithy_types::body::SdkBody;
+
+    use super::*;
+
+    fn refused(e: TransactWriteItemsError) -> SdkError<TransactWriteItemsError> {
+        let status = 400.try_into().expect("a status");
+        SdkError::service_error(e, HttpResponse::new(status, SdkBody::empty()))
+    }
+
+    /// A cancelled transaction with these reasons, one per item, as DynamoDB reports it.
+    fn cancelled(reasons: &[&str]) -> SdkError<TransactWriteItemsError> {
+        let reasons = reasons
+            .iter()
+            .map(|code| CancellationReason::builder().code(*code).build())
+            .collect();
+        refused(TransactWriteItemsError::TransactionCanceledException(
+            TransactionCanceledException::builder()
+                .set_cancellation_reasons(Some(reasons))
+                .meta(
+                    ErrorMetadata::builder()
+                        .code("TransactionCanceledException")
+                        .build(),
+                )
+                .build(),
+        ))
+    }
+
+    #[test]
+    fn failed_conditions_are_named_by_item_and_never_retried() {
+        let err = cancelled(&["None", "ConditionalCheckFailed", "TransactionConflict"]);
+        assert_eq!(refusal(&err, 1), Refusal::Conditions(vec![1]));
+    }
+
+    #[test]
+    fn conflicts_and_transactions_in_progress_are_retried_after_a_growing_wait() {
+        let Refusal::Retry(first) = refusal(&cancelled(&["None", "TransactionConflict"]), 1) else {
+            panic!("a conflict is retried");
+        };
+        assert!(first >= Duration::from_millis(10) && first < Duration::from_millis(30));
+        let in_progress = refused(TransactWriteItemsError::TransactionInProgressException(
+            TransactionInProgressException::builder()
+                .meta(
+                    ErrorMetadata::builder()
+                        .code("TransactionInProgressException")
+                        .build(),
+                )
+                .build(),
+        ));
+        assert_eq!(
+            refusal(&in_progress, 3),
+            Refusal::Retry(Duration::from_millis(60))
+        );
+    }
+
+    #[test]
+    fn other_cancellations_and_errors_fail() {
+        assert_eq!(
+            refusal(&cancelled(&["None", "ValidationError"]), 1),
+            Refusal::Fail
+        );
+        let throttled = refused(TransactWriteItemsError::generic(
+            ErrorMetadata::builder().code("ThrottlingException").build(),
+        ));
+        assert_eq!(refusal(&throttled, 1), Refusal::Fail);
+    }
 }
