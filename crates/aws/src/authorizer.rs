@@ -3,10 +3,10 @@
 //! error too (API Gateway answers 500), never an allow.
 //!
 //! With cache-safe answers on ([`Authorizer::with_cache_safe_answers`]), what API Gateway
-//! caches stays right for every request it answers from its cache: a REST answer covers
-//! every route (see [`crate::answer`]), and an HTTP API allow is given only when the event's
-//! identity sources (its cache key) hold its route and path, and its address when the key is
-//! limited to some.
+//! caches stays right for every request it answers from its cache: a policy (REST, and HTTP
+//! API payload 1.0) covers every route (see [`crate::answer`]), and an HTTP API payload 2.0
+//! allow is given only when the event's identity sources (its cache key) hold its route and
+//! path, and its address when the key is limited to some.
 //!
 //! A REST policy for every route depends on the route policy and the key's rights only (what
 //! depends on the request, its status, expiry and address, is decided before it is asked
@@ -204,7 +204,9 @@ impl Authorizer {
     ) -> Option<Answer> {
         let key = decided.key.clone()?;
         match event.kind {
-            EventKind::Token | EventKind::Request => {
+            // A payload 1.0 HTTP API event is answered with a policy too, which API Gateway
+            // evaluates against each request's route ARN, cached or not.
+            EventKind::Token | EventKind::Request | EventKind::HttpApiV1 => {
                 // An ARN with a wildcard would make even a narrow cached allow a wide one.
                 let Some(prefix) =
                     stage_prefix(&event.arn).filter(|p| !event.arn[p.len()..].contains(['*', '?']))

@@ -526,7 +526,8 @@ fn admits(answer: &Answer, arn: &str) -> bool {
     matching("Allow") && !matching("Deny")
 }
 
-/// Cache-safe answers on the real REST fixtures: the policy API Gateway caches for a key,
+/// Cache-safe answers on the real REST fixtures (and the HTTP API payload 1.0 one, answered
+/// with a policy too): the policy API Gateway caches for a key,
 /// tried on every request of every route (with names the key's scopes spell and others),
 /// admits exactly the requests the authorizer allows when asked each one afresh; a
 /// request the key may not make is never admitted.
@@ -559,9 +560,9 @@ async fn a_cached_rest_policy_never_allows_a_route_the_key_may_not_call() {
     .collect();
     for (i, body) in keys.into_iter().enumerate() {
         let (_, token) = w.key(body.clone()).await;
-        for name in FIXTURES.iter().take(2) {
+        for name in FIXTURES.iter().take(3) {
             let mut event = with_token(fixture(name), &token, false);
-            // The fixtures are console tests, on stage `*`; a deployed stage has a name.
+            // The REST fixtures are console tests, on stage `*`; a deployed stage has a name.
             let arn = event["methodArn"]
                 .as_str()
                 .unwrap()
