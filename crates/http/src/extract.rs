@@ -74,11 +74,17 @@ fn is_json(headers: &axum::http::HeaderMap) -> bool {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .map(|m| {
-            let m = m.trim().to_ascii_lowercase();
-            m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+        .map(str::trim)
+        .is_some_and(|m| {
+            let starts = |p: &str| m.get(..p.len()).is_some_and(|s| s.eq_ignore_ascii_case(p));
+            let ends = |p: &str| {
+                m.len()
+                    .checked_sub(p.len())
+                    .and_then(|i| m.get(i..))
+                    .is_some_and(|s| s.eq_ignore_ascii_case(p))
+            };
+            m.eq_ignore_ascii_case("application/json") || (starts("application/") && ends("+json"))
         })
-        .unwrap_or(false)
 }
 
 /// The body, up to the deployment's limit (413 beyond).
@@ -357,6 +363,39 @@ mod tests {
         assert_eq!(presented_key(&h), None);
         h.insert("x-api-key", "xyz".parse().unwrap());
         assert_eq!(presented_key(&h), Some("xyz"));
+    }
+
+    #[test]
+    fn a_json_body_is_said_so_by_its_media_type_in_any_case() {
+        let said = |value: Option<&str>| {
+            let mut h = HeaderMap::new();
+            if let Some(v) = value {
+                h.insert(header::CONTENT_TYPE, v.parse().unwrap());
+            }
+            is_json(&h)
+        };
+        for yes in [
+            "application/json",
+            "Application/JSON; charset=utf-8",
+            " application/json ;q=1",
+            "application/merge-patch+json",
+            "APPLICATION/PROBLEM+JSON",
+            "application/+json",
+        ] {
+            assert!(said(Some(yes)), "{yes}");
+        }
+        for no in [
+            "text/json",
+            "application/jsonx",
+            "application/json5",
+            "application/xml",
+            "applicatio/+json",
+            "+json",
+            "",
+        ] {
+            assert!(!said(Some(no)), "{no}");
+        }
+        assert!(!said(None));
     }
 
     #[test]
