@@ -7,7 +7,7 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use keyward_client::{Client, KeyFilter, StatusFilter};
-use keyward_core::plan::{self, Action, Live, Options, Plan};
+use keyward_core::plan::{self, Action, FieldChange, Live, Options, Plan};
 use keyward_core::spec::{ApiKeySpec, Spec};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -157,15 +157,7 @@ pub fn render(plan: &Plan, out: &mut dyn Write) -> std::io::Result<()> {
             } => {
                 if *exists {
                     writeln!(out, "  ~ update preset \"{name}\"")?;
-                    for c in changes {
-                        writeln!(
-                            out,
-                            "      ~ {}: {} -> {}",
-                            c.field,
-                            show(&c.old),
-                            show(&c.new)
-                        )?;
-                    }
+                    render_changes(changes, out)?;
                 } else {
                     writeln!(out, "  + create preset \"{name}\"")?;
                     writeln!(out, "      scopes = {}", show(&serde_json::json!(scopes)))?;
@@ -190,15 +182,7 @@ pub fn render(plan: &Plan, out: &mut dyn Write) -> std::io::Result<()> {
                 if *adopt {
                     writeln!(out, "      + managed_by: null -> \"spec\"")?;
                 }
-                for c in changes {
-                    writeln!(
-                        out,
-                        "      ~ {}: {} -> {}",
-                        c.field,
-                        show(&c.old),
-                        show(&c.new)
-                    )?;
-                }
+                render_changes(changes, out)?;
             }
             Action::RegenerateKey {
                 id,
@@ -286,6 +270,20 @@ fn shown_fields(spec: &ApiKeySpec) -> Vec<(&'static str, Value)> {
         fields.push(("metadata", Value::Object(m.clone())));
     }
     fields
+}
+
+/// A change in place, a field a line: `~ field: old -> new`.
+fn render_changes(changes: &[FieldChange], out: &mut dyn Write) -> std::io::Result<()> {
+    for c in changes {
+        writeln!(
+            out,
+            "      ~ {}: {} -> {}",
+            c.field,
+            show(&c.old),
+            show(&c.new)
+        )?;
+    }
+    Ok(())
 }
 
 /// Values as JSON, on one line.
