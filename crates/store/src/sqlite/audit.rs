@@ -7,7 +7,7 @@ use rusqlite::{Transaction, params};
 
 use super::{SqliteStore, all, backend, micros, page, to_json};
 use crate::cursor;
-use crate::error::StoreResult;
+use crate::error::{StoreError, StoreResult};
 use crate::port::{AuditLog, Page, page_limit};
 
 /// Writes `entry` in the caller's transaction: every mutation calls this, so no change lands
@@ -19,6 +19,29 @@ pub(super) fn insert_audit(tx: &Transaction<'_>, entry: &AuditEntry) -> StoreRes
     )
     .map_err(backend)?;
     Ok(())
+}
+
+impl SqliteStore {
+    /// Deletes the row `sql` names by account (`?1`) and id (`?2`) and writes `audit`, in one
+    /// transaction; `NotFound` when there is no such row, and then nothing is written.
+    pub(super) async fn delete_audited(
+        &self,
+        sql: &'static str,
+        account: &str,
+        id: &str,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        let (account, id, audit) = (account.to_owned(), id.to_owned(), audit.clone());
+        self.with(move |c| {
+            let tx = c.transaction().map_err(backend)?;
+            if tx.execute(sql, params![account, id]).map_err(backend)? == 0 {
+                return Err(StoreError::NotFound);
+            }
+            insert_audit(&tx, &audit)?;
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
 }
 
 #[async_trait]

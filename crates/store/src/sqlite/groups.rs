@@ -76,21 +76,12 @@ impl GroupStore for SqliteStore {
     }
 
     async fn delete_group(&self, account: &str, id: &str, audit: &AuditEntry) -> StoreResult<()> {
-        let (account, id, audit) = (account.to_owned(), id.to_owned(), audit.clone());
-        self.with(move |c| {
-            let tx = c.transaction().map_err(backend)?;
-            let n = tx
-                .execute(
-                    "DELETE FROM groups WHERE account = ?1 AND id = ?2",
-                    params![account, id],
-                )
-                .map_err(backend)?;
-            if n == 0 {
-                return Err(StoreError::NotFound);
-            }
-            insert_audit(&tx, &audit)?;
-            tx.commit().map_err(backend)
-        })
+        self.delete_audited(
+            "DELETE FROM groups WHERE account = ?1 AND id = ?2",
+            account,
+            id,
+            audit,
+        )
         .await
     }
 }

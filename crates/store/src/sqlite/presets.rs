@@ -7,7 +7,7 @@ use rusqlite::params;
 
 use super::audit::insert_audit;
 use super::{SqliteStore, all, backend, to_json};
-use crate::error::{StoreError, StoreResult};
+use crate::error::StoreResult;
 use crate::port::PresetStore;
 
 #[async_trait]
@@ -51,21 +51,12 @@ impl PresetStore for SqliteStore {
         name: &str,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
-        let (account, name, audit) = (account.to_owned(), name.to_owned(), audit.clone());
-        self.with(move |c| {
-            let tx = c.transaction().map_err(backend)?;
-            let n = tx
-                .execute(
-                    "DELETE FROM presets WHERE account = ?1 AND name = ?2",
-                    params![account, name],
-                )
-                .map_err(backend)?;
-            if n == 0 {
-                return Err(StoreError::NotFound);
-            }
-            insert_audit(&tx, &audit)?;
-            tx.commit().map_err(backend)
-        })
+        self.delete_audited(
+            "DELETE FROM presets WHERE account = ?1 AND name = ?2",
+            account,
+            name,
+            audit,
+        )
         .await
     }
 }
