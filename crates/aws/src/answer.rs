@@ -19,10 +19,10 @@
 //! By default a policy names only the ARN of the request decided, never a wildcard: a cached
 //! policy can refuse a route it was not made for, but never allow one. Run API Gateway's
 //! authorizer cache with TTL 0 (the engine's cache makes that cheap), or turn on cache-safe
-//! answers: a REST policy then allows exactly the routes the key may call and denies the rest
-//! ([`Answer::cached`], from [`keyward_core::cache_safe`]), and a key that may call none, or
-//! is inactive, refused at its address or rate limited, is denied every route
-//! ([`Answer::deny_all`]).
+//! answers: a policy (REST, and HTTP API payload 1.0) then allows exactly the routes the key may
+//! call and denies the rest ([`Answer::cached`], from [`keyward_core::cache_safe`]), and a key
+//! that may call none, or is inactive, refused at its address or rate limited, is denied every
+//! route ([`Answer::deny_all`]).
 
 use aws_lambda_events::apigw::{
     ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerResponse,

@@ -211,16 +211,32 @@ impl Authorizer {
                 let Some(prefix) =
                     stage_prefix(&event.arn).filter(|p| !event.arn[p.len()..].contains(['*', '?']))
                 else {
-                    if decided.code == Code::Valid {
-                        decided.code = Code::PermissionDenied;
-                        decided.steps.push(
-                            "cache-safe answer: the method ARN has a wildcard or no stage, so a \
-                             cached allow would be a wide one: denied"
-                                .into(),
-                        );
-                    }
+                    refuse_allow(
+                        decided,
+                        "the method ARN has a wildcard or no stage, so a cached allow would be a \
+                         wide one",
+                    );
                     return None;
                 };
+                // A policy of routes is matched against `<METHOD>/<path>`. An HTTP API route's
+                // ARN may name its route key instead (`$default` names no method or path): a
+                // cached allow of it would serve every request of the route.
+                if event.kind == EventKind::HttpApiV1
+                    && !names_request(&event.arn[prefix.len()..], &event.presented.target)
+                {
+                    FAULTS.report(
+                        "cache-safe answers refuse HTTP API payload 1.0 requests whose route ARN \
+                         does not name their method and path",
+                        &"use payload format 2.0, with the route and path in the identity \
+                          sources (as the templates do)",
+                    );
+                    refuse_allow(
+                        decided,
+                        "the route ARN does not name the request's method and path, so a cached \
+                         allow could serve another request",
+                    );
+                    return None;
+                }
                 match decided.code {
                     Code::Inactive | Code::IpDenied | Code::RateLimited => Some(Answer::deny_all(
                         prefix,
@@ -282,15 +298,35 @@ impl Authorizer {
                     &"add $context.routeKey and $context.path (and $context.identity.sourceIp \
                       for keys limited to some addresses) to the authorizer's identity sources",
                 );
-                decided.code = Code::PermissionDenied;
-                decided.steps.push(
-                    "cache-safe answer: the identity sources miss the route, the path or the \
-                     address, so a cached allow could serve another request: denied"
-                        .into(),
+                refuse_allow(
+                    decided,
+                    "the identity sources miss the route, the path or the address, so a cached \
+                     allow could serve another request",
                 );
                 None
             }
             _ => None,
         }
     }
+}
+
+/// Turns an allow into a denial, and says why in the decision's steps: a cached allow would
+/// admit more than was decided.
+fn refuse_allow(decided: &mut Decided, why: &str) {
+    if decided.code == Code::Valid {
+        decided.code = Code::PermissionDenied;
+        decided
+            .steps
+            .push(format!("cache-safe answer: {why}: denied"));
+    }
+}
+
+/// Whether `arn_rest` (an ARN after its stage) is `<METHOD>/<path>` of the request decided.
+fn names_request(arn_rest: &str, target: &Target<'_>) -> bool {
+    let Target::Route { method, path, .. } = target else {
+        return false;
+    };
+    arn_rest
+        .strip_prefix(&**method)
+        .is_some_and(|rest| rest == path)
 }

@@ -661,6 +661,38 @@ async fn a_kept_rest_policy_follows_the_keys_changes_and_its_stage() {
     assert!(admits(&other_stage, &staged) && !admits(&other_stage, &write));
 }
 
+/// A payload 1.0 route ARN may name the route key rather than the request (`$default` names
+/// no method or path): a policy of routes cannot be matched against it, and an allow of it
+/// cached would serve every request of the route, so cache-safe answers refuse it.
+#[tokio::test]
+async fn a_payload_1_route_arn_that_names_no_request_is_refused_under_cache_safe_answers() {
+    let w = World::new();
+    let plain = w.authorizer(HttpApiResponse::Simple);
+    let cached = w
+        .authorizer(HttpApiResponse::Simple)
+        .with_cache_safe_answers(true);
+    let (_, token) = w.key(json!({"name": "v1", "scopes": ["read"]})).await;
+    let named = with_token(fixture(FIXTURES[2]), &token, false);
+    assert!(
+        allowed(&answer(&cached, named.clone()).await.0),
+        "GET/request is named"
+    );
+    let mut catch_all = named;
+    let arn = catch_all["methodArn"].as_str().unwrap();
+    let arn = format!(
+        "{}$default",
+        keyward_aws::answer::stage_prefix(arn).unwrap()
+    );
+    catch_all["methodArn"] = json!(arn);
+    let (refused, code) = answer(&cached, catch_all.clone()).await;
+    assert!(!allowed(&refused), "{code:?}");
+    assert_eq!(code, keyward_core::decision::Code::PermissionDenied);
+    assert!(
+        allowed(&answer(&plain, catch_all).await.0),
+        "without the setting, as before"
+    );
+}
+
 async fn w_key_id(w: &World, token: &str) -> String {
     let hash = w.app.engine().resolve(Some(token)).await.unwrap();
     hash.key.unwrap().id.clone()
