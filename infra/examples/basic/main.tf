@@ -1,6 +1,7 @@
 # keyward in one account, from the zips `cargo lambda build --release --arm64 --output-format zip`
-# leaves in target/lambda. Against real AWS: the standard credential chain and var.region.
-# Against moto (tests): -var moto_endpoint=http://127.0.0.1:8799.
+# of the four function packages leaves in target/lambda (infra/README.md). Against real AWS:
+# the standard credential chain and var.region. Against moto (tests):
+# -var moto_endpoint=http://127.0.0.1:8799.
 
 terraform {
   required_version = ">= 1.11.0"
