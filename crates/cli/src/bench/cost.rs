@@ -490,6 +490,9 @@ pub struct Report {
     pub feed_polls: f64,
     pub lease_calls: f64,
     pub lease_writes: f64,
+    /// The writes no exact limit counted in the store can do without: one for each key and
+    /// minute in which the key admitted a request (whatever the leases' sizes).
+    pub lease_floor: f64,
     pub usage_records: f64,
     /// Keys per usage record, on average.
     pub keys_per_record: f64,
@@ -669,6 +672,8 @@ struct Tally {
     polls: u64,
     lease_calls: u64,
     lease_writes: u64,
+    /// Key-minutes in which the key admitted at least one request.
+    key_minutes_admitting: u64,
     records: u64,
     record_keys: u64,
     record_wru: u64,
@@ -862,6 +867,7 @@ impl<'a> Simulation<'a> {
         let start = m.window as u64 * MINUTE_US;
         if start >= self.s.warm_end && start < self.s.end {
             self.tally.admitted_past_limit += (m.admitted - f64::from(self.s.limit)).max(0.0);
+            self.tally.key_minutes_admitting += u64::from(m.admitted > 0.0);
         }
     }
 
@@ -1076,6 +1082,7 @@ pub fn evaluate(model: &TrafficModel) -> Result<Report, InvalidModel> {
         feed_polls: polls,
         lease_calls: per_m(tally.lease_calls as f64),
         lease_writes,
+        lease_floor: per_m(tally.key_minutes_admitting as f64),
         usage_records: records,
         keys_per_record: tally.record_keys as f64 / (tally.records as f64).max(1.0),
         aggregator_invocations: agg,
@@ -1409,6 +1416,12 @@ pub fn render(model: &TrafficModel, scenarios: &[Scenario]) -> String {
         );
         let _ = writeln!(
             s,
+            "  lease floor: {} key-minutes admitting a request, ${:.4}: an exact limit counted in the store writes at least once in each",
+            grouped(r.lease_floor),
+            prices::DYNAMODB_WRITE.cost(r.lease_floor)
+        );
+        let _ = writeln!(
+            s,
             "  usage: {} records of {:.1} keys on average, {} aggregator invocations",
             figure(r.usage_records),
             r.keys_per_record,
@@ -1645,6 +1658,12 @@ mod tests {
         .unwrap();
         let per_minute = r.lease_writes / 1e6 * 600.0;
         assert!((4.9..=5.2).contains(&per_minute), "{per_minute}");
+        // The floor: one key, admitting in every minute.
+        let floor_per_minute = r.lease_floor / 1e6 * 600.0;
+        assert!(
+            (0.99..=1.01).contains(&floor_per_minute),
+            "{floor_per_minute}"
+        );
         assert!(
             (r.outcomes.valid_share - 0.1).abs() < 0.01,
             "{}",
@@ -1664,6 +1683,10 @@ mod tests {
             "{}",
             r.lease_writes / r.invocations
         );
+        // A minute with a use at all: 1 − 1/e of them, each costing its lease.
+        let used = r.lease_floor / r.invocations;
+        assert!((0.58..=0.68).contains(&used), "{used}");
+        assert!(r.lease_floor <= r.lease_writes);
         // The same hot key behind API Gateway's cache (4 s TTL): about 15 verifications a
         // minute, 4 s or more apart, and about one lease a minute, not one a verification.
         let r = evaluate(&TrafficModel {
@@ -1678,6 +1701,7 @@ mod tests {
             "{}",
             r.lease_writes / r.invocations
         );
+        assert!(r.lease_floor <= r.lease_writes && r.lease_floor > 0.0);
     }
 
     #[test]
