@@ -490,8 +490,8 @@ pub struct Report {
     pub feed_polls: f64,
     pub lease_calls: f64,
     pub lease_writes: f64,
-    /// The writes no exact limit counted in the store can do without: one for each key and
-    /// minute in which the key admitted a request (whatever the leases' sizes).
+    /// The writes no lease of a minute's budget can do without: one for each key and minute in
+    /// which the key admitted a request, whatever the blocks' sizes.
     pub lease_floor: f64,
     pub usage_records: f64,
     /// Keys per usage record, on average.
@@ -1416,7 +1416,7 @@ pub fn render(model: &TrafficModel, scenarios: &[Scenario]) -> String {
         );
         let _ = writeln!(
             s,
-            "  lease floor: {} key-minutes admitting a request, ${:.4}: an exact limit counted in the store writes at least once in each",
+            "  lease floor: {} key-minutes admitting a request, ${:.4}: leases of a minute's budget write at least once in each",
             grouped(r.lease_floor),
             prices::DYNAMODB_WRITE.cost(r.lease_floor)
         );
