@@ -87,18 +87,23 @@ fn rest_event_for(token: &str) -> Vec<u8> {
     serde_json::to_vec(&e).unwrap_or_default()
 }
 
+/// A route policy from its routes, as a spec document lists them.
+fn route_policy(routes: Value) -> Result<RoutePolicy, CliError> {
+    let spec: RoutePolicySpec = serde_json::from_value(json!({ "routes": routes }))
+        .map_err(|e| CliError::Input(e.to_string()))?;
+    RoutePolicy::compile(&spec).map_err(|e| CliError::Input(e.to_string()))
+}
+
 /// The REST API's route policy: a handful of routes, as a small API has.
 fn rest_policy() -> Result<RoutePolicy, CliError> {
-    let spec: RoutePolicySpec = serde_json::from_value(json!({"routes": [
+    route_policy(json!([
         {"method": "GET", "path": "/agents", "action": "discover", "resource": "agents"},
         {"method": "GET", "path": "/agents/{id}", "action": "read", "resource": "agents/{id}"},
         {"method": "POST", "path": "/agents", "action": "write", "resource": "agents"},
         {"method": "DELETE", "path": "/agents/{id}", "action": "admin", "resource": "agents/{id}"},
         {"method": "GET", "path": "/billing", "action": "read", "resource": "billing"},
         {"method": "GET", "path": "/ws/{ws}/agents/{id}", "action": "read", "resource": "agents/{id}", "workspace": {"path": "ws"}},
-    ]}))
-    .map_err(|e| CliError::Input(e.to_string()))?;
-    RoutePolicy::compile(&spec).map_err(|e| CliError::Input(e.to_string()))
+    ]))
 }
 
 fn event_for(token: &str) -> Vec<u8> {
@@ -202,11 +207,9 @@ pub async fn verify(args: VerifyArgs) -> Result<(), CliError> {
         tokens.push(create(format!("bench-{i}"), BENCH_RATE_LIMIT).await?);
     }
     let limited = create("bench-at-limit".into(), RATE_LIMIT_MAX).await?;
-    let spec: RoutePolicySpec = serde_json::from_value(json!({"routes": [
+    let policy = route_policy(json!([
         {"method": "GET", "path": "/agents/{id}", "action": "read", "resource": "agents/{id}"}
-    ]}))
-    .map_err(|e| CliError::Input(e.to_string()))?;
-    let policy = RoutePolicy::compile(&spec).map_err(|e| CliError::Input(e.to_string()))?;
+    ]))?;
     let authorizer = Authorizer::new(
         Verifier::new(app.engine().clone(), Some(policy)),
         HttpApiResponse::Simple,
