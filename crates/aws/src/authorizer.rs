@@ -14,7 +14,7 @@
 //! miss at API Gateway costs what any answer costs, not a decision per route.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::Utc;
 use keyward_core::cache_safe::{self, MAX_POLICY_BYTES};
@@ -67,6 +67,10 @@ struct WorkedOut {
 }
 
 impl Worked {
+    fn kept(&self) -> MutexGuard<'_, HashMap<String, WorkedOut>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// The answer kept for `key` on the stage `prefix`, or the one `work` makes (then kept).
     fn get_or(
         &self,
@@ -75,7 +79,7 @@ impl Worked {
         work: impl FnOnce() -> Result<Answer, String>,
     ) -> Result<Answer, String> {
         {
-            let mut kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            let mut kept = self.kept();
             if let Some(w) = kept.get_mut(&key.id)
                 && w.prefix == prefix
                 && (Arc::ptr_eq(&w.key, key) || *w.key == **key)
@@ -86,7 +90,7 @@ impl Worked {
             }
         }
         let answer = work();
-        let mut kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut kept = self.kept();
         if kept.len() >= WORKED_CAPACITY && !kept.contains_key(&key.id) {
             kept.clear();
         }
