@@ -76,6 +76,12 @@ impl World {
         )
     }
 
+    /// The same with cache-safe answers on.
+    fn cache_safe(&self) -> Authorizer {
+        self.authorizer(HttpApiResponse::Simple)
+            .with_cache_safe_answers(true)
+    }
+
     async fn key(&self, body: Value) -> (String, String) {
         let req: CreateKeyRequest = serde_json::from_value(body).unwrap();
         match self
@@ -505,6 +511,13 @@ fn broken_events_are_errors() {
     }
 }
 
+/// The stage prefix (`arn:…:<api>/<stage>/`) of an event's method ARN.
+fn stage_prefix_of(event: &Value) -> String {
+    keyward_aws::answer::stage_prefix(event["methodArn"].as_str().unwrap())
+        .unwrap()
+        .to_owned()
+}
+
 /// Whether a policy document admits `arn` as API Gateway evaluates it: some Allow resource
 /// matches and no Deny does (`*` matches any text).
 fn admits(answer: &Answer, arn: &str) -> bool {
@@ -535,9 +548,7 @@ fn admits(answer: &Answer, arn: &str) -> bool {
 async fn a_cached_rest_policy_never_allows_a_route_the_key_may_not_call() {
     let w = World::new();
     let plain = w.authorizer(HttpApiResponse::Simple);
-    let cached = w
-        .authorizer(HttpApiResponse::Simple)
-        .with_cache_safe_answers(true);
+    let cached = w.cache_safe();
     let keys = [
         json!({"name": "reader", "scopes": ["read"], "workspaces": ["ws_1"]}),
         json!({"name": "one-agent", "scopes": ["agent/ag_1:viewer"], "workspaces": ["ws_1", "ws_2"]}),
@@ -568,8 +579,7 @@ async fn a_cached_rest_policy_never_allows_a_route_the_key_may_not_call() {
                 .unwrap()
                 .replace("/*/", "/prod/");
             event["methodArn"] = json!(arn);
-            let arn = event["methodArn"].as_str().unwrap().to_owned();
-            let prefix = keyward_aws::answer::stage_prefix(&arn).unwrap().to_owned();
+            let prefix = stage_prefix_of(&event);
             let (policy, _) = answer(&cached, event.clone()).await;
             let Answer::Respond(r) = &policy else {
                 panic!("{name}: a usable key gets a policy")
@@ -616,9 +626,7 @@ async fn a_cached_rest_policy_never_allows_a_route_the_key_may_not_call() {
 #[tokio::test]
 async fn a_kept_rest_policy_follows_the_keys_changes_and_its_stage() {
     let w = World::new();
-    let cached = w
-        .authorizer(HttpApiResponse::Simple)
-        .with_cache_safe_answers(true);
+    let cached = w.cache_safe();
     let (id, token) = w.key(json!({"name": "changing", "scopes": ["read"]})).await;
     let event = |stage: &str| {
         let mut event = with_token(fixture(FIXTURES[1]), &token, false);
@@ -629,15 +637,10 @@ async fn a_kept_rest_policy_follows_the_keys_changes_and_its_stage() {
         event["methodArn"] = json!(arn);
         event
     };
-    let prefix = |e: &Value| {
-        keyward_aws::answer::stage_prefix(e["methodArn"].as_str().unwrap())
-            .unwrap()
-            .to_owned()
-    };
     let (prod, staging) = (event("prod"), event("staging"));
     let (read, write) = (
-        format!("{}GET/request", prefix(&prod)),
-        format!("{}POST/my/path", prefix(&prod)),
+        format!("{}GET/request", stage_prefix_of(&prod)),
+        format!("{}POST/my/path", stage_prefix_of(&prod)),
     );
     let (first, _) = answer(&cached, prod.clone()).await;
     assert!(admits(&first, &read) && !admits(&first, &write));
@@ -657,7 +660,7 @@ async fn a_kept_rest_policy_follows_the_keys_changes_and_its_stage() {
     );
 
     let (other_stage, _) = answer(&cached, staging.clone()).await;
-    let staged = format!("{}POST/my/path", prefix(&staging));
+    let staged = format!("{}POST/my/path", stage_prefix_of(&staging));
     assert!(admits(&other_stage, &staged) && !admits(&other_stage, &write));
 }
 
@@ -668,9 +671,7 @@ async fn a_kept_rest_policy_follows_the_keys_changes_and_its_stage() {
 async fn a_payload_1_route_arn_that_names_no_request_is_refused_under_cache_safe_answers() {
     let w = World::new();
     let plain = w.authorizer(HttpApiResponse::Simple);
-    let cached = w
-        .authorizer(HttpApiResponse::Simple)
-        .with_cache_safe_answers(true);
+    let cached = w.cache_safe();
     let (_, token) = w.key(json!({"name": "v1", "scopes": ["read"]})).await;
     let named = with_token(fixture(FIXTURES[2]), &token, false);
     assert!(
@@ -678,12 +679,7 @@ async fn a_payload_1_route_arn_that_names_no_request_is_refused_under_cache_safe
         "GET/request is named"
     );
     let mut catch_all = named;
-    let arn = catch_all["methodArn"].as_str().unwrap();
-    let arn = format!(
-        "{}$default",
-        keyward_aws::answer::stage_prefix(arn).unwrap()
-    );
-    catch_all["methodArn"] = json!(arn);
+    catch_all["methodArn"] = json!(format!("{}$default", stage_prefix_of(&catch_all)));
     let (refused, code) = answer(&cached, catch_all.clone()).await;
     assert!(!allowed(&refused), "{code:?}");
     assert_eq!(code, keyward_core::decision::Code::PermissionDenied);
@@ -703,9 +699,7 @@ async fn w_key_id(w: &World, token: &str) -> String {
 #[tokio::test]
 async fn cache_safe_http_api_answers_need_the_route_and_path_in_the_identity_sources() {
     let w = World::new();
-    let a = w
-        .authorizer(HttpApiResponse::Simple)
-        .with_cache_safe_answers(true);
+    let a = w.cache_safe();
     let (_, token) = w.key(json!({"name": "poster", "scopes": ["write"]})).await;
     let mut event = with_token(
         fixture("example-apigw-v2-custom-authorizer-v2-request.json"),
