@@ -193,10 +193,7 @@ async fn a_hot_key_costs_one_usage_write_per_interval(store: Arc<dyn Store>) {
         "a few leases, not one per request: {}",
         stats.leases
     );
-    Aggregator::new(store.clone())
-        .apply_pending()
-        .await
-        .unwrap();
+    apply_all(&store).await;
     let key = w.store.get_key("default", &id).await.unwrap().unwrap();
     assert_eq!(
         key.request_count, 1000,
