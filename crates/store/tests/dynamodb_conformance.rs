@@ -10,9 +10,11 @@ use std::collections::BTreeMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Utc;
 use keyward_core::audit::AuditEntry;
+use keyward_core::key::ApiKey;
+use keyward_core::usage::{Applied, KeyUse, Outcomes, UsageRecord};
 use keyward_store::conformance::{dynamodb_local, local_store, sample_key};
 use keyward_store::dynamodb::InitOutcome;
-use keyward_store::{DynamoLocation, DynamoStore, KeyStore, StoreError};
+use keyward_store::{DynamoLocation, DynamoStore, KeyQuery, KeyStore, StoreError, UsageStore};
 use serde_json::json;
 
 /// A store on a fresh table of its own.
@@ -39,6 +41,7 @@ async fn census(store: &DynamoStore) -> BTreeMap<String, usize> {
             (_, Some(AttributeValue::S(sk))) if sk.starts_with("KEY#") => "key",
             (_, Some(AttributeValue::S(sk))) if sk.starts_with("NAME#") => "name",
             (_, Some(AttributeValue::S(sk))) if sk.starts_with("WS#") => "member",
+            (_, Some(AttributeValue::S(sk))) if sk == "TOTAL" => "usage total",
             (Some(AttributeValue::S(pk)), _) if pk.ends_with("#AUDIT") => "audit",
             _ => "other",
         };
@@ -87,6 +90,7 @@ async fn twenty_concurrent_creates_leave_one_key_and_no_orphans() {
         ("key", 1),
         ("member", 1),
         ("name", 1),
+        ("usage total", 1),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -167,6 +171,184 @@ async fn deleting_and_renaming_leave_no_stale_items() {
         counts["change"], 2,
         "the rename and the delete are in the change feed"
     );
+}
+
+/// One use of `key` at `at` from 10.0.0.`host`, in a record of its own.
+fn record_of(key: &ApiKey, at: chrono::DateTime<Utc>, host: u8) -> UsageRecord {
+    UsageRecord {
+        id: keyward_core::id::new_id("usage").unwrap(),
+        account: key.account.clone(),
+        day: at.date_naive(),
+        keys: vec![KeyUse {
+            key_id: key.id.clone(),
+            outcomes: Outcomes {
+                valid: 1,
+                rate_limited: 0,
+                denied: 0,
+            },
+            last_used_at: at,
+            last_used_ip: Some(std::net::IpAddr::from([10, 0, 0, host])),
+        }],
+    }
+}
+
+async fn apply(store: &DynamoStore, record: &UsageRecord) {
+    store
+        .write_usage(std::slice::from_ref(record))
+        .await
+        .unwrap();
+    assert_eq!(store.apply_usage(record).await.unwrap(), Applied::Now);
+}
+
+/// A key item's attribute, as DynamoDB holds it.
+async fn attribute(store: &DynamoStore, pk: &str, sk: &str, name: &str) -> Option<AttributeValue> {
+    let out = store
+        .client()
+        .get_item()
+        .table_name(store.table())
+        .key("pk", AttributeValue::S(pk.into()))
+        .key("sk", AttributeValue::S(sk.into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    out.item.and_then(|mut i| i.remove(name))
+}
+
+#[tokio::test]
+async fn a_roll_up_writes_a_small_item_never_the_key_record() {
+    let store = store().await;
+    let (key, hash) = sample_key("acc_small", json!({"name": "used"}));
+    let audit = AuditEntry::new(
+        "acc_small",
+        "t",
+        "key.created",
+        Some(&key.id),
+        None,
+        json!({}),
+        Utc::now(),
+    )
+    .unwrap();
+    store.insert_key(&key, &hash, &audit, None).await.unwrap();
+    let record_pk = "ACC#acc_small";
+    let record_sk = format!("KEY#{}", key.id);
+    let before = attribute(&store, record_pk, &record_sk, "request_count").await;
+    let now = Utc::now();
+    apply(&store, &record_of(&key, now, 1)).await;
+    apply(
+        &store,
+        &record_of(&key, now - chrono::Duration::seconds(5), 2),
+    )
+    .await;
+    assert_eq!(
+        attribute(&store, record_pk, &record_sk, "request_count").await,
+        before,
+        "the key record is not rewritten by usage"
+    );
+    let stored = store.get_key("acc_small", &key.id).await.unwrap().unwrap();
+    assert_eq!(stored.request_count, 2);
+    assert_eq!(
+        stored.last_used_ip,
+        Some([10, 0, 0, 1].into()),
+        "the later use wins"
+    );
+    let listed = store
+        .list_keys("acc_small", &KeyQuery::all(Utc::now()))
+        .await
+        .unwrap();
+    assert_eq!(listed.items, [stored], "a listing reads the same figures");
+}
+
+#[tokio::test]
+async fn a_key_whose_figures_are_in_its_record_adopts_an_item_on_first_use() {
+    let store = store().await;
+    let (key, hash) = sample_key("acc_old", json!({"name": "old"}));
+    let audit = |action: &str| {
+        AuditEntry::new(
+            "acc_old",
+            "t",
+            action,
+            Some(&key.id),
+            None,
+            json!({}),
+            Utc::now(),
+        )
+        .unwrap()
+    };
+    store
+        .insert_key(&key, &hash, &audit("key.created"), None)
+        .await
+        .unwrap();
+    // As an older keyward left it: the figures in the record, no item of their own.
+    let earlier = Utc::now() - chrono::Duration::hours(1);
+    let usage_pk = format!("ACC#acc_old#USAGE#{}", key.id);
+    store
+        .client()
+        .delete_item()
+        .table_name(store.table())
+        .key("pk", AttributeValue::S(usage_pk.clone()))
+        .key("sk", AttributeValue::S("TOTAL".into()))
+        .send()
+        .await
+        .unwrap();
+    store
+        .client()
+        .update_item()
+        .table_name(store.table())
+        .key("pk", AttributeValue::S("ACC#acc_old".into()))
+        .key("sk", AttributeValue::S(format!("KEY#{}", key.id)))
+        .update_expression(
+            "SET request_count = :n, last_used_at = :at, last_used_ip = :ip, last_used_ms = :ms",
+        )
+        .expression_attribute_values(":n", AttributeValue::N("40".into()))
+        .expression_attribute_values(":at", serde_dynamo::to_attribute_value(earlier).unwrap())
+        .expression_attribute_values(":ip", AttributeValue::S("10.9.9.9".into()))
+        .expression_attribute_values(
+            ":ms",
+            AttributeValue::N(earlier.timestamp_millis().to_string()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_key("acc_old", &key.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .request_count,
+        40
+    );
+
+    let now = Utc::now();
+    apply(&store, &record_of(&key, now, 1)).await;
+    apply(&store, &record_of(&key, now, 2)).await;
+    let stored = store.get_key("acc_old", &key.id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.request_count, 42,
+        "the record's figures and the new item's add up"
+    );
+    assert_eq!(
+        stored.last_used_at.map(|t| t.timestamp_millis()),
+        Some(now.timestamp_millis())
+    );
+    assert_eq!(
+        attribute(&store, &usage_pk, "TOTAL", "request_count").await,
+        Some(AttributeValue::N("2".into())),
+        "the uses since went to the item it adopted"
+    );
+
+    // Deleted, its figures go with it, and a late record counts for the account only.
+    store
+        .delete_key("acc_old", &key.id, None, &audit("key.deleted"))
+        .await
+        .unwrap();
+    apply(&store, &record_of(&key, now, 3)).await;
+    let counts = census(&store).await;
+    assert!(!counts.contains_key("usage total"), "{counts:?}");
+    let day = now.date_naive();
+    let account_days = store.usage_days("acc_old", None, day, day).await.unwrap();
+    assert_eq!(account_days.iter().map(|d| d.total).sum::<u64>(), 3);
 }
 
 #[tokio::test]

@@ -55,10 +55,11 @@
 //!    `apply_usage`): the table's stream delivers only usage-record inserts (the event source
 //!    mapping's filter, `template.yaml` / `infra/main.tf`) in batches (batch size, a 1 s batching
 //!    window, per stream shard); each record is rolled up in one `TransactWriteItems`: mark the
-//!    record applied (an update of the whole record item), then per key its key item and its
-//!    day, then one shard of the account's day ([`rollup_wru`]). A transactional write costs 2 WRU
-//!    per KB of each item, an update the larger of its before and after size. Lambda's reads of
-//!    the stream are free.
+//!    record applied (an update of the whole record item), then per key its lifetime figures (a
+//!    small item of their own, never the key record) and its day, then one shard of the
+//!    account's day ([`rollup_wru`]). A transactional write costs 2 WRU per KB of each item, an
+//!    update the larger of its before and after size; a test holds this to the units DynamoDB
+//!    Local reports for the store's own roll-up. Lambda's reads of the stream are free.
 //! 9. **Compute.** Each invocation bills its duration rounded up to 1 ms, plus the store calls
 //!    it waits for (a read, lease writes, usage puts) at `store_call_ms` each.
 //!
@@ -103,6 +104,10 @@ const LEASE_ATTEMPTS: u32 = 8;
 /// A day item (a key's or a shard of the account's: keys, three counts and a TTL) is about
 /// 100 bytes: 1 WRU.
 const DAY_ITEM_WRU: u64 = 1;
+
+/// A key's lifetime usage figures (keys, a count, the last use and its address) are about
+/// 150 bytes: 1 WRU.
+const TOTAL_ITEM_WRU: u64 = 1;
 
 /// A month as AWS bills it: 730 hours.
 const SECONDS_PER_MONTH: f64 = 730.0 * 3600.0;
@@ -157,7 +162,7 @@ pub struct TrafficModel {
     pub accounts: u32,
     /// The engine's usage flush interval, in milliseconds.
     pub usage_flush_ms: u64,
-    /// The size of a key's item (its record, and the `HASH#` copy a read fetches), in bytes.
+    /// The size of the key's `HASH#` item a read fetches (a copy of its record), in bytes.
     pub key_item_bytes: u32,
     /// How long a Lambda instance lives, in minutes (first-sight key reads are spread over it).
     pub instance_lifetime_minutes: f64,
@@ -425,12 +430,11 @@ fn consistent_rru(bytes: usize) -> u64 {
 }
 
 /// The write units of rolling up a record of `keys` keys: one transaction (2 WRU per KB of each
-/// item) of the record's own item (updated: its size before, the larger), each key's item and
-/// day, and a shard of the account's day.
-pub fn rollup_wru(keys: usize, key_item_bytes: usize) -> u64 {
-    let items = wru(record_item_bytes(keys))
-        + keys as u64 * (wru(key_item_bytes) + DAY_ITEM_WRU)
-        + DAY_ITEM_WRU;
+/// item) of the record's own item (updated: its size before, the larger), each key's lifetime
+/// figures and day, and a shard of the account's day.
+pub fn rollup_wru(keys: usize) -> u64 {
+    let items =
+        wru(record_item_bytes(keys)) + keys as u64 * (TOTAL_ITEM_WRU + DAY_ITEM_WRU) + DAY_ITEM_WRU;
     2 * items
 }
 
@@ -617,9 +621,7 @@ impl Setup {
             record_wru: (0..=MAX_KEYS_PER_RECORD)
                 .map(|n| wru(record_item_bytes(n)))
                 .collect(),
-            rollup_wru: (0..=MAX_KEYS_PER_RECORD)
-                .map(|n| rollup_wru(n, model.key_item_bytes as usize))
-                .collect(),
+            rollup_wru: (0..=MAX_KEYS_PER_RECORD).map(rollup_wru).collect(),
             gb: f64::from(model.memory_mb) / 1024.0,
             invocation_ms: model.invocation_ms,
             store_call_ms: model.store_call_ms,
@@ -1157,7 +1159,7 @@ pub struct CostArgs {
     /// The engine's usage flush interval, in milliseconds.
     #[arg(long, default_value_t = TrafficModel::default().usage_flush_ms)]
     usage_flush_ms: u64,
-    /// Bytes of a key's item.
+    /// Bytes of a key's item (what a key read fetches).
     #[arg(long, default_value_t = TrafficModel::default().key_item_bytes)]
     key_item_bytes: u32,
     /// Minutes a Lambda instance lives (first-sight key reads are spread over it).
@@ -1710,8 +1712,9 @@ mod tests {
         let forty = record_item_bytes(MAX_KEYS_PER_RECORD);
         assert!((200..400).contains(&one), "{one}");
         assert!((5_000..8_000).contains(&forty), "{forty}");
-        // A record of one key: its item (1) + key item (2) + key day (1) + account day (1), twice.
-        assert_eq!(rollup_wru(1, 1_100), 10);
+        // A record of one key: its item (1) + key total (1) + key day (1) + account day (1),
+        // twice.
+        assert_eq!(rollup_wru(1), 8);
         let r = evaluate(&TrafficModel {
             keys: 1_000,
             requests_per_second: 500.0,
@@ -1725,6 +1728,123 @@ mod tests {
             "{}",
             r.keys_per_record
         );
+    }
+
+    /// An item's size as DynamoDB bills it: each attribute's name and value, a number one byte
+    /// per two significant digits plus one.
+    fn billed_bytes(
+        item: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+    ) -> usize {
+        use aws_sdk_dynamodb::types::AttributeValue as V;
+        item.iter()
+            .map(|(name, v)| {
+                name.len()
+                    + match v {
+                        V::S(s) => s.len(),
+                        V::N(n) => n.trim_start_matches(['-', '0']).len().div_ceil(2) + 1,
+                        V::Null(_) | V::Bool(_) => 1,
+                        other => panic!("an attribute the roll-up does not write: {other:?}"),
+                    }
+            })
+            .sum()
+    }
+
+    /// The items a roll-up of forty keys writes, by the store itself on DynamoDB Local, are the
+    /// sizes [`rollup_wru`] prices: the record as [`record_item_bytes`] has it, each key's
+    /// lifetime figures and day, and the account's day, each within a kilobyte.
+    #[tokio::test]
+    async fn a_roll_up_writes_items_of_the_sizes_it_is_priced_at() {
+        use keyward_core::audit::AuditEntry;
+        use keyward_core::usage::Applied;
+        use keyward_store::conformance::{dynamodb_local, sample_key};
+        use keyward_store::prelude::*;
+
+        let store = dynamodb_local("kw-cost").await;
+        let now = Utc::now();
+        let mut uses = Vec::new();
+        for i in 0..MAX_KEYS_PER_RECORD {
+            let (key, hash) = sample_key("default", serde_json::json!({"name": format!("k{i}")}));
+            let audit = AuditEntry::new(
+                "default",
+                "t",
+                "key.created",
+                Some(&key.id),
+                None,
+                serde_json::json!({}),
+                now,
+            )
+            .unwrap();
+            store.insert_key(&key, &hash, &audit, None).await.unwrap();
+            uses.push(KeyUse {
+                key_id: key.id.clone(),
+                outcomes: Outcomes {
+                    valid: 25,
+                    rate_limited: 0,
+                    denied: 0,
+                },
+                last_used_at: now,
+                last_used_ip: "203.0.113.70".parse().ok(),
+            });
+        }
+        let record = UsageRecord {
+            id: keyward_core::id::new_id("usage").unwrap(),
+            account: "default".into(),
+            day: now.date_naive(),
+            keys: uses,
+        };
+        let scan = || async {
+            store
+                .client()
+                .scan()
+                .table_name(store.table())
+                .send()
+                .await
+                .unwrap()
+                .items
+                .unwrap_or_default()
+        };
+        let kind = |item: &std::collections::HashMap<_, _>| {
+            use aws_sdk_dynamodb::types::AttributeValue as V;
+            match (item.get("pk"), item.get("sk")) {
+                (Some(V::S(pk)), _) if pk.starts_with("USAGE#RECORDS#") => "record",
+                (_, Some(V::S(sk))) if sk == "TOTAL" => "total",
+                (_, Some(V::S(sk))) if sk.starts_with("DAY#") => "day",
+                _ => "other",
+            }
+        };
+        store
+            .write_usage(std::slice::from_ref(&record))
+            .await
+            .unwrap();
+        let written: Vec<usize> = scan()
+            .await
+            .iter()
+            .filter(|i| kind(i) == "record")
+            .map(billed_bytes)
+            .collect();
+        assert_eq!(written.len(), 1);
+        assert_eq!(
+            wru(written[0]),
+            wru(record_item_bytes(MAX_KEYS_PER_RECORD)),
+            "the record: {} bytes, priced as {}",
+            written[0],
+            record_item_bytes(MAX_KEYS_PER_RECORD)
+        );
+        assert_eq!(store.apply_usage(&record).await.unwrap(), Applied::Now);
+        let items = scan().await;
+        for (what, count, units) in [
+            ("total", MAX_KEYS_PER_RECORD, TOTAL_ITEM_WRU),
+            // Each key's day and one shard of the account's.
+            ("day", MAX_KEYS_PER_RECORD + 1, DAY_ITEM_WRU),
+        ] {
+            let sizes: Vec<usize> = items
+                .iter()
+                .filter(|i| kind(i) == what)
+                .map(billed_bytes)
+                .collect();
+            assert_eq!(sizes.len(), count, "{what}");
+            assert!(sizes.iter().all(|b| wru(*b) == units), "{what}: {sizes:?}");
+        }
     }
 
     #[test]

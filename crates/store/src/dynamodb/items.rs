@@ -14,6 +14,7 @@
 //! | preset | `ACC#<account>` | `PRESET#<name>` | |
 //! | key change (TTL) | `CHANGES` | `<micros, 20 digits>#<random>` | |
 //! | key usage per day (TTL) | `ACC#<account>#USAGE#<key id>` | `DAY#<yyyy-mm-dd>` | |
+//! | key usage, lifetime (written with the key record, deleted with it) | `ACC#<account>#USAGE#<key id>` | `TOTAL` | |
 //! | account usage per day, in shards (TTL) | `ACC#<account>#USAGE#` | `DAY#<yyyy-mm-dd>#<shard>` | |
 //! | usage record (TTL: a week; an hour once applied) | `USAGE#RECORDS#<shard>` | `REC#<record id>` | |
 //! | rate-limit lease (TTL) | `LEASE#<account>/<key id>/<purpose>` | `W#<minute>` | |
@@ -132,6 +133,9 @@ pub fn usage_sk(date: chrono::NaiveDate) -> String {
     format!("DAY#{date}")
 }
 
+/// The sort key of a key's lifetime usage figures, in its usage partition.
+pub const USAGE_TOTAL_SK: &str = "TOTAL";
+
 /// An account's day is kept in this many items, each written by the records whose id hashes
 /// to it: no single item takes every roll-up, and one query still reads a range.
 pub const ACCOUNT_DAY_SHARDS: u32 = 8;
@@ -183,14 +187,55 @@ pub fn lease_sk(window: keyward_core::rate::Window) -> String {
 /// Per-day usage is kept for about 13 months, then TTL removes it.
 pub const USAGE_RETENTION_DAYS: i64 = 400;
 
-/// The attributes of a key record that belong to usage recording, never to edits
-/// (`last_used_ms` orders `last_used_at`, which records may bring out of order).
+/// The attributes of usage recording, never of edits (`last_used_ms` orders `last_used_at`,
+/// which records may bring out of order). A [`UsageTotalItem`] holds them; a key record written
+/// by a keyward that rolled usage up into the record itself holds them too, frozen since, and
+/// a read adds the two ([`UsageTotalItem::add_to`]).
 pub const USAGE_ATTRIBUTES: [&str; 4] = [
     "request_count",
     "last_used_at",
     "last_used_ip",
     "last_used_ms",
 ];
+
+/// A key's lifetime usage figures: an item of their own, about 150 bytes, so that a roll-up
+/// rewrites neither the key record (a kilobyte or more, copied into the name index) nor
+/// anything a verifier reads.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct UsageTotalItem {
+    pub pk: String,
+    pub sk: String,
+    #[serde(default)]
+    pub request_count: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_ip: Option<std::net::IpAddr>,
+}
+
+impl UsageTotalItem {
+    /// The figures of a key nobody has used yet.
+    pub fn new(account: &str, key_id: &str) -> Self {
+        Self {
+            pk: usage_pk(account, Some(key_id)),
+            sk: USAGE_TOTAL_SK.to_owned(),
+            request_count: 0,
+            last_used_at: None,
+            last_used_ip: None,
+        }
+    }
+
+    /// `key` with these figures added to the ones its record holds (none, unless an older
+    /// keyward wrote them there): counts add up, the later use wins.
+    pub fn add_to(self, mut key: ApiKey) -> ApiKey {
+        key.request_count += self.request_count;
+        if self.last_used_at > key.last_used_at {
+            key.last_used_at = self.last_used_at;
+            key.last_used_ip = self.last_used_ip;
+        }
+        key
+    }
+}
 
 /// The attributes of a key record written only while set: an update that leaves them unset
 /// removes them (a previous secret whose grace ended, a key opted out of rotation).

@@ -39,21 +39,19 @@ impl DynamoStore {
         item.map(from_item).transpose()
     }
 
-    /// Key records by id, in the order given, read consistently (missing ones are skipped).
-    async fn batch_get_keys(&self, account: &str, ids: &[String]) -> StoreResult<Vec<ApiKey>> {
-        let mut found: HashMap<String, ApiKey> = HashMap::new();
-        for chunk in ids.chunks(100) {
-            let mut pending: Vec<Item> = chunk
-                .iter()
-                .map(|id| key_of(account_pk(account), key_sk(id)))
-                .collect();
+    /// Items by primary key, read consistently, in no particular order (missing ones are
+    /// skipped): `BatchGetItem` in chunks of 100, asking again for what it leaves unprocessed.
+    async fn batch_get(&self, keys: Vec<Item>, what: &str) -> StoreResult<Vec<Item>> {
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(100) {
+            let mut pending = chunk.to_vec();
             let mut rounds = 0;
             while !pending.is_empty() {
                 rounds += 1;
                 if rounds > 10 {
-                    return Err(StoreError::Backend(
-                        "batch read kept leaving keys unprocessed".into(),
-                    ));
+                    return Err(StoreError::Backend(format!(
+                        "a batch read kept leaving {what} unprocessed"
+                    )));
                 }
                 let request = KeysAndAttributes::builder()
                     .set_keys(Some(std::mem::take(&mut pending)))
@@ -67,16 +65,13 @@ impl DynamoStore {
                     .request_items(&self.table, request)
                     .send()
                     .await
-                    .map_err(|e| request_error("reading keys", e))?;
-                for item in out
-                    .responses
-                    .unwrap_or_default()
-                    .remove(&self.table)
-                    .unwrap_or_default()
-                {
-                    let k: KeyItem = from_item(item)?;
-                    found.insert(k.key.id.clone(), k.key);
-                }
+                    .map_err(|e| request_error(&format!("reading {what}"), e))?;
+                found.extend(
+                    out.responses
+                        .unwrap_or_default()
+                        .remove(&self.table)
+                        .unwrap_or_default(),
+                );
                 if let Some(mut rest) = out.unprocessed_keys
                     && let Some(r) = rest.remove(&self.table)
                 {
@@ -85,7 +80,48 @@ impl DynamoStore {
                 }
             }
         }
+        Ok(found)
+    }
+
+    /// Key records by id, in the order given, read consistently (missing ones are skipped).
+    async fn batch_get_keys(&self, account: &str, ids: &[String]) -> StoreResult<Vec<ApiKey>> {
+        let wanted = ids
+            .iter()
+            .map(|id| key_of(account_pk(account), key_sk(id)))
+            .collect();
+        let mut found: HashMap<String, ApiKey> = HashMap::new();
+        for item in self.batch_get(wanted, "keys").await? {
+            let k: KeyItem = from_item(item)?;
+            found.insert(k.key.id.clone(), k.key);
+        }
         Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+    }
+
+    /// `keys` with their lifetime usage figures (one batch read of their [`UsageTotalItem`]s).
+    async fn with_usage_totals(
+        &self,
+        account: &str,
+        keys: Vec<ApiKey>,
+    ) -> StoreResult<Vec<ApiKey>> {
+        if keys.is_empty() {
+            return Ok(keys);
+        }
+        let wanted = keys
+            .iter()
+            .map(|k| key_of(usage_pk(account, Some(&k.id)), USAGE_TOTAL_SK))
+            .collect();
+        let mut totals: HashMap<String, UsageTotalItem> = HashMap::new();
+        for item in self.batch_get(wanted, "usage figures").await? {
+            let t: UsageTotalItem = from_item(item)?;
+            totals.insert(t.pk.clone(), t);
+        }
+        Ok(keys
+            .into_iter()
+            .map(|k| match totals.remove(&usage_pk(account, Some(&k.id))) {
+                Some(t) => t.add_to(k),
+                None => k,
+            })
+            .collect())
     }
 
     /// One page of candidate keys from an index, in name order after `after`.
@@ -190,6 +226,7 @@ impl KeyStore for DynamoStore {
         for ws in &key.workspaces {
             items.push(self.put(to_item(&MemberItem::new(key, ws))?, None)?);
         }
+        items.push(self.put(to_item(&UsageTotalItem::new(&key.account, &key.id))?, None)?);
         items.push(self.put(to_item(&AuditItem::new(audit))?, None)?);
         match self.transact(items).await?.map(|i| i.checked_sub(first)) {
             None => Ok(()),
@@ -217,7 +254,18 @@ impl KeyStore for DynamoStore {
     }
 
     async fn get_key(&self, account: &str, id: &str) -> StoreResult<Option<ApiKey>> {
-        Ok(self.get_key_item(account, id).await?.map(|i| i.key))
+        let Some(record) = self.get_key_item(account, id).await? else {
+            return Ok(None);
+        };
+        let totals = self
+            .get_item(key_of(usage_pk(account, Some(id)), USAGE_TOTAL_SK))
+            .await?
+            .map(from_item::<UsageTotalItem>)
+            .transpose()?;
+        Ok(Some(match totals {
+            Some(t) => t.add_to(record.key),
+            None => record.key,
+        }))
     }
 
     async fn find_key_by_hash(&self, hash: &KeyHash) -> StoreResult<Option<KeyMatch>> {
@@ -402,6 +450,7 @@ impl KeyStore for DynamoStore {
             for ws in &current.key.workspaces {
                 items.push(self.delete(key_of(account_pk(account), member_sk(ws, id)), None)?);
             }
+            items.push(self.delete(key_of(usage_pk(account, Some(id)), USAGE_TOTAL_SK), None)?);
             items.push(self.change(&hash)?);
             items.push(self.put(to_item(&AuditItem::new(audit))?, None)?);
             return match self.transact(items).await? {
@@ -456,7 +505,7 @@ impl KeyStore for DynamoStore {
             None
         };
         Ok(Page {
-            items: admitted,
+            items: self.with_usage_totals(account, admitted).await?,
             next_cursor,
         })
     }

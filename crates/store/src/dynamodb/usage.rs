@@ -1,13 +1,19 @@
-//! Usage: records in their own partitions until applied; lifetime figures on the key record;
-//! per-day figures by outcome in items that expire (the account's day in shards).
+//! Usage: records in their own partitions until applied; lifetime figures in a small item per
+//! key ([`UsageTotalItem`]); per-day figures by outcome in items that expire (the account's day
+//! in shards).
 //!
 //! A record is applied in one transaction that marks it applied (on condition that it exists
 //! and is not), so a stream that delivers it twice, or two aggregators that meet it, roll it up
 //! once; the marked item stays an hour (TTL), so a retried write of it is refused too.
+//!
+//! A key's lifetime figures are written with its record and deleted with it, so their item
+//! existing says the key does. A key created by a keyward that kept them in the record has no
+//! such item: its first roll-up checks the record is there and creates the item, and reads add
+//! the record's frozen figures to it.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use chrono::{Duration, NaiveDate};
 use keyward_core::usage::{Applied, DayUsage, KeyUse, Outcomes, UsageRecord};
 
@@ -16,15 +22,39 @@ use super::{DynamoStore, build_error, bump, request_error, s};
 use crate::error::{StoreError, StoreResult};
 use crate::port::{APPLIED_RECORD_RETENTION_SECS, UsageStore};
 
-/// How a key's record is updated by a roll-up. A condition that fails says which to try next.
+/// How a key's lifetime figures are updated by a roll-up. A condition that fails says which to
+/// try next ([`KeyUpdate::after_failed`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum KeyUpdate {
     /// Count, and take the last use unless a later one is stored.
     CountAndLastUse,
     /// Count only: a later use is stored already.
     Count,
+    /// No figures item: if the key record is there (a key from before they had one), create it.
+    Adopt,
     /// The key is gone: its uses count for the account only.
     Gone,
+}
+
+/// Which of a key's writes in a roll-up an item of the transaction is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// Its lifetime figures (an update, or the put of an adoption).
+    Totals,
+    /// The check that its record exists (an adoption).
+    Record,
+}
+
+impl KeyUpdate {
+    fn after_failed(self, part: Part) -> Self {
+        match (self, part) {
+            (Self::CountAndLastUse, _) => Self::Count,
+            (Self::Count, _) => Self::Adopt,
+            // Another roll-up created the figures meanwhile.
+            (Self::Adopt, Part::Totals) => Self::CountAndLastUse,
+            (Self::Adopt, Part::Record) | (Self::Gone, _) => Self::Gone,
+        }
+    }
 }
 
 fn n(v: u64) -> AttributeValue {
@@ -85,23 +115,26 @@ impl DynamoStore {
         )
     }
 
-    fn update_key(
+    /// The writes of `how` to key `k`'s lifetime figures, each with the part it is.
+    fn update_totals(
         &self,
         account: &str,
         k: &KeyUse,
         how: KeyUpdate,
-    ) -> StoreResult<TransactWriteItem> {
+    ) -> StoreResult<Vec<(TransactWriteItem, Part)>> {
+        let totals = key_of(usage_pk(account, Some(&k.key_id)), USAGE_TOTAL_SK);
+        let at = serde_dynamo::to_attribute_value(k.last_used_at)
+            .map_err(|e| StoreError::Backend(format!("encoding a time: {e}")))?;
+        let ip = k
+            .last_used_ip
+            .map_or(AttributeValue::Null(true), |ip| s(ip.to_string()));
+        let ms = AttributeValue::N(k.last_used_at.timestamp_millis().to_string());
         let b = Update::builder()
-            .set_key(Some(key_of(account_pk(account), key_sk(&k.key_id))))
+            .set_key(Some(totals.clone()))
             .expression_attribute_values(":n", n(k.outcomes.total()));
-        let b = match how {
-            KeyUpdate::CountAndLastUse => {
-                let at = serde_dynamo::to_attribute_value(k.last_used_at)
-                    .map_err(|e| StoreError::Backend(format!("encoding a time: {e}")))?;
-                let ip = k
-                    .last_used_ip
-                    .map_or(AttributeValue::Null(true), |ip| s(ip.to_string()));
-                b.update_expression(
+        let update = match how {
+            KeyUpdate::CountAndLastUse => b
+                .update_expression(
                     "SET request_count = request_count + :n, last_used_at = :at, \
                      last_used_ip = :ip, last_used_ms = :ms",
                 )
@@ -110,22 +143,45 @@ impl DynamoStore {
                 )
                 .expression_attribute_values(":at", at)
                 .expression_attribute_values(":ip", ip)
-                .expression_attribute_values(
-                    ":ms",
-                    AttributeValue::N(k.last_used_at.timestamp_millis().to_string()),
-                )
-            }
-            KeyUpdate::Count | KeyUpdate::Gone => b
+                .expression_attribute_values(":ms", ms),
+            KeyUpdate::Count => b
                 .update_expression("SET request_count = request_count + :n")
                 .condition_expression("attribute_exists(pk)"),
+            KeyUpdate::Adopt => {
+                let check = ConditionCheck::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key_of(account_pk(account), key_sk(&k.key_id))))
+                    .condition_expression("attribute_exists(pk)")
+                    .build()
+                    .map_err(|e| build_error("building a condition check", e))?;
+                let mut item = totals;
+                item.insert("request_count".into(), n(k.outcomes.total()));
+                item.insert("last_used_at".into(), at);
+                item.insert("last_used_ip".into(), ip);
+                item.insert("last_used_ms".into(), ms);
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression("attribute_not_exists(pk)")
+                    .build()
+                    .map_err(|e| build_error("building a put", e))?;
+                return Ok(vec![
+                    (
+                        TransactWriteItem::builder().condition_check(check).build(),
+                        Part::Record,
+                    ),
+                    (TransactWriteItem::builder().put(put).build(), Part::Totals),
+                ]);
+            }
+            KeyUpdate::Gone => return Ok(Vec::new()),
         };
-        self.update(b)
+        Ok(vec![(self.update(update)?, Part::Totals)])
     }
 }
 
-/// How many times a roll-up is rebuilt after a key's condition failed (each round settles at
-/// least one key, and a key settles within two rounds).
-const APPLY_ROUNDS: usize = 2 * keyward_core::usage::MAX_KEYS_PER_RECORD + 1;
+/// How many times a roll-up is rebuilt after a key's condition failed (each round moves at
+/// least one key a step along [`KeyUpdate::after_failed`], and a key settles within four).
+const APPLY_ROUNDS: usize = 4 * keyward_core::usage::MAX_KEYS_PER_RECORD + 1;
 
 #[async_trait]
 impl UsageStore for DynamoStore {
@@ -198,16 +254,18 @@ impl UsageStore for DynamoStore {
         let record = &record.merged();
         let mut how = vec![KeyUpdate::CountAndLastUse; record.keys.len()];
         for _ in 0..APPLY_ROUNDS {
-            // Item 0 marks the record applied; then, per key still there, its record and its day;
-            // last, the account's day (which counts every use, of gone keys too).
+            // Item 0 marks the record applied; then, per key still there, its lifetime figures
+            // and its day; last, the account's day (which counts every use, of gone keys too).
             let mut items = vec![self.mark_applied(record)?];
             let mut owners = vec![None];
             for (i, k) in record.keys.iter().enumerate() {
                 if how[i] == KeyUpdate::Gone {
                     continue;
                 }
-                items.push(self.update_key(&record.account, k, how[i])?);
-                owners.push(Some(i));
+                for (item, part) in self.update_totals(&record.account, k, how[i])? {
+                    items.push(item);
+                    owners.push(Some((i, part)));
+                }
                 items.push(self.add_day(
                     usage_pk(&record.account, Some(&k.key_id)),
                     usage_sk(record.day),
@@ -229,14 +287,15 @@ impl UsageStore for DynamoStore {
             if failed.contains(&0) {
                 return Ok(Applied::Before);
             }
-            for i in failed
+            // A key's record check fails before its put could (an adoption): take the first.
+            let mut moved = vec![false; record.keys.len()];
+            for (i, part) in failed
                 .iter()
                 .filter_map(|f| owners.get(*f).copied().flatten())
             {
-                how[i] = match how[i] {
-                    KeyUpdate::CountAndLastUse => KeyUpdate::Count,
-                    KeyUpdate::Count | KeyUpdate::Gone => KeyUpdate::Gone,
-                };
+                if !std::mem::replace(&mut moved[i], true) {
+                    how[i] = how[i].after_failed(part);
+                }
             }
         }
         Err(StoreError::Backend(format!(
