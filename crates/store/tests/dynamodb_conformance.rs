@@ -259,6 +259,167 @@ async fn a_roll_up_writes_a_small_item_never_the_key_record() {
     assert_eq!(listed.items, [stored], "a listing reads the same figures");
 }
 
+/// `valid` uses of `key` on `day`, at noon, in a record of their own.
+fn uses_on(key: &ApiKey, day: chrono::NaiveDate, valid: u64) -> UsageRecord {
+    let at = day.and_hms_opt(12, 0, 0).unwrap().and_utc();
+    let mut record = record_of(key, at, 1);
+    record.keys[0].outcomes.valid = valid;
+    record
+}
+
+async fn inserted(store: &DynamoStore, account: &str, name: &str) -> ApiKey {
+    let (key, hash) = sample_key(account, json!({"name": name}));
+    let audit = AuditEntry::new(
+        account,
+        "t",
+        "key.created",
+        Some(&key.id),
+        None,
+        json!({}),
+        Utc::now(),
+    )
+    .unwrap();
+    store.insert_key(&key, &hash, &audit, None).await.unwrap();
+    key
+}
+
+/// The sort keys of a key's usage partition: its figures item and its own day items.
+async fn usage_items(store: &DynamoStore, key: &ApiKey) -> Vec<String> {
+    let out = store
+        .client()
+        .query()
+        .table_name(store.table())
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(
+            ":pk",
+            AttributeValue::S(format!("ACC#{}#USAGE#{}", key.account, key.id)),
+        )
+        .send()
+        .await
+        .unwrap();
+    out.items
+        .unwrap_or_default()
+        .iter()
+        .map(|i| match i.get("sk") {
+            Some(AttributeValue::S(sk)) => sk.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_key_holds_its_two_latest_days_and_older_ones_go_to_items_of_their_own() {
+    let store = store().await;
+    let key = inserted(&store, "acc_days", "daily").await;
+    let today = Utc::now().date_naive();
+    let day = |back: i64| today - chrono::Duration::days(back);
+    // Three days in order, then a late record of a day before them, then more of the held days.
+    for (back, valid) in [
+        (3, 1),
+        (2, 10),
+        (1, 100),
+        (4, 1_000),
+        (2, 10_000),
+        (1, 100_000),
+    ] {
+        apply(&store, &uses_on(&key, day(back), valid)).await;
+    }
+    assert_eq!(
+        usage_items(&store, &key).await,
+        [
+            format!("DAY#{}", day(4)),
+            format!("DAY#{}", day(3)),
+            "TOTAL".to_owned()
+        ],
+        "the oldest held day moved out, the late one went to its own item, two days are held"
+    );
+    let days = store
+        .usage_days("acc_days", Some(&key.id), day(10), today)
+        .await
+        .unwrap();
+    let valid: Vec<_> = days.iter().map(|d| (d.date, d.valid)).collect();
+    assert_eq!(
+        valid,
+        [
+            (day(4), 1_000),
+            (day(3), 1),
+            (day(2), 10_010),
+            (day(1), 100_100)
+        ]
+    );
+    let narrower = store
+        .usage_days("acc_days", Some(&key.id), day(2), day(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        narrower
+            .iter()
+            .map(|d| (d.date, d.valid))
+            .collect::<Vec<_>>(),
+        [(day(2), 10_010)]
+    );
+    let stored = store.get_key("acc_days", &key.id).await.unwrap().unwrap();
+    assert_eq!(stored.request_count, 111_111);
+    let account = store
+        .usage_days("acc_days", None, day(10), today)
+        .await
+        .unwrap();
+    assert_eq!(account.iter().map(|d| d.valid).sum::<u64>(), 111_111);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_roll_ups_across_days_lose_and_double_nothing() {
+    let store = store().await;
+    let key = inserted(&store, "acc_race_days", "busy").await;
+    let today = Utc::now().date_naive();
+    let records: Vec<UsageRecord> = (0..32u32)
+        .map(|i| {
+            uses_on(
+                &key,
+                today - chrono::Duration::days(i64::from(i % 4)),
+                u64::from(1 + i),
+            )
+        })
+        .collect();
+    store.write_usage(&records).await.unwrap();
+    let mut tasks = Vec::new();
+    for chunk in records.chunks(4) {
+        let (store, chunk) = (store.clone(), chunk.to_vec());
+        tasks.push(tokio::spawn(async move {
+            for r in &chunk {
+                assert_eq!(store.apply_usage(r).await.unwrap(), Applied::Now);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let days = store
+        .usage_days(
+            "acc_race_days",
+            Some(&key.id),
+            today - chrono::Duration::days(5),
+            today,
+        )
+        .await
+        .unwrap();
+    for back in 0..4u32 {
+        let date = today - chrono::Duration::days(i64::from(back));
+        let want: u64 = (0..32u32)
+            .filter(|i| i % 4 == back)
+            .map(|i| u64::from(1 + i))
+            .sum();
+        let got = days.iter().find(|d| d.date == date).map(|d| d.valid);
+        assert_eq!(got, Some(want), "{date}");
+    }
+    let stored = store
+        .get_key("acc_race_days", &key.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.request_count, (1..=32).sum::<u64>());
+}
+
 #[tokio::test]
 async fn a_key_whose_figures_are_in_its_record_adopts_an_item_on_first_use() {
     let store = store().await;

@@ -13,8 +13,8 @@
 //! | group name claim | `ACC#<account>` | `GNAME#<folded name>` | |
 //! | preset | `ACC#<account>` | `PRESET#<name>` | |
 //! | key change (TTL) | `CHANGES` | `<micros, 20 digits>#<random>` | |
-//! | key usage per day (TTL) | `ACC#<account>#USAGE#<key id>` | `DAY#<yyyy-mm-dd>` | |
-//! | key usage, lifetime (written with the key record, deleted with it) | `ACC#<account>#USAGE#<key id>` | `TOTAL` | |
+//! | key usage figures: lifetime, and its two latest days (written with the key record, deleted with it) | `ACC#<account>#USAGE#<key id>` | `TOTAL` | |
+//! | key usage per day, older days (TTL) | `ACC#<account>#USAGE#<key id>` | `DAY#<yyyy-mm-dd>` | |
 //! | account usage per day, in shards (TTL) | `ACC#<account>#USAGE#` | `DAY#<yyyy-mm-dd>#<shard>` | |
 //! | usage record (TTL: a week; an hour once applied) | `USAGE#RECORDS#<shard>` | `REC#<record id>` | |
 //! | rate-limit lease (TTL) | `LEASE#<account>/<key id>/<purpose>` | `W#<minute>` | |
@@ -198,9 +198,9 @@ pub const USAGE_ATTRIBUTES: [&str; 4] = [
     "last_used_ms",
 ];
 
-/// A key's lifetime usage figures: an item of their own, about 150 bytes, so that a roll-up
-/// rewrites neither the key record (a kilobyte or more, copied into the name index) nor
-/// anything a verifier reads.
+/// A key's lifetime usage figures, in its figures item (which also holds its latest days'
+/// counts: `super::totals`), so that a roll-up rewrites neither the key record (a kilobyte or
+/// more, copied into the name index) nor anything a verifier reads.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct UsageTotalItem {
     pub pk: String,

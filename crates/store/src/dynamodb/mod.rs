@@ -27,6 +27,7 @@ mod groups;
 mod keys;
 mod leases;
 mod presets;
+mod totals;
 mod usage;
 
 use std::sync::Arc;

@@ -1,68 +1,31 @@
-//! Usage: records in their own partitions until applied; lifetime figures in a small item per
-//! key ([`UsageTotalItem`]); per-day figures by outcome in items that expire (the account's day
-//! in shards).
+//! Usage: records in their own partitions until applied; per key, one item of figures (lifetime
+//! counts, last use and the latest days' counts: the `totals` module) and day items for older
+//! days; the account's days in shards. All per-day items expire.
 //!
 //! A record is applied in one transaction that marks it applied (on condition that it exists
 //! and is not), so a stream that delivers it twice, or two aggregators that meet it, roll it up
 //! once; the marked item stays an hour (TTL), so a retried write of it is refused too.
-//!
-//! A key's lifetime figures are written with its record and deleted with it, so their item
-//! existing says the key does. A key created by a keyward that kept them in the record has no
-//! such item: its first roll-up checks the record is there and creates the item, and reads add
-//! the record's frozen figures to it.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
+use std::collections::BTreeMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use chrono::{Duration, NaiveDate};
-use keyward_core::usage::{Applied, DayUsage, KeyUse, Outcomes, UsageRecord};
+use keyward_core::usage::{Applied, DayUsage, Outcomes, UsageRecord};
 
 use super::items::*;
+use super::totals::{Held, KeyUpdate, Part, plan};
 use super::{DynamoStore, build_error, bump, request_error, s};
 use crate::error::{StoreError, StoreResult};
 use crate::port::{APPLIED_RECORD_RETENTION_SECS, UsageStore};
-
-/// How a key's lifetime figures are updated by a roll-up. A condition that fails says which to
-/// try next ([`KeyUpdate::after_failed`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum KeyUpdate {
-    /// Count, and take the last use unless a later one is stored.
-    CountAndLastUse,
-    /// Count only: a later use is stored already.
-    Count,
-    /// No figures item: if the key record is there (a key from before they had one), create it.
-    Adopt,
-    /// The key is gone: its uses count for the account only.
-    Gone,
-}
-
-/// Which of a key's writes in a roll-up an item of the transaction is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Part {
-    /// Its lifetime figures (an update, or the put of an adoption).
-    Totals,
-    /// The check that its record exists (an adoption).
-    Record,
-}
-
-impl KeyUpdate {
-    fn after_failed(self, part: Part) -> Self {
-        match (self, part) {
-            (Self::CountAndLastUse, _) => Self::Count,
-            (Self::Count, _) => Self::Adopt,
-            // Another roll-up created the figures meanwhile.
-            (Self::Adopt, Part::Totals) => Self::CountAndLastUse,
-            (Self::Adopt, Part::Record) | (Self::Gone, _) => Self::Gone,
-        }
-    }
-}
 
 fn n(v: u64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
 impl DynamoStore {
-    fn update(
+    pub(super) fn update(
         &self,
         b: aws_sdk_dynamodb::types::builders::UpdateBuilder,
     ) -> StoreResult<TransactWriteItem> {
@@ -74,7 +37,7 @@ impl DynamoStore {
     }
 
     /// Adds `o` to a day item (creating it), and pushes its expiry out.
-    fn add_day(
+    pub(super) fn add_day(
         &self,
         pk: String,
         sk: String,
@@ -114,74 +77,12 @@ impl DynamoStore {
                 ),
         )
     }
-
-    /// The writes of `how` to key `k`'s lifetime figures, each with the part it is.
-    fn update_totals(
-        &self,
-        account: &str,
-        k: &KeyUse,
-        how: KeyUpdate,
-    ) -> StoreResult<Vec<(TransactWriteItem, Part)>> {
-        let totals = key_of(usage_pk(account, Some(&k.key_id)), USAGE_TOTAL_SK);
-        let at = serde_dynamo::to_attribute_value(k.last_used_at)
-            .map_err(|e| StoreError::Backend(format!("encoding a time: {e}")))?;
-        let ip = k
-            .last_used_ip
-            .map_or(AttributeValue::Null(true), |ip| s(ip.to_string()));
-        let ms = AttributeValue::N(k.last_used_at.timestamp_millis().to_string());
-        let b = Update::builder()
-            .set_key(Some(totals.clone()))
-            .expression_attribute_values(":n", n(k.outcomes.total()));
-        let update = match how {
-            KeyUpdate::CountAndLastUse => b
-                .update_expression(
-                    "SET request_count = request_count + :n, last_used_at = :at, \
-                     last_used_ip = :ip, last_used_ms = :ms",
-                )
-                .condition_expression(
-                    "attribute_exists(pk) AND (attribute_not_exists(last_used_ms) OR last_used_ms <= :ms)",
-                )
-                .expression_attribute_values(":at", at)
-                .expression_attribute_values(":ip", ip)
-                .expression_attribute_values(":ms", ms),
-            KeyUpdate::Count => b
-                .update_expression("SET request_count = request_count + :n")
-                .condition_expression("attribute_exists(pk)"),
-            KeyUpdate::Adopt => {
-                let check = ConditionCheck::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(key_of(account_pk(account), key_sk(&k.key_id))))
-                    .condition_expression("attribute_exists(pk)")
-                    .build()
-                    .map_err(|e| build_error("building a condition check", e))?;
-                let mut item = totals;
-                item.insert("request_count".into(), n(k.outcomes.total()));
-                item.insert("last_used_at".into(), at);
-                item.insert("last_used_ip".into(), ip);
-                item.insert("last_used_ms".into(), ms);
-                let put = Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(item))
-                    .condition_expression("attribute_not_exists(pk)")
-                    .build()
-                    .map_err(|e| build_error("building a put", e))?;
-                return Ok(vec![
-                    (
-                        TransactWriteItem::builder().condition_check(check).build(),
-                        Part::Record,
-                    ),
-                    (TransactWriteItem::builder().put(put).build(), Part::Totals),
-                ]);
-            }
-            KeyUpdate::Gone => return Ok(Vec::new()),
-        };
-        Ok(vec![(self.update(update)?, Part::Totals)])
-    }
 }
 
-/// How many times a roll-up is rebuilt after a key's condition failed (each round moves at
-/// least one key a step along [`KeyUpdate::after_failed`], and a key settles within four).
-const APPLY_ROUNDS: usize = 4 * keyward_core::usage::MAX_KEYS_PER_RECORD + 1;
+/// How many times a roll-up is rebuilt after a key's condition failed. Each time, the keys that
+/// failed are read and written as they now stand ([`plan`]); a key settles within two rounds
+/// unless another roll-up of it lands in between.
+const APPLY_ROUNDS: usize = 8;
 
 #[async_trait]
 impl UsageStore for DynamoStore {
@@ -247,38 +148,32 @@ impl UsageStore for DynamoStore {
     }
 
     async fn apply_usage(&self, record: &UsageRecord) -> StoreResult<Applied> {
-        let ttl = (record.day + Duration::days(USAGE_RETENTION_DAYS))
-            .and_hms_opt(0, 0, 0)
-            .map_or(0, |t| t.and_utc().timestamp());
+        let day_ttl = |day: NaiveDate| {
+            (day + Duration::days(USAGE_RETENTION_DAYS))
+                .and_hms_opt(0, 0, 0)
+                .map_or(0, |t| t.and_utc().timestamp())
+        };
         // One operation per item in a transaction: a key named twice is merged first.
         let record = &record.merged();
-        let mut how = vec![KeyUpdate::CountAndLastUse; record.keys.len()];
+        let mut how = vec![KeyUpdate::Add { last_use: true }; record.keys.len()];
         for _ in 0..APPLY_ROUNDS {
-            // Item 0 marks the record applied; then, per key still there, its lifetime figures
-            // and its day; last, the account's day (which counts every use, of gone keys too).
+            // Item 0 marks the record applied; then each key's writes (none for a gone key);
+            // last, the account's day (which counts every use, of gone keys too).
             let mut items = vec![self.mark_applied(record)?];
             let mut owners = vec![None];
             for (i, k) in record.keys.iter().enumerate() {
-                if how[i] == KeyUpdate::Gone {
-                    continue;
-                }
-                for (item, part) in self.update_totals(&record.account, k, how[i])? {
+                for (item, part) in
+                    self.key_entry_writes(&record.account, record.day, k, how[i], day_ttl)?
+                {
                     items.push(item);
                     owners.push(Some((i, part)));
                 }
-                items.push(self.add_day(
-                    usage_pk(&record.account, Some(&k.key_id)),
-                    usage_sk(record.day),
-                    k.outcomes,
-                    ttl,
-                )?);
-                owners.push(None);
             }
             items.push(self.add_day(
                 usage_pk(&record.account, None),
                 account_day_sk(record.day, &record.id),
                 record.outcomes(),
-                ttl,
+                day_ttl(record.day),
             )?);
             let failed = self.transact_failures(items).await?;
             if failed.is_empty() {
@@ -287,15 +182,33 @@ impl UsageStore for DynamoStore {
             if failed.contains(&0) {
                 return Ok(Applied::Before);
             }
-            // A key's record check fails before its put could (an adoption): take the first.
-            let mut moved = vec![false; record.keys.len()];
+            // An adoption whose key record is gone: the key is. Any other failed key is read
+            // again and written as it now stands.
+            let mut failed_keys: Vec<(usize, Part)> = Vec::new();
             for (i, part) in failed
                 .iter()
                 .filter_map(|f| owners.get(*f).copied().flatten())
             {
-                if !std::mem::replace(&mut moved[i], true) {
-                    how[i] = how[i].after_failed(part);
+                match failed_keys.iter_mut().find(|(k, _)| *k == i) {
+                    Some((_, p)) if part == Part::Record => *p = part,
+                    Some(_) => {}
+                    None => failed_keys.push((i, part)),
                 }
+            }
+            for (i, part) in failed_keys {
+                how[i] = if how[i] == KeyUpdate::Adopt && part == Part::Record {
+                    KeyUpdate::Gone
+                } else {
+                    let k = &record.keys[i];
+                    let item = self
+                        .get_item(key_of(
+                            usage_pk(&record.account, Some(&k.key_id)),
+                            USAGE_TOTAL_SK,
+                        ))
+                        .await?;
+                    let held = item.as_ref().map(Held::of).transpose()?;
+                    plan(held.as_ref(), record.day, k.last_used_at.timestamp_millis())
+                };
             }
         }
         Err(StoreError::Backend(format!(
@@ -311,7 +224,7 @@ impl UsageStore for DynamoStore {
         from: NaiveDate,
         to: NaiveDate,
     ) -> StoreResult<Vec<DayUsage>> {
-        let mut days: Vec<(NaiveDate, Outcomes)> = Vec::new();
+        let mut days: BTreeMap<NaiveDate, Outcomes> = BTreeMap::new();
         let mut start = None;
         loop {
             bump(&self.calls.query);
@@ -330,14 +243,25 @@ impl UsageStore for DynamoStore {
                 .map_err(|e| request_error("reading usage", e))?;
             for item in out.items.unwrap_or_default() {
                 let (date, o) = day_of(&item)?;
-                match days.last_mut() {
-                    Some((d, sum)) if *d == date => sum.merge(o),
-                    _ => days.push((date, o)),
-                }
+                days.entry(date).or_default().merge(o);
             }
             match out.last_evaluated_key {
                 Some(k) => start = Some(k),
                 None => break,
+            }
+        }
+        // A key's latest days are held on its figures item; those past retention are not shown,
+        // as their day items would have expired.
+        if let Some(key_id) = key_id
+            && let Some(item) = self
+                .get_item(key_of(usage_pk(account, Some(key_id)), USAGE_TOTAL_SK))
+                .await?
+        {
+            let kept_from = chrono::Utc::now().date_naive() - Duration::days(USAGE_RETENTION_DAYS);
+            for (date, o) in Held::of(&item)?.days {
+                if date >= from.max(kept_from) && date <= to {
+                    days.entry(date).or_default().merge(o);
+                }
             }
         }
         Ok(days.into_iter().map(|(d, o)| DayUsage::new(d, o)).collect())
