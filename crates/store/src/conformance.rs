@@ -136,6 +136,7 @@ macro_rules! conformance_tests {
             usage_rolls_up_per_key_and_per_day_by_outcome,
             a_usage_record_is_applied_once_however_often_it_arrives,
             the_latest_use_wins_whatever_order_records_arrive_in,
+            days_read_back_whatever_order_their_records_arrive_in,
             an_edit_never_loses_usage_recorded_meanwhile,
             leases_never_grant_more_than_the_limit,
             concurrent_leases_share_the_limit_exactly,
@@ -1104,6 +1105,66 @@ pub async fn a_usage_record_is_applied_once_however_often_it_arrives(store: &dyn
             .iter()
             .any(|p| p.id == r.id),
         "an applied record is no longer pending"
+    );
+}
+
+pub async fn days_read_back_whatever_order_their_records_arrive_in(store: &dyn Store) {
+    let acc = account();
+    let (key, _) = insert(store, &acc, json!({"name": "daily"})).await;
+    let now = Utc::now();
+    let day = |back: i64| now - Duration::days(back);
+    // Days in order, a day older than all of them, then more of the latest ones: a store that
+    // keeps recent days apart (DynamoDB holds two on the key's figures item) must still add up.
+    let mut records = Vec::new();
+    for (back, valid) in [
+        (3, 1),
+        (2, 10),
+        (1, 100),
+        (4, 1_000),
+        (2, 10_000),
+        (0, 100_000),
+        (1, 7),
+    ] {
+        records.push(record(
+            &acc,
+            day(back),
+            vec![uses(&key, valid, day(back), "10.0.0.1")],
+        ));
+    }
+    roll_up(store, &records).await;
+    let (from, to) = (day(9).date_naive(), now.date_naive());
+    let days = store
+        .usage_days(&acc, Some(&key.id), from, to)
+        .await
+        .unwrap();
+    let valid: Vec<_> = days.iter().map(|d| (d.date, d.valid, d.total)).collect();
+    assert_eq!(
+        valid,
+        [
+            (day(4).date_naive(), 1_000, 1_003),
+            (day(3).date_naive(), 1, 4),
+            (day(2).date_naive(), 10_010, 10_016),
+            (day(1).date_naive(), 107, 113),
+            (day(0).date_naive(), 100_000, 100_003),
+        ]
+    );
+    let one = day(2).date_naive();
+    let narrow = store
+        .usage_days(&acc, Some(&key.id), one, one)
+        .await
+        .unwrap();
+    assert_eq!(figures(&narrow), [(one, 10_010, 2, 4, 10_016)]);
+    let account_days = store.usage_days(&acc, None, from, to).await.unwrap();
+    assert_eq!(
+        figures(&account_days),
+        figures(&days),
+        "one key: the account's days are its days"
+    );
+    let stored = store.get_key(&acc, &key.id).await.unwrap().unwrap();
+    assert_eq!(stored.request_count, 111_118 + 7 * 3);
+    assert_eq!(
+        stored.last_used_at.map(|t| t.timestamp_micros()),
+        Some(day(0).timestamp_micros())
     );
 }
 
