@@ -367,6 +367,88 @@ async fn a_key_holds_its_two_latest_days_and_older_ones_go_to_items_of_their_own
     assert_eq!(account.iter().map(|d| d.valid).sum::<u64>(), 111_111);
 }
 
+#[tokio::test]
+async fn a_full_record_on_a_third_day_moves_every_key_out_at_once_and_skips_a_gone_key() {
+    let store = store().await;
+    let mut keys = Vec::new();
+    for i in 0..keyward_core::usage::MAX_KEYS_PER_RECORD {
+        keys.push(inserted(&store, "acc_third", &format!("k{i}")).await);
+    }
+    let today = Utc::now().date_naive();
+    let record_on = |back: i64, valid: u64| {
+        let day = today - chrono::Duration::days(back);
+        let mut record = uses_on(&keys[0], day, valid);
+        record.keys = keys
+            .iter()
+            .map(|k| {
+                let mut u = record.keys[0].clone();
+                u.key_id = k.id.clone();
+                u
+            })
+            .collect();
+        record
+    };
+    apply(&store, &record_on(2, 1)).await;
+    apply(&store, &record_on(1, 10)).await;
+    let gone = &keys[7];
+    let audit = AuditEntry::new(
+        "acc_third",
+        "t",
+        "key.deleted",
+        Some(&gone.id),
+        None,
+        json!({}),
+        Utc::now(),
+    )
+    .unwrap();
+    store
+        .delete_key("acc_third", &gone.id, None, &audit)
+        .await
+        .unwrap();
+    let before = store.calls();
+    apply(&store, &record_on(0, 100)).await;
+    let after = store.calls();
+    assert_eq!(
+        (
+            after.batch_get_item - before.batch_get_item,
+            after.get_item - before.get_item
+        ),
+        (1, 0),
+        "the keys that failed are read again together, once"
+    );
+    for k in keys.iter().filter(|k| k.id != gone.id) {
+        let days = store
+            .usage_days(
+                "acc_third",
+                Some(&k.id),
+                today - chrono::Duration::days(5),
+                today,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            days.iter().map(|d| d.valid).collect::<Vec<_>>(),
+            [1, 10, 100]
+        );
+        assert_eq!(
+            usage_items(&store, k).await,
+            [
+                format!("DAY#{}", today - chrono::Duration::days(2)),
+                "TOTAL".to_owned()
+            ]
+        );
+    }
+    assert!(
+        usage_items(&store, gone).await.is_empty(),
+        "a gone key's figures went with it, and do not come back"
+    );
+    let account = store
+        .usage_days("acc_third", None, today - chrono::Duration::days(5), today)
+        .await
+        .unwrap();
+    assert_eq!(account.iter().map(|d| d.valid).sum::<u64>(), 111 * 40);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_roll_ups_across_days_lose_and_double_nothing() {
     let store = store().await;

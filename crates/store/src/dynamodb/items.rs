@@ -188,9 +188,9 @@ pub fn lease_sk(window: keyward_core::rate::Window) -> String {
 pub const USAGE_RETENTION_DAYS: i64 = 400;
 
 /// The attributes of usage recording, never of edits (`last_used_ms` orders `last_used_at`,
-/// which records may bring out of order). A [`UsageTotalItem`] holds them; a key record written
-/// by a keyward that rolled usage up into the record itself holds them too, frozen since, and
-/// a read adds the two ([`UsageTotalItem::add_to`]).
+/// which records may bring out of order). A key's figures item holds them (read as a
+/// [`UsageTotalItem`]); a key record written by a keyward that rolled usage up into the record
+/// itself holds them too, frozen since, and a read adds the two ([`UsageTotalItem::add_to`]).
 pub const USAGE_ATTRIBUTES: [&str; 4] = [
     "request_count",
     "last_used_at",
@@ -256,6 +256,17 @@ pub const CHANGE_RETENTION_HOURS: i64 = 24;
 
 pub fn change_sk(at_micros: i64, nonce: &str) -> String {
     format!("{at_micros:020}#{nonce}")
+}
+
+/// A count an item holds in `name`: 0 when it holds none.
+pub fn count_in(item: &Item, name: &str) -> StoreResult<u64> {
+    match item.get(name) {
+        None => Ok(0),
+        Some(AttributeValue::N(v)) => v
+            .parse()
+            .map_err(|_| StoreError::Backend(format!("corrupt count in `{name}`"))),
+        Some(_) => Err(StoreError::Backend(format!("corrupt count in `{name}`"))),
+    }
 }
 
 /// The primary key of an item.

@@ -2,10 +2,9 @@
 //! one transaction; idempotency records; listing through the name and workspace indexes.
 
 use std::collections::{BTreeSet, HashMap};
-use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use chrono::Utc;
 use keyward_core::audit::AuditEntry;
 use keyward_core::hash::KeyHash;
@@ -37,50 +36,6 @@ impl DynamoStore {
             .get_item(key_of(account_pk(account), key_sk(id)))
             .await?;
         item.map(from_item).transpose()
-    }
-
-    /// Items by primary key, read consistently, in no particular order (missing ones are
-    /// skipped): `BatchGetItem` in chunks of 100, asking again for what it leaves unprocessed.
-    async fn batch_get(&self, keys: Vec<Item>, what: &str) -> StoreResult<Vec<Item>> {
-        let mut found = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(100) {
-            let mut pending = chunk.to_vec();
-            let mut rounds = 0;
-            while !pending.is_empty() {
-                rounds += 1;
-                if rounds > 10 {
-                    return Err(StoreError::Backend(format!(
-                        "a batch read kept leaving {what} unprocessed"
-                    )));
-                }
-                let request = KeysAndAttributes::builder()
-                    .set_keys(Some(std::mem::take(&mut pending)))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(|e| build_error("building a batch read", e))?;
-                bump(&self.calls.batch_get_item);
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .map_err(|e| request_error(&format!("reading {what}"), e))?;
-                found.extend(
-                    out.responses
-                        .unwrap_or_default()
-                        .remove(&self.table)
-                        .unwrap_or_default(),
-                );
-                if let Some(mut rest) = out.unprocessed_keys
-                    && let Some(r) = rest.remove(&self.table)
-                {
-                    pending = r.keys;
-                    tokio::time::sleep(Duration::from_millis(20 * rounds)).await;
-                }
-            }
-        }
-        Ok(found)
     }
 
     /// Key records by id, in the order given, read consistently (missing ones are skipped).
@@ -254,17 +209,23 @@ impl KeyStore for DynamoStore {
     }
 
     async fn get_key(&self, account: &str, id: &str) -> StoreResult<Option<ApiKey>> {
-        let Some(record) = self.get_key_item(account, id).await? else {
-            return Ok(None);
-        };
-        let totals = self
-            .get_item(key_of(usage_pk(account, Some(id)), USAGE_TOTAL_SK))
-            .await?
-            .map(from_item::<UsageTotalItem>)
-            .transpose()?;
-        Ok(Some(match totals {
-            Some(t) => t.add_to(record.key),
-            None => record.key,
+        // The record and its usage figures, in one request.
+        let wanted = vec![
+            key_of(account_pk(account), key_sk(id)),
+            key_of(usage_pk(account, Some(id)), USAGE_TOTAL_SK),
+        ];
+        let (mut record, mut totals) = (None, None);
+        for item in self.batch_get(wanted, "a key").await? {
+            match item.get(SK) {
+                Some(AttributeValue::S(sk)) if sk == USAGE_TOTAL_SK => {
+                    totals = Some(from_item::<UsageTotalItem>(item)?);
+                }
+                _ => record = Some(from_item::<KeyItem>(item)?),
+            }
+        }
+        Ok(record.map(|r| match totals {
+            Some(t) => t.add_to(r.key),
+            None => r.key,
         }))
     }
 

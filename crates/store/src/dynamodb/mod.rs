@@ -37,7 +37,9 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
+};
 
 use self::items::*;
 use crate::error::{StoreError, StoreResult};
@@ -133,6 +135,10 @@ where
 
 fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
+}
+
+fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
 }
 
 impl DynamoStore {
@@ -322,6 +328,50 @@ impl DynamoStore {
                 }
             }
         }
+    }
+
+    /// Items by primary key, read consistently, in no particular order (missing ones are
+    /// skipped): `BatchGetItem` in chunks of 100, asking again for what it leaves unprocessed.
+    pub(super) async fn batch_get(&self, keys: Vec<Item>, what: &str) -> StoreResult<Vec<Item>> {
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(100) {
+            let mut pending = chunk.to_vec();
+            let mut rounds = 0;
+            while !pending.is_empty() {
+                rounds += 1;
+                if rounds > 10 {
+                    return Err(StoreError::Backend(format!(
+                        "a batch read kept leaving {what} unprocessed"
+                    )));
+                }
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut pending)))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| build_error("building a batch read", e))?;
+                bump(&self.calls.batch_get_item);
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| request_error(&format!("reading {what}"), e))?;
+                found.extend(
+                    out.responses
+                        .unwrap_or_default()
+                        .remove(&self.table)
+                        .unwrap_or_default(),
+                );
+                if let Some(mut rest) = out.unprocessed_keys
+                    && let Some(r) = rest.remove(&self.table)
+                {
+                    pending = r.keys;
+                    tokio::time::sleep(Duration::from_millis(20 * rounds)).await;
+                }
+            }
+        }
+        Ok(found)
     }
 
     /// One item by its key, read consistently.

@@ -3,15 +3,15 @@
 //!
 //! A key entry of a usage record for day D is written to this one item (about 300 bytes): the
 //! lifetime count, the last use (unless a later one is stored), and D's counts by outcome in
-//! attributes named for D (`valid@2026-11-28`, …), with D in the string set `days`. At most
-//! [`HELD_DAYS`] days are held. When another day comes, the update's condition fails; the
-//! roll-up reads the item and writes again ([`plan`]): the oldest day held moves to a day item
-//! of its own (`DAY#<date>`, as the account's days are) in the same transaction, on condition
-//! that its counts are still the ones read; a record of a day older than every day held (a late
-//! one) adds to that day's own item instead. So a key costs one small write per roll-up that
-//! names it, and one more per day it is used.
+//! attributes named for D (`valid@2026-11-28`, …; a count of 0 is not written), with D in the
+//! string set `days`. At most [`HELD_DAYS`] days are held. When another day comes, the update's
+//! condition fails; the roll-up reads the item and writes again as [`plan`] says: the oldest day
+//! held moves to a day item of its own (`DAY#<date>`) in the same transaction, on condition that
+//! the days held and its counts are still the ones read; a record of a day older than every day
+//! held (a late one) adds to that day's own item instead. So a key costs one small write per
+//! roll-up that names it, and a read and one more write per day it is used.
 //!
-//! Reads add a key's held days to its day items ([`Held::of`]), and its lifetime figures to
+//! Reads add a key's held days to its day items (`usage_days`), and its lifetime figures to
 //! the ones a record from before this item may still hold ([`UsageTotalItem::add_to`]).
 
 use std::collections::BTreeMap;
@@ -21,7 +21,7 @@ use chrono::NaiveDate;
 use keyward_core::usage::{KeyUse, Outcomes};
 
 use super::items::*;
-use super::{DynamoStore, build_error, s};
+use super::{DynamoStore, build_error, n, s};
 use crate::error::{StoreError, StoreResult};
 
 /// How many days' counts a key's figures item holds before the oldest moves out: two, so that
@@ -37,14 +37,13 @@ fn held_name(what: &str, day: NaiveDate) -> String {
     format!("{what}@{day}")
 }
 
-const OUTCOME_NAMES: [&str; 3] = ["valid", "rate_limited", "denied"];
-
-fn counts_of(o: Outcomes) -> [u64; 3] {
-    [o.valid, o.rate_limited, o.denied]
-}
-
-fn n(v: u64) -> AttributeValue {
-    AttributeValue::N(v.to_string())
+/// Each outcome's attribute name and its count in `o`.
+fn by_outcome(o: Outcomes) -> [(&'static str, u64); 3] {
+    [
+        ("valid", o.valid),
+        ("rate_limited", o.rate_limited),
+        ("denied", o.denied),
+    ]
 }
 
 /// What a key's figures item holds that decides how a roll-up writes it.
@@ -60,13 +59,6 @@ impl Held {
     /// Reads an item's held days and last use.
     pub fn of(item: &Item) -> StoreResult<Self> {
         let corrupt = || StoreError::Backend("corrupt usage figures item".into());
-        let count = |name: String| -> StoreResult<u64> {
-            match item.get(&name) {
-                None => Ok(0),
-                Some(AttributeValue::N(v)) => v.parse().map_err(|_| corrupt()),
-                Some(_) => Err(corrupt()),
-            }
-        };
         let mut days = BTreeMap::new();
         if let Some(held) = item.get("days") {
             let AttributeValue::Ss(held) = held else {
@@ -75,9 +67,9 @@ impl Held {
             for d in held {
                 let day: NaiveDate = d.parse().map_err(|_| corrupt())?;
                 let o = Outcomes {
-                    valid: count(held_name("valid", day))?,
-                    rate_limited: count(held_name("rate_limited", day))?,
-                    denied: count(held_name("denied", day))?,
+                    valid: count_in(item, &held_name("valid", day))?,
+                    rate_limited: count_in(item, &held_name("rate_limited", day))?,
+                    denied: count_in(item, &held_name("denied", day))?,
                 };
                 days.insert(day, o);
             }
@@ -112,15 +104,14 @@ pub enum KeyUpdate {
     Gone,
 }
 
-/// Which of a key's writes in a roll-up an item of the transaction is.
+/// Which of a key's writes in a roll-up an item of the transaction is: only a failed
+/// [`Part::Record`] says something without a read (the key is gone).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Part {
-    /// Its figures item.
-    Totals,
+    /// Its figures item, or a day item of its own.
+    Figures,
     /// The check that its record exists (an adoption).
     Record,
-    /// A day item of its own (an archived or a late day): an addition that cannot fail.
-    Day,
 }
 
 /// How to write an entry for `day`, last used at `used_ms`, given what the figures item holds
@@ -150,9 +141,23 @@ pub fn plan(held: Option<&Held>, day: NaiveDate, used_ms: i64) -> KeyUpdate {
     }
 }
 
+/// Where an update of a key's figures puts D's counts.
+enum DayCounts {
+    /// Held, beside the other day held (if any).
+    Held,
+    /// Held, in place of `old` (holding `counts`), which moves out; `kept` stays.
+    Replacing {
+        old: NaiveDate,
+        counts: Outcomes,
+        kept: NaiveDate,
+    },
+    /// Not on the figures item: in D's own day item.
+    Elsewhere,
+}
+
 impl DynamoStore {
-    /// The writes of entry `k` (day `day`) of `account`'s record to the key's figures, by `how`,
-    /// each with the part it is. `day_ttl` gives a day item's expiry.
+    /// The writes of entry `k` (day `day`) of `account`'s record, by `how`, each with the part
+    /// it is. `day_ttl` gives a day item's expiry; a day already past it is not written.
     pub(super) fn key_entry_writes(
         &self,
         account: &str,
@@ -161,131 +166,162 @@ impl DynamoStore {
         how: KeyUpdate,
         day_ttl: impl Fn(NaiveDate) -> i64,
     ) -> StoreResult<Vec<(TransactWriteItem, Part)>> {
-        let key = key_of(usage_pk(account, Some(&k.key_id)), USAGE_TOTAL_SK);
-        let at = serde_dynamo::to_attribute_value(k.last_used_at)
-            .map_err(|e| StoreError::Backend(format!("encoding a time: {e}")))?;
-        let ip = k
-            .last_used_ip
-            .map_or(AttributeValue::Null(true), |ip| s(ip.to_string()));
-        let ms = AttributeValue::N(k.last_used_at.timestamp_millis().to_string());
-        let own_day = |d: NaiveDate, o: Outcomes| -> StoreResult<(TransactWriteItem, Part)> {
-            let item = self.add_day(
-                usage_pk(account, Some(&k.key_id)),
-                usage_sk(d),
-                o,
-                day_ttl(d),
-            )?;
-            Ok((item, Part::Day))
-        };
-        let (last_use, archive) = match how {
-            KeyUpdate::Gone => return Ok(Vec::new()),
-            KeyUpdate::Adopt => {
-                let check = ConditionCheck::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(key_of(account_pk(account), key_sk(&k.key_id))))
-                    .condition_expression("attribute_exists(pk)")
-                    .build()
-                    .map_err(|e| build_error("building a condition check", e))?;
-                let mut item = key;
-                item.insert("request_count".into(), n(k.outcomes.total()));
-                item.insert("last_used_at".into(), at);
-                item.insert("last_used_ip".into(), ip);
-                item.insert("last_used_ms".into(), ms);
-                item.insert("days".into(), AttributeValue::Ss(vec![day.to_string()]));
-                for (what, count) in OUTCOME_NAMES.iter().zip(counts_of(k.outcomes)) {
-                    item.insert(held_name(what, day), n(count));
-                }
-                let put = Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(item))
-                    .condition_expression("attribute_not_exists(pk)")
-                    .build()
-                    .map_err(|e| build_error("building a put", e))?;
-                return Ok(vec![
-                    (
-                        TransactWriteItem::builder().condition_check(check).build(),
-                        Part::Record,
-                    ),
-                    (TransactWriteItem::builder().put(put).build(), Part::Totals),
-                ]);
+        let own_day = |d: NaiveDate, o: Outcomes| -> StoreResult<Vec<(TransactWriteItem, Part)>> {
+            let ttl = day_ttl(d);
+            if ttl <= chrono::Utc::now().timestamp() {
+                return Ok(Vec::new());
             }
-            KeyUpdate::Late { last_use } => (last_use, None),
-            KeyUpdate::Add { last_use } => (last_use, None),
+            let pk = usage_pk(account, Some(&k.key_id));
+            Ok(vec![(
+                self.add_day(pk, usage_sk(d), o, ttl)?,
+                Part::Figures,
+            )])
+        };
+        let update = |last_use, counts| -> StoreResult<(TransactWriteItem, Part)> {
+            Ok((
+                self.figures_update(account, day, k, last_use, counts)?,
+                Part::Figures,
+            ))
+        };
+        Ok(match how {
+            KeyUpdate::Gone => Vec::new(),
+            KeyUpdate::Adopt => self.adoption(account, day, k)?,
+            KeyUpdate::Add { last_use } => vec![update(last_use, DayCounts::Held)?],
+            KeyUpdate::Late { last_use } => {
+                let mut writes = vec![update(last_use, DayCounts::Elsewhere)?];
+                writes.extend(own_day(day, k.outcomes)?);
+                writes
+            }
             KeyUpdate::Archive {
                 last_use,
-                day,
+                day: old,
                 counts,
                 kept,
-            } => (last_use, Some((day, counts, kept))),
-        };
+            } => {
+                let mut writes = vec![update(
+                    last_use,
+                    DayCounts::Replacing { old, counts, kept },
+                )?];
+                writes.extend(own_day(old, counts)?);
+                writes
+            }
+        })
+    }
 
-        let mut set = vec!["request_count = request_count + :n".to_owned()];
+    /// The adoption of a figures item by a key from before them: a check that its record exists,
+    /// and the item, made with this entry's figures.
+    fn adoption(
+        &self,
+        account: &str,
+        day: NaiveDate,
+        k: &KeyUse,
+    ) -> StoreResult<Vec<(TransactWriteItem, Part)>> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_of(account_pk(account), key_sk(&k.key_id))))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(|e| build_error("building a condition check", e))?;
+        let mut item = key_of(usage_pk(account, Some(&k.key_id)), USAGE_TOTAL_SK);
+        item.insert("request_count".into(), n(k.outcomes.total()));
+        item.insert("last_used_at".into(), last_used_at(k)?);
+        item.insert("last_used_ip".into(), last_used_ip(k));
+        item.insert("last_used_ms".into(), last_used_ms(k));
+        item.insert("days".into(), AttributeValue::Ss(vec![day.to_string()]));
+        for (what, count) in by_outcome(k.outcomes).into_iter().filter(|(_, c)| *c > 0) {
+            item.insert(held_name(what, day), n(count));
+        }
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| build_error("building a put", e))?;
+        Ok(vec![
+            (
+                TransactWriteItem::builder().condition_check(check).build(),
+                Part::Record,
+            ),
+            (TransactWriteItem::builder().put(put).build(), Part::Figures),
+        ])
+    }
+
+    /// The update of a key's figures item by entry `k` of day `day`: count it, take its last
+    /// use if `last_use` (on condition that no later one is stored), and put its day's counts
+    /// where `counts` says, on condition that the days held are as that assumes.
+    fn figures_update(
+        &self,
+        account: &str,
+        day: NaiveDate,
+        k: &KeyUse,
+        last_use: bool,
+        counts: DayCounts,
+    ) -> StoreResult<TransactWriteItem> {
+        let mut set = vec!["request_count = if_not_exists(request_count, :zero) + :n".to_owned()];
+        let mut add = Vec::new();
+        let mut remove = Vec::new();
         let mut conditions = vec!["attribute_exists(pk)".to_owned()];
         let mut b = Update::builder()
-            .set_key(Some(key))
-            .expression_attribute_values(":n", n(k.outcomes.total()));
+            .set_key(Some(key_of(
+                usage_pk(account, Some(&k.key_id)),
+                USAGE_TOTAL_SK,
+            )))
+            .expression_attribute_values(":n", n(k.outcomes.total()))
+            .expression_attribute_values(":zero", n(0));
         if last_use {
             set.push("last_used_at = :at, last_used_ip = :ip, last_used_ms = :ms".into());
             conditions.push("(attribute_not_exists(last_used_ms) OR last_used_ms <= :ms)".into());
             b = b
-                .expression_attribute_values(":at", at)
-                .expression_attribute_values(":ip", ip)
-                .expression_attribute_values(":ms", ms);
+                .expression_attribute_values(":at", last_used_at(k)?)
+                .expression_attribute_values(":ip", last_used_ip(k))
+                .expression_attribute_values(":ms", last_used_ms(k));
         }
-        let mut writes = Vec::new();
-        let mut add = Vec::new();
-        let mut remove = Vec::new();
-        if matches!(how, KeyUpdate::Late { .. }) {
-            writes.push(own_day(day, k.outcomes)?);
-        } else {
-            // D's counts, held.
-            for (i, (what, count)) in OUTCOME_NAMES.iter().zip(counts_of(k.outcomes)).enumerate() {
-                add.push(format!("#h{i} :h{i}"));
-                b = b
-                    .expression_attribute_names(format!("#h{i}"), held_name(what, day))
-                    .expression_attribute_values(format!(":h{i}"), n(count));
-            }
-            match archive {
-                None => {
-                    add.push("days :days".into());
-                    b = b.expression_attribute_values(":day", s(day.to_string()));
-                    conditions.push(
-                        "(attribute_not_exists(days) OR contains(days, :day) OR size(days) < :held)"
-                            .into(),
-                    );
+        if !matches!(counts, DayCounts::Elsewhere) {
+            for (i, (what, count)) in by_outcome(k.outcomes).into_iter().enumerate() {
+                if count > 0 {
+                    add.push(format!("#h{i} :h{i}"));
                     b = b
-                        .expression_attribute_values(
-                            ":days",
-                            AttributeValue::Ss(vec![day.to_string()]),
-                        )
-                        .expression_attribute_values(":held", n(HELD_DAYS as u64));
+                        .expression_attribute_names(format!("#h{i}"), held_name(what, day))
+                        .expression_attribute_values(format!(":h{i}"), n(count));
                 }
-                Some((old, counts, kept)) => {
-                    // The held days become `kept` and D, on condition that they are still `old`
-                    // and `kept`, and that `old` still holds `counts`.
-                    writes.push(own_day(old, counts)?);
-                    conditions.push(
-                        "contains(days, :old) AND contains(days, :kept) AND size(days) = :held"
-                            .into(),
+            }
+        }
+        match counts {
+            DayCounts::Elsewhere => {}
+            DayCounts::Held => {
+                add.push("days :days".into());
+                conditions.push(
+                    "(attribute_not_exists(days) OR contains(days, :day) OR size(days) < :held)"
+                        .into(),
+                );
+                b = b
+                    .expression_attribute_values(":day", s(day.to_string()))
+                    .expression_attribute_values(":days", AttributeValue::Ss(vec![day.to_string()]))
+                    .expression_attribute_values(":held", n(HELD_DAYS as u64));
+            }
+            DayCounts::Replacing { old, counts, kept } => {
+                set.push("days = :days".into());
+                conditions.push(
+                    "contains(days, :old) AND contains(days, :kept) AND size(days) = :held".into(),
+                );
+                b = b
+                    .expression_attribute_values(":old", s(old.to_string()))
+                    .expression_attribute_values(":kept", s(kept.to_string()))
+                    .expression_attribute_values(":held", n(HELD_DAYS as u64))
+                    .expression_attribute_values(
+                        ":days",
+                        AttributeValue::Ss(vec![kept.to_string(), day.to_string()]),
                     );
-                    set.push("days = :days".into());
+                for (i, (what, count)) in by_outcome(counts).into_iter().enumerate() {
+                    remove.push(format!("#o{i}"));
+                    conditions.push(if count == 0 {
+                        format!("(attribute_not_exists(#o{i}) OR #o{i} = :o{i})")
+                    } else {
+                        format!("#o{i} = :o{i}")
+                    });
                     b = b
-                        .expression_attribute_values(":old", s(old.to_string()))
-                        .expression_attribute_values(":kept", s(kept.to_string()))
-                        .expression_attribute_values(":held", n(HELD_DAYS as u64))
-                        .expression_attribute_values(
-                            ":days",
-                            AttributeValue::Ss(vec![kept.to_string(), day.to_string()]),
-                        );
-                    for (i, (what, count)) in
-                        OUTCOME_NAMES.iter().zip(counts_of(counts)).enumerate()
-                    {
-                        remove.push(format!("#o{i}"));
-                        conditions.push(format!("#o{i} = :o{i}"));
-                        b = b
-                            .expression_attribute_names(format!("#o{i}"), held_name(what, old))
-                            .expression_attribute_values(format!(":o{i}"), n(count));
-                    }
+                        .expression_attribute_names(format!("#o{i}"), held_name(what, old))
+                        .expression_attribute_values(format!(":o{i}"), n(count));
                 }
             }
         }
@@ -296,12 +332,25 @@ impl DynamoStore {
         if !remove.is_empty() {
             expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
         }
-        b = b
-            .update_expression(expression)
-            .condition_expression(conditions.join(" AND "));
-        writes.insert(0, (self.update(b)?, Part::Totals));
-        Ok(writes)
+        self.update(
+            b.update_expression(expression)
+                .condition_expression(conditions.join(" AND ")),
+        )
     }
+}
+
+fn last_used_at(k: &KeyUse) -> StoreResult<AttributeValue> {
+    serde_dynamo::to_attribute_value(k.last_used_at)
+        .map_err(|e| StoreError::Backend(format!("encoding a time: {e}")))
+}
+
+fn last_used_ip(k: &KeyUse) -> AttributeValue {
+    k.last_used_ip
+        .map_or(AttributeValue::Null(true), |ip| s(ip.to_string()))
+}
+
+fn last_used_ms(k: &KeyUse) -> AttributeValue {
+    AttributeValue::N(k.last_used_at.timestamp_millis().to_string())
 }
 
 #[cfg(test)]

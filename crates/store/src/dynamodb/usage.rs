@@ -8,7 +8,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use chrono::{Duration, NaiveDate};
@@ -16,13 +16,9 @@ use keyward_core::usage::{Applied, DayUsage, Outcomes, UsageRecord};
 
 use super::items::*;
 use super::totals::{Held, KeyUpdate, Part, plan};
-use super::{DynamoStore, build_error, bump, request_error, s};
+use super::{DynamoStore, build_error, bump, n, request_error, s};
 use crate::error::{StoreError, StoreResult};
 use crate::port::{APPLIED_RECORD_RETENTION_SECS, UsageStore};
-
-fn n(v: u64) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
 
 impl DynamoStore {
     pub(super) fn update(
@@ -80,8 +76,9 @@ impl DynamoStore {
 }
 
 /// How many times a roll-up is rebuilt after a key's condition failed. Each time, the keys that
-/// failed are read and written as they now stand ([`plan`]); a key settles within two rounds
-/// unless another roll-up of it lands in between.
+/// failed are read and written as they now stand ([`plan`]): a key settles in the next round
+/// (a deleted key in the one after: adoption, then gone) unless another roll-up of it lands in
+/// between. Past this the record stays pending, and the stream delivers it again.
 const APPLY_ROUNDS: usize = 8;
 
 #[async_trait]
@@ -182,33 +179,47 @@ impl UsageStore for DynamoStore {
             if failed.contains(&0) {
                 return Ok(Applied::Before);
             }
-            // An adoption whose key record is gone: the key is. Any other failed key is read
-            // again and written as it now stands.
-            let mut failed_keys: Vec<(usize, Part)> = Vec::new();
+            // An adoption whose key record is gone: the key is. Any other key that failed is
+            // read again (all in one request) and written as it now stands.
+            let mut reread: Vec<usize> = Vec::new();
+            let mut gone: Vec<usize> = Vec::new();
             for (i, part) in failed
                 .iter()
                 .filter_map(|f| owners.get(*f).copied().flatten())
             {
-                match failed_keys.iter_mut().find(|(k, _)| *k == i) {
-                    Some((_, p)) if part == Part::Record => *p = part,
-                    Some(_) => {}
-                    None => failed_keys.push((i, part)),
+                if how[i] == KeyUpdate::Adopt && part == Part::Record {
+                    gone.push(i);
+                } else {
+                    reread.push(i);
                 }
             }
-            for (i, part) in failed_keys {
-                how[i] = if how[i] == KeyUpdate::Adopt && part == Part::Record {
-                    KeyUpdate::Gone
-                } else {
-                    let k = &record.keys[i];
-                    let item = self
-                        .get_item(key_of(
-                            usage_pk(&record.account, Some(&k.key_id)),
-                            USAGE_TOTAL_SK,
-                        ))
-                        .await?;
-                    let held = item.as_ref().map(Held::of).transpose()?;
-                    plan(held.as_ref(), record.day, k.last_used_at.timestamp_millis())
-                };
+            reread.retain(|i| !gone.contains(i));
+            reread.dedup();
+            for i in gone {
+                how[i] = KeyUpdate::Gone;
+            }
+            let figures_key = |i: usize| {
+                key_of(
+                    usage_pk(&record.account, Some(&record.keys[i].key_id)),
+                    USAGE_TOTAL_SK,
+                )
+            };
+            let mut held: HashMap<String, Held> = HashMap::new();
+            for item in self
+                .batch_get(
+                    reread.iter().map(|&i| figures_key(i)).collect(),
+                    "usage figures",
+                )
+                .await?
+            {
+                if let Some(AttributeValue::S(pk)) = item.get(PK) {
+                    held.insert(pk.clone(), Held::of(&item)?);
+                }
+            }
+            for i in reread {
+                let k = &record.keys[i];
+                let pk = usage_pk(&record.account, Some(&k.key_id));
+                how[i] = plan(held.get(&pk), record.day, k.last_used_at.timestamp_millis());
             }
         }
         Err(StoreError::Backend(format!(
@@ -224,6 +235,65 @@ impl UsageStore for DynamoStore {
         from: NaiveDate,
         to: NaiveDate,
     ) -> StoreResult<Vec<DayUsage>> {
+        let Some(key_id) = key_id else {
+            return Ok(self.day_items(account, None, from, to).await?.into_days());
+        };
+        // A key's latest days are held on its figures item, and a roll-up may move one of them
+        // to a day item of its own between the two reads: read the figures again after the day
+        // items, and take the pair only if the days held did not change in between.
+        let figures = key_of(usage_pk(account, Some(key_id)), USAGE_TOTAL_SK);
+        let held_now = async || -> StoreResult<Held> {
+            Ok(match self.get_item(figures.clone()).await? {
+                Some(item) => Held::of(&item)?,
+                None => Held::default(),
+            })
+        };
+        // Held days past retention are not shown: their day items would have expired.
+        let shown_from =
+            from.max(chrono::Utc::now().date_naive() - Duration::days(USAGE_RETENTION_DAYS - 1));
+        for _ in 0..USAGE_READ_ATTEMPTS {
+            let before = held_now().await?;
+            let mut days = self.day_items(account, Some(key_id), from, to).await?;
+            let after = held_now().await?;
+            if before.days.keys().eq(after.days.keys()) {
+                for (date, o) in after.days {
+                    if date >= shown_from && date <= to {
+                        days.0.entry(date).or_default().merge(o);
+                    }
+                }
+                return Ok(days.into_days());
+            }
+        }
+        Err(StoreError::Unavailable(
+            "a key's usage kept moving between reads; try again".into(),
+        ))
+    }
+}
+
+/// How many times a key's usage is read before giving up (see `usage_days`).
+const USAGE_READ_ATTEMPTS: usize = 3;
+
+/// Counts by date, from day items.
+struct Days(BTreeMap<NaiveDate, Outcomes>);
+
+impl Days {
+    fn into_days(self) -> Vec<DayUsage> {
+        self.0
+            .into_iter()
+            .map(|(d, o)| DayUsage::new(d, o))
+            .collect()
+    }
+}
+
+impl DynamoStore {
+    /// The day items of a key (or, with `None`, the account's shards) from `from` to `to`.
+    async fn day_items(
+        &self,
+        account: &str,
+        key_id: Option<&str>,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> StoreResult<Days> {
         let mut days: BTreeMap<NaiveDate, Outcomes> = BTreeMap::new();
         let mut start = None;
         loop {
@@ -250,21 +320,7 @@ impl UsageStore for DynamoStore {
                 None => break,
             }
         }
-        // A key's latest days are held on its figures item; those past retention are not shown,
-        // as their day items would have expired.
-        if let Some(key_id) = key_id
-            && let Some(item) = self
-                .get_item(key_of(usage_pk(account, Some(key_id)), USAGE_TOTAL_SK))
-                .await?
-        {
-            let kept_from = chrono::Utc::now().date_naive() - Duration::days(USAGE_RETENTION_DAYS);
-            for (date, o) in Held::of(&item)?.days {
-                if date >= from.max(kept_from) && date <= to {
-                    days.entry(date).or_default().merge(o);
-                }
-            }
-        }
-        Ok(days.into_iter().map(|(d, o)| DayUsage::new(d, o)).collect())
+        Ok(Days(days))
     }
 }
 
@@ -280,19 +336,12 @@ fn day_of(item: &Item) -> StoreResult<(NaiveDate, Outcomes)> {
         _ => None,
     }
     .ok_or_else(corrupt)?;
-    let count = |name: &str| -> StoreResult<u64> {
-        match item.get(name) {
-            None => Ok(0),
-            Some(AttributeValue::N(v)) => v.parse().map_err(|_| corrupt()),
-            Some(_) => Err(corrupt()),
-        }
-    };
     Ok((
         date,
         Outcomes {
-            valid: count("valid")? + count("count")?,
-            rate_limited: count("rate_limited")?,
-            denied: count("denied")?,
+            valid: count_in(item, "valid")? + count_in(item, "count")?,
+            rate_limited: count_in(item, "rate_limited")?,
+            denied: count_in(item, "denied")?,
         },
     ))
 }
