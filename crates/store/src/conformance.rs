@@ -193,7 +193,8 @@ pub fn sample_key(account: &str, spec: serde_json::Value) -> (ApiKey, KeyHash) {
     (key, pepper.hash(&token))
 }
 
-fn audit(key: &ApiKey, action: &str) -> AuditEntry {
+/// The audit entry of `action` on `key`, as a service would write it.
+pub fn audit(key: &ApiKey, action: &str) -> AuditEntry {
     AuditEntry::new(
         &key.account,
         "conformance",
@@ -206,7 +207,12 @@ fn audit(key: &ApiKey, action: &str) -> AuditEntry {
     .unwrap()
 }
 
-async fn insert(store: &dyn Store, account: &str, spec: serde_json::Value) -> (ApiKey, KeyHash) {
+/// A [`sample_key`] of `account`, inserted with its audit entry.
+pub async fn insert(
+    store: &dyn Store,
+    account: &str,
+    spec: serde_json::Value,
+) -> (ApiKey, KeyHash) {
     let (key, hash) = sample_key(account, spec);
     store
         .insert_key(&key, &hash, &audit(&key, "key.created"), None)

@@ -12,7 +12,7 @@ use chrono::Utc;
 use keyward_core::audit::AuditEntry;
 use keyward_core::key::ApiKey;
 use keyward_core::usage::{Applied, KeyUse, Outcomes, UsageRecord};
-use keyward_store::conformance::{dynamodb_local, local_store, sample_key};
+use keyward_store::conformance::{audit, dynamodb_local, insert, local_store, sample_key};
 use keyward_store::dynamodb::InitOutcome;
 use keyward_store::{DynamoLocation, DynamoStore, KeyQuery, KeyStore, StoreError, UsageStore};
 use serde_json::json;
@@ -218,18 +218,7 @@ async fn attribute(store: &DynamoStore, pk: &str, sk: &str, name: &str) -> Optio
 #[tokio::test]
 async fn a_roll_up_writes_a_small_item_never_the_key_record() {
     let store = store().await;
-    let (key, hash) = sample_key("acc_small", json!({"name": "used"}));
-    let audit = AuditEntry::new(
-        "acc_small",
-        "t",
-        "key.created",
-        Some(&key.id),
-        None,
-        json!({}),
-        Utc::now(),
-    )
-    .unwrap();
-    store.insert_key(&key, &hash, &audit, None).await.unwrap();
+    let (key, _) = insert(&store, "acc_small", json!({"name": "used"})).await;
     let record_pk = "ACC#acc_small";
     let record_sk = format!("KEY#{}", key.id);
     let before = attribute(&store, record_pk, &record_sk, "request_count").await;
@@ -267,22 +256,6 @@ fn uses_on(key: &ApiKey, day: chrono::NaiveDate, valid: u64) -> UsageRecord {
     record
 }
 
-async fn inserted(store: &DynamoStore, account: &str, name: &str) -> ApiKey {
-    let (key, hash) = sample_key(account, json!({"name": name}));
-    let audit = AuditEntry::new(
-        account,
-        "t",
-        "key.created",
-        Some(&key.id),
-        None,
-        json!({}),
-        Utc::now(),
-    )
-    .unwrap();
-    store.insert_key(&key, &hash, &audit, None).await.unwrap();
-    key
-}
-
 /// The sort keys of a key's usage partition: its figures item and its own day items.
 async fn usage_items(store: &DynamoStore, key: &ApiKey) -> Vec<String> {
     let out = store
@@ -310,7 +283,7 @@ async fn usage_items(store: &DynamoStore, key: &ApiKey) -> Vec<String> {
 #[tokio::test]
 async fn a_key_holds_its_two_latest_days_and_older_ones_go_to_items_of_their_own() {
     let store = store().await;
-    let key = inserted(&store, "acc_days", "daily").await;
+    let key = insert(&store, "acc_days", json!({"name": "daily"})).await.0;
     let today = Utc::now().date_naive();
     let day = |back: i64| today - chrono::Duration::days(back);
     // Three days in order, then a late record of a day before them, then more of the held days.
@@ -372,7 +345,11 @@ async fn a_full_record_on_a_third_day_moves_every_key_out_at_once_and_skips_a_go
     let store = store().await;
     let mut keys = Vec::new();
     for i in 0..keyward_core::usage::MAX_KEYS_PER_RECORD {
-        keys.push(inserted(&store, "acc_third", &format!("k{i}")).await);
+        keys.push(
+            insert(&store, "acc_third", json!({"name": format!("k{i}")}))
+                .await
+                .0,
+        );
     }
     let today = Utc::now().date_naive();
     let record_on = |back: i64, valid: u64| {
@@ -391,18 +368,8 @@ async fn a_full_record_on_a_third_day_moves_every_key_out_at_once_and_skips_a_go
     apply(&store, &record_on(2, 1)).await;
     apply(&store, &record_on(1, 10)).await;
     let gone = &keys[7];
-    let audit = AuditEntry::new(
-        "acc_third",
-        "t",
-        "key.deleted",
-        Some(&gone.id),
-        None,
-        json!({}),
-        Utc::now(),
-    )
-    .unwrap();
     store
-        .delete_key("acc_third", &gone.id, None, &audit)
+        .delete_key("acc_third", &gone.id, None, &audit(gone, "key.deleted"))
         .await
         .unwrap();
     let before = store.calls();
@@ -452,7 +419,9 @@ async fn a_full_record_on_a_third_day_moves_every_key_out_at_once_and_skips_a_go
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_roll_ups_across_days_lose_and_double_nothing() {
     let store = store().await;
-    let key = inserted(&store, "acc_race_days", "busy").await;
+    let key = insert(&store, "acc_race_days", json!({"name": "busy"}))
+        .await
+        .0;
     let today = Utc::now().date_naive();
     let records: Vec<UsageRecord> = (0..32u32)
         .map(|i| {
@@ -505,23 +474,7 @@ async fn concurrent_roll_ups_across_days_lose_and_double_nothing() {
 #[tokio::test]
 async fn a_key_whose_figures_are_in_its_record_adopts_an_item_on_first_use() {
     let store = store().await;
-    let (key, hash) = sample_key("acc_old", json!({"name": "old"}));
-    let audit = |action: &str| {
-        AuditEntry::new(
-            "acc_old",
-            "t",
-            action,
-            Some(&key.id),
-            None,
-            json!({}),
-            Utc::now(),
-        )
-        .unwrap()
-    };
-    store
-        .insert_key(&key, &hash, &audit("key.created"), None)
-        .await
-        .unwrap();
+    let (key, _) = insert(&store, "acc_old", json!({"name": "old"})).await;
     // As an older keyward left it: the figures in the record, no item of their own.
     let earlier = Utc::now() - chrono::Duration::hours(1);
     let usage_pk = format!("ACC#acc_old#USAGE#{}", key.id);
@@ -583,7 +536,7 @@ async fn a_key_whose_figures_are_in_its_record_adopts_an_item_on_first_use() {
 
     // Deleted, its figures go with it, and a late record counts for the account only.
     store
-        .delete_key("acc_old", &key.id, None, &audit("key.deleted"))
+        .delete_key("acc_old", &key.id, None, &audit(&key, "key.deleted"))
         .await
         .unwrap();
     apply(&store, &record_of(&key, now, 3)).await;

@@ -1753,27 +1753,20 @@ mod tests {
     /// figures item holding two days, and the account's day, each within a kilobyte.
     #[tokio::test]
     async fn a_roll_up_writes_items_of_the_sizes_it_is_priced_at() {
-        use keyward_core::audit::AuditEntry;
         use keyward_core::usage::Applied;
-        use keyward_store::conformance::{dynamodb_local, sample_key};
+        use keyward_store::conformance::{dynamodb_local, insert};
         use keyward_store::prelude::*;
 
         let store = dynamodb_local("kw-cost").await;
         let now = Utc::now();
         let mut uses = Vec::new();
         for i in 0..MAX_KEYS_PER_RECORD {
-            let (key, hash) = sample_key("default", serde_json::json!({"name": format!("k{i}")}));
-            let audit = AuditEntry::new(
+            let (key, _) = insert(
+                &store,
                 "default",
-                "t",
-                "key.created",
-                Some(&key.id),
-                None,
-                serde_json::json!({}),
-                now,
+                serde_json::json!({"name": format!("k{i}")}),
             )
-            .unwrap();
-            store.insert_key(&key, &hash, &audit, None).await.unwrap();
+            .await;
             uses.push(KeyUse {
                 key_id: key.id.clone(),
                 outcomes: Outcomes {
