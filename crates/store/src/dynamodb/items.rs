@@ -133,8 +133,13 @@ pub fn usage_sk(date: chrono::NaiveDate) -> String {
     format!("DAY#{date}")
 }
 
-/// The sort key of a key's lifetime usage figures, in its usage partition.
+/// The sort key of a key's usage figures item, in its usage partition.
 pub const USAGE_TOTAL_SK: &str = "TOTAL";
+
+/// The primary key of `key_id`'s usage figures item.
+pub fn figures_key(account: &str, key_id: &str) -> Item {
+    key_of(usage_pk(account, Some(key_id)), USAGE_TOTAL_SK)
+}
 
 /// An account's day is kept in this many items, each written by the records whose id hashes
 /// to it: no single item takes every roll-up, and one query still reads a range.

@@ -61,10 +61,7 @@ impl DynamoStore {
         if keys.is_empty() {
             return Ok(keys);
         }
-        let wanted = keys
-            .iter()
-            .map(|k| key_of(usage_pk(account, Some(&k.id)), USAGE_TOTAL_SK))
-            .collect();
+        let wanted = keys.iter().map(|k| figures_key(account, &k.id)).collect();
         let mut totals: HashMap<String, UsageTotalItem> = HashMap::new();
         for item in self.batch_get(wanted, "usage figures").await? {
             let t: UsageTotalItem = from_item(item)?;
@@ -212,7 +209,7 @@ impl KeyStore for DynamoStore {
         // The record and its usage figures, in one request.
         let wanted = vec![
             key_of(account_pk(account), key_sk(id)),
-            key_of(usage_pk(account, Some(id)), USAGE_TOTAL_SK),
+            figures_key(account, id),
         ];
         let (mut record, mut totals) = (None, None);
         for item in self.batch_get(wanted, "a key").await? {
@@ -411,7 +408,7 @@ impl KeyStore for DynamoStore {
             for ws in &current.key.workspaces {
                 items.push(self.delete(key_of(account_pk(account), member_sk(ws, id)), None)?);
             }
-            items.push(self.delete(key_of(usage_pk(account, Some(id)), USAGE_TOTAL_SK), None)?);
+            items.push(self.delete(figures_key(account, id), None)?);
             items.push(self.change(&hash)?);
             items.push(self.put(to_item(&AuditItem::new(audit))?, None)?);
             return match self.transact(items).await? {

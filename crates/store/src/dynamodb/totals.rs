@@ -222,7 +222,7 @@ impl DynamoStore {
             .condition_expression("attribute_exists(pk)")
             .build()
             .map_err(|e| build_error("building a condition check", e))?;
-        let mut item = key_of(usage_pk(account, Some(&k.key_id)), USAGE_TOTAL_SK);
+        let mut item = figures_key(account, &k.key_id);
         item.insert("request_count".into(), n(k.outcomes.total()));
         item.insert("last_used_at".into(), last_used_at(k)?);
         item.insert("last_used_ip".into(), last_used_ip(k));
@@ -262,10 +262,7 @@ impl DynamoStore {
         let mut remove = Vec::new();
         let mut conditions = vec!["attribute_exists(pk)".to_owned()];
         let mut b = Update::builder()
-            .set_key(Some(key_of(
-                usage_pk(account, Some(&k.key_id)),
-                USAGE_TOTAL_SK,
-            )))
+            .set_key(Some(figures_key(account, &k.key_id)))
             .expression_attribute_values(":n", n(k.outcomes.total()))
             .expression_attribute_values(":zero", n(0));
         if last_use {

@@ -198,16 +198,13 @@ impl UsageStore for DynamoStore {
             for i in gone {
                 how[i] = KeyUpdate::Gone;
             }
-            let figures_key = |i: usize| {
-                key_of(
-                    usage_pk(&record.account, Some(&record.keys[i].key_id)),
-                    USAGE_TOTAL_SK,
-                )
-            };
             let mut held: HashMap<String, Held> = HashMap::new();
             for item in self
                 .batch_get(
-                    reread.iter().map(|&i| figures_key(i)).collect(),
+                    reread
+                        .iter()
+                        .map(|&i| figures_key(&record.account, &record.keys[i].key_id))
+                        .collect(),
                     "usage figures",
                 )
                 .await?
@@ -241,7 +238,7 @@ impl UsageStore for DynamoStore {
         // A key's latest days are held on its figures item, and a roll-up may move one of them
         // to a day item of its own between the two reads: read the figures again after the day
         // items, and take the pair only if the days held did not change in between.
-        let figures = key_of(usage_pk(account, Some(key_id)), USAGE_TOTAL_SK);
+        let figures = figures_key(account, key_id);
         let held_now = async || -> StoreResult<Held> {
             Ok(match self.get_item(figures.clone()).await? {
                 Some(item) => Held::of(&item)?,
