@@ -1,7 +1,8 @@
 //! The aggregator's edge on the real DynamoDB Streams fixtures, on SQLite and DynamoDB Local:
 //! N verifications through the engine and the aggregator give exactly N for the key and day,
 //! split by outcome, and the same for the account; a batch delivered twice still counts N; a
-//! poisoned record fails alone; the table's other changes are skipped.
+//! poisoned record fails alone; the table's other changes are skipped. Records are delivered as
+//! the store writes them, and once in the form records had before it (the core's own JSON).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed check panics
 
@@ -22,6 +23,7 @@ use keyward_service::verification::{Explain, Presented, Target};
 use keyward_service::{App, Settings};
 use keyward_store::conformance::dynamodb_local;
 use keyward_store::dynamodb::items::{USAGE_RECORD_ATTRIBUTE, usage_record_pk, usage_record_sk};
+use keyward_store::dynamodb::record;
 use keyward_store::{SqliteStore, Store};
 use serde_json::{Value, json};
 
@@ -33,16 +35,37 @@ fn fixture(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// How a record's item holds it: as the store writes it now, or as records written before the
+/// compact form hold it (the core's own JSON).
+#[derive(Clone, Copy)]
+enum Form {
+    Compact,
+    Before,
+}
+
+impl Form {
+    fn json(self, record: &UsageRecord) -> String {
+        match self {
+            Self::Compact => record::encode(record).unwrap(),
+            Self::Before => serde_json::to_string(record).unwrap(),
+        }
+    }
+}
+
 /// A stream record as DynamoDB writes it for the insert of `record`'s item: the first record of
 /// the real fixture, with the keys and new image of a usage record.
 fn insert_of(record: &UsageRecord, sequence: u64) -> Value {
+    insert_in(Form::Compact, record, sequence)
+}
+
+fn insert_in(form: Form, record: &UsageRecord, sequence: u64) -> Value {
     let mut r = fixture("example-dynamodb-event.json")["Records"][0].clone();
     let keys = json!({
         "pk": {"S": usage_record_pk(&record.id)},
         "sk": {"S": usage_record_sk(&record.id)},
     });
     let mut image = keys.clone();
-    image[USAGE_RECORD_ATTRIBUTE] = json!({"S": serde_json::to_string(record).unwrap()});
+    image[USAGE_RECORD_ATTRIBUTE] = json!({"S": form.json(record)});
     image["ttl"] = json!({"N": "1999999999"});
     r["dynamodb"]["Keys"] = keys;
     r["dynamodb"]["NewImage"] = image;
@@ -108,7 +131,7 @@ async fn verify(app: &App, secret: &str, needs: Needs, n: usize) -> Vec<Code> {
     codes
 }
 
-async fn exactly_n_through_the_engine_and_the_aggregator(store: Arc<dyn Store>) {
+async fn exactly_n_through_the_engine_and_the_aggregator(store: Arc<dyn Store>, form: Form) {
     let app = App::new(
         store.clone(),
         Pepper::generate().unwrap(),
@@ -151,7 +174,7 @@ async fn exactly_n_through_the_engine_and_the_aggregator(store: Arc<dyn Store>) 
         batch(
             ours.iter()
                 .enumerate()
-                .map(|(i, r)| insert_of(r, 100 + i as u64))
+                .map(|(i, r)| insert_in(form, r, 100 + i as u64))
                 .collect(),
         )
     };
@@ -186,14 +209,30 @@ async fn exactly_n_through_the_engine_and_the_aggregator(store: Arc<dyn Store>) 
 
 #[tokio::test]
 async fn sqlite_counts_exactly_once() {
-    exactly_n_through_the_engine_and_the_aggregator(Arc::new(SqliteStore::in_memory().unwrap()))
-        .await;
+    exactly_n_through_the_engine_and_the_aggregator(
+        Arc::new(SqliteStore::in_memory().unwrap()),
+        Form::Compact,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn dynamodb_counts_exactly_once() {
-    exactly_n_through_the_engine_and_the_aggregator(Arc::new(dynamodb_local("kw-stream").await))
-        .await;
+    exactly_n_through_the_engine_and_the_aggregator(
+        Arc::new(dynamodb_local("kw-stream").await),
+        Form::Compact,
+    )
+    .await;
+}
+
+/// A record written by an engine from before the compact form, delivered after the upgrade.
+#[tokio::test]
+async fn dynamodb_counts_a_record_in_the_form_from_before_exactly_once() {
+    exactly_n_through_the_engine_and_the_aggregator(
+        Arc::new(dynamodb_local("kw-stream-before").await),
+        Form::Before,
+    )
+    .await;
 }
 
 #[tokio::test]

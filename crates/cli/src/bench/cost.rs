@@ -48,8 +48,9 @@
 //! 7. **Usage** (`crates/service/src/verification/usage.rs`): every verification is counted in
 //!    memory and, at the first one at least `usage_flush` after the last flush, written as
 //!    records: one per account (and day) per [`MAX_KEYS_PER_RECORD`] keys, each one `PutItem`
-//!    (`crates/store/src/dynamodb/usage.rs` `write_usage`) of 1 WRU per KB of the record's JSON
-//!    ([`record_item_bytes`], sized from the core's own types). The flush is awaited on the
+//!    (`crates/store/src/dynamodb/usage.rs` `write_usage`) of 1 WRU per KB of the record's item
+//!    ([`record_item_bytes`], sized by the store's own compact encoding of the core's types,
+//!    `crates/store/src/dynamodb/record.rs`). The flush is awaited on the
 //!    request path.
 //! 8. **Aggregation** (`functions/aggregator`, `crates/service/src/aggregation.rs`,
 //!    `apply_usage`): the table's stream delivers only usage-record inserts (the event source
@@ -89,6 +90,7 @@ use keyward_core::key::RATE_LIMIT_DEFAULT;
 use keyward_core::rate::{first_block, grantable, next_block};
 use keyward_core::usage::{KeyUse, MAX_KEYS_PER_RECORD, Outcomes, UsageRecord};
 use keyward_service::verification::EngineConfig;
+use keyward_store::dynamodb::record;
 use serde::Serialize;
 
 use super::prices::{self, Price};
@@ -390,8 +392,8 @@ pub fn cached_invocation_rate(rate: f64, ttl_secs: f64) -> f64 {
 }
 
 /// The size of a usage record's item with `keys` keys, in bytes, as DynamoDB counts it (names
-/// and values): `pk`, `sk`, the record as JSON (the core's own serialisation, with ids, times
-/// and an address of their real lengths) and `ttl`.
+/// and values): `pk`, `sk`, the record as the store writes it (`keyward_store::dynamodb::record`,
+/// with ids, times and an address of their real lengths) and `ttl`.
 pub fn record_item_bytes(keys: usize) -> usize {
     let at: DateTime<Utc> =
         DateTime::from_timestamp(1_795_820_307, 123_456_789).unwrap_or_default();
@@ -412,7 +414,7 @@ pub fn record_item_bytes(keys: usize) -> usize {
             })
             .collect(),
     };
-    let json = serde_json::to_string(&record).map_or(0, |j| j.len());
+    let json = record::encode(&record).map_or(0, |j| j.len());
     // pk "USAGE#RECORDS#15", sk "REC#" + id, record, ttl (a 10-digit number: 6 bytes).
     let pk = 2 + "USAGE#RECORDS#15".len();
     let sk = 2 + 4 + record.id.len();
@@ -1706,11 +1708,12 @@ mod tests {
     }
 
     #[test]
-    fn usage_records_hold_at_most_forty_keys_and_are_sized_from_the_core() {
+    fn usage_records_hold_at_most_forty_keys_and_are_sized_as_the_store_writes_them() {
         let one = record_item_bytes(1);
         let forty = record_item_bytes(MAX_KEYS_PER_RECORD);
-        assert!((200..400).contains(&one), "{one}");
-        assert!((5_000..8_000).contains(&forty), "{forty}");
+        assert!((150..400).contains(&one), "{one}");
+        // The compact encoding keeps a full record within 4 KB: 4 write units, not 7.
+        assert!((3_000..4_096).contains(&forty), "{forty}");
         // A record of one key: its item (1) + the key's figures (1) + account day (1), twice.
         assert_eq!(rollup_wru(1), 6);
         let r = evaluate(&TrafficModel {

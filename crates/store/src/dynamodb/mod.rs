@@ -17,6 +17,7 @@
 //! Listing reads a GSI, never `Scan`.
 
 pub mod items;
+pub mod record;
 pub mod table;
 pub mod upgrade;
 
