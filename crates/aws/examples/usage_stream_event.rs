@@ -12,7 +12,7 @@ use chrono::Utc;
 use keyward_core::usage::{KeyUse, Outcomes, UsageRecord};
 use keyward_store::conformance::local_store;
 use keyward_store::dynamodb::items::{USAGE_RECORD_ATTRIBUTE, usage_record_pk, usage_record_sk};
-use keyward_store::dynamodb::record;
+use keyward_store::dynamodb::usage_record;
 use keyward_store::{DynamoLocation, UsageStore};
 use serde_json::json;
 
@@ -54,7 +54,7 @@ async fn main() {
                 "sk": {"S": usage_record_sk(&record.id)},
             });
             let mut image = keys.clone();
-            image[USAGE_RECORD_ATTRIBUTE] = json!({"S": record::encode(&record).unwrap()});
+            image[USAGE_RECORD_ATTRIBUTE] = json!({"S": usage_record::encode(&record).unwrap()});
             r["dynamodb"]["Keys"] = keys;
             r["dynamodb"]["NewImage"] = image;
             event["Records"] = json!([r]);

@@ -11,7 +11,7 @@ use aws_lambda_events::dynamodb::{Event, EventRecord};
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use keyward_service::aggregation::{Aggregator, BatchReport, Delivered};
 use keyward_store::dynamodb::items::{PK, USAGE_RECORD_ATTRIBUTE, USAGE_RECORD_PK_PREFIX};
-use keyward_store::dynamodb::record;
+use keyward_store::dynamodb::usage_record;
 use serde_dynamo::AttributeValue;
 
 /// The usage record a stream record carries, if it carries one: `Some(Err)` for an insert of a
@@ -31,7 +31,7 @@ fn usage_record(r: &EventRecord) -> Option<Delivered> {
         .unwrap_or_else(|| r.event_id.clone());
     let record = match r.change.new_image.get(USAGE_RECORD_ATTRIBUTE) {
         Some(AttributeValue::S(json)) => {
-            record::decode(json).map_err(|e| format!("not a usage record: {e}"))
+            usage_record::decode(json).map_err(|e| format!("not a usage record: {e}"))
         }
         Some(_) => Err(format!("'{USAGE_RECORD_ATTRIBUTE}' is not a string")),
         None => Err(format!(

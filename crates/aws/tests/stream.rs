@@ -23,7 +23,7 @@ use keyward_service::verification::{Explain, Presented, Target};
 use keyward_service::{App, Settings};
 use keyward_store::conformance::dynamodb_local;
 use keyward_store::dynamodb::items::{USAGE_RECORD_ATTRIBUTE, usage_record_pk, usage_record_sk};
-use keyward_store::dynamodb::record;
+use keyward_store::dynamodb::usage_record;
 use keyward_store::{SqliteStore, Store};
 use serde_json::{Value, json};
 
@@ -46,7 +46,7 @@ enum Form {
 impl Form {
     fn json(self, record: &UsageRecord) -> String {
         match self {
-            Self::Compact => record::encode(record).unwrap(),
+            Self::Compact => usage_record::encode(record).unwrap(),
             Self::Before => serde_json::to_string(record).unwrap(),
         }
     }

@@ -50,8 +50,7 @@
 //!    records: one per account (and day) per [`MAX_KEYS_PER_RECORD`] keys, each one `PutItem`
 //!    (`crates/store/src/dynamodb/usage.rs` `write_usage`) of 1 WRU per KB of the record's item
 //!    ([`record_item_bytes`], sized by the store's own compact encoding of the core's types,
-//!    `crates/store/src/dynamodb/record.rs`). The flush is awaited on the
-//!    request path.
+//!    `crates/store/src/dynamodb/usage_record.rs`). The flush is awaited on the request path.
 //! 8. **Aggregation** (`functions/aggregator`, `crates/service/src/aggregation.rs`,
 //!    `apply_usage`): the table's stream delivers only usage-record inserts (the event source
 //!    mapping's filter, `template.yaml` / `infra/main.tf`) in batches (batch size, a 1 s batching
@@ -90,7 +89,7 @@ use keyward_core::key::RATE_LIMIT_DEFAULT;
 use keyward_core::rate::{first_block, grantable, next_block};
 use keyward_core::usage::{KeyUse, MAX_KEYS_PER_RECORD, Outcomes, UsageRecord};
 use keyward_service::verification::EngineConfig;
-use keyward_store::dynamodb::record;
+use keyward_store::dynamodb::usage_record;
 use serde::Serialize;
 
 use super::prices::{self, Price};
@@ -392,8 +391,8 @@ pub fn cached_invocation_rate(rate: f64, ttl_secs: f64) -> f64 {
 }
 
 /// The size of a usage record's item with `keys` keys, in bytes, as DynamoDB counts it (names
-/// and values): `pk`, `sk`, the record as the store writes it (`keyward_store::dynamodb::record`,
-/// with ids, times and an address of their real lengths) and `ttl`.
+/// and values): `pk`, `sk`, the record as the store writes it ([`usage_record`]: ids and times
+/// of their real lengths, valid uses only, an IPv4 address) and `ttl`.
 pub fn record_item_bytes(keys: usize) -> usize {
     let at: DateTime<Utc> =
         DateTime::from_timestamp(1_795_820_307, 123_456_789).unwrap_or_default();
@@ -414,7 +413,7 @@ pub fn record_item_bytes(keys: usize) -> usize {
             })
             .collect(),
     };
-    let json = record::encode(&record).map_or(0, |j| j.len());
+    let json = usage_record::encode(&record).map_or(0, |j| j.len());
     // pk "USAGE#RECORDS#15", sk "REC#" + id, record, ttl (a 10-digit number: 6 bytes).
     let pk = 2 + "USAGE#RECORDS#15".len();
     let sk = 2 + 4 + record.id.len();

@@ -2,6 +2,7 @@
 //! for verification.
 //!
 //! - [`items`]: the table layout and item shapes.
+//! - [`usage_record`]: a usage record as its item holds it (compact JSON), and the form before.
 //! - [`table`]: creating the table (`keyward store init`).
 //! - [`upgrade`]: bringing a table written by an older keyward up to date (`keyward store
 //!   init`): name claims under folded names, and none held by revoked keys.
@@ -17,9 +18,9 @@
 //! Listing reads a GSI, never `Scan`.
 
 pub mod items;
-pub mod record;
 pub mod table;
 pub mod upgrade;
+pub mod usage_record;
 
 mod accounts;
 mod audit;

@@ -15,8 +15,8 @@ use chrono::{Duration, NaiveDate};
 use keyward_core::usage::{Applied, DayUsage, Outcomes, UsageRecord};
 
 use super::items::*;
-use super::record;
 use super::totals::{Held, KeyUpdate, Part, plan};
+use super::usage_record;
 use super::{DynamoStore, build_error, bump, n, request_error, s};
 use crate::error::{StoreError, StoreResult};
 use crate::port::{APPLIED_RECORD_RETENTION_SECS, UsageStore};
@@ -88,7 +88,7 @@ impl UsageStore for DynamoStore {
         let expires =
             (chrono::Utc::now() + Duration::days(USAGE_RECORD_RETENTION_DAYS)).timestamp();
         for r in records {
-            let json = record::encode(r)
+            let json = usage_record::encode(r)
                 .map_err(|e| StoreError::Backend(format!("encoding a usage record: {e}")))?;
             bump(&self.calls.put_item);
             let written = self
@@ -347,7 +347,7 @@ fn day_of(item: &Item) -> StoreResult<(NaiveDate, Outcomes)> {
 /// The usage record an item (or a stream image of it) holds.
 fn usage_record_of(item: &Item) -> StoreResult<UsageRecord> {
     match item.get(USAGE_RECORD_ATTRIBUTE) {
-        Some(AttributeValue::S(json)) => record::decode(json)
+        Some(AttributeValue::S(json)) => usage_record::decode(json)
             .map_err(|e| StoreError::Backend(format!("corrupt usage record: {e}"))),
         _ => Err(StoreError::Backend(
             "corrupt usage record: no record attribute".into(),
