@@ -30,12 +30,14 @@ pub fn encode(record: &UsageRecord) -> Result<String, serde_json::Error> {
 }
 
 /// A record in either form: the compact one, or the core's JSON that records had before it
-/// (told apart by its `keys`). An error is the one of the form the text is in.
+/// (told apart by its `keys`). An error is the one of the form the text is in. A compact
+/// record is read in one pass; only text the compact form refuses is looked at again.
 pub fn decode(json: &str) -> Result<UsageRecord, serde_json::Error> {
-    if Form::of(json).is_before {
-        return serde_json::from_str::<UsageRecord>(json);
+    match serde_json::from_str::<Stored>(json) {
+        Ok(stored) => Ok(stored.into_record()),
+        Err(_) if Form::of(json).is_before => serde_json::from_str::<UsageRecord>(json),
+        Err(compact) => Err(compact),
     }
-    serde_json::from_str::<Stored>(json).map(Stored::into_record)
 }
 
 /// Which form a record's text is in: the core's JSON names its keys `keys`, the compact `k`.
